@@ -1,0 +1,75 @@
+#include "cli/app.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "cli/commands.hpp"
+#include "cli/context.hpp"
+#include "core/diagnostic.hpp"
+
+namespace tf::cli {
+
+std::filesystem::path data_dir(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* env = std::getenv("TOKENFACTORY_DATA"); env && *env) return env;
+  return TF_DATA_DIR;
+}
+
+std::filesystem::path Context::data_dir() const { return cli::data_dir(data_flag); }
+
+const hardware::Catalog& Context::hardware() {
+  if (!hardware_) hardware_ = std::make_unique<hardware::Catalog>(hardware::Catalog::load(data_dir() / "hardware"));
+  return *hardware_;
+}
+
+const model::ModelCatalog& Context::models() {
+  if (!models_) models_ = std::make_unique<model::ModelCatalog>(model::ModelCatalog::load(data_dir() / "models"));
+  return *models_;
+}
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Context ctx;
+  ctx.out = &out;
+  ctx.err = &err;
+  CLI::App app{
+      "tokenfactory: simulator and planner for AI inference token factories.\n"
+      "Throughput vs interactivity frontiers, step costs, $/Mtok and tokens/MW for LLMs on accelerators.",
+      "tokenfactory"};
+  app.require_subcommand(1);
+  app.add_option("--data", ctx.data_flag,
+                 "Folder holding hardware/ and models/ catalogs (default: $TOKENFACTORY_DATA, else the built-in data)")
+      ->check(CLI::ExistingDirectory);
+  app.set_version_flag("--version", "tokenfactory 0.1.0");
+  register_catalog_commands(app, ctx);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    out << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::CallForVersion&) {
+    out << "tokenfactory 0.1.0\n";
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // Help for the subcommand the user was in, when it can be found.
+    err << "error: " << e.what() << "\n";
+    err << "run 'tokenfactory --help' (or 'tokenfactory <command> --help') for usage\n";
+    return 2;
+  }
+  if (!ctx.action) {
+    out << app.help();
+    return 2;
+  }
+  try {
+    return ctx.action();
+  } catch (const DiagnosticError& e) {
+    err << "error: " << e.diagnostic().to_string() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace tf::cli

@@ -1,0 +1,373 @@
+// `tokenfactory catalog ...`: what hardware and models the tool knows, as tables or JSON.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/table.hpp"
+#include "core/diagnostic.hpp"
+#include "core/units.hpp"
+#include "model/accounting.hpp"
+#include "model/hf_config.hpp"
+
+namespace tf::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+using hardware::SystemSpec;
+
+json sourced(const hardware::Sourced& s, const char* unit) {
+  json j{{"value", s.value}, {"unit", unit}, {"source", s.source}};
+  if (!s.note.empty()) j["note"] = s.note;
+  return j;
+}
+
+template <typename T>
+void put(json& j, const char* key, const std::optional<T>& v, const char* unit) {
+  if (v) j[key] = sourced(*v, unit);
+}
+
+std::string compute_unit(ComputeClass c) {
+  return c == ComputeClass::int8 || c == ComputeClass::int4 ? "OP/s" : "FLOP/s";
+}
+
+json hardware_summary(const SystemSpec& s) {
+  json j{{"id", s.id}, {"name", s.name}, {"vendor", s.vendor}, {"family", s.family},
+         {"status", std::string(to_string(s.status))}};
+  const auto& mem = s.main_memory();
+  j["memory_kind"] = std::string(to_string(mem.kind));
+  j["memory_capacity_bytes"] = s.memory_capacity_bytes();
+  j["memory_bandwidth_bytes_per_s"] = mem.bandwidth_bytes_per_s.value;
+  json c = json::object();
+  for (const auto& [cls, q] : s.compute) c[std::string(to_string(cls))] = q.value;
+  j["dense_peak_per_s"] = c;
+  j["scale_up_domain_chips"] = s.scale_up_domain_chips.value;
+  j["scale_up_bytes_per_s_per_direction"] =
+      s.scale_up.bandwidth_bytes_per_s ? json(s.scale_up.bandwidth_bytes_per_s->value) : json(nullptr);
+  j["chip_power_w"] = s.chip_power_w ? json(s.chip_power_w->value) : json(nullptr);
+  j["all_in_power_w_per_chip"] = s.all_in_power_w_per_chip ? json(s.all_in_power_w_per_chip->value) : json(nullptr);
+  j["usd_per_chip_hour"] = s.usd_per_chip_hour ? json(s.usd_per_chip_hour->value) : json(nullptr);
+  return j;
+}
+
+json hardware_detail(const SystemSpec& s) {
+  json j{{"id", s.id}, {"name", s.name}, {"vendor", s.vendor}, {"family", s.family},
+         {"status", std::string(to_string(s.status))}, {"released", s.released}, {"file", s.file}};
+  if (!s.variant_of.empty()) j["variant_of"] = s.variant_of;
+  json mem = json::array();
+  for (const auto& t : s.memory) {
+    mem.push_back({{"tier", std::string(to_string(t.kind))}, {"technology", t.technology},
+                   {"capacity_bytes", sourced(t.capacity_bytes, "B")},
+                   {"bandwidth_bytes_per_s", sourced(t.bandwidth_bytes_per_s, "B/s")}});
+  }
+  json chip{{"memory", mem}};
+  json comp = json::object();
+  for (const auto& [cls, q] : s.compute) comp[std::string(to_string(cls))] = sourced(q, compute_unit(cls).c_str());
+  chip["compute_dense"] = comp;
+  put(chip, "power_w", s.chip_power_w, "W");
+  j["chip"] = chip;
+  auto link = [](const hardware::Link& l) {
+    json k{{"technology", l.technology}};
+    put(k, "bandwidth_bytes_per_s_per_direction", l.bandwidth_bytes_per_s, "B/s");
+    put(k, "latency_s", l.latency_s, "s");
+    return k;
+  };
+  j["scale_up"] = link(s.scale_up);
+  j["scale_up"]["domain_chips"] = sourced(s.scale_up_domain_chips, "chips");
+  j["scale_out"] = link(s.scale_out);
+  json host = json::object();
+  put(host, "chips_per_node", s.host.chips_per_node, "chips");
+  put(host, "cpu_cores_per_chip", s.host.cpu_cores_per_chip, "cores");
+  put(host, "dram_bytes_per_chip", s.host.dram_bytes_per_chip, "B");
+  put(host, "dram_bandwidth_bytes_per_s_per_chip", s.host.dram_bandwidth_bytes_per_s_per_chip, "B/s");
+  put(host, "ssd_bytes_per_node", s.host.ssd_bytes_per_node, "B");
+  put(host, "ssd_bandwidth_bytes_per_s_per_node", s.host.ssd_bandwidth_bytes_per_s_per_node, "B/s");
+  put(host, "pcie_bandwidth_bytes_per_s_per_chip", s.host.pcie_bandwidth_bytes_per_s_per_chip, "B/s");
+  j["host"] = host;
+  put(j, "all_in_power_w_per_chip", s.all_in_power_w_per_chip, "W");
+  put(j, "capex_usd_per_chip", s.capex_usd_per_chip, "USD");
+  put(j, "usd_per_chip_hour", s.usd_per_chip_hour, "USD/h");
+  return j;
+}
+
+std::string opt_fixed(const std::optional<hardware::Sourced>& v, double scale, int decimals) {
+  return v ? fixed(v->value / scale, decimals) : "-";
+}
+
+void print_hardware_table(const std::vector<SystemSpec>& systems, std::ostream& out) {
+  Table t({"id", "vendor", "status", "memory", "GB", "TB/s", "bf16 TF", "fp8 TF", "fp4 TF", "domain",
+           "scale-up GB/s/dir", "chip W", "all-in kW", "$/chip-h"});
+  t.right_align({4, 5, 6, 7, 8, 9, 10, 11, 12, 13});
+  for (const auto& s : systems) {
+    const auto& mem = s.main_memory();
+    auto peak = [&](ComputeClass c) {
+      auto v = s.peak_flop_per_s(c);
+      if (!v && c == ComputeClass::bf16) v = s.peak_flop_per_s(ComputeClass::fp16);
+      return v ? fixed(*v / 1e12, 0) : "-";
+    };
+    t.add_row({s.id, s.vendor, std::string(to_string(s.status)),
+               std::string(to_string(mem.kind)) + (mem.technology.empty() ? "" : " " + mem.technology),
+               fixed(s.memory_capacity_bytes() / 1e9, 0), fixed(mem.bandwidth_bytes_per_s.value / 1e12, 2),
+               peak(ComputeClass::bf16), peak(ComputeClass::fp8), peak(ComputeClass::fp4),
+               fixed(s.scale_up_domain_chips.value, 0), opt_fixed(s.scale_up.bandwidth_bytes_per_s, 1e9, 0),
+               opt_fixed(s.chip_power_w, 1, 0), opt_fixed(s.all_in_power_w_per_chip, 1e3, 2),
+               opt_fixed(s.usd_per_chip_hour, 1, 2)});
+  }
+  t.print(out);
+  out << "\nMemory is on-package capacity per chip; FLOP/s are dense peaks; bandwidths per direction.\n";
+}
+
+json model_json(const model::ModelSpec& m, const model::ModelEntry* entry, bool detail) {
+  const auto p = model::count_params(m);
+  json j{{"id", m.id}, {"architecture", m.architecture}};
+  j["num_layers"] = m.num_layers();
+  j["hidden_size"] = m.hidden_size;
+  j["num_attention_heads"] = m.num_heads;
+  j["num_key_value_heads"] = m.num_kv_heads;
+  j["head_dim"] = m.head_dim;
+  j["vocab_size"] = m.vocab_size;
+  j["max_position_embeddings"] = m.max_position_embeddings;
+  j["attention_type"] = std::string(to_string(m.attention_type));
+  j["moe"] = m.is_moe();
+  if (m.is_moe()) {
+    j["routed_experts"] = m.moe.routed_experts;
+    j["experts_per_token"] = m.moe.experts_per_token;
+    j["shared_experts"] = m.moe.shared_experts;
+    j["moe_layers"] = m.num_moe_layers();
+  }
+  j["window_layers"] = m.num_window_layers();
+  j["total_params"] = p.total();
+  j["active_params"] = p.active();
+  j["kv_bytes_per_token_bf16"] = model::kv_bytes_per_token(m, Precision::bf16);
+  j["kv_bytes_per_token_fp8"] = model::kv_bytes_per_token(m, Precision::fp8);
+  j["kv_bytes_per_token_bf16_full_layers"] = model::kv_bytes_per_token_full_layers(m, Precision::bf16);
+  j["native_weight_precision"] = std::string(to_string(m.native_weight_precision));
+  if (detail) {
+    j["source_file"] = m.source_file;
+    if (!m.quantization_note.empty()) j["quantization"] = m.quantization_note;
+    if (m.attention_type == model::AttentionType::mla) {
+      j["mla"] = {{"q_lora_rank", m.mla.q_lora_rank}, {"kv_lora_rank", m.mla.kv_lora_rank},
+                  {"qk_nope_head_dim", m.mla.qk_nope_head_dim}, {"qk_rope_head_dim", m.mla.qk_rope_head_dim},
+                  {"v_head_dim", m.mla.v_head_dim}};
+    }
+    j["mtp_layers"] = m.mtp_layers;
+    j["params"] = {{"embedding", p.embedding}, {"lm_head", p.lm_head}, {"attention", p.attention},
+                   {"dense_ffn", p.dense_ffn}, {"routed_experts", p.routed_experts},
+                   {"routed_experts_active", p.routed_experts_active}, {"shared_experts", p.shared_experts},
+                   {"router", p.router}, {"norms", p.norms}, {"vision", p.vision}, {"mtp_excluded", p.mtp}};
+    json kv = json::object();
+    for (long long ctx : {1024LL, 8192LL, 32768LL, 131072LL}) {
+      kv[std::to_string(ctx)] = model::kv_bytes_for_context(m, Precision::bf16, static_cast<double>(ctx));
+    }
+    j["kv_bytes_per_sequence_bf16_at_context"] = kv;
+    json fl = json::object();
+    for (long long ctx : {1LL, 1024LL, 8192LL, 32768LL, 131072LL}) {
+      fl[std::to_string(ctx)] = model::flops_per_token(m, static_cast<double>(ctx));
+    }
+    j["flops_per_token_at_context"] = fl;
+    json layers = json::array();
+    for (const auto& l : m.layers) {
+      json lj{{"attention", std::string(to_string(l.attention))}, {"moe", l.moe}};
+      if (l.window_tokens) lj["window_tokens"] = l.window_tokens;
+      if (!l.moe) lj["dense_intermediate"] = l.dense_intermediate;
+      layers.push_back(lj);
+    }
+    j["layers"] = layers;
+  }
+  if (entry) {
+    j["config_source"] = entry->config_source;
+    if (entry->total_params_billion)
+      j["published_total_params"] = {{"value", entry->total_params_billion->value * 1e9},
+                                     {"source", entry->total_params_billion->source}};
+    if (entry->active_params_billion)
+      j["published_active_params"] = {{"value", entry->active_params_billion->value * 1e9},
+                                      {"source", entry->active_params_billion->source}};
+  }
+  return j;
+}
+
+void print_models_table(Context& ctx, std::ostream& out) {
+  Table t({"id", "architecture", "layers", "hidden", "attention", "experts (top-k)", "total B", "active B",
+           "KV B/token bf16", "max ctx"});
+  t.right_align({2, 3, 6, 7, 8, 9});
+  for (const auto& e : ctx.models().entries()) {
+    const auto m = ctx.models().resolve(e.id);
+    const auto p = model::count_params(m);
+    std::string attn = std::string(to_string(m.attention_type));
+    if (m.num_window_layers()) attn += fmt::format(" +{} window", m.num_window_layers());
+    const std::string experts =
+        m.is_moe() ? fmt::format("{} ({}){}", m.moe.routed_experts, m.moe.experts_per_token,
+                                 m.moe.shared_experts ? fmt::format(" +{} shared", m.moe.shared_experts) : "")
+                   : "-";
+    t.add_row({e.id, m.architecture, std::to_string(m.num_layers()), std::to_string(m.hidden_size), attn, experts,
+               fixed(p.total() / 1e9, 2), fixed(p.active() / 1e9, 2),
+               thousands(model::kv_bytes_per_token(m, Precision::bf16)), thousands(static_cast<double>(m.max_position_embeddings))});
+  }
+  t.print(out);
+  out << "\nParameters include embeddings and LM head (vision towers in totals only, MTP modules excluded).\n"
+         "KV bytes per token count every layer; window layers stop growing past their window.\n";
+}
+
+void print_model_detail(const json& j, std::ostream& out) {
+  out << j["id"].get<std::string>() << "  (" << j["architecture"].get<std::string>() << ")\n";
+  auto num = [&](const char* k) { return j[k].get<double>(); };
+  out << fmt::format("  layers {}  hidden {}  heads {}/{} kv  head_dim {}  vocab {}  max context {}\n",
+                     j["num_layers"].get<long long>(), j["hidden_size"].get<long long>(),
+                     j["num_attention_heads"].get<long long>(), j["num_key_value_heads"].get<long long>(),
+                     j["head_dim"].get<long long>(), j["vocab_size"].get<long long>(),
+                     j["max_position_embeddings"].get<long long>());
+  out << fmt::format("  attention {}  window layers {}  native weights {}\n", j["attention_type"].get<std::string>(),
+                     j["window_layers"].get<long long>(), j["native_weight_precision"].get<std::string>());
+  if (j["moe"].get<bool>()) {
+    out << fmt::format("  MoE: {} routed experts, top-{}, {} shared, {} MoE layers\n",
+                       j["routed_experts"].get<long long>(), j["experts_per_token"].get<long long>(),
+                       j["shared_experts"].get<long long>(), j["moe_layers"].get<long long>());
+  }
+  out << fmt::format("  parameters: total {:.2f} B, active {:.2f} B per token\n", num("total_params") / 1e9,
+                     num("active_params") / 1e9);
+  if (j.contains("published_total_params")) {
+    out << fmt::format("  published: total {:.2f} B ({})\n",
+                       j["published_total_params"]["value"].get<double>() / 1e9,
+                       j["published_total_params"]["source"].get<std::string>());
+  }
+  out << fmt::format("  KV cache: {} B/token bf16, {} B/token fp8 (every layer); {} B/token beyond windows\n",
+                     thousands(num("kv_bytes_per_token_bf16")), thousands(num("kv_bytes_per_token_fp8")),
+                     thousands(num("kv_bytes_per_token_bf16_full_layers")));
+  out << "  KV per sequence (bf16):";
+  for (const auto& [k, v] : j["kv_bytes_per_sequence_bf16_at_context"].items())
+    out << fmt::format("  {} tok: {}", k, format_quantity(v.get<double>(), Dimension::bytes));
+  out << "\n  forward GFLOP per token at context:";
+  for (const auto& [k, v] : j["flops_per_token_at_context"].items())
+    out << fmt::format("  {}: {:.1f}", k, v.get<double>() / 1e9);
+  out << "\n  config: " << j["source_file"].get<std::string>() << "\n";
+}
+
+void print_hardware_detail(const SystemSpec& s, std::ostream& out) {
+  out << s.id << "  " << s.name << "  [" << to_string(s.status) << ", " << s.family << "]\n";
+  if (!s.variant_of.empty()) out << "  variant of " << s.variant_of << "\n";
+  auto src = [](const hardware::Sourced& q) { return q.source + (q.note.empty() ? "" : "; " + q.note); };
+  for (const auto& t : s.memory) {
+    out << fmt::format("  {} {}: {} at {}\n      source: {}\n", to_string(t.kind), t.technology,
+                       format_quantity(t.capacity_bytes.value, Dimension::bytes),
+                       format_quantity(t.bandwidth_bytes_per_s.value, Dimension::bytes_per_s), src(t.bandwidth_bytes_per_s));
+  }
+  for (const auto& [cls, q] : s.compute) {
+    const bool integer = cls == ComputeClass::int8 || cls == ComputeClass::int4;
+    out << fmt::format("  {} dense: {}  ({})\n", to_string(cls),
+                       format_quantity(q.value, integer ? Dimension::op_per_s : Dimension::flop_per_s), src(q));
+  }
+  out << fmt::format("  scale-up: {} chips, {}", s.scale_up_domain_chips.value, s.scale_up.technology);
+  if (s.scale_up.bandwidth_bytes_per_s)
+    out << ", " << format_quantity(s.scale_up.bandwidth_bytes_per_s->value, Dimension::bytes_per_s) << " per direction";
+  if (s.scale_up.latency_s) out << ", " << format_quantity(s.scale_up.latency_s->value, Dimension::seconds) << " latency";
+  out << "\n";
+  if (s.scale_out.bandwidth_bytes_per_s)
+    out << "  scale-out: " << format_quantity(s.scale_out.bandwidth_bytes_per_s->value, Dimension::bytes_per_s)
+        << " per direction per chip (" << s.scale_out.technology << ")\n";
+  if (s.chip_power_w) out << "  chip power: " << format_quantity(s.chip_power_w->value, Dimension::watts) << "\n";
+  if (s.all_in_power_w_per_chip)
+    out << "  all-in power per chip: " << format_quantity(s.all_in_power_w_per_chip->value, Dimension::watts) << "  ("
+        << src(*s.all_in_power_w_per_chip) << ")\n";
+  if (s.capex_usd_per_chip) out << fmt::format("  capex per chip: {:.0f} USD  ({})\n", s.capex_usd_per_chip->value, src(*s.capex_usd_per_chip));
+  if (s.usd_per_chip_hour) out << fmt::format("  rental: {:.2f} USD/chip-hour  ({})\n", s.usd_per_chip_hour->value, src(*s.usd_per_chip_hour));
+  out << "  file: " << s.file << "\n";
+}
+
+}  // namespace
+
+void register_catalog_commands(CLI::App& app, Context& ctx) {
+  auto* catalog = app.add_subcommand("catalog", "List and inspect the hardware and model catalogs");
+  catalog->require_subcommand(0, 1);
+  auto json_flag = std::make_shared<bool>(false);
+  catalog->add_flag("--json", *json_flag, "Print JSON instead of tables");
+  catalog->callback([&ctx, catalog, json_flag] {
+    if (!catalog->get_subcommands().empty()) return;
+    ctx.action = [&ctx, json_flag] {
+      if (*json_flag) {
+        json j{{"hardware", json::array()}, {"models", json::array()}};
+        for (const auto& s : ctx.hardware().systems()) j["hardware"].push_back(hardware_summary(s));
+        for (const auto& e : ctx.models().entries())
+          j["models"].push_back(model_json(ctx.models().resolve(e.id), &e, false));
+        *ctx.out << j.dump(2) << "\n";
+        return 0;
+      }
+      *ctx.out << "Hardware (" << ctx.hardware().systems().size() << " systems)\n\n";
+      print_hardware_table(ctx.hardware().systems(), *ctx.out);
+      *ctx.out << "\nModels (" << ctx.models().entries().size() << ")\n\n";
+      print_models_table(ctx, *ctx.out);
+      return 0;
+    };
+  });
+
+  auto* hw = catalog->add_subcommand("hardware", "List hardware systems: memory (GB, TB/s), dense TFLOP/s, "
+                                                  "scale-up domain, power (W) and price (USD per chip-hour)");
+  auto hw_json = std::make_shared<bool>(false);
+  hw->add_flag("--json", *hw_json, "Print JSON (SI units: bytes, bytes/s, FLOP/s, W, USD/h) instead of a table");
+  hw->callback([&ctx, hw_json, json_flag] {
+    ctx.action = [&ctx, hw_json, json_flag] {
+      if (*hw_json || *json_flag) {
+        json arr = json::array();
+        for (const auto& s : ctx.hardware().systems()) arr.push_back(hardware_summary(s));
+        *ctx.out << arr.dump(2) << "\n";
+      } else {
+        print_hardware_table(ctx.hardware().systems(), *ctx.out);
+      }
+      return 0;
+    };
+  });
+
+  auto* models = catalog->add_subcommand("models", "List models: layers, attention, experts, parameters (billions) "
+                                                   "and KV-cache bytes per token");
+  auto m_json = std::make_shared<bool>(false);
+  models->add_flag("--json", *m_json, "Print JSON (parameters as counts, KV in bytes per token) instead of a table");
+  models->callback([&ctx, m_json, json_flag] {
+    ctx.action = [&ctx, m_json, json_flag] {
+      if (*m_json || *json_flag) {
+        json arr = json::array();
+        for (const auto& e : ctx.models().entries()) arr.push_back(model_json(ctx.models().resolve(e.id), &e, false));
+        *ctx.out << arr.dump(2) << "\n";
+      } else {
+        print_models_table(ctx, *ctx.out);
+      }
+      return 0;
+    };
+  });
+
+  auto* show = catalog->add_subcommand("show", "Show one system or model in full, with the source of every figure");
+  auto id = std::make_shared<std::string>();
+  show->add_option("ID", *id,
+                   "A hardware system id (e.g. h100-sxm), a model id (e.g. meta-llama/Llama-3.1-70B-Instruct, "
+                   "or its short name), or a path to a Hugging Face config.json")
+      ->required();
+  auto s_json = std::make_shared<bool>(false);
+  show->add_flag("--json", *s_json, "Print JSON (SI units) instead of text");
+  show->callback([&ctx, id, s_json, json_flag] {
+    ctx.action = [&ctx, id, s_json, json_flag] {
+      const bool as_json = *s_json || *json_flag;
+      if (const auto* s = ctx.hardware().find(*id)) {
+        if (as_json) *ctx.out << hardware_detail(*s).dump(2) << "\n";
+        else print_hardware_detail(*s, *ctx.out);
+        return 0;
+      }
+      std::error_code ec;
+      const bool is_path = std::filesystem::exists(*id, ec);
+      const model::ModelEntry* entry = is_path ? nullptr : ctx.models().lookup(*id);
+      if (!is_path && !entry) {
+        // Neither: one message listing both kinds of id.
+        std::vector<std::string> all = ctx.hardware().ids();
+        for (const auto& m : ctx.models().ids()) all.push_back(m);
+        const auto near = closest_match(*id, all);
+        fail(fmt::format("'{}' is not a hardware id, a model id or a config.json path", *id),
+             (near.empty() ? std::string() : "did you mean '" + near + "'? ") +
+                 "see 'tokenfactory catalog hardware' and 'tokenfactory catalog models'");
+      }
+      const auto m = ctx.models().resolve(entry ? entry->id : *id);
+      const auto j = model_json(m, entry, true);
+      if (as_json) *ctx.out << j.dump(2) << "\n";
+      else print_model_detail(j, *ctx.out);
+      return 0;
+    };
+  });
+}
+
+}  // namespace tf::cli

@@ -1,0 +1,11 @@
+#pragma once
+// One registration function per command family; each sets Context::action when chosen.
+#include <CLI/CLI.hpp>
+
+#include "cli/context.hpp"
+
+namespace tf::cli {
+
+void register_catalog_commands(CLI::App& app, Context& ctx);
+
+}  // namespace tf::cli

@@ -1,0 +1,53 @@
+#include "hardware/system.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace tf::hardware {
+
+std::string_view to_string(MemoryTierKind k) {
+  switch (k) {
+    case MemoryTierKind::hbm: return "hbm";
+    case MemoryTierKind::sram: return "sram";
+    case MemoryTierKind::gddr: return "gddr";
+    case MemoryTierKind::lpddr: return "lpddr";
+    case MemoryTierKind::ddr: return "ddr";
+  }
+  return "?";
+}
+
+std::string_view to_string(Status s) {
+  switch (s) {
+    case Status::shipping: return "shipping";
+    case Status::announced: return "announced";
+    case Status::legacy: return "legacy";
+  }
+  return "?";
+}
+
+double SystemSpec::memory_capacity_bytes() const {
+  double total = 0;
+  for (const auto& t : memory) total += t.capacity_bytes.value;
+  return total;
+}
+
+const MemoryTier& SystemSpec::main_memory() const {
+  assert(!memory.empty());
+  return *std::max_element(memory.begin(), memory.end(), [](const auto& a, const auto& b) {
+    return a.capacity_bytes.value < b.capacity_bytes.value;
+  });
+}
+
+std::optional<double> SystemSpec::peak_flop_per_s(ComputeClass c) const {
+  auto it = compute.find(c);
+  if (it == compute.end()) return std::nullopt;
+  return it->second.value;
+}
+
+std::vector<ComputeClass> SystemSpec::compute_classes() const {
+  std::vector<ComputeClass> out;
+  for (const auto& [c, _] : compute) out.push_back(c);
+  return out;
+}
+
+}  // namespace tf::hardware

@@ -1,0 +1,146 @@
+#include "io/yaml_reader.hpp"
+
+#include <charconv>
+#include <fmt/format.h>
+
+#include "core/diagnostic.hpp"
+#include "io/text.hpp"
+
+namespace tf::io {
+
+YamlNode::YamlNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string path)
+    : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {}
+
+int YamlNode::line() const {
+  const auto m = node_.Mark();
+  return m.line >= 0 ? m.line + 1 : 0;
+}
+
+void YamlNode::fail(const std::string& message, const std::string& hint) const {
+  Diagnostic d;
+  d.file = *file_;
+  d.line = line();
+  d.key = path_;
+  d.message = message;
+  d.hint = hint;
+  throw DiagnosticError(d);
+}
+
+void YamlNode::expect_map() const {
+  if (!node_.IsMap()) fail("expected a mapping of keys");
+}
+
+static std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+bool YamlNode::has(std::string_view key) const {
+  return node_.IsMap() && node_[std::string(key)].IsDefined();
+}
+
+std::optional<YamlNode> YamlNode::optional(std::string_view key) const {
+  expect_map();
+  const YAML::Node child = node_[std::string(key)];
+  if (!child.IsDefined()) return std::nullopt;
+  return YamlNode(child, file_, child_path(path_, key));
+}
+
+YamlNode YamlNode::required(std::string_view key) const {
+  if (auto c = optional(key)) {
+    if (c->is_null()) c->fail("has no value");
+    return *c;
+  }
+  fail(fmt::format("missing required key '{}'", key));
+}
+
+std::vector<std::string> YamlNode::keys() const {
+  expect_map();
+  std::vector<std::string> out;
+  for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
+  return out;
+}
+
+void YamlNode::expect_keys(const std::vector<std::string>& allowed) const {
+  expect_map();
+  for (const auto& kv : node_) {
+    const auto key = kv.first.as<std::string>();
+    bool ok = false;
+    for (const auto& a : allowed) ok = ok || a == key;
+    if (!ok) {
+      Diagnostic d;
+      d.file = *file_;
+      d.line = kv.first.Mark().line + 1;
+      d.key = child_path(path_, key);
+      d.message = "unknown key";
+      const auto near = closest_match(key, allowed);
+      d.hint = (near.empty() ? "" : "did you mean '" + near + "'? ") + "valid keys: " + join(allowed);
+      throw DiagnosticError(d);
+    }
+  }
+}
+
+std::vector<YamlNode> YamlNode::items() const {
+  if (!node_.IsSequence()) fail("expected a list");
+  std::vector<YamlNode> out;
+  size_t i = 0;
+  for (const auto& n : node_) out.emplace_back(n, file_, fmt::format("{}[{}]", path_, i++));
+  return out;
+}
+
+std::string YamlNode::as_string() const {
+  if (!node_.IsScalar()) fail("expected a single value");
+  return node_.Scalar();
+}
+
+long long YamlNode::as_int() const {
+  const auto s = as_string();
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) fail(fmt::format("'{}' is not an integer", s));
+  return v;
+}
+
+double YamlNode::as_double() const {
+  const auto s = as_string();
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) fail(fmt::format("'{}' is not a number", s));
+  return v;
+}
+
+bool YamlNode::as_bool() const {
+  const auto s = as_string();
+  if (s == "true") return true;
+  if (s == "false") return false;
+  fail(fmt::format("'{}' is not a boolean", s), "use true or false");
+}
+
+double YamlNode::as_quantity(Dimension d) const {
+  const auto s = as_string();
+  try {
+    return parse_quantity(s, d);
+  } catch (const DiagnosticError& e) {
+    fail(e.diagnostic().message, e.diagnostic().hint);
+  }
+}
+
+YamlNode load_yaml_string(const std::string& text, const std::string& name) {
+  auto file = std::make_shared<const std::string>(name);
+  try {
+    YAML::Node root = YAML::Load(text);
+    return YamlNode(root, file, "");
+  } catch (const YAML::Exception& e) {
+    Diagnostic d;
+    d.file = name;
+    d.line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+    d.column = e.mark.column >= 0 ? e.mark.column + 1 : 0;
+    d.message = "malformed YAML: " + e.msg;
+    throw DiagnosticError(d);
+  }
+}
+
+YamlNode load_yaml_file(const std::filesystem::path& path) {
+  return load_yaml_string(read_text_file(path), path.string());
+}
+
+}  // namespace tf::io

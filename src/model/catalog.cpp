@@ -1,0 +1,112 @@
+#include "model/catalog.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+
+#include "core/diagnostic.hpp"
+#include "io/yaml_reader.hpp"
+#include "model/hf_config.hpp"
+
+namespace tf::model {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::optional<Published> read_published(const io::YamlNode& n) {
+  n.expect_keys({"value", "source"});
+  Published p;
+  p.value = n.required("value").as_double();
+  if (p.value <= 0) n.required("value").fail("must be > 0");
+  p.source = n.required("source").as_string();
+  return p;
+}
+
+}  // namespace
+
+ModelCatalog ModelCatalog::load(const std::filesystem::path& dir) {
+  ModelCatalog c;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    Diagnostic d;
+    d.file = dir.string();
+    d.message = "model catalog folder not found";
+    d.hint = "pass --data DIR or set TOKENFACTORY_DATA to the folder holding hardware/ and models/";
+    throw DiagnosticError(d);
+  }
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.path().filename() != "config.json") continue;
+    const auto rel = std::filesystem::relative(e.path().parent_path(), dir);
+    ModelEntry m;
+    m.id = rel.generic_string();
+    m.config_path = e.path();
+    const auto src = e.path().parent_path() / "source.yaml";
+    const auto root = io::load_yaml_file(src);  // required: every bundled model states its source
+    root.expect_keys({"hf_id", "config_source", "published", "notes"});
+    const auto hf_id = root.required("hf_id").as_string();
+    if (hf_id != m.id) root.required("hf_id").fail(fmt::format("'{}' does not match the folder '{}'", hf_id, m.id));
+    m.config_source = root.required("config_source").as_string();
+    if (auto pub = root.optional("published")) {
+      pub->expect_keys({"total_params_billion", "active_params_billion"});
+      if (auto t = pub->optional("total_params_billion")) m.total_params_billion = read_published(*t);
+      if (auto a = pub->optional("active_params_billion")) m.active_params_billion = read_published(*a);
+    }
+    c.entries_.push_back(std::move(m));
+  }
+  std::sort(c.entries_.begin(), c.entries_.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return c;
+}
+
+const ModelEntry* ModelCatalog::find(const std::string& id) const {
+  for (const auto& e : entries_)
+    if (e.id == id) return &e;
+  return nullptr;
+}
+
+std::vector<std::string> ModelCatalog::ids() const {
+  std::vector<std::string> out;
+  for (const auto& e : entries_) out.push_back(e.id);
+  return out;
+}
+
+const ModelEntry* ModelCatalog::lookup(const std::string& name) const {
+  if (const auto* e = find(name)) return e;
+  const auto key = lower(name);
+  const ModelEntry* hit = nullptr;
+  int hits = 0;
+  for (const auto& e : entries_) {
+    const auto id = lower(e.id);
+    const auto shortname = id.substr(id.find('/') + 1);
+    if (id == key || shortname == key) {
+      hit = &e;
+      ++hits;
+    }
+  }
+  return hits == 1 ? hit : nullptr;
+}
+
+ModelSpec ModelCatalog::resolve(const std::string& name) const {
+  std::error_code ec;
+  const std::filesystem::path p(name);
+  if (std::filesystem::is_regular_file(p, ec)) return read_hf_config(p, name);
+  if (std::filesystem::is_directory(p, ec)) {
+    if (std::filesystem::is_regular_file(p / "config.json", ec)) return read_hf_config(p / "config.json", name);
+    fail(fmt::format("folder '{}' has no config.json", name));
+  }
+  if (const auto* e = lookup(name)) return read_hf_config(e->config_path, e->id);
+  std::vector<std::string> ids = this->ids();
+  std::string near = closest_match(name, ids);
+  if (near.empty()) {
+    std::vector<std::string> shorts;
+    for (const auto& id : ids) shorts.push_back(id.substr(id.find('/') + 1));
+    near = closest_match(name, shorts);
+  }
+  fail(fmt::format("unknown model '{}' (not a catalog id and no such file)", name),
+       (near.empty() ? std::string() : "did you mean '" + near + "'? ") + "catalog ids: " + join(ids) +
+           "; or pass a path to a Hugging Face config.json");
+}
+
+}  // namespace tf::model
