@@ -30,7 +30,7 @@ std::vector<std::string> units_for(Dimension d);
 double parse_quantity(std::string_view text, Dimension expected);
 
 // Formats an SI value for people: 80e9 bytes -> "80 GB", 3.35e12 B/s -> "3.35 TB/s".
-std::string format_quantity(double si_value, Dimension d, int significant = 3);
+std::string format_quantity(double value_si, Dimension d, int significant = 3);
 
 // Named constants for readability at call sites.
 inline constexpr double kGB = 1e9;

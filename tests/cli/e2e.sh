@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# End-to-end checks of the built binary: exit codes, outputs and that nothing is written on error.
+set -u
+bin="$1"
+fails=0; passes=0
+check() {  # check NAME EXPECTED_CODE CMD...
+  local name="$1" want="$2"; shift 2
+  "$@" >/tmp/tf_e2e_out.$$ 2>/tmp/tf_e2e_err.$$
+  local got=$?
+  if [ "$got" -eq "$want" ]; then passes=$((passes+1)); else
+    fails=$((fails+1)); echo "FAIL $name: exit $got, expected $want"; cat /tmp/tf_e2e_err.$$; fi
+}
+contains() {  # contains NAME FILE TEXT
+  if grep -qF -- "$3" "$2"; then passes=$((passes+1)); else fails=$((fails+1)); echo "FAIL $1: '$3' not in output"; fi
+}
+check "catalog overview" 0 "$bin" catalog
+contains "overview lists hardware" /tmp/tf_e2e_out.$$ "h100-sxm"
+check "catalog hardware" 0 "$bin" catalog hardware
+check "catalog models json" 0 "$bin" catalog models --json
+contains "models json total_params" /tmp/tf_e2e_out.$$ '"total_params"'
+check "show system" 0 "$bin" catalog show gb200-nvl72
+check "show model short name" 0 "$bin" catalog show kimi-k2-instruct
+check "help" 0 "$bin" --help
+check "unknown id" 2 "$bin" catalog show no-such-thing
+contains "unknown id message" /tmp/tf_e2e_err.$$ "is not a hardware id, a model id or a config.json path"
+check "bad flag" 2 "$bin" catalog hardware --bogus
+check "bad data dir" 2 "$bin" --data /nonexistent/dir catalog
+tmp=$(mktemp -d)
+mkdir -p "$tmp/hardware/x" "$tmp/models"
+printf 'id: broken\nname: x\nchip:\n  power: 700\n' > "$tmp/hardware/x/broken.yaml"
+check "malformed hardware data" 2 "$bin" --data "$tmp" catalog hardware
+contains "malformed names file and line" /tmp/tf_e2e_err.$$ "broken.yaml:4"
+rm -rf "$tmp" /tmp/tf_e2e_out.$$ /tmp/tf_e2e_err.$$
+echo "e2e: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
