@@ -58,7 +58,9 @@ TEST(HardwareCatalog, EveryFigureHasASourceAndAPlausibleValue) {
                           s.usd_per_chip_hour ? &*s.usd_per_chip_hour : nullptr,
                           s.capex_usd_per_chip ? &*s.capex_usd_per_chip : nullptr,
                           s.scale_up.bandwidth_bytes_per_s ? &*s.scale_up.bandwidth_bytes_per_s : nullptr}) {
-      if (q) expect_sourced(*q, "figure");
+      if (q) {
+        expect_sourced(*q, "figure");
+      }
     }
     if (s.chip_power_w && s.all_in_power_w_per_chip) {
       // All-in power per chip includes the chip itself.
@@ -74,8 +76,12 @@ TEST(HardwareCatalog, DensePeaksFollowPrecisionOrder) {
     const auto bf16 = s.peak_flop_per_s(ComputeClass::bf16);
     const auto fp8 = s.peak_flop_per_s(ComputeClass::fp8);
     const auto fp4 = s.peak_flop_per_s(ComputeClass::fp4);
-    if (bf16 && fp8) EXPECT_GE(*fp8, *bf16);
-    if (fp8 && fp4) EXPECT_GE(*fp4, *fp8);
+    if (bf16 && fp8) {
+      EXPECT_GE(*fp8, *bf16);
+    }
+    if (fp8 && fp4) {
+      EXPECT_GE(*fp4, *fp8);
+    }
   }
 }
 
