@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <iostream>
+#include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
@@ -27,6 +29,17 @@ const model::ModelCatalog& Context::models() {
   return *models_;
 }
 
+const cost::EfficiencyTable& Context::efficiency() {
+  if (!efficiency_)
+    efficiency_ = std::make_unique<cost::EfficiencyTable>(cost::EfficiencyTable::load(data_dir() / "efficiency"));
+  return *efficiency_;
+}
+
+void Context::progress(const std::string& line) const {
+  if (err != &std::cerr || !::isatty(2)) return;
+  std::cerr << "\r\033[K" << line << std::flush;
+}
+
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   Context ctx;
   ctx.out = &out;
@@ -36,11 +49,13 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       "Throughput vs interactivity frontiers, step costs, $/Mtok and tokens/MW for LLMs on accelerators.",
       "tokenfactory"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options such as --data may follow the subcommand
   app.add_option("--data", ctx.data_flag,
                  "Folder holding hardware/ and models/ catalogs (default: $TOKENFACTORY_DATA, else the built-in data)")
       ->check(CLI::ExistingDirectory);
   app.set_version_flag("--version", "tokenfactory 0.1.0");
   register_catalog_commands(app, ctx);
+  register_estimate_commands(app, ctx);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

@@ -7,5 +7,6 @@
 namespace tf::cli {
 
 void register_catalog_commands(CLI::App& app, Context& ctx);
+void register_estimate_commands(CLI::App& app, Context& ctx);  // estimate, frontier
 
 }  // namespace tf::cli

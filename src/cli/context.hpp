@@ -6,6 +6,7 @@
 #include <ostream>
 #include <string>
 
+#include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
 
@@ -19,11 +20,15 @@ struct Context {
 
   const hardware::Catalog& hardware();
   const model::ModelCatalog& models();
+  const cost::EfficiencyTable& efficiency();
+  // Writes a progress line to stderr only when it is a terminal.
+  void progress(const std::string& line) const;
   std::filesystem::path data_dir() const;
 
  private:
   std::unique_ptr<hardware::Catalog> hardware_;
   std::unique_ptr<model::ModelCatalog> models_;
+  std::unique_ptr<cost::EfficiencyTable> efficiency_;
 };
 
 }  // namespace tf::cli

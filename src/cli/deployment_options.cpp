@@ -1,0 +1,64 @@
+#include "cli/deployment_options.hpp"
+
+#include <fmt/format.h>
+
+#include "core/diagnostic.hpp"
+
+namespace tf::cli {
+
+void DeploymentOptions::add_layout(CLI::App* cmd) {
+  cmd->add_option("--chips", chips, "Accelerators in the deployment (default TP x PP x DP; must equal it)");
+  cmd->add_option("--tp", tp, "Tensor-parallel degree within one replica (divides the attention heads, <= scale-up domain)")
+      ->capture_default_str();
+  cmd->add_option("--pp", pp, "Pipeline-parallel stages (<= layers)")->capture_default_str();
+  cmd->add_option("--ep", ep, "Expert-parallel group size for MoE models (divides the routed experts)")
+      ->capture_default_str();
+  cmd->add_option("--dp", dp, "Data-parallel replicas (independent engine instances)")->capture_default_str();
+  cmd->add_flag("--attention-dp", attention_dp,
+                "Run attention data-parallel over the TP ranks with experts over EP (DeepSeek-style)");
+  const std::string formats = join(precision_names());
+  cmd->add_option("--weights", weights, "Weight precision: " + formats + " (default: the model's native format)");
+  cmd->add_option("--activations", activations,
+                  "Activation / GEMM precision (default: the weights' format if the chip computes in it, else bf16)");
+  cmd->add_option("--kv", kv, "KV-cache precision (default: the model's native KV format, else bf16)");
+  cmd->add_option("--weights-tier", weight_tier,
+                  "Memory tier holding weights: hbm, sram, gddr, lpddr, ddr (default: fastest that fits)");
+  cmd->add_option("--kv-tier", kv_tier, "Memory tier holding the KV cache (default: the weights' tier)");
+}
+
+namespace {
+hardware::MemoryTierKind parse_tier(const std::string& s, const char* flag) {
+  for (auto k : {hardware::MemoryTierKind::hbm, hardware::MemoryTierKind::sram, hardware::MemoryTierKind::gddr,
+                 hardware::MemoryTierKind::lpddr, hardware::MemoryTierKind::ddr}) {
+    if (to_string(k) == s) return k;
+  }
+  fail(fmt::format("unknown memory tier '{}' for {}", s, flag), "valid: hbm, sram, gddr, lpddr, ddr");
+}
+}  // namespace
+
+cost::DeploymentSpec DeploymentOptions::spec() const {
+  cost::DeploymentSpec s;
+  s.chips = chips;
+  s.tp = tp;
+  s.pp = pp;
+  s.ep = ep;
+  s.dp = dp;
+  s.attention_dp = attention_dp;
+  if (!weights.empty()) s.weights = parse_precision(weights);
+  if (!activations.empty()) s.activations = parse_precision(activations);
+  if (!kv.empty()) s.kv = parse_precision(kv);
+  if (!weight_tier.empty()) s.weight_tier = parse_tier(weight_tier, "--weights-tier");
+  if (!kv_tier.empty()) s.kv_tier = parse_tier(kv_tier, "--kv-tier");
+  return s;
+}
+
+void WorkloadOptions::add(CLI::App* cmd, bool with_concurrency) {
+  cmd->add_option("--isl", isl, "Input (prompt) tokens per request")->capture_default_str();
+  cmd->add_option("--osl", osl, "Output (generated) tokens per request")->capture_default_str();
+  if (with_concurrency) {
+    cmd->add_option("--concurrency", concurrency, "Requests in flight over the whole deployment (>= DP)")
+        ->capture_default_str();
+  }
+}
+
+}  // namespace tf::cli

@@ -1,0 +1,85 @@
+#include "cli/documents.hpp"
+
+namespace tf::cli {
+
+Json deployment_json(const cost::Deployment& d) {
+  return Json{{"chips", d.chips},
+              {"tp", d.tp},
+              {"pp", d.pp},
+              {"ep", d.ep},
+              {"dp", d.dp},
+              {"attention_dp", d.attention_dp},
+              {"weights", std::string(to_string(d.weights))},
+              {"activations", std::string(to_string(d.activations))},
+              {"kv", std::string(to_string(d.kv))},
+              {"gemm_math", std::string(to_string(d.gemm_class))},
+              {"attention_math", std::string(to_string(d.attention_class))}};
+}
+
+Json memory_json(const cost::StepCostModel& m, double kv_bytes_per_chip) {
+  const auto& b = m.memory();
+  return Json{{"weight_tier", std::string(to_string(b.weight_tier))},
+              {"kv_tier", std::string(to_string(b.kv_tier))},
+              {"usable_bytes", b.usable_bytes},
+              {"weights", b.weights_bytes},
+              {"kv", kv_bytes_per_chip},
+              {"activations", b.activation_bytes},
+              {"reserve", b.reserve_bytes},
+              {"free", b.kv_free_bytes - kv_bytes_per_chip},
+              {"kv_capacity", b.kv_free_bytes}};
+}
+
+Json breakdown_json(const cost::StepCost& s) {
+  Json arr = Json::array();
+  for (size_t i = 0; i < cost::kOpGroups; ++i) {
+    const auto& g = s.groups[i];
+    if (g.time_s <= 0 && g.flops <= 0 && g.bytes <= 0) continue;
+    arr.push_back({{"group", std::string(to_string(static_cast<cost::OpGroup>(i)))},
+                   {"time_ms", g.time_s * 1e3},
+                   {"share", s.time_s > 0 ? g.time_s / s.time_s : 0.0},
+                   {"bound", std::string(to_string(g.bound))},
+                   {"flops", g.flops},
+                   {"bytes", g.bytes},
+                   {"net_bytes", g.net_bytes}});
+  }
+  return arr;
+}
+
+Json ceiling_json(const cost::Ceiling& c) {
+  Json curve = Json::array();
+  for (const auto& p : c.curve) {
+    curve.push_back({{"concurrency", p.concurrency},
+                     {"output_tok_s_per_user", p.output_tok_s_per_user},
+                     {"output_tok_s_per_chip", p.output_tok_s_per_chip}});
+  }
+  return Json{{"max_concurrency", c.max_concurrency},
+              {"max_output_tok_s_per_user", c.max_output_tok_s_per_user},
+              {"max_output_tok_s_per_chip", c.max_output_tok_s_per_chip},
+              {"curve", curve}};
+}
+
+Json estimate_json(const cost::StepCostModel& m, const cost::Workload& w, const cost::Estimate& e) {
+  const auto& d = m.deployment();
+  Json j{{"schema", "tokenfactory.estimate/1"},
+         {"model", d.model->id},
+         {"hardware", d.system->id},
+         {"deployment", deployment_json(d)},
+         {"workload", {{"isl", w.isl}, {"osl", w.osl}, {"concurrency", w.concurrency}}},
+         {"feasible", e.feasible},
+         {"reason", e.reason},
+         {"ttft_ms", e.ttft_s * 1e3},
+         {"tpot_ms", e.tpot_s * 1e3},
+         {"output_tok_s_per_user", e.output_tok_s_per_user},
+         {"output_tok_s_per_chip", e.output_tok_s_per_chip},
+         {"total_tok_s_per_chip", e.total_tok_s_per_chip},
+         {"output_tok_s", e.output_tok_s},
+         {"memory", memory_json(m, e.kv_bytes_per_chip)},
+         {"bound_by", std::string(to_string(e.step.bound_by))},
+         {"breakdown", breakdown_json(e.step)},
+         {"prefill_breakdown", breakdown_json(e.prefill)},
+         {"ceiling", ceiling_json(e.ceiling)},
+         {"efficiency", {{"family", d.efficiency->family}, {"file", d.efficiency->file}}}};
+  return j;
+}
+
+}  // namespace tf::cli

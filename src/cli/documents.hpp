@@ -1,0 +1,18 @@
+#pragma once
+// Result documents: the JSON every consumer (CLI --json, tests, later the report and web UI)
+// reads. Keys carry units; documents are deterministic (ordered keys, no timestamps).
+#include <nlohmann/json.hpp>
+
+#include "cost/estimate.hpp"
+
+namespace tf::cli {
+
+using Json = nlohmann::ordered_json;
+
+Json deployment_json(const cost::Deployment& d);
+Json memory_json(const cost::StepCostModel& m, double kv_bytes_per_chip);
+Json breakdown_json(const cost::StepCost& s);
+Json ceiling_json(const cost::Ceiling& c);
+Json estimate_json(const cost::StepCostModel& m, const cost::Workload& w, const cost::Estimate& e);
+
+}  // namespace tf::cli

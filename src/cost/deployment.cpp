@@ -1,0 +1,146 @@
+#include "cost/deployment.hpp"
+
+#include <fmt/format.h>
+
+#include "core/diagnostic.hpp"
+
+namespace tf::cost {
+
+std::optional<double> peak_rate(const hardware::SystemSpec& s, ComputeClass c) {
+  if (auto r = s.peak_flop_per_s(c)) return r;
+  if (c == ComputeClass::bf16) return s.peak_flop_per_s(ComputeClass::fp16);
+  if (c == ComputeClass::fp16) return s.peak_flop_per_s(ComputeClass::bf16);
+  return std::nullopt;
+}
+
+std::vector<int> valid_tp(const model::ModelSpec& m, const hardware::SystemSpec& s) {
+  std::vector<int> out;
+  const auto domain = static_cast<long long>(s.scale_up_domain_chips.value);
+  for (long long t = 1; t <= m.num_heads && t <= domain; ++t)
+    if (m.num_heads % t == 0) out.push_back(static_cast<int>(t));
+  return out;
+}
+
+std::string Deployment::describe() const {
+  std::string s = fmt::format("TP{} PP{}", tp, pp);
+  if (model && model->is_moe()) s += fmt::format(" EP{}", ep);
+  s += fmt::format(" DP{}", dp);
+  if (attention_dp) s += " attnDP";
+  s += fmt::format(" w{}/a{} kv{}", to_string(weights), to_string(activations), to_string(kv));
+  return s;
+}
+
+namespace {
+
+std::string int_list(const std::vector<int>& v) {
+  std::vector<std::string> s;
+  for (int x : v) s.push_back(std::to_string(x));
+  return join(s);
+}
+
+std::string supported_classes(const hardware::SystemSpec& s) {
+  std::vector<std::string> names;
+  for (auto c : s.compute_classes()) names.emplace_back(to_string(c));
+  return join(names);
+}
+
+}  // namespace
+
+Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec& m,
+                              const hardware::SystemSpec& s, const Efficiency& eff) {
+  Deployment d;
+  d.model = &m;
+  d.system = &s;
+  d.efficiency = &eff;
+  for (auto [name, v] : {std::pair{"tp", spec.tp}, {"pp", spec.pp}, {"ep", spec.ep}, {"dp", spec.dp}}) {
+    if (v < 1) fail(fmt::format("--{} must be >= 1, got {}", name, v));
+  }
+  d.tp = spec.tp;
+  d.pp = spec.pp;
+  d.ep = spec.ep;
+  d.dp = spec.dp;
+  d.attention_dp = spec.attention_dp;
+  d.chips = spec.chips > 0 ? spec.chips : spec.tp * spec.pp * spec.dp;
+  if (d.chips != d.tp * d.pp * d.dp) {
+    fail(fmt::format("--chips {} is not TP x PP x DP = {} x {} x {} = {}", d.chips, d.tp, d.pp, d.dp,
+                     d.tp * d.pp * d.dp),
+         "chips must equal tp * pp * dp; drop --chips to derive it");
+  }
+  const auto domain = static_cast<int>(s.scale_up_domain_chips.value);
+  if (d.tp > domain) {
+    fail(fmt::format("TP {} exceeds the {}-chip scale-up domain of {}", d.tp, domain, s.id),
+         "valid TP: " + int_list(valid_tp(m, s)) + "; use PP or DP to span more chips");
+  }
+  if (!d.attention_dp && m.num_heads % d.tp != 0) {
+    fail(fmt::format("TP {} does not divide the {} attention heads of {}", d.tp, m.num_heads, m.id),
+         "valid TP: " + int_list(valid_tp(m, s)));
+  }
+  if (d.pp > m.num_layers()) {
+    fail(fmt::format("PP {} exceeds the {} layers of {}", d.pp, m.num_layers(), m.id));
+  }
+  if (!m.is_moe() && d.ep != 1) {
+    fail(fmt::format("EP {} given for the dense model {}", d.ep, m.id), "expert parallelism needs a MoE model; use --ep 1");
+  }
+  if (m.is_moe()) {
+    if (m.moe.routed_experts % d.ep != 0) {
+      fail(fmt::format("EP {} does not divide the {} routed experts of {}", d.ep, m.moe.routed_experts, m.id));
+    }
+    if (d.ep > d.tp * d.dp) {
+      fail(fmt::format("EP {} exceeds the {} chips of one pipeline stage (TP x DP)", d.ep, d.tp * d.dp));
+    }
+    if (d.ep <= d.tp ? d.tp % d.ep != 0 : d.ep % d.tp != 0) {
+      fail(fmt::format("EP {} and TP {} must divide one another", d.ep, d.tp),
+           "experts are split over max(TP, EP) chips: EP groups tile the TP group or span whole replicas");
+    }
+    if (d.ep > d.tp && (d.ep / d.tp) > d.dp) {
+      fail(fmt::format("EP {} spans {} replicas but DP is {}", d.ep, d.ep / d.tp, d.dp));
+    }
+  }
+  if (d.attention_dp && d.tp == 1) {
+    fail("--attention-dp needs TP > 1: attention runs data-parallel over the TP ranks");
+  }
+
+  // Precisions.
+  d.weights = spec.weights.value_or(m.native_weight_precision);
+  if (d.weights == Precision::fp32) d.weights = Precision::bf16;
+  if (spec.activations) {
+    d.activations = *spec.activations;
+  } else {
+    const auto c = info(d.weights).compute_class;
+    d.activations = peak_rate(s, c) ? d.weights : Precision::bf16;
+    if (d.activations == Precision::int4 || d.activations == Precision::int8) d.activations = Precision::bf16;
+  }
+  d.kv = spec.kv.value_or(m.native_kv_precision.value_or(Precision::bf16));
+  d.gemm_class = info(d.activations).compute_class;
+  if (!peak_rate(s, d.gemm_class)) {
+    fail(fmt::format("{} has no {} compute for --activations {}", s.id, to_string(d.gemm_class),
+                     to_string(d.activations)),
+         "this chip computes in: " + supported_classes(s) +
+             " (weights may still be stored in a smaller format: weight-only quantisation)");
+  }
+  if (info(d.weights).bytes_per_element > info(d.activations).bytes_per_element) {
+    fail(fmt::format("weights {} are wider than activations {}", to_string(d.weights), to_string(d.activations)),
+         "GEMMs run in the activation format; use activations at least as wide as the weights");
+  }
+  const bool low_precision_attention =
+      (d.gemm_class == ComputeClass::fp8 || d.gemm_class == ComputeClass::fp4) && d.kv == Precision::fp8;
+  d.attention_class = low_precision_attention && peak_rate(s, ComputeClass::fp8) ? ComputeClass::fp8
+                      : peak_rate(s, ComputeClass::bf16)                             ? ComputeClass::bf16
+                                                                                     : d.gemm_class;
+
+  auto check_tier = [&](const std::optional<hardware::MemoryTierKind>& t, const char* flag) {
+    if (!t) return;
+    for (const auto& tier : s.memory)
+      if (tier.kind == *t) return;
+    std::vector<std::string> kinds;
+    for (const auto& tier : s.memory) kinds.emplace_back(to_string(tier.kind));
+    fail(fmt::format("{} has no {} memory for {}", s.id, to_string(*t), flag), "tiers on this chip: " + join(kinds));
+  };
+  check_tier(spec.weight_tier, "--weights-tier");
+  check_tier(spec.kv_tier, "--kv-tier");
+  d.weight_tier = spec.weight_tier;
+  d.kv_tier = spec.kv_tier;
+  return d;
+}
+
+}  // namespace tf::cost

@@ -1,0 +1,62 @@
+#pragma once
+// A deployment: a model on a system with a parallel layout and precisions. `DeploymentSpec` is
+// what the user asked for; `resolve_deployment` validates it against the model and the system
+// and fills defaults. A layout that cannot exist is a DiagnosticError saying what would be valid;
+// a layout that exists but does not fit in memory is a valid deployment whose results say
+// "infeasible".
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/precision.hpp"
+#include "cost/efficiency.hpp"
+#include "hardware/system.hpp"
+#include "model/model_spec.hpp"
+
+namespace tf::cost {
+
+struct DeploymentSpec {
+  int chips = 0;  // 0: tp x pp x dp
+  int tp = 1;     // tensor parallel within one engine instance
+  int pp = 1;     // pipeline stages
+  int ep = 1;     // expert-parallel group size (MoE only)
+  int dp = 1;     // independent replicas
+  bool attention_dp = false;  // attention data-parallel over the tp ranks (DeepSeek-style)
+  std::optional<Precision> weights;      // default: the model's native precision
+  std::optional<Precision> activations;  // default: the weights' math format if the chip has it, else bf16
+  std::optional<Precision> kv;           // default: the model's native KV precision, else bf16
+  std::optional<hardware::MemoryTierKind> weight_tier;  // default: fastest tier that holds the weights
+  std::optional<hardware::MemoryTierKind> kv_tier;      // default: the weights' tier
+};
+
+struct Deployment {
+  const model::ModelSpec* model = nullptr;
+  const hardware::SystemSpec* system = nullptr;
+  const Efficiency* efficiency = nullptr;
+  int chips = 1, tp = 1, pp = 1, ep = 1, dp = 1;
+  bool attention_dp = false;
+  Precision weights = Precision::bf16;
+  Precision activations = Precision::bf16;
+  Precision kv = Precision::bf16;
+  ComputeClass gemm_class = ComputeClass::bf16;       // math format of the GEMMs
+  ComputeClass attention_class = ComputeClass::bf16;  // math format of attention
+  std::optional<hardware::MemoryTierKind> weight_tier;
+  std::optional<hardware::MemoryTierKind> kv_tier;
+
+  [[nodiscard]] int chips_per_replica() const { return tp * pp; }
+  // Short human-readable layout, e.g. "TP4 PP1 EP1 DP2 fp8/fp8 kv fp8".
+  [[nodiscard]] std::string describe() const;
+};
+
+// Validates the layout; throws DiagnosticError with the valid alternatives.
+Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec& model,
+                              const hardware::SystemSpec& system, const Efficiency& efficiency);
+
+// Peak dense rate for a class, treating bf16 and fp16 as interchangeable when one is missing.
+std::optional<double> peak_rate(const hardware::SystemSpec& s, ComputeClass c);
+
+// Tensor-parallel degrees the model and system admit (divisors of the attention heads that fit
+// in the scale-up domain), ascending.
+std::vector<int> valid_tp(const model::ModelSpec& m, const hardware::SystemSpec& s);
+
+}  // namespace tf::cost

@@ -1,0 +1,379 @@
+#include "cost/step_cost.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+#include "model/accounting.hpp"
+
+namespace tf::cost {
+
+std::string_view to_string(OpGroup g) {
+  static constexpr std::array<std::string_view, kOpGroups> names{
+      "attention_proj", "attention_core", "ffn_dense", "moe_experts", "lm_head",
+      "tp_collective",  "ep_collective",  "pp_transfer", "overhead"};
+  return names[static_cast<size_t>(g)];
+}
+
+std::string_view to_string(Bound b) {
+  switch (b) {
+    case Bound::compute: return "compute";
+    case Bound::memory: return "memory";
+    case Bound::network: return "network";
+    case Bound::overhead: return "overhead";
+  }
+  return "?";
+}
+
+double StepCost::total_flops() const {
+  double f = 0;
+  for (const auto& g : groups) f += g.flops;
+  return f;
+}
+
+double StepCost::total_bytes() const {
+  double b = 0;
+  for (const auto& g : groups) b += g.bytes;
+  return b;
+}
+
+namespace {
+
+using hardware::MemoryTier;
+using hardware::MemoryTierKind;
+
+const MemoryTier* tier_of(const hardware::SystemSpec& s, MemoryTierKind k) {
+  for (const auto& t : s.memory)
+    if (t.kind == k) return &t;
+  return nullptr;
+}
+
+// Tiers fastest first.
+std::vector<const MemoryTier*> by_speed(const hardware::SystemSpec& s) {
+  std::vector<const MemoryTier*> v;
+  for (const auto& t : s.memory) v.push_back(&t);
+  std::stable_sort(v.begin(), v.end(), [](auto* a, auto* b) {
+    return a->bandwidth_bytes_per_s.value > b->bandwidth_bytes_per_s.value;
+  });
+  return v;
+}
+
+std::string gb(double bytes) { return fmt::format("{:.1f} GB", bytes / 1e9); }
+
+}  // namespace
+
+StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
+  const auto& m = *d.model;
+  const auto& s = *d.system;
+  const auto& e = *d.efficiency;
+  const auto p = model::count_params(m);
+  const double L = static_cast<double>(m.num_layers());
+  const double tp = d.tp, pp = d.pp, ep = d.ep;
+  const double h = static_cast<double>(m.hidden_size);
+
+  stage_layers_ = std::ceil(L / pp);
+  stage_fraction_ = stage_layers_ / L;
+  const double fs = stage_fraction_;
+
+  const double wb = info(d.weights).bytes_per_element;
+  // Embeddings and LM head stay 16-bit in quantised checkpoints (ModelOpt exclude_modules lm_head;
+  // gpt-oss modules_to_not_convert).
+  const double embed_b = std::max(wb, 2.0);
+  const double ab = info(d.activations).bytes_per_element;
+  const double tp_attn = d.attention_dp ? 1.0 : tp;
+  const double moe_group = std::max(tp, ep);  // chips the experts of one layer are spread over
+  const double moe_tp = moe_group / ep;       // slices per expert
+
+  w_attn_ = p.attention * fs / tp_attn * wb;
+  w_dense_ = (p.dense_ffn + p.shared_experts + p.router + p.norms) * fs / tp * wb;
+  w_lm_ = p.lm_head / tp * embed_b;
+  const double w_embed = p.embedding / tp * embed_b;
+
+  const double n_moe = static_cast<double>(m.num_moe_layers());
+  moe_layers_ = n_moe * fs;
+  routed_experts_ = static_cast<double>(m.moe.routed_experts);
+  top_k_ = static_cast<double>(m.moe.experts_per_token);
+  const double expert_params = n_moe > 0 ? p.routed_experts / (routed_experts_ * n_moe) : 0;
+  expert_slice_bytes_ = expert_params * wb / moe_tp;
+  experts_per_chip_ = m.is_moe() ? routed_experts_ / ep : 0;
+  ep_group_tokens_factor_ = ep > tp ? ep / tp : 1.0;
+  const double w_experts = moe_layers_ * experts_per_chip_ * expert_slice_bytes_;
+
+  // FLOPs per replica token, per chip.
+  flops_attn_proj_ = 2 * p.attention * fs / tp;
+  flops_dense_ = 2 * (p.dense_ffn + p.shared_experts + p.router) * fs / tp;
+  flops_lm_ = 2 * p.lm_head / tp;
+  flops_expert_ = 2 * top_k_ * expert_params * moe_layers_ / moe_group;  // per EP-group token
+
+  // Attention core.
+  if (m.attention_type == model::AttentionType::mla) {
+    const auto& a = m.mla;
+    const double nh = static_cast<double>(m.num_heads);
+    // Decode with weight absorption attends in the latent space (DeepSeek-V3 inference/model.py).
+    per_key_decode_ = 2 * nh * static_cast<double>(a.kv_lora_rank + a.qk_rope_head_dim) +
+                      2 * nh * static_cast<double>(a.kv_lora_rank);
+    per_key_prefill_ = 2 * nh * static_cast<double>(a.qk_nope_head_dim + a.qk_rope_head_dim) +
+                       2 * nh * static_cast<double>(a.v_head_dim);
+  } else {
+    per_key_decode_ = per_key_prefill_ = 4 * static_cast<double>(m.num_heads * m.head_dim);
+  }
+  per_key_decode_ /= tp;  // heads split over TP, or sequences split over attention-DP ranks
+  per_key_prefill_ /= tp;
+  const double nkv = static_cast<double>(m.num_kv_heads);
+  kv_split_ = d.attention_dp ? tp
+              : m.attention_type == model::AttentionType::mla ? 1.0  // latent replicated on every TP rank
+                                                               : std::min(tp, nkv);
+  kv_token_layer_bytes_ = model::kv_bytes_per_token_per_layer(m, info(d.kv).bytes_per_element) / kv_split_;
+  {
+    std::vector<Window> w;
+    for (const auto& l : m.layers) {
+      const double win = l.attention == model::AttentionKind::full ? 0 : static_cast<double>(l.window_tokens);
+      auto it = std::find_if(w.begin(), w.end(), [&](const Window& x) { return x.window == win; });
+      if (it == w.end()) w.push_back({win, fs});
+      else it->layers += fs;
+    }
+    windows_ = w;
+  }
+
+  // Activation traffic per token per chip: hidden in/out of attention and FFN, q/k/v, FFN inner.
+  const double qkv = static_cast<double>(m.num_heads * m.head_dim + 2 * m.num_kv_heads * m.head_dim);
+  const double ffn_active = p.dense_ffn + p.shared_experts + p.routed_experts_active;
+  const double inter_avg = ffn_active / (3 * h * L);
+  act_bytes_per_token_ = stage_layers_ * (4 * h + qkv / tp_attn + 3 * inter_avg / tp) * ab;
+
+  // Communication: 16-bit activations on the wire.
+  comm_bytes_per_token_ = h * 2;
+  const double domain = s.scale_up_domain_chips.value;
+  auto link = [&](double group, double& bw, double& lat) {
+    const auto& l = group <= domain ? s.scale_up : s.scale_out;
+    const auto& fallback = s.scale_up.bandwidth_bytes_per_s ? s.scale_up : s.scale_out;
+    const auto& use = l.bandwidth_bytes_per_s ? l : fallback;
+    bw = use.bandwidth_bytes_per_s ? use.bandwidth_bytes_per_s->value * e.network_fraction : 0;
+    lat = use.latency_s ? use.latency_s->value : e.collective_latency_s;
+  };
+  tp_group_ = tp;
+  ep_group_ = moe_group;
+  link(tp, tp_bw_, tp_lat_);
+  link(moe_group, ep_bw_, ep_lat_);
+  link(tp * pp, pp_bw_, pp_lat_);
+  const double dense_layers = stage_layers_ - moe_layers_;
+  if (tp > 1) {
+    if (!d.attention_dp) {
+      tp_allreduces_ = 2 * stage_layers_;  // after attention and after the FFN / MoE
+    } else {
+      tp_allreduces_ = dense_layers;       // dense FFN layers still reduce over the group
+    }
+  }
+  if (m.is_moe() && (d.attention_dp || ep > tp)) ep_alltoalls_ = 2 * moe_layers_;
+  tokens_per_chip_factor_ = d.attention_dp ? 1.0 / tp : 1.0;
+
+  // Rates.
+  peak_gemm_ = peak_rate(s, d.gemm_class).value_or(0);
+  peak_attn_ = peak_rate(s, d.attention_class).value_or(peak_gemm_);
+  gemm_rate_ = peak_gemm_ * e.compute_fraction;
+  attn_rate_ = peak_attn_ * e.attention_compute_fraction;
+
+  // Memory placement and budget.
+  const double weights = w_attn_ + w_dense_ + w_experts + (pp == 1 ? w_lm_ + w_embed : std::max(w_lm_, w_embed));
+  const double inter_max = std::max(inter_avg, static_cast<double>(m.moe.expert_intermediate) * top_k_);
+  memory_.weights_bytes = weights;
+  memory_.activation_bytes = e.activation_tokens * (6 * h + 3 * inter_max / tp) * ab;
+  memory_.reserve_bytes = e.runtime_reserve_bytes;
+  const double fixed = weights + memory_.activation_bytes + memory_.reserve_bytes;
+  const MemoryTier* wt = nullptr;
+  if (d.weight_tier) {
+    wt = tier_of(s, *d.weight_tier);
+  } else {
+    for (const auto* t : by_speed(s)) {
+      if (t->capacity_bytes.value * e.memory_utilization >= fixed) {
+        wt = t;
+        break;
+      }
+    }
+    if (!wt) wt = &s.main_memory();
+  }
+  const MemoryTier* kt = d.kv_tier ? tier_of(s, *d.kv_tier) : wt;
+  memory_.weight_tier = wt->kind;
+  memory_.kv_tier = kt->kind;
+  memory_.usable_bytes = wt->capacity_bytes.value * e.memory_utilization;
+  memory_.weight_tier_bandwidth_bytes_per_s = wt->bandwidth_bytes_per_s.value;
+  memory_.kv_tier_bandwidth_bytes_per_s = kt->bandwidth_bytes_per_s.value;
+  memory_.weights_fit = fixed <= memory_.usable_bytes;
+  if (!memory_.weights_fit) {
+    memory_.reason = fmt::format(
+        "weights need {} per chip (+ {} activations and runtime) > {} usable {} on {}; "
+        "spread over more chips (TP, PP or EP) or use a smaller weight precision",
+        gb(weights), gb(memory_.activation_bytes + memory_.reserve_bytes), gb(memory_.usable_bytes),
+        to_string(wt->kind), s.id);
+  }
+  memory_.kv_free_bytes = kt == wt ? memory_.usable_bytes - fixed
+                                   : kt->capacity_bytes.value * e.memory_utilization;
+  peak_w_bw_ = wt->bandwidth_bytes_per_s.value;
+  peak_kv_bw_ = kt->bandwidth_bytes_per_s.value;
+  w_bw_ = peak_w_bw_ * e.memory_bandwidth_fraction;
+  kv_bw_ = peak_kv_bw_ * e.memory_bandwidth_fraction;
+}
+
+double StepCostModel::keys(double context, double window) const {
+  return window > 0 ? std::min(context, window) : context;
+}
+
+// Mean keys attended per prompt token for a causal prompt of `prompt` tokens.
+double StepCostModel::mean_prefill_keys(double prompt, double window) const {
+  if (window <= 0 || prompt <= window) return prompt / 2;
+  return window - window * window / (2 * prompt);
+}
+
+double StepCostModel::kv_bytes_per_chip(double seqs, double context) const {
+  double tokens = 0;
+  for (const auto& w : windows_) tokens += w.layers * keys(context, w.window);
+  return seqs * tokens * kv_token_layer_bytes_;
+}
+
+double StepCostModel::max_sequences(double context) const {
+  if (memory_.kv_free_bytes <= 0) return 0;
+  const double one = kv_bytes_per_chip(1, context);
+  if (one <= 0) return 0;
+  if (d_.attention_dp) return std::floor(memory_.kv_free_bytes * d_.tp / one / d_.tp) * d_.tp;
+  return std::floor(memory_.kv_free_bytes / one);
+}
+
+void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
+  const auto& e = *d_.efficiency;
+  const double tokens = b.decode_seqs + b.prefill_tokens;  // replica tokens in this micro-batch
+  const double logits = b.decode_seqs + b.prefill_seqs;
+  const double gemm = ideal ? peak_gemm_ : gemm_rate_;
+  const double attn = ideal ? peak_attn_ : attn_rate_;
+  const double wbw = ideal ? peak_w_bw_ : w_bw_;
+  const double kvbw = ideal ? peak_kv_bw_ : kv_bw_;
+  auto roof = [&](GroupCost& g, double flops, double rate, double wbytes, double kvbytes) {
+    g.flops = flops;
+    g.bytes = wbytes + kvbytes;
+    const double tc = rate > 0 ? flops / rate : 0;
+    const double tm = wbytes / wbw + kvbytes / kvbw;
+    g.time_s = std::max(tc, tm);
+    g.bound = tc > tm ? Bound::compute : Bound::memory;
+  };
+  const double act = tokens * act_bytes_per_token_;
+  auto& G = out.groups;
+  roof(G[0], flops_attn_proj_ * tokens, gemm, w_attn_ + act * 0.5, 0);
+
+  // Attention core: decode reads each sequence's cached keys; prefill attends causally and
+  // writes the new tokens' KV.
+  double keys_decode = 0, keys_prefill = 0, kv_read_tokens = 0;
+  for (const auto& w : windows_) {
+    const double kd = keys(b.decode_context, w.window);
+    keys_decode += w.layers * b.decode_seqs * kd;
+    const double kp = mean_prefill_keys(b.prefill_prompt, w.window);
+    keys_prefill += w.layers * b.prefill_tokens * kp;
+    kv_read_tokens += w.layers * (b.decode_seqs * kd + b.prefill_tokens);  // reads + new writes
+  }
+  // Prefill chunks re-read their prompt's earlier KV once per chunk; the flash kernels keep the
+  // rest on chip, so traffic is the chunk's own KV (counted above).
+  roof(G[1], per_key_decode_ * keys_decode + per_key_prefill_ * keys_prefill, attn, 0,
+       kv_read_tokens * kv_token_layer_bytes_);
+
+  roof(G[2], flops_dense_ * tokens, gemm, w_dense_ + act * 0.5, 0);
+
+  if (moe_layers_ > 0) {
+    const double group_tokens = tokens * ep_group_tokens_factor_;
+    // Expected distinct experts a layer's tokens touch under uniform routing:
+    // E x (1 - (1 - k/E)^T); this chip holds E/ep of them.
+    const double touched = 1 - std::pow(1 - top_k_ / routed_experts_, group_tokens);
+    const double bytes = moe_layers_ * experts_per_chip_ * touched * expert_slice_bytes_;
+    roof(G[3], flops_expert_ * group_tokens, gemm, bytes, 0);
+  } else {
+    G[3] = GroupCost{};
+  }
+  roof(G[4], flops_lm_ * logits, gemm, logits > 0 ? w_lm_ : 0, 0);
+
+  if (ideal) {
+    for (size_t i = 5; i < kOpGroups; ++i) G[i] = GroupCost{};
+    return;
+  }
+  // Tensor-parallel all-reduce (ring): latency + 2(n-1)/n x message / bandwidth.
+  {
+    auto& g = G[5];
+    g = GroupCost{};
+    g.bound = Bound::network;
+    if (tp_allreduces_ > 0 && tokens > 0) {
+      const double msg = tokens * comm_bytes_per_token_;
+      const double per = tp_lat_ + (tp_bw_ > 0 ? 2 * (tp_group_ - 1) / tp_group_ * msg / tp_bw_ : 0);
+      g.time_s = tp_allreduces_ * per;
+      g.net_bytes = tp_allreduces_ * 2 * (tp_group_ - 1) / tp_group_ * msg;
+    }
+  }
+  // Expert-parallel all-to-all: each token's hidden state goes to k experts and comes back;
+  // (n-1)/n of it leaves the chip.
+  {
+    auto& g = G[6];
+    g = GroupCost{};
+    g.bound = Bound::network;
+    if (ep_alltoalls_ > 0 && tokens > 0) {
+      const double per_chip = tokens * tokens_per_chip_factor_ * top_k_ * comm_bytes_per_token_ *
+                              (ep_group_ - 1) / ep_group_;
+      g.time_s = ep_alltoalls_ * (ep_lat_ + (ep_bw_ > 0 ? per_chip / ep_bw_ : 0));
+      g.net_bytes = ep_alltoalls_ * per_chip;
+    }
+  }
+  G[7] = GroupCost{};
+  G[7].bound = Bound::network;
+  G[8] = GroupCost{};
+  G[8].bound = Bound::overhead;
+  G[8].time_s = e.layer_overhead_s * stage_layers_;
+}
+
+StepCost StepCostModel::step(const Batch& b) const {
+  StepCost out;
+  const double pp = d_.pp;
+  // Micro-batches: as many as stages, but never more than there are sequences.
+  const double seqs = b.decode_seqs + b.prefill_seqs;
+  const double micro = pp > 1 ? std::clamp(std::ceil(seqs), 1.0, pp) : 1.0;
+  Batch mb = b;
+  if (micro > 1) {
+    mb.decode_seqs /= micro;
+    mb.prefill_tokens /= micro;
+    mb.prefill_seqs /= micro;
+  }
+  stage(mb, false, out);
+  for (auto& g : out.groups) {
+    g.time_s *= pp;
+    g.flops *= micro;  // per chip over the whole step
+    g.bytes *= micro;
+    g.net_bytes *= micro;
+  }
+  if (pp > 1) {
+    const double msg = (mb.decode_seqs + mb.prefill_tokens) * comm_bytes_per_token_;
+    auto& g = out.groups[static_cast<size_t>(OpGroup::pp_transfer)];
+    g.time_s = (pp - 1) * (pp_lat_ + (pp_bw_ > 0 ? msg / pp_bw_ : 0));
+    g.net_bytes = msg * micro;
+  }
+  out.groups[static_cast<size_t>(OpGroup::overhead)].time_s += d_.efficiency->step_overhead_s;
+  std::array<double, 4> by_bound{};
+  for (const auto& g : out.groups) {
+    out.time_s += g.time_s;
+    by_bound[static_cast<size_t>(g.bound)] += g.time_s;
+  }
+  out.bound_by = static_cast<Bound>(std::max_element(by_bound.begin(), by_bound.end()) - by_bound.begin());
+  return out;
+}
+
+double StepCostModel::ceiling_step_time(double decode_seqs, double context) const {
+  const double pp = d_.pp;
+  const double micro = pp > 1 ? std::clamp(std::ceil(decode_seqs), 1.0, pp) : 1.0;
+  Batch b;
+  b.decode_seqs = decode_seqs / micro;
+  b.decode_context = context;
+  StepCost c;
+  stage(b, true, c);
+  double w_bytes = 0, kv_bytes = 0, gemm_flops = 0, attn_flops = 0;
+  for (size_t i = 0; i < 5; ++i) {
+    (i == 1 ? kv_bytes : w_bytes) += c.groups[i].bytes;
+    (i == 1 ? attn_flops : gemm_flops) += c.groups[i].flops;
+  }
+  const double t_mem = w_bytes / peak_w_bw_ + kv_bytes / peak_kv_bw_;
+  const double t_cmp = (peak_gemm_ > 0 ? gemm_flops / peak_gemm_ : 0) + (peak_attn_ > 0 ? attn_flops / peak_attn_ : 0);
+  return pp * std::max(t_mem, t_cmp);
+}
+
+}  // namespace tf::cost

@@ -1,0 +1,131 @@
+#pragma once
+// The step-cost engine: how long one engine step takes for a batch on a deployment, per
+// operator group, each bound by compute, memory, network or fixed overhead; the memory budget
+// per chip; and the first-principles (peak-only) lower bound on a decode step.
+//
+// Everything that depends only on the deployment is computed once in the constructor, so a
+// step evaluation is a few dozen floating-point operations and allocates nothing.
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cost/deployment.hpp"
+
+namespace tf::cost {
+
+enum class OpGroup {
+  attention_proj,  // q/k/v/o (or MLA) projections
+  attention_core,  // scores and values over the KV cache
+  ffn_dense,       // dense FFN layers and shared experts
+  moe_experts,     // routed experts
+  lm_head,         // logits
+  tp_collective,   // tensor-parallel all-reduce
+  ep_collective,   // expert-parallel all-to-all (dispatch + combine)
+  pp_transfer,     // pipeline stage hand-off
+  overhead,        // per-step and per-layer fixed costs
+};
+inline constexpr size_t kOpGroups = 9;
+std::string_view to_string(OpGroup g);
+
+enum class Bound { compute, memory, network, overhead };
+std::string_view to_string(Bound b);
+
+// One engine step of one replica (TP x PP chips). Decode sequences each emit one token;
+// prefill tokens are prompt tokens processed in the same step (chunked prefill).
+struct Batch {
+  double decode_seqs = 0;      // sequences decoding this step
+  double decode_context = 0;   // mean tokens already cached for them
+  double prefill_tokens = 0;   // prompt tokens processed this step
+  double prefill_prompt = 0;   // length of those prompts (for the causal attention term)
+  double prefill_seqs = 0;     // prompts completing this step (they need logits)
+};
+
+struct GroupCost {
+  double time_s = 0;
+  double flops = 0;      // per chip
+  double bytes = 0;      // memory traffic per chip
+  double net_bytes = 0;  // bytes sent per chip
+  Bound bound = Bound::memory;
+};
+
+struct StepCost {
+  double time_s = 0;
+  std::array<GroupCost, kOpGroups> groups{};
+  Bound bound_by = Bound::memory;  // the kind of limit with the most time
+  [[nodiscard]] double total_flops() const;
+  [[nodiscard]] double total_bytes() const;
+};
+
+struct MemoryBudget {
+  hardware::MemoryTierKind weight_tier = hardware::MemoryTierKind::hbm;
+  hardware::MemoryTierKind kv_tier = hardware::MemoryTierKind::hbm;
+  double weight_tier_bandwidth_bytes_per_s = 0;
+  double kv_tier_bandwidth_bytes_per_s = 0;
+  double usable_bytes = 0;      // capacity x memory_utilization of the weights' tier
+  double weights_bytes = 0;     // per chip
+  double activation_bytes = 0;  // workspace per chip
+  double reserve_bytes = 0;     // runtime reserve per chip
+  double kv_free_bytes = 0;     // left for KV cache per chip (may be negative)
+  bool weights_fit = true;
+  std::string reason;           // why the weights do not fit (empty when they do)
+};
+
+class StepCostModel {
+ public:
+  explicit StepCostModel(const Deployment& d);
+
+  [[nodiscard]] const Deployment& deployment() const { return d_; }
+  [[nodiscard]] const MemoryBudget& memory() const { return memory_; }
+
+  // A full replica step with pipeline micro-batching: pp x stage time + hand-offs + step overhead.
+  [[nodiscard]] StepCost step(const Batch& b) const;
+
+  // Peak-only lower bound on a decode step (no efficiencies, overheads or communication):
+  // max(bytes / peak bandwidth, FLOPs / peak FLOP/s), pipeline-aware.
+  [[nodiscard]] double ceiling_step_time(double decode_seqs, double context) const;
+
+  // KV bytes per chip for `seqs` sequences (per replica) of `context` tokens.
+  [[nodiscard]] double kv_bytes_per_chip(double seqs, double context) const;
+  // Largest whole number of sequences of `context` tokens one replica can hold (0 if none).
+  [[nodiscard]] double max_sequences(double context) const;
+
+ private:
+  struct Window {
+    double window;  // tokens (0 = full attention)
+    double layers;  // layers of this kind in the representative stage
+  };
+  void stage(const Batch& b, bool ideal, StepCost& out) const;
+  [[nodiscard]] double keys(double context, double window) const;
+  [[nodiscard]] double mean_prefill_keys(double prompt, double window) const;
+
+  Deployment d_;
+  MemoryBudget memory_;
+  // Per-chip constants of the representative (largest) pipeline stage.
+  double stage_fraction_ = 1;
+  double stage_layers_ = 0;
+  double w_attn_ = 0, w_dense_ = 0, w_lm_ = 0;  // weight bytes read per pass
+  double expert_slice_bytes_ = 0;              // one expert's share on one chip, one layer
+  double experts_per_chip_ = 0;                // per MoE layer
+  double moe_layers_ = 0;                      // in the stage
+  double routed_experts_ = 0, top_k_ = 0;
+  double ep_group_tokens_factor_ = 1;          // tokens of the EP group per replica token
+  double flops_attn_proj_ = 0, flops_dense_ = 0, flops_lm_ = 0, flops_expert_ = 0;  // per token
+  double per_key_decode_ = 0, per_key_prefill_ = 0;  // attention FLOPs per key, all heads, per chip
+  double kv_token_layer_bytes_ = 0;                  // per layer per token per chip
+  double act_bytes_per_token_ = 0;
+  std::vector<Window> windows_;
+  // Communication.
+  double tp_allreduces_ = 0;      // per stage pass
+  double ep_alltoalls_ = 0;       // dispatch + combine count per stage pass
+  double tp_group_ = 1, ep_group_ = 1;
+  double tp_bw_ = 0, tp_lat_ = 0, ep_bw_ = 0, ep_lat_ = 0, pp_bw_ = 0, pp_lat_ = 0;
+  double comm_bytes_per_token_ = 0;  // hidden x 2 bytes
+  double tokens_per_chip_factor_ = 1;  // tokens originating per chip / replica tokens
+  // Rates.
+  double gemm_rate_ = 0, attn_rate_ = 0, peak_gemm_ = 0, peak_attn_ = 0;
+  double w_bw_ = 0, kv_bw_ = 0, peak_w_bw_ = 0, peak_kv_bw_ = 0;
+  double kv_split_ = 1;
+};
+
+}  // namespace tf::cost
