@@ -56,6 +56,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   app.set_version_flag("--version", "tokenfactory 0.1.0");
   register_catalog_commands(app, ctx);
   register_estimate_commands(app, ctx);
+  register_frontier_commands(app, ctx);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

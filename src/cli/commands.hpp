@@ -7,6 +7,7 @@
 namespace tf::cli {
 
 void register_catalog_commands(CLI::App& app, Context& ctx);
-void register_estimate_commands(CLI::App& app, Context& ctx);  // estimate, frontier
+void register_estimate_commands(CLI::App& app, Context& ctx);
+void register_frontier_commands(CLI::App& app, Context& ctx);
 
 }  // namespace tf::cli

@@ -1,0 +1,241 @@
+// `tokenfactory frontier`: throughput vs interactivity Pareto frontiers across systems.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/deployment_options.hpp"
+#include "cli/documents.hpp"
+#include "cli/table.hpp"
+#include "core/diagnostic.hpp"
+#include "frontier/sweep.hpp"
+#include "io/text.hpp"
+
+namespace tf::cli {
+namespace {
+
+struct FrontierOptions {
+  std::string model = "meta-llama/Llama-3.1-70B-Instruct";
+  std::vector<std::string> hardware{"h100-sxm", "h200-sxm", "b200", "gb200-nvl72", "mi300x", "mi355x"};
+  double isl = 1024, osl = 1024;
+  std::vector<std::string> precisions{"bf16", "fp8", "nvfp4"};
+  int max_chips = 0;
+  double min_tok_s_per_user = 0;
+  double at_tok_s_per_user = 50;
+  std::string per = "chip";
+  std::string csv;
+  bool json = false;
+  int rows = 8;
+  int threads = 0;
+};
+
+double per_mw(const hardware::SystemSpec& s, double tok_s_per_chip) {
+  return s.all_in_power_w_per_chip ? tok_s_per_chip * 1e6 / s.all_in_power_w_per_chip->value : NAN;
+}
+double per_usd_hour(const hardware::SystemSpec& s, double tok_s_per_chip) {
+  return s.usd_per_chip_hour ? tok_s_per_chip / s.usd_per_chip_hour->value : NAN;
+}
+double y_value(const std::string& per, const hardware::SystemSpec& s, double tok_s_per_chip) {
+  if (per == "mw") return per_mw(s, tok_s_per_chip);
+  if (per == "usd") return per_usd_hour(s, tok_s_per_chip);
+  return tok_s_per_chip;
+}
+const char* y_label(const std::string& per) {
+  return per == "mw" ? "out tok/s per MW" : per == "usd" ? "out tok/s per $/h" : "out tok/s per chip";
+}
+Json number_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+
+Json point_json(const frontier::Point& p) {
+  const auto& s = *p.config.system;
+  return Json{{"output_tok_s_per_user", p.output_tok_s_per_user},
+              {"output_tok_s_per_chip", p.output_tok_s_per_chip},
+              {"output_tok_s_per_mw", number_or_null(per_mw(s, p.output_tok_s_per_chip))},
+              {"output_tok_s_per_usd_per_hour", number_or_null(per_usd_hour(s, p.output_tok_s_per_chip))},
+              {"total_tok_s_per_chip", p.total_tok_s_per_chip},
+              {"concurrency", p.concurrency},
+              {"ttft_ms", p.ttft_s * 1e3},
+              {"tpot_ms", p.tpot_s * 1e3},
+              {"bound_by", std::string(to_string(p.bound_by))},
+              {"config", deployment_json(p.config)}};
+}
+
+// The best point at or above a per-user speed (nullptr if none reaches it).
+const frontier::Point* best_at(const frontier::SystemFrontier& f, double user) {
+  const frontier::Point* best = nullptr;
+  for (const auto& p : f.points)
+    if (p.output_tok_s_per_user >= user && (!best || p.output_tok_s_per_chip > best->output_tok_s_per_chip)) best = &p;
+  return best;
+}
+
+void write_csv(const std::string& path, const std::vector<frontier::SystemFrontier>& fs) {
+  std::ostringstream o;
+  o << "hardware,kind,output_tok_s_per_user,output_tok_s_per_chip,output_tok_s_per_mw,output_tok_s_per_usd_per_hour,"
+       "total_tok_s_per_chip,concurrency,chips,tp,pp,ep,dp,attention_dp,weights,activations,kv,ttft_ms,tpot_ms,"
+       "bound_by\n";
+  auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string(); };
+  for (const auto& f : fs) {
+    const auto& s = *f.system;
+    for (const auto& p : f.points) {
+      const auto& d = p.config;
+      o << fmt::format("{},frontier,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", s.id,
+                       num(p.output_tok_s_per_user), num(p.output_tok_s_per_chip),
+                       num(per_mw(s, p.output_tok_s_per_chip)), num(per_usd_hour(s, p.output_tok_s_per_chip)),
+                       num(p.total_tok_s_per_chip), num(p.concurrency), d.chips, d.tp, d.pp, d.ep, d.dp,
+                       d.attention_dp ? "true" : "false", to_string(d.weights), to_string(d.activations),
+                       to_string(d.kv), num(p.ttft_s * 1e3), num(p.tpot_s * 1e3), to_string(p.bound_by));
+    }
+    for (const auto& c : f.ceiling) {
+      o << fmt::format("{},ceiling,{},{},{},{},,{},,,,,,,,,,,,\n", s.id, num(c.output_tok_s_per_user),
+                       num(c.output_tok_s_per_chip), num(per_mw(s, c.output_tok_s_per_chip)),
+                       num(per_usd_hour(s, c.output_tok_s_per_chip)), num(c.concurrency));
+    }
+  }
+  io::write_text_file(path, o.str());
+}
+
+void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std::vector<frontier::SystemFrontier>& fs,
+                  std::ostream& out) {
+  out << fmt::format("Frontier: {}  ({:.0f} in / {:.0f} out tokens per request)\n\n", m.id, o.isl, o.osl);
+  Table summary({"hardware", fmt::format("{} @>= {:.0f} tok/s/user", y_label(o.per), o.at_tok_s_per_user),
+                 "config there", "max out tok/s per chip", "max tok/s/user", "ceiling tok/s/user", "note"});
+  summary.right_align({1, 3, 4, 5});
+  for (const auto& f : fs) {
+    const auto* b = best_at(f, o.at_tok_s_per_user);
+    double max_chip = 0, max_user = 0;
+    for (const auto& p : f.points) {
+      max_chip = std::max(max_chip, p.output_tok_s_per_chip);
+      max_user = std::max(max_user, p.output_tok_s_per_user);
+    }
+    summary.add_row({f.system->id, b ? fixed(y_value(o.per, *f.system, b->output_tok_s_per_chip), 0) : "-",
+                     b ? b->config.describe() : "-", f.points.empty() ? "-" : fixed(max_chip, 0),
+                     f.points.empty() ? "-" : fixed(max_user, 1),
+                     f.ceiling_max_tok_s_per_user > 0 ? fixed(f.ceiling_max_tok_s_per_user, 1) : "-", f.note});
+  }
+  summary.print(out);
+  for (const auto& f : fs) {
+    if (f.points.empty()) continue;
+    out << fmt::format("\n{}: {} frontier points from {} layouts, {} operating points evaluated\n", f.system->id,
+                       f.points.size(), f.layouts, f.evaluations);
+    Table t({"tok/s/user", y_label(o.per), "ceiling at that speed", "concurrency", "TTFT ms", "TPOT ms", "bound",
+             "config"});
+    t.right_align({0, 1, 2, 3, 4, 5});
+    // Evenly spaced rows along the frontier, always including both ends.
+    const size_t n = f.points.size();
+    const size_t rows = std::min<size_t>(n, static_cast<size_t>(std::max(2, o.rows)));
+    size_t last = n;
+    for (size_t r = 0; r < rows; ++r) {
+      const size_t i = rows == 1 ? 0 : (n - 1) * r / (rows - 1);
+      if (i == last) continue;
+      last = i;
+      const auto& p = f.points[i];
+      // Ceiling throughput at this per-user speed: best ceiling point at least as fast.
+      double ceil_chip = NAN;
+      for (const auto& c : f.ceiling)
+        if (c.output_tok_s_per_user >= p.output_tok_s_per_user)
+          ceil_chip = std::isnan(ceil_chip) ? c.output_tok_s_per_chip : std::max(ceil_chip, c.output_tok_s_per_chip);
+      t.add_row({fixed(p.output_tok_s_per_user, 1), fixed(y_value(o.per, *f.system, p.output_tok_s_per_chip), 0),
+                 fixed(y_value(o.per, *f.system, ceil_chip), 0), fixed(p.concurrency, 0), fixed(p.ttft_s * 1e3, 0),
+                 fixed(p.tpot_s * 1e3, 1), std::string(to_string(p.bound_by)), p.config.describe()});
+    }
+    t.print(out);
+  }
+  out << "\nCeiling: first-principles bound (memory capacity x bandwidth, peak FLOP/s, no overheads). "
+         "Full frontiers: --csv FILE or --json.\n";
+}
+
+}  // namespace
+
+void register_frontier_commands(CLI::App& app, Context& ctx) {
+  auto o = std::make_shared<FrontierOptions>();
+  auto* cmd = app.add_subcommand(
+      "frontier",
+      "Throughput vs interactivity Pareto frontier per system: sweeps TP/PP/EP layouts, precisions and "
+      "concurrency up to the memory limit, with the first-principles ceiling beside it");
+  cmd->add_option("--model", o->model, "Model id, short name or config.json path")->capture_default_str();
+  cmd->add_option("--hardware", o->hardware, "System ids (comma-separated or repeated), or 'all'")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
+  cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
+  cmd->add_option("--precisions", o->precisions,
+                  "Weight/activation formats to sweep (KV in fp8 below 16 bits); formats a chip lacks are skipped")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--max-chips", o->max_chips,
+                  "Largest replica (TP x PP chips) to consider; 0 = max(scale-up domain, 64)")
+      ->capture_default_str();
+  cmd->add_option("--min-tok-s-per-user", o->min_tok_s_per_user, "Drop points slower than this (tokens/s per user)")
+      ->capture_default_str();
+  cmd->add_option("--at-tok-s-per-user", o->at_tok_s_per_user,
+                  "Interactivity (tokens/s per user) at which the summary compares systems")
+      ->capture_default_str();
+  cmd->add_option("--per", o->per, "Y axis of the tables: chip (tokens/s per chip), mw (per MW all-in), usd (per $/chip-hour)")
+      ->check(CLI::IsMember({"chip", "mw", "usd"}))
+      ->capture_default_str();
+  cmd->add_option("--rows", o->rows, "Rows per system in the table (the CSV/JSON have every point)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--csv", o->csv, "Also write every frontier and ceiling point to this CSV file");
+  cmd->add_flag("--json", o->json, "Print the result document as JSON instead of tables");
+  cmd->callback([&ctx, o] {
+    ctx.action = [&ctx, o] {
+      if (!(o->isl >= 1) || !(o->osl >= 1)) fail("--isl and --osl must be >= 1 token");
+      if (o->max_chips < 0) fail("--max-chips must be >= 0");
+      const auto model = ctx.models().resolve(o->model);
+      std::vector<const hardware::SystemSpec*> systems;
+      for (const auto& id : o->hardware) {
+        if (id == "all") {
+          for (const auto& s : ctx.hardware().systems()) systems.push_back(&s);
+        } else {
+          systems.push_back(&ctx.hardware().get(id));
+        }
+      }
+      frontier::SweepOptions so;
+      so.isl = o->isl;
+      so.osl = o->osl;
+      so.max_chips_per_replica = o->max_chips;
+      so.min_tok_s_per_user = o->min_tok_s_per_user;
+      so.precisions.clear();
+      for (const auto& p : o->precisions) so.precisions.push_back(parse_precision(p));
+      const int threads = o->threads > 0 ? o->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      const auto& eff = ctx.efficiency();
+      const auto fs = frontier::sweep(model, systems, eff, so, threads, [&ctx](size_t done, size_t total, const std::string& id) {
+        ctx.progress(fmt::format("frontier: {}/{} systems ({})", done, total, id));
+      });
+      ctx.progress("");
+      if (!o->csv.empty()) write_csv(o->csv, fs);
+      if (o->json) {
+        Json j{{"schema", "tokenfactory.frontier/1"},
+               {"model", model.id},
+               {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
+               {"precisions", o->precisions},
+               {"systems", Json::array()}};
+        for (const auto& f : fs) {
+          Json pts = Json::array();
+          for (const auto& p : f.points) pts.push_back(point_json(p));
+          Json ceil = Json::array();
+          for (const auto& c : f.ceiling) {
+            ceil.push_back({{"concurrency", c.concurrency},
+                            {"output_tok_s_per_user", c.output_tok_s_per_user},
+                            {"output_tok_s_per_chip", c.output_tok_s_per_chip}});
+          }
+          j["systems"].push_back({{"hardware", f.system->id},
+                                  {"points", pts},
+                                  {"ceiling", ceil},
+                                  {"ceiling_max_output_tok_s_per_user", f.ceiling_max_tok_s_per_user},
+                                  {"layouts", f.layouts},
+                                  {"evaluations", f.evaluations},
+                                  {"note", f.note}});
+        }
+        *ctx.out << j.dump(2) << "\n";
+      } else {
+        print_tables(*o, model, fs, *ctx.out);
+      }
+      return 0;
+    };
+  });
+}
+
+}  // namespace tf::cli

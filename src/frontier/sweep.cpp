@@ -1,0 +1,167 @@
+#include "frontier/sweep.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "core/diagnostic.hpp"
+
+namespace tf::frontier {
+
+std::vector<Point> pareto(std::vector<Point> pts) {
+  std::sort(pts.begin(), pts.end(), [](const Point& a, const Point& b) {
+    if (a.output_tok_s_per_user != b.output_tok_s_per_user) return a.output_tok_s_per_user > b.output_tok_s_per_user;
+    return a.output_tok_s_per_chip > b.output_tok_s_per_chip;
+  });
+  std::vector<Point> out;
+  double best = -1;
+  for (auto& p : pts) {
+    if (p.output_tok_s_per_chip > best) {
+      best = p.output_tok_s_per_chip;
+      out.push_back(std::move(p));
+    }
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<cost::CeilingPoint> pareto(std::vector<cost::CeilingPoint> pts) {
+  std::sort(pts.begin(), pts.end(), [](const auto& a, const auto& b) {
+    if (a.output_tok_s_per_user != b.output_tok_s_per_user) return a.output_tok_s_per_user > b.output_tok_s_per_user;
+    return a.output_tok_s_per_chip > b.output_tok_s_per_chip;
+  });
+  std::vector<cost::CeilingPoint> out;
+  double best = -1;
+  for (const auto& p : pts) {
+    if (p.output_tok_s_per_chip > best) {
+      best = p.output_tok_s_per_chip;
+      out.push_back(p);
+    }
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<cost::DeploymentSpec> candidate_layouts(const model::ModelSpec& m, const hardware::SystemSpec& s,
+                                                    const SweepOptions& o) {
+  const int domain = static_cast<int>(s.scale_up_domain_chips.value);
+  const int max_chips = o.max_chips_per_replica > 0 ? o.max_chips_per_replica : std::max(domain, 64);
+  const int layers = static_cast<int>(m.num_layers());
+  std::vector<int> pps;
+  for (int p = 1; p <= layers; p *= 2) pps.push_back(p);
+  std::vector<cost::DeploymentSpec> out;
+  for (int tp : cost::valid_tp(m, s)) {
+    if (tp > max_chips) break;
+    for (int pp : pps) {
+      if (tp * pp > max_chips) break;
+      cost::DeploymentSpec base;
+      base.tp = tp;
+      base.pp = pp;
+      if (!m.is_moe()) {
+        out.push_back(base);
+        continue;
+      }
+      const auto experts = static_cast<int>(m.moe.routed_experts);
+      // Experts split over the TP ranks (EP 1 = expert tensor parallel; EP = TP).
+      out.push_back(base);
+      if (tp > 1 && experts % tp == 0) {
+        auto e = base;
+        e.ep = tp;
+        out.push_back(e);
+        e.attention_dp = true;
+        out.push_back(e);
+      }
+      // Wide expert parallelism across replicas inside the scale-up domain (attention DP).
+      for (int r = 2; tp > 1 && tp * r <= domain && tp * r * pp <= std::max(max_chips, domain); r *= 2) {
+        if (experts % (tp * r) != 0) continue;
+        auto e = base;
+        e.ep = tp * r;
+        e.dp = r;
+        e.attention_dp = true;
+        out.push_back(e);
+      }
+    }
+  }
+  return out;
+}
+
+SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpec& s, const cost::Efficiency& eff,
+                            const SweepOptions& o) {
+  SystemFrontier f;
+  f.system = &s;
+  std::vector<Point> points;
+  std::vector<cost::CeilingPoint> ceiling;
+  const double ctx = o.isl + o.osl;
+  const double max_ctx = static_cast<double>(m.max_position_embeddings);
+  if (max_ctx > 0 && ctx > max_ctx) {
+    f.note = "isl + osl exceeds the model's context length";
+    return f;
+  }
+  bool any_fit = false;
+  for (auto layout : candidate_layouts(m, s, o)) {
+    for (Precision p : o.precisions) {
+      if (!cost::peak_rate(s, info(p).compute_class)) continue;
+      layout.weights = p;
+      layout.activations = p;
+      layout.kv = p == Precision::bf16 || p == Precision::fp16 ? p : Precision::fp8;
+      cost::Deployment d;
+      try {
+        d = cost::resolve_deployment(layout, m, s, eff);
+      } catch (const DiagnosticError&) {
+        continue;  // not admissible on this system (e.g. TP over an odd head count)
+      }
+      ++f.layouts;
+      const cost::StepCostModel model(d);
+      if (!model.memory().weights_fit) continue;
+      const auto c = cost::compute_ceiling(model, o.isl, o.osl, o.points_per_decade);
+      if (c.max_concurrency < d.dp) continue;
+      any_fit = true;
+      ceiling.insert(ceiling.end(), c.curve.begin(), c.curve.end());
+      f.ceiling_max_tok_s_per_user = std::max(f.ceiling_max_tok_s_per_user, c.max_output_tok_s_per_user);
+      for (double per_replica : cost::concurrency_grid(c.max_concurrency / d.dp, o.points_per_decade)) {
+        ++f.evaluations;
+        const cost::Workload w{o.isl, o.osl, per_replica * d.dp};
+        const auto e = cost::estimate(model, w, false);
+        if (!e.feasible || e.output_tok_s_per_user < o.min_tok_s_per_user) continue;
+        points.push_back(
+            {d, w.concurrency, e.output_tok_s_per_user, e.output_tok_s_per_chip, e.total_tok_s_per_chip, e.ttft_s,
+             e.tpot_s, e.step.bound_by});
+      }
+    }
+  }
+  f.points = pareto(std::move(points));
+  f.ceiling = pareto(std::move(ceiling));
+  if (f.points.empty()) {
+    f.note = any_fit ? "no configuration reaches the minimum tokens/s per user"
+                     : "the model does not fit in any layout of this system within the chip limit";
+  }
+  return f;
+}
+
+std::vector<SystemFrontier> sweep(const model::ModelSpec& m, const std::vector<const hardware::SystemSpec*>& systems,
+                                  const cost::EfficiencyTable& eff, const SweepOptions& o, int threads,
+                                  const Progress& progress) {
+  std::vector<SystemFrontier> out(systems.size());
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> done{0};
+  std::mutex progress_mutex;
+  auto worker = [&] {
+    for (size_t i = next++; i < systems.size(); i = next++) {
+      out[i] = sweep_system(m, *systems[i], eff.for_family(systems[i]->family), o);
+      const size_t n = ++done;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        progress(n, systems.size(), systems[i]->id);
+      }
+    }
+  };
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(systems.size())));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return out;
+}
+
+}  // namespace tf::frontier

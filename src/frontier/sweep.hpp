@@ -1,0 +1,63 @@
+#pragma once
+// Configuration sweeps and Pareto frontiers: for a model and each system, every admissible
+// parallel layout and precision at every concurrency up to the memory limit; keep the points not
+// dominated in (output tokens/s per chip, output tokens/s per user), with the ceiling envelope.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cost/estimate.hpp"
+#include "hardware/system.hpp"
+
+namespace tf::frontier {
+
+struct SweepOptions {
+  double isl = 1024;
+  double osl = 1024;
+  std::vector<Precision> precisions{Precision::bf16, Precision::fp8, Precision::nvfp4};  // weights = activations
+  int max_chips_per_replica = 0;  // 0: max(scale-up domain, 64)
+  int points_per_decade = 6;      // concurrency grid density
+  double min_tok_s_per_user = 0;  // drop points slower than this
+};
+
+struct Point {
+  cost::Deployment config;
+  double concurrency = 0;  // whole deployment
+  double output_tok_s_per_user = 0;
+  double output_tok_s_per_chip = 0;
+  double total_tok_s_per_chip = 0;
+  double ttft_s = 0;
+  double tpot_s = 0;
+  cost::Bound bound_by = cost::Bound::memory;
+};
+
+struct SystemFrontier {
+  const hardware::SystemSpec* system = nullptr;
+  std::vector<Point> points;                // Pareto set, per-user speed ascending
+  std::vector<cost::CeilingPoint> ceiling;  // Pareto envelope of every layout's ceiling curve
+  double ceiling_max_tok_s_per_user = 0;
+  long long layouts = 0;       // deployments considered
+  long long evaluations = 0;   // operating points evaluated
+  std::string note;            // why there is no point, when empty
+};
+
+// Maximises both coordinates; returns the non-dominated points sorted by per-user speed.
+std::vector<Point> pareto(std::vector<Point> points);
+std::vector<cost::CeilingPoint> pareto(std::vector<cost::CeilingPoint> points);
+
+using Progress = std::function<void(size_t done, size_t total, const std::string& system_id)>;
+
+// Sweeps every system (in parallel on `threads` threads); results are in the order of `systems`
+// and identical whatever the thread count.
+std::vector<SystemFrontier> sweep(const model::ModelSpec& model, const std::vector<const hardware::SystemSpec*>& systems,
+                                  const cost::EfficiencyTable& efficiency, const SweepOptions& options, int threads = 1,
+                                  const Progress& progress = {});
+
+SystemFrontier sweep_system(const model::ModelSpec& model, const hardware::SystemSpec& system,
+                            const cost::Efficiency& efficiency, const SweepOptions& options);
+
+// The layouts a sweep considers for a system (validated; weights may still not fit).
+std::vector<cost::DeploymentSpec> candidate_layouts(const model::ModelSpec& model, const hardware::SystemSpec& system,
+                                                    const SweepOptions& options);
+
+}  // namespace tf::frontier
