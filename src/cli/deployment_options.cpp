@@ -17,7 +17,7 @@ void DeploymentOptions::add_layout(CLI::App* cmd) {
   cmd->add_flag("--attention-dp", attention_dp,
                 "Run attention data-parallel over the TP ranks with experts over EP (DeepSeek-style)");
   const std::string formats = join(precision_names());
-  cmd->add_option("--weights", weights, "Weight precision: " + formats + " (default: the model's native format)");
+  cmd->add_option("--weights", weights, "Weight precision: " + formats + " (default: the model's native format, or the widest narrower one the chip computes in)");
   cmd->add_option("--activations", activations,
                   "Activation / GEMM precision (default: the weights' format if the chip computes in it, else bf16)");
   cmd->add_option("--kv", kv, "KV-cache precision (default: the model's native KV format, else bf16)");

@@ -101,14 +101,27 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
   }
 
   // Precisions.
-  d.weights = spec.weights.value_or(m.native_weight_precision);
-  if (d.weights == Precision::fp32) d.weights = Precision::bf16;
+  auto computes = [&](Precision p) { return peak_rate(s, info(p).compute_class).has_value(); };
+  if (spec.weights) {
+    d.weights = *spec.weights;
+  } else {
+    // The model's native format; on a chip that can neither compute in it nor run it weight-only
+    // in bf16/fp16, the widest narrower format the chip computes in (reported in every result).
+    d.weights = m.native_weight_precision == Precision::fp32 ? Precision::bf16 : m.native_weight_precision;
+    if (!computes(d.weights) && !computes(Precision::bf16)) {
+      for (Precision p : {Precision::fp8, Precision::nvfp4, Precision::mxfp4}) {
+        if (info(p).bytes_per_element <= info(d.weights).bytes_per_element && computes(p)) {
+          d.weights = p;
+          break;
+        }
+      }
+    }
+  }
   if (spec.activations) {
     d.activations = *spec.activations;
   } else {
-    const auto c = info(d.weights).compute_class;
-    d.activations = peak_rate(s, c) ? d.weights : Precision::bf16;
-    if (d.activations == Precision::int4 || d.activations == Precision::int8) d.activations = Precision::bf16;
+    const bool integer = d.weights == Precision::int4 || d.weights == Precision::int8;
+    d.activations = computes(d.weights) && !integer ? d.weights : Precision::bf16;
   }
   d.kv = spec.kv.value_or(m.native_kv_precision.value_or(Precision::bf16));
   d.gemm_class = info(d.activations).compute_class;

@@ -234,7 +234,8 @@ double StepCostModel::max_sequences(double context) const {
   if (memory_.kv_free_bytes <= 0) return 0;
   const double one = kv_bytes_per_chip(1, context);
   if (one <= 0) return 0;
-  if (d_.attention_dp) return std::floor(memory_.kv_free_bytes * d_.tp / one / d_.tp) * d_.tp;
+  // Attention-DP ranks each hold whole sequences: `one` is a sequence's KV spread over tp ranks.
+  if (d_.attention_dp) return std::floor(memory_.kv_free_bytes / (one * d_.tp)) * d_.tp;
   return std::floor(memory_.kv_free_bytes / one);
 }
 

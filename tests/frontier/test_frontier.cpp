@@ -1,0 +1,134 @@
+// Frontier sweeps: Pareto sets, ceilings, cross-system dominance, and robustness over the catalogs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/diagnostic.hpp"
+#include "frontier/sweep.hpp"
+#include "support/fixtures.hpp"
+
+namespace tf::frontier {
+namespace {
+
+using test::efficiency_table;
+using test::hardware_catalog;
+using test::model_catalog;
+
+SystemFrontier run(const model::ModelSpec& m, const std::string& hw, SweepOptions o = {}) {
+  const auto& s = hardware_catalog().get(hw);
+  return sweep_system(m, s, efficiency_table().for_family(s.family), o);
+}
+
+// Best ceiling throughput among ceiling points at least as fast per user.
+double ceiling_at(const SystemFrontier& f, double user) {
+  double best = -1;
+  for (const auto& c : f.ceiling)
+    if (c.output_tok_s_per_user >= user) best = std::max(best, c.output_tok_s_per_chip);
+  return best;
+}
+
+TEST(Pareto, KeepsOnlyNonDominatedPoints) {
+  std::vector<Point> pts(5);
+  const double xy[5][2] = {{10, 100}, {20, 90}, {15, 80}, {30, 10}, {20, 95}};
+  for (int i = 0; i < 5; ++i) {
+    pts[static_cast<size_t>(i)].output_tok_s_per_user = xy[i][0];
+    pts[static_cast<size_t>(i)].output_tok_s_per_chip = xy[i][1];
+  }
+  const auto p = pareto(pts);
+  ASSERT_EQ(p.size(), 3u);  // (10,100), (20,95), (30,10)
+  EXPECT_EQ(p[0].output_tok_s_per_user, 10);
+  EXPECT_EQ(p[1].output_tok_s_per_chip, 95);
+  EXPECT_EQ(p[2].output_tok_s_per_user, 30);
+}
+
+TEST(Frontier, PointsAreMutuallyNonDominatedAndBelowTheCeiling) {
+  for (const char* id : {"meta-llama/Llama-3.1-70B-Instruct", "deepseek-ai/DeepSeek-R1", "openai/gpt-oss-120b"}) {
+    const auto m = model_catalog().resolve(id);
+    for (const char* hw : {"h100-sxm", "b200", "gb200-nvl72", "mi355x", "tpu-v7-ironwood"}) {
+      const auto f = run(m, hw);
+      SCOPED_TRACE(std::string(id) + " on " + hw);
+      ASSERT_FALSE(f.points.empty()) << f.note;
+      for (size_t i = 0; i < f.points.size(); ++i) {
+        const auto& a = f.points[i];
+        for (size_t j = 0; j < f.points.size(); ++j) {
+          if (i == j) continue;
+          const auto& b = f.points[j];
+          const bool dominates = b.output_tok_s_per_user >= a.output_tok_s_per_user &&
+                                 b.output_tok_s_per_chip >= a.output_tok_s_per_chip;
+          EXPECT_FALSE(dominates) << "point " << i << " dominated by " << j;
+        }
+        EXPECT_LE(a.output_tok_s_per_user, f.ceiling_max_tok_s_per_user);
+        EXPECT_LE(a.output_tok_s_per_chip, ceiling_at(f, a.output_tok_s_per_user));
+      }
+    }
+  }
+}
+
+TEST(Frontier, B200DominatesH100ForLlama70B) {
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-70B-Instruct");
+  const auto h100 = run(m, "h100-sxm");
+  const auto b200 = run(m, "b200");
+  ASSERT_FALSE(h100.points.empty());
+  for (const auto& p : h100.points) {
+    // Some B200 point is at least as interactive and delivers more per chip.
+    bool beaten = false;
+    for (const auto& q : b200.points)
+      beaten = beaten || (q.output_tok_s_per_user >= p.output_tok_s_per_user &&
+                          q.output_tok_s_per_chip > p.output_tok_s_per_chip);
+    EXPECT_TRUE(beaten) << "H100 point at " << p.output_tok_s_per_user << " tok/s/user";
+  }
+}
+
+TEST(Frontier, ParallelSweepIsDeterministic) {
+  const auto m = model_catalog().resolve("Qwen/Qwen3-235B-A22B");
+  std::vector<const hardware::SystemSpec*> systems;
+  for (const char* hw : {"h100-sxm", "b200", "mi300x", "tpu-v6e"}) systems.push_back(&hardware_catalog().get(hw));
+  const auto a = sweep(m, systems, efficiency_table(), {}, 1);
+  const auto b = sweep(m, systems, efficiency_table(), {}, 2);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].points.size(), b[i].points.size());
+    for (size_t j = 0; j < a[i].points.size(); ++j) {
+      EXPECT_EQ(a[i].points[j].output_tok_s_per_chip, b[i].points[j].output_tok_s_per_chip);
+      EXPECT_EQ(a[i].points[j].config.describe(), b[i].points[j].config.describe());
+    }
+  }
+}
+
+TEST(Frontier, CandidateLayoutsRespectTheDomainAndHeads) {
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-70B-Instruct");
+  for (const auto& l : candidate_layouts(m, hardware_catalog().get("h100-sxm"), {})) {
+    EXPECT_LE(l.tp, 8);
+    EXPECT_EQ(64 % l.tp, 0);
+  }
+}
+
+TEST(Frontier, EveryModelOnEverySystemRunsWithoutCrashing) {
+  // Infeasible is a fine answer; an exception or a NaN is not.
+  SweepOptions o;
+  o.points_per_decade = 2;
+  for (const auto& e : model_catalog().entries()) {
+    const auto m = model_catalog().resolve(e.id);
+    for (const auto& s : hardware_catalog().systems()) {
+      SCOPED_TRACE(e.id + " on " + s.id);
+      SystemFrontier f;
+      ASSERT_NO_THROW(f = sweep_system(m, s, efficiency_table().for_family(s.family), o));
+      EXPECT_TRUE(!f.points.empty() || !f.note.empty());
+      for (const auto& p : f.points) {
+        EXPECT_TRUE(std::isfinite(p.output_tok_s_per_chip) && p.output_tok_s_per_chip > 0);
+        EXPECT_TRUE(std::isfinite(p.ttft_s) && p.ttft_s > 0);
+      }
+      // The default single-chip estimate also runs (feasible or not).
+      cost::Deployment d;
+      ASSERT_NO_THROW(d = cost::resolve_deployment({}, m, s, efficiency_table().for_family(s.family)));
+      const cost::StepCostModel model(d);
+      cost::Estimate est;
+      ASSERT_NO_THROW(est = cost::estimate(model, cost::Workload{1024, 256, 1}));
+      EXPECT_TRUE(est.feasible || !est.reason.empty());
+      EXPECT_TRUE(std::isfinite(est.tpot_s));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tf::frontier
