@@ -1,0 +1,94 @@
+// Speed of the engine's hot paths: one step-cost evaluation, one steady-state estimate, and a
+// whole-catalog frontier sweep for a large MoE model.
+//   ./build/release/tf_bench                      (all)
+//   ./build/release/tf_bench --benchmark_filter=Step
+#include <benchmark/benchmark.h>
+
+#include "cost/estimate.hpp"
+#include "frontier/sweep.hpp"
+#include "hardware/catalog.hpp"
+#include "model/catalog.hpp"
+
+namespace {
+
+struct Data {
+  tf::hardware::Catalog hw = tf::hardware::Catalog::load(std::string(TF_DATA_DIR) + "/hardware");
+  tf::model::ModelCatalog models = tf::model::ModelCatalog::load(std::string(TF_DATA_DIR) + "/models");
+  tf::cost::EfficiencyTable eff = tf::cost::EfficiencyTable::load(std::string(TF_DATA_DIR) + "/efficiency");
+};
+
+const Data& data() {
+  static const Data d;
+  return d;
+}
+
+tf::cost::StepCostModel make_model(const tf::model::ModelSpec& m, const std::string& hw, tf::cost::DeploymentSpec spec) {
+  const auto& s = data().hw.get(hw);
+  return tf::cost::StepCostModel(tf::cost::resolve_deployment(spec, m, s, data().eff.for_family(s.family)));
+}
+
+void BM_StepCostDense(benchmark::State& state) {
+  static const auto m = data().models.resolve("meta-llama/Llama-3.1-70B-Instruct");
+  tf::cost::DeploymentSpec spec;
+  spec.tp = 4;
+  spec.weights = tf::Precision::fp8;
+  const auto model = make_model(m, "h100-sxm", spec);
+  double seqs = 1;
+  for (auto _ : state) {
+    tf::cost::Batch b{seqs, 2048, seqs * 0.5, 1024, 0.01};
+    benchmark::DoNotOptimize(model.step(b).time_s);
+    seqs = seqs < 512 ? seqs + 1 : 1;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StepCostDense);
+
+void BM_StepCostMoeAttentionDp(benchmark::State& state) {
+  static const auto m = data().models.resolve("deepseek-ai/DeepSeek-R1");
+  tf::cost::DeploymentSpec spec;
+  spec.tp = 8;
+  spec.ep = 8;
+  spec.attention_dp = true;
+  const auto model = make_model(m, "b200", spec);
+  double seqs = 1;
+  for (auto _ : state) {
+    tf::cost::Batch b{seqs, 2048, seqs * 0.5, 1024, 0.01};
+    benchmark::DoNotOptimize(model.step(b).time_s);
+    seqs = seqs < 512 ? seqs + 1 : 1;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_StepCostMoeAttentionDp);
+
+void BM_EstimateSteadyState(benchmark::State& state) {
+  static const auto m = data().models.resolve("deepseek-ai/DeepSeek-R1");
+  tf::cost::DeploymentSpec spec;
+  spec.tp = 8;
+  spec.ep = 8;
+  const auto model = make_model(m, "h200-sxm", spec);
+  double c = 1;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(tf::cost::estimate(model, tf::cost::Workload{1024, 1024, c}, false).tpot_s);
+    c = c < 256 ? c + 1 : 1;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EstimateSteadyState);
+
+void BM_FrontierWholeCatalogDeepSeekR1(benchmark::State& state) {
+  static const auto m = data().models.resolve("deepseek-ai/DeepSeek-R1");
+  std::vector<const tf::hardware::SystemSpec*> systems;
+  for (const auto& s : data().hw.systems()) systems.push_back(&s);
+  long long evaluations = 0;
+  for (auto _ : state) {
+    const auto fs = tf::frontier::sweep(m, systems, data().eff, {}, static_cast<int>(state.range(0)));
+    for (const auto& f : fs) evaluations += f.evaluations;
+    benchmark::DoNotOptimize(fs.data());
+  }
+  state.counters["operating_points"] = benchmark::Counter(static_cast<double>(evaluations), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_FrontierWholeCatalogDeepSeekR1)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
