@@ -21,6 +21,18 @@ contains "models json total_params" /tmp/tf_e2e_out.$$ '"total_params"'
 check "show system" 0 "$bin" catalog show gb200-nvl72
 check "show model short name" 0 "$bin" catalog show kimi-k2-instruct
 check "help" 0 "$bin" --help
+check "frontier default" 0 "$bin" frontier
+contains "frontier lists b200" /tmp/tf_e2e_out.$$ "b200"
+check "estimate" 0 "$bin" estimate --model llama-3.1-8b-instruct --hardware h100-sxm --concurrency 8
+contains "estimate shows TPOT" /tmp/tf_e2e_out.$$ "TPOT"
+check "estimate bad tp" 2 "$bin" estimate --model llama-3.1-70b-instruct --hardware h100-sxm --tp 3
+contains "bad tp lists valid" /tmp/tf_e2e_err.$$ "valid TP: 1, 2, 4, 8"
+check "estimate precision chip lacks" 2 "$bin" estimate --model llama-3.1-8b-instruct --hardware a100-sxm-80gb --activations fp8
+check "frontier bad --per" 2 "$bin" frontier --per watts
+csv=$(mktemp)
+check "frontier csv" 0 "$bin" frontier --model qwen3-8b --hardware h100-sxm --csv "$csv"
+contains "csv header" "$csv" "hardware,kind,output_tok_s_per_user"
+rm -f "$csv"
 check "unknown id" 2 "$bin" catalog show no-such-thing
 contains "unknown id message" /tmp/tf_e2e_err.$$ "is not a hardware id, a model id or a config.json path"
 check "bad flag" 2 "$bin" catalog hardware --bogus

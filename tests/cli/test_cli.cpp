@@ -1,6 +1,7 @@
 // The CLI in-process: JSON documents parsed and checked key by key, errors and exit codes.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
@@ -98,6 +99,96 @@ TEST(Cli, MalformedConfigPathIsExitCode2NamingTheFile) {
 
 TEST(Cli, OutputIsDeterministic) {
   EXPECT_EQ(run_cli({"catalog", "--json"}).out, run_cli({"catalog", "--json"}).out);
+}
+
+}  // namespace
+}  // namespace tf
+
+namespace tf {
+namespace {
+
+TEST(CliEstimate, JsonHasTheDocumentedKeys) {
+  const auto r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--hardware", "h100-sxm", "--tp",
+                          "4", "--weights", "fp8", "--kv", "fp8", "--isl", "1024", "--osl", "256", "--concurrency",
+                          "16", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  for (const char* k : {"feasible", "reason", "ttft_ms", "tpot_ms", "output_tok_s_per_user", "output_tok_s_per_chip",
+                        "total_tok_s_per_chip", "memory", "bound_by", "breakdown", "ceiling"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  EXPECT_TRUE(j["feasible"].get<bool>());
+  EXPECT_NEAR(j["output_tok_s_per_user"].get<double>(), 1000.0 / j["tpot_ms"].get<double>(), 1e-9);
+  for (const char* k : {"weights", "kv", "activations", "free"}) EXPECT_TRUE(j["memory"].contains(k)) << k;
+  EXPECT_TRUE(j["ceiling"].contains("max_concurrency"));
+  EXPECT_TRUE(j["ceiling"].contains("max_output_tok_s_per_user"));
+  EXPECT_LE(j["output_tok_s_per_user"].get<double>(), j["ceiling"]["max_output_tok_s_per_user"].get<double>());
+  // total = output x (isl + osl) / osl
+  EXPECT_NEAR(j["total_tok_s_per_chip"].get<double>(), j["output_tok_s_per_chip"].get<double>() * 1280 / 256, 1e-6);
+}
+
+TEST(CliEstimate, InfeasibleIsAResultNotAnError) {
+  const auto r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-405B-Instruct", "--hardware", "h100-sxm", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_FALSE(j["feasible"].get<bool>());
+  EXPECT_NE(j["reason"].get<std::string>().find("weights need"), std::string::npos);
+}
+
+TEST(CliEstimate, ImpossibleLayoutIsExitCode2WithValidChoices) {
+  auto r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--hardware", "h100-sxm", "--tp", "3"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("valid TP: 1, 2, 4, 8"), std::string::npos) << r.err;
+  r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--hardware", "h100-sxm", "--weights", "fp6"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown precision 'fp6'"), std::string::npos) << r.err;
+  r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--hardware", "h100-sxm", "--concurrency",
+               "-3"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--hardware", "h100-sxm", "--isl", "0"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_cli({"estimate", "--model", "nope", "--hardware", "h100-sxm"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = run_cli({"estimate", "--hardware", "h100-sxm"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
+}
+
+TEST(CliFrontier, JsonPointsNameTheirConfigAndStayUnderTheCeiling) {
+  const auto r = run_cli({"frontier", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm,b200", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["systems"].size(), 2u);
+  for (const auto& s : j["systems"]) {
+    ASSERT_FALSE(s["points"].empty());
+    for (const auto& p : s["points"]) {
+      EXPECT_TRUE(p["config"].contains("tp"));
+      EXPECT_TRUE(p["config"].contains("weights"));
+      EXPECT_LE(p["output_tok_s_per_user"].get<double>(), s["ceiling_max_output_tok_s_per_user"].get<double>());
+      EXPECT_TRUE(p["output_tok_s_per_mw"].is_number());  // both systems have all-in power data
+    }
+  }
+}
+
+TEST(CliFrontier, CsvIsWritten) {
+  test::TempDir dir;
+  const auto path = dir.path() / "f.csv";
+  const auto r = run_cli({"frontier", "--model", "qwen3-8b", "--hardware", "l40s", "--csv", path.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(path);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header.rfind("hardware,kind,output_tok_s_per_user,output_tok_s_per_chip", 0), 0u);
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) ++rows;
+  EXPECT_GT(rows, 2);
+}
+
+TEST(CliFrontier, BadInputsAreExitCode2) {
+  EXPECT_EQ(run_cli({"frontier", "--hardware", "h100-sxn"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"frontier", "--per", "joule"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"frontier", "--precisions", "fp3"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"frontier", "--isl", "0"}).exit_code, 2);
 }
 
 }  // namespace
