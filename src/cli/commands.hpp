@@ -9,5 +9,6 @@ namespace tf::cli {
 void register_catalog_commands(CLI::App& app, Context& ctx);
 void register_estimate_commands(CLI::App& app, Context& ctx);
 void register_frontier_commands(CLI::App& app, Context& ctx);
+void register_validate_commands(CLI::App& app, Context& ctx);  // validate, calibrate
 
 }  // namespace tf::cli
