@@ -82,4 +82,44 @@ Json estimate_json(const cost::StepCostModel& m, const cost::Workload& w, const 
   return j;
 }
 
+Json tco_json(const economics::Tco& t, const economics::EconomicsParams& p) {
+  const double total = t.usd_per_chip_hour;
+  auto share = [&](double v) { return total > 0 ? v / total : 0.0; };
+  return Json{{"schema", "tokenfactory.tco/1"},
+              {"hardware", t.system_id},
+              {"economics", p.name},
+              {"mode", t.mode},
+              {"usd_per_chip_hour", t.usd_per_chip_hour},
+              {"usd_per_busy_chip_hour", t.usd_per_busy_chip_hour},
+              {"utilization", p.utilization},
+              {"chip_price_usd", t.chip_price_usd},
+              {"capex_usd_per_chip", t.capex_usd_per_chip},
+              {"capital_recovery_factor", t.capital_recovery_factor},
+              {"life_years", p.life_years},
+              {"cost_of_capital", p.cost_of_capital},
+              {"power", {{"it_w_per_chip", t.it_power_w}, {"all_in_w_per_chip", t.all_in_power_w}, {"pue", p.pue},
+                         {"source", t.power_source}}},
+              {"components_usd_per_hour",
+               {{"capital", t.capex_usd_per_hour}, {"energy", t.energy_usd_per_hour},
+                {"colocation", t.colocation_usd_per_hour}, {"other_opex", t.opex_usd_per_hour}}},
+              {"shares",
+               {{"capital", share(t.capex_usd_per_hour)}, {"energy", share(t.energy_usd_per_hour)},
+                {"colocation", share(t.colocation_usd_per_hour)}, {"other_opex", share(t.opex_usd_per_hour)},
+                {"rental", t.mode == "rental" ? 1.0 : 0.0}}},
+              {"price_source", t.price_source}};
+}
+
+Json token_cost_json(const economics::TokenCost& c, const economics::Tco& t) {
+  return Json{{"pricing", t.mode},
+              {"usd_per_chip_hour", t.usd_per_chip_hour},
+              {"usd_per_mtok_total", c.usd_per_mtok_total},
+              {"usd_per_mtok_input", c.usd_per_mtok_input},
+              {"usd_per_mtok_output", c.usd_per_mtok_output},
+              {"output_tok_s_per_mw", c.output_tok_s_per_mw},
+              {"total_tok_s_per_mw", c.total_tok_s_per_mw},
+              {"joules_per_output_token", c.joules_per_output_token},
+              {"joules_per_token", c.joules_per_token},
+              {"all_in_power_w_per_chip", t.all_in_power_w}};
+}
+
 }  // namespace tf::cli

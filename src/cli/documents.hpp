@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cost/estimate.hpp"
+#include "economics/tco.hpp"
 
 namespace tf::cli {
 
@@ -14,5 +15,7 @@ Json memory_json(const cost::StepCostModel& m, double kv_bytes_per_chip);
 Json breakdown_json(const cost::StepCost& s);
 Json ceiling_json(const cost::Ceiling& c);
 Json estimate_json(const cost::StepCostModel& m, const cost::Workload& w, const cost::Estimate& e);
+Json tco_json(const economics::Tco& t, const economics::EconomicsParams& p);
+Json token_cost_json(const economics::TokenCost& c, const economics::Tco& t);
 
 }  // namespace tf::cli

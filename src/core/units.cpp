@@ -65,6 +65,9 @@ constexpr UnitDef kUnits[] = {
     {"kUSD", Dimension::usd, 1e3},
     {"MUSD", Dimension::usd, 1e6},
     {"USD/h", Dimension::usd_per_hour, 1.0},
+    {"USD/kWh", Dimension::usd_per_kwh, 1.0},
+    {"USD/MWh", Dimension::usd_per_kwh, 1e-3},
+    {"USD/kW-month", Dimension::usd_per_kw_month, 1.0},
 };
 
 std::string_view trim(std::string_view s) {
@@ -85,6 +88,8 @@ std::string_view to_string(Dimension d) {
     case Dimension::seconds: return "time";
     case Dimension::usd: return "US dollars";
     case Dimension::usd_per_hour: return "US dollars per hour";
+    case Dimension::usd_per_kwh: return "US dollars per kWh";
+    case Dimension::usd_per_kw_month: return "US dollars per kW-month";
   }
   return "?";
 }
@@ -147,6 +152,8 @@ std::string format_quantity(double v, Dimension d, int significant) {
     case Dimension::seconds: return pick({{1e-9, "ns"}, {1e-6, "us"}, {1e-3, "ms"}, {1, "s"}});
     case Dimension::usd: return fmt::format("{:.{}g} USD", v, significant);
     case Dimension::usd_per_hour: return fmt::format("{:.{}g} USD/h", v, significant);
+    case Dimension::usd_per_kwh: return fmt::format("{:.{}g} USD/kWh", v, significant);
+    case Dimension::usd_per_kw_month: return fmt::format("{:.{}g} USD/kW-month", v, significant);
   }
   return fmt::format("{}", v);
 }

@@ -18,6 +18,8 @@ enum class Dimension {
   seconds,          // s
   usd,              // US dollars
   usd_per_hour,     // US dollars per hour
+  usd_per_kwh,      // electricity price
+  usd_per_kw_month, // colocation price per kW of critical power per month
 };
 
 std::string_view to_string(Dimension d);

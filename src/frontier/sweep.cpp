@@ -72,8 +72,9 @@ std::vector<cost::DeploymentSpec> candidate_layouts(const model::ModelSpec& m, c
         e.attention_dp = true;
         out.push_back(e);
       }
-      // Wide expert parallelism across replicas inside the scale-up domain (attention DP).
-      for (int r = 2; tp > 1 && tp * r <= domain && tp * r * pp <= std::max(max_chips, domain); r *= 2) {
+      // Wide expert parallelism across replicas (attention DP); groups larger than the scale-up
+      // domain run their all-to-all over scale-out links.
+      for (int r = 2; tp > 1 && tp * r * pp <= max_chips; r *= 2) {
         if (experts % (tp * r) != 0) continue;
         auto e = base;
         e.ep = tp * r;
@@ -124,16 +125,24 @@ SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpe
         const cost::Workload w{o.isl, o.osl, per_replica * d.dp};
         const auto e = cost::estimate(model, w, false);
         if (!e.feasible || e.output_tok_s_per_user < o.min_tok_s_per_user) continue;
+        if ((o.max_ttft_s > 0 && e.ttft_s > o.max_ttft_s) || (o.max_tpot_s > 0 && e.tpot_s > o.max_tpot_s)) continue;
         points.push_back(
             {d, w.concurrency, e.output_tok_s_per_user, e.output_tok_s_per_chip, e.total_tok_s_per_chip, e.ttft_s,
              e.tpot_s, e.step.bound_by});
       }
     }
   }
-  f.points = pareto(std::move(points));
+  if (o.keep_all) {
+    std::stable_sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
+      return a.output_tok_s_per_user < b.output_tok_s_per_user;
+    });
+    f.points = std::move(points);
+  } else {
+    f.points = pareto(std::move(points));
+  }
   f.ceiling = pareto(std::move(ceiling));
   if (f.points.empty()) {
-    f.note = any_fit ? "no configuration reaches the minimum tokens/s per user"
+    f.note = any_fit ? "no configuration meets the latency targets (tokens/s per user, TTFT, TPOT)"
                      : "the model does not fit in any layout of this system within the chip limit";
   }
   return f;

@@ -18,6 +18,9 @@ struct SweepOptions {
   int max_chips_per_replica = 0;  // 0: max(scale-up domain, 64)
   int points_per_decade = 6;      // concurrency grid density
   double min_tok_s_per_user = 0;  // drop points slower than this
+  double max_ttft_s = 0;          // drop points with a longer TTFT (0: no limit)
+  double max_tpot_s = 0;          // drop points with a longer TPOT (0: no limit)
+  bool keep_all = false;          // keep every feasible point instead of the Pareto set (planning)
 };
 
 struct Point {
@@ -33,7 +36,7 @@ struct Point {
 
 struct SystemFrontier {
   const hardware::SystemSpec* system = nullptr;
-  std::vector<Point> points;                // Pareto set, per-user speed ascending
+  std::vector<Point> points;                // Pareto set (or all points), per-user speed ascending
   std::vector<cost::CeilingPoint> ceiling;  // Pareto envelope of every layout's ceiling curve
   double ceiling_max_tok_s_per_user = 0;
   long long layouts = 0;       // deployments considered

@@ -165,7 +165,12 @@ void apply(const YamlNode& root, SystemSpec& s, References& refs) {
   if (auto p = root.optional("all_in_power_per_chip"))
     s.all_in_power_w_per_chip = read_quantity(*p, Dimension::watts, refs);
   if (auto pr = root.optional("price")) {
-    pr->expect_keys({"capex_per_chip", "usd_per_chip_hour"});
+    pr->expect_keys({"capex_per_chip", "capex_scope", "usd_per_chip_hour"});
+    if (auto v = pr->optional("capex_scope")) {
+      const auto scope = v->as_string();
+      if (scope != "chip" && scope != "system") v->fail(fmt::format("unknown capex_scope '{}'", scope), "valid: chip, system");
+      s.capex_includes_system = scope == "system";
+    }
     if (auto v = pr->optional("capex_per_chip")) s.capex_usd_per_chip = read_quantity(*v, Dimension::usd, refs);
     if (auto v = pr->optional("usd_per_chip_hour"))
       s.usd_per_chip_hour = read_quantity(*v, Dimension::usd_per_hour, refs);

@@ -66,6 +66,7 @@ struct SystemSpec {
   Host host;
   std::optional<Sourced> all_in_power_w_per_chip;
   std::optional<Sourced> capex_usd_per_chip;
+  bool capex_includes_system = false;  // price.capex_scope: system (server/rack share included) or chip
   std::optional<Sourced> usd_per_chip_hour;
 
   // Sum of on-package memory capacity per chip, bytes.

@@ -1,0 +1,425 @@
+// Economics commands: tco, capex, plan, generations.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/documents.hpp"
+#include "cli/economics_options.hpp"
+#include "cli/table.hpp"
+#include "core/diagnostic.hpp"
+#include "economics/generations.hpp"
+#include "economics/plan.hpp"
+#include "io/text.hpp"
+
+namespace tf::cli {
+namespace {
+
+int default_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+std::vector<Precision> parse_precisions(const std::vector<std::string>& names) {
+  std::vector<Precision> out;
+  for (const auto& p : names) out.push_back(parse_precision(p));
+  return out;
+}
+
+std::vector<const hardware::SystemSpec*> resolve_systems(Context& ctx, const std::vector<std::string>& ids) {
+  std::vector<const hardware::SystemSpec*> out;
+  for (const auto& id : ids) {
+    if (id == "all") {
+      for (const auto& s : ctx.hardware().systems()) out.push_back(&s);
+    } else {
+      out.push_back(&ctx.hardware().get(id));
+    }
+  }
+  if (out.empty()) fail("no hardware given", "pass --hardware ID[,ID...] or all");
+  return out;
+}
+
+void print_tco(const economics::Tco& t, const economics::EconomicsParams& p, std::ostream& out) {
+  out << fmt::format("{}: {} ({} economics preset)\n", t.system_id, t.mode, p.name);
+  if (t.mode == "owned") {
+    out << fmt::format("  chip price {:.0f} USD -> capex {:.0f} USD per chip with server and network overheads\n",
+                       t.chip_price_usd, t.capex_usd_per_chip);
+    out << fmt::format("  capital recovery factor {:.4f} ({:.0f} years at {:.1f}%)\n", t.capital_recovery_factor,
+                       p.life_years, p.cost_of_capital * 100);
+  }
+  out << fmt::format("  power: {:.0f} W IT, {:.0f} W all-in per chip ({})\n", t.it_power_w, t.all_in_power_w,
+                     t.power_source);
+  Table tb({"component", "USD per chip-hour", "share"});
+  tb.right_align({1, 2});
+  auto row = [&](const char* name, double v) {
+    tb.add_row({name, fixed(v, 4), t.usd_per_chip_hour > 0 ? fmt::format("{:.0f}%", 100 * v / t.usd_per_chip_hour) : "-"});
+  };
+  if (t.mode == "owned") {
+    row("capital (CRF)", t.capex_usd_per_hour);
+    row("energy", t.energy_usd_per_hour);
+    row("colocation", t.colocation_usd_per_hour);
+    row("other opex", t.opex_usd_per_hour);
+  } else {
+    row("rental", t.usd_per_chip_hour);
+  }
+  tb.add_row({"total", fixed(t.usd_per_chip_hour, 4), "100%"});
+  tb.print(out);
+  out << fmt::format("  per busy chip-hour at {:.0f}% utilisation: {:.4f} USD\n  price source: {}\n",
+                     p.utilization * 100, t.usd_per_busy_chip_hour, t.price_source);
+}
+
+Json fleet_json(const economics::FleetPlan& f) {
+  return Json{{"hardware", f.system->id},
+              {"config", deployment_json(f.point.config)},
+              {"replicas", f.units},
+              {"chips", f.chips},
+              {"nodes", f.nodes},
+              {"racks", f.racks},
+              {"output_tok_s", f.output_tok_s},
+              {"output_tok_s_per_user", f.point.output_tok_s_per_user},
+              {"ttft_ms", f.point.ttft_s * 1e3},
+              {"tpot_ms", f.point.tpot_s * 1e3},
+              {"power_mw", f.power_w / 1e6},
+              {"hbm_tb", f.hbm_bytes / 1e12},
+              {"capex_usd", f.capex_usd},
+              {"opex_usd_per_year", f.opex_usd_per_year},
+              {"usd_per_mtok", f.usd_per_mtok},
+              {"usd_per_chip_hour", f.tco.usd_per_chip_hour},
+              {"pricing", f.tco.mode}};
+}
+
+}  // namespace
+
+void register_economics_commands(CLI::App& app, Context& ctx) {
+  // ---- tco ----
+  {
+    auto* cmd = app.add_subcommand("tco", "Total cost of ownership per chip-hour: capital (CRF), energy, colocation, "
+                                          "other opex, all-in power; or a rental price");
+    auto ids = std::make_shared<std::vector<std::string>>();
+    auto eo = std::make_shared<EconomicsOptions>();
+    auto as_json = std::make_shared<bool>(false);
+    cmd->add_option("--hardware", *ids, "System ids (comma-separated), or all")->delimiter(',')->required();
+    eo->add(cmd, true);
+    cmd->add_flag("--json", *as_json, "Print JSON (USD, W, fractions)");
+    cmd->callback([&ctx, ids, eo, as_json] {
+      ctx.action = [&ctx, ids, eo, as_json] {
+        const auto p = eo->params(ctx);
+        const auto systems = resolve_systems(ctx, *ids);
+        Json arr = Json::array();
+        for (const auto* s : systems) {
+          std::optional<economics::Tco> t;
+          if (ids->size() == 1 && (*ids)[0] != "all") t = economics::compute_tco(*s, p, eo->overrides());
+          else t = economics::try_compute_tco(*s, p, eo->overrides());
+          if (!t) {
+            if (*as_json) arr.push_back({{"hardware", s->id}, {"usd_per_chip_hour", nullptr}, {"reason", "no price or power data"}});
+            else *ctx.out << s->id << ": no price or power data in the catalog\n\n";
+            continue;
+          }
+          if (*as_json) {
+            arr.push_back(tco_json(*t, p));
+          } else {
+            print_tco(*t, p, *ctx.out);
+            *ctx.out << "\n";
+          }
+        }
+        if (*as_json) *ctx.out << (arr.size() == 1 ? arr[0] : arr).dump(2) << "\n";
+        return 0;
+      };
+    });
+  }
+
+  // ---- capex ----
+  {
+    auto* cmd = app.add_subcommand(
+        "capex", "The capex test: infrastructure an ARR supports (--arr --gross-margin --depreciation-years), or what "
+                 "a capex spent on a system earns (--capex-usd --hardware --model with token prices)");
+    struct Opt {
+      std::optional<double> arr, gross_margin, depreciation_years, capex_usd, price_in, price_out;
+      std::string hardware, model = "deepseek-ai/DeepSeek-R1";
+      double isl = 1024, osl = 1024, min_user = 50;
+      std::vector<std::string> precisions{"bf16", "fp8", "nvfp4", "mxfp4"};
+      bool json = false;
+      EconomicsOptions eo;
+    };
+    auto o = std::make_shared<Opt>();
+    cmd->add_option("--arr", o->arr, "Annual recurring revenue (USD)");
+    cmd->add_option("--gross-margin", o->gross_margin, "Gross margin of that revenue (fraction in [0, 1))");
+    cmd->add_option("--depreciation-years", o->depreciation_years, "Years over which infrastructure is depreciated");
+    cmd->add_option("--capex-usd", o->capex_usd, "Capex to spend on --hardware (USD)");
+    cmd->add_option("--hardware", o->hardware, "System the capex buys");
+    cmd->add_option("--model", o->model, "Model served")->capture_default_str();
+    cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
+    cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
+    cmd->add_option("--min-tok-s-per-user", o->min_user, "Interactivity the fleet serves at (tokens/s per user)")
+        ->capture_default_str();
+    cmd->add_option("--price-input-usd-per-mtok", o->price_in, "Price charged per million input tokens (USD)");
+    cmd->add_option("--price-output-usd-per-mtok", o->price_out, "Price charged per million output tokens (USD)");
+    cmd->add_option("--precisions", o->precisions, "Formats to consider")->delimiter(',')->capture_default_str();
+    o->eo.add(cmd, true);
+    cmd->add_flag("--json", o->json, "Print JSON (USD, tokens, years)");
+    cmd->callback([&ctx, o] {
+      ctx.action = [&ctx, o] {
+        Json j{{"schema", "tokenfactory.capex/1"}};
+        std::ostringstream text;
+        const bool arr_mode = o->arr || o->gross_margin || o->depreciation_years;
+        const bool spend_mode = o->capex_usd || !o->hardware.empty();
+        if (!arr_mode && !spend_mode) {
+          fail("nothing to compute", "pass --arr --gross-margin --depreciation-years, or --capex-usd --hardware "
+                                     "--price-input-usd-per-mtok --price-output-usd-per-mtok");
+        }
+        if (arr_mode) {
+          if (!o->arr || !o->gross_margin || !o->depreciation_years)
+            fail("the ARR test needs --arr, --gross-margin and --depreciation-years");
+          const double infra = economics::supportable_infrastructure_usd(*o->arr, *o->gross_margin, *o->depreciation_years);
+          const double cogs = *o->arr * (1 - *o->gross_margin);
+          j["arr_usd"] = *o->arr;
+          j["gross_margin"] = *o->gross_margin;
+          j["depreciation_years"] = *o->depreciation_years;
+          j["cost_of_goods_usd_per_year"] = cogs;
+          j["supportable_infrastructure_usd"] = infra;
+          text << fmt::format("ARR {:.4g} USD at {:.0f}% gross margin: cost of goods {:.4g} USD/year; over {:.4g} years "
+                              "that supports {:.4g} USD of infrastructure\n",
+                              *o->arr, *o->gross_margin * 100, cogs, *o->depreciation_years, infra);
+        }
+        if (spend_mode) {
+          if (!o->capex_usd || o->hardware.empty() || !o->price_in || !o->price_out)
+            fail("the spend test needs --capex-usd, --hardware, --price-input-usd-per-mtok and --price-output-usd-per-mtok");
+          if (!(*o->capex_usd > 0)) fail("--capex-usd must be > 0");
+          if (!(*o->price_in >= 0) || !(*o->price_out >= 0)) fail("token prices must be >= 0 USD per million tokens");
+          const auto& s = ctx.hardware().get(o->hardware);
+          const auto p = o->eo.params(ctx);
+          const auto t = economics::compute_tco(s, p, o->eo.overrides());
+          if (t.mode != "owned") fail(fmt::format("{} has a rental price only: capex does not apply", s.id), "pass --capex-usd-per-chip");
+          const auto model = ctx.models().resolve(o->model);
+          frontier::SweepOptions so;
+          so.isl = o->isl;
+          so.osl = o->osl;
+          so.min_tok_s_per_user = o->min_user;
+          so.precisions = parse_precisions(o->precisions);
+          const auto f = frontier::sweep_system(model, s, ctx.efficiency().for_family(s.family), so);
+          const frontier::Point* best = nullptr;
+          for (const auto& pt : f.points)
+            if (!best || pt.output_tok_s_per_chip > best->output_tok_s_per_chip) best = &pt;
+          if (!best) fail(fmt::format("{} cannot serve {} at {:.1f} tok/s per user", s.id, model.id, o->min_user), f.note);
+          const double chips = std::floor(*o->capex_usd / t.capex_usd_per_chip);
+          const double hours = 8760 * p.utilization;
+          const double out_tokens = chips * best->output_tok_s_per_chip * 3600 * hours;
+          const double in_tokens = out_tokens * o->isl / o->osl;
+          const double revenue = out_tokens / 1e6 * *o->price_out + in_tokens / 1e6 * *o->price_in;
+          const double running = chips * (t.energy_usd_per_hour + t.colocation_usd_per_hour + t.opex_usd_per_hour) * 8760;
+          const double depreciation = chips * t.capex_usd_per_chip / p.life_years;
+          const double gross_profit = revenue - running - depreciation;
+          const double payback = revenue - running > 0 ? chips * t.capex_usd_per_chip / (revenue - running) : INFINITY;
+          j["capex_usd"] = *o->capex_usd;
+          j["hardware"] = s.id;
+          j["model"] = model.id;
+          j["chips"] = chips;
+          j["config"] = deployment_json(best->config);
+          j["output_tok_s_per_chip"] = best->output_tok_s_per_chip;
+          j["output_tokens_per_year"] = out_tokens;
+          j["input_tokens_per_year"] = in_tokens;
+          j["revenue_usd_per_year"] = revenue;
+          j["running_cost_usd_per_year"] = running;
+          j["depreciation_usd_per_year"] = depreciation;
+          j["gross_margin"] = revenue > 0 ? gross_profit / revenue : 0.0;
+          j["payback_years"] = std::isfinite(payback) ? Json(payback) : Json(nullptr);
+          text << fmt::format(
+              "{:.4g} USD buys {:.0f} x {} (capex {:.0f} USD each incl. overheads), serving {} at {:.0f} output tok/s "
+              "per chip ({}, >= {:.0f} tok/s/user)\n"
+              "tokens per year: {:.4g} output + {:.4g} input at {:.0f}% utilisation\n"
+              "revenue {:.4g} USD/year; running cost {:.4g} USD/year; depreciation {:.4g} USD/year over {:.0f} years\n"
+              "gross margin {:.1f}%; payback {} years\n",
+              *o->capex_usd, chips, s.id, t.capex_usd_per_chip, model.id, best->output_tok_s_per_chip,
+              best->config.describe(), o->min_user, out_tokens, in_tokens, p.utilization * 100, revenue, running,
+              depreciation, p.life_years, revenue > 0 ? 100 * gross_profit / revenue : 0.0,
+              std::isfinite(payback) ? fmt::format("{:.2f}", payback) : "never");
+        }
+        *ctx.out << (o->json ? j.dump(2) + "\n" : text.str());
+        return 0;
+      };
+    });
+  }
+
+  // ---- plan ----
+  {
+    auto* cmd = app.add_subcommand(
+        "plan", "Cheapest fleet per system and overall that serves a token demand at a latency SLO (or the most tokens "
+                "under a power cap or capex budget): replicas, chips, racks, MW, HBM, capex, opex, $/Mtok");
+    struct Opt {
+      std::string model = "meta-llama/Llama-3.1-70B-Instruct";
+      std::vector<std::string> hardware;
+      std::optional<double> demand_tok_s, demand_req_s, power_cap_mw, capex_budget;
+      double isl = 1024, osl = 1024, min_user = 0, max_ttft_ms = 0, max_tpot_ms = 0;
+      std::vector<std::string> precisions{"bf16", "fp8", "nvfp4"};
+      int max_chips = 0;
+      bool json = false;
+      EconomicsOptions eo;
+    };
+    auto o = std::make_shared<Opt>();
+    cmd->add_option("--model", o->model, "Model id, short name or config.json path")->capture_default_str();
+    cmd->add_option("--hardware", o->hardware, "Candidate systems (comma-separated), or all")->delimiter(',')->required();
+    cmd->add_option("--demand-output-tok-s", o->demand_tok_s, "Output tokens per second to serve");
+    cmd->add_option("--demand-requests-s", o->demand_req_s, "Requests per second to serve (each --osl output tokens)");
+    cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
+    cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
+    cmd->add_option("--min-tok-s-per-user", o->min_user, "SLO: minimum output tokens/s per user (1 / TPOT)")->capture_default_str();
+    cmd->add_option("--max-ttft-ms", o->max_ttft_ms, "SLO: maximum time to first token (ms, 0 = none)")->capture_default_str();
+    cmd->add_option("--max-tpot-ms", o->max_tpot_ms, "SLO: maximum time per output token (ms, 0 = none)")->capture_default_str();
+    cmd->add_option("--power-cap-mw", o->power_cap_mw, "Maximise tokens under this all-in power (MW) instead of meeting a demand");
+    cmd->add_option("--capex-budget-usd", o->capex_budget, "Maximise tokens under this capex (USD) instead of meeting a demand");
+    cmd->add_option("--precisions", o->precisions, "Formats to consider")->delimiter(',')->capture_default_str();
+    cmd->add_option("--max-chips", o->max_chips, "Largest replica (TP x PP chips); 0 = max(domain, 64)")->capture_default_str();
+    o->eo.add(cmd, false);
+    cmd->add_flag("--json", o->json, "Print JSON");
+    cmd->callback([&ctx, o] {
+      ctx.action = [&ctx, o] {
+        if (!(o->isl >= 1) || !(o->osl >= 1)) fail("--isl and --osl must be >= 1 token");
+        if (o->demand_tok_s && o->demand_req_s) fail("give --demand-output-tok-s or --demand-requests-s, not both");
+        economics::PlanRequest r;
+        r.isl = o->isl;
+        r.osl = o->osl;
+        if (o->demand_tok_s) r.demand_output_tok_s = *o->demand_tok_s;
+        if (o->demand_req_s) r.demand_output_tok_s = *o->demand_req_s * o->osl;
+        if (o->power_cap_mw) r.power_cap_w = *o->power_cap_mw * 1e6;
+        r.capex_budget_usd = o->capex_budget;
+        if ((o->demand_tok_s || o->demand_req_s) && !(r.demand_output_tok_s > 0)) fail("the demand must be > 0");
+        if (o->min_user < 0 || o->max_ttft_ms < 0 || o->max_tpot_ms < 0) fail("SLO values must be >= 0");
+        r.slo = {o->min_user, o->max_ttft_ms / 1e3, o->max_tpot_ms / 1e3};
+        r.precisions = parse_precisions(o->precisions);
+        r.max_chips_per_replica = o->max_chips;
+        const auto p = o->eo.params(ctx);
+        const auto model = ctx.models().resolve(o->model);
+        const auto res = economics::plan(model, resolve_systems(ctx, o->hardware), ctx.efficiency(), p, r,
+                                         o->eo.overrides(), default_threads());
+        if (o->json) {
+          Json j{{"schema", "tokenfactory.plan/1"},
+                 {"model", model.id},
+                 {"workload", {{"isl", r.isl}, {"osl", r.osl}}},
+                 {"demand_output_tok_s", r.demand_output_tok_s},
+                 {"slo", {{"min_tok_s_per_user", o->min_user}, {"max_ttft_ms", o->max_ttft_ms}, {"max_tpot_ms", o->max_tpot_ms}}},
+                 {"economics", p.name},
+                 {"best", fleet_json(*res.best)},
+                 {"systems", Json::array()}};
+          if (r.power_cap_w) j["power_cap_mw"] = *o->power_cap_mw;
+          if (r.capex_budget_usd) j["capex_budget_usd"] = *r.capex_budget_usd;
+          for (const auto& sp : res.systems) {
+            if (sp.best) j["systems"].push_back(fleet_json(*sp.best));
+            else j["systems"].push_back({{"hardware", sp.system->id}, {"reason", sp.reason},
+                                         {"best_tok_s_per_user", sp.best_tok_s_per_user}});
+          }
+          *ctx.out << j.dump(2) << "\n";
+          return 0;
+        }
+        *ctx.out << fmt::format("Plan: {} at {} ({:.0f} in / {:.0f} out tokens), SLO >= {:.0f} tok/s/user{}{}\n\n",
+                                model.id,
+                                r.power_cap_w ? fmt::format("max tokens under {:.3g} MW", *o->power_cap_mw)
+                                : r.capex_budget_usd ? fmt::format("max tokens under {:.4g} USD capex", *r.capex_budget_usd)
+                                                     : fmt::format("{:.4g} output tok/s", r.demand_output_tok_s),
+                                r.isl, r.osl, o->min_user,
+                                o->max_ttft_ms > 0 ? fmt::format(", TTFT <= {:.0f} ms", o->max_ttft_ms) : "",
+                                o->max_tpot_ms > 0 ? fmt::format(", TPOT <= {:.1f} ms", o->max_tpot_ms) : "");
+        Table t({"hardware", "$/Mtok", "chips", "racks", "MW", "HBM TB", "capex $M", "opex $M/yr", "out tok/s",
+                 "tok/s/user", "config / reason"});
+        t.right_align({1, 2, 3, 4, 5, 6, 7, 8, 9});
+        for (const auto& sp : res.systems) {
+          if (!sp.best) {
+            t.add_row({sp.system->id, "-", "-", "-", "-", "-", "-", "-", "-", "-", sp.reason});
+            continue;
+          }
+          const auto& f = *sp.best;
+          t.add_row({f.system->id, fixed(f.usd_per_mtok, 3), thousands(f.chips), thousands(f.racks), fixed(f.power_w / 1e6, 3),
+                     fixed(f.hbm_bytes / 1e12, 1), fixed(f.capex_usd / 1e6, 1), fixed(f.opex_usd_per_year / 1e6, 2),
+                     thousands(f.output_tok_s), fixed(f.point.output_tok_s_per_user, 1),
+                     f.point.config.describe() + (f.tco.mode == "rental" ? " (rented)" : "")});
+        }
+        t.print(*ctx.out);
+        *ctx.out << fmt::format("\nbest: {} with {} chips at {:.3f} USD per million output tokens\n",
+                                res.best->system->id, thousands(res.best->chips), res.best->usd_per_mtok);
+        return 0;
+      };
+    });
+  }
+
+  // ---- generations ----
+  {
+    auto* cmd = app.add_subcommand(
+        "generations", "Output tokens/s per chip at a fixed interactivity for each generation of a vendor line, against "
+                       "HBM capacity x bandwidth per chip, with the log-log fit");
+    struct Opt {
+      std::string model = "deepseek-ai/DeepSeek-R1";
+      double user = 50, isl = 1024, osl = 1024;
+      std::vector<std::string> precisions{"bf16", "fp8", "nvfp4", "mxfp4"};
+      std::string lines_file, csv;
+      bool json = false;
+    };
+    auto o = std::make_shared<Opt>();
+    cmd->add_option("--model", o->model, "Reference model")->capture_default_str();
+    cmd->add_option("--tok-s-per-user", o->user, "Interactivity at which chips are compared (tokens/s per user)")->capture_default_str();
+    cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
+    cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
+    cmd->add_option("--precisions", o->precisions, "Formats to consider (each chip uses the best it supports)")
+        ->delimiter(',')->capture_default_str();
+    cmd->add_option("--lines", o->lines_file, "Vendor lines YAML (default data/economics/generations.yaml)");
+    cmd->add_option("--csv", o->csv, "Also write the rows to this CSV file");
+    cmd->add_flag("--json", o->json, "Print JSON");
+    cmd->callback([&ctx, o] {
+      ctx.action = [&ctx, o] {
+        if (!(o->user > 0)) fail("--tok-s-per-user must be > 0");
+        const auto model = ctx.models().resolve(o->model);
+        const auto lines = economics::load_generations(
+            o->lines_file.empty() ? ctx.data_dir() / "economics" / "generations.yaml" : std::filesystem::path(o->lines_file),
+            ctx.hardware());
+        frontier::SweepOptions so;
+        so.isl = o->isl;
+        so.osl = o->osl;
+        so.precisions = parse_precisions(o->precisions);
+        const auto g = economics::generations(model, lines, ctx.hardware(), ctx.efficiency(), o->user, so, default_threads());
+        auto fit_json = [](const economics::LogLogFit& f) {
+          return Json{{"slope", f.slope}, {"intercept", f.intercept}, {"r2", f.r2}, {"n", f.n}};
+        };
+        if (!o->csv.empty()) {
+          std::ostringstream c;
+          c << "line,hardware,hbm_capacity_bytes,hbm_bandwidth_bytes_per_s,capacity_x_bandwidth,output_tok_s_per_chip,config\n";
+          for (const auto& r : g.rows) {
+            c << fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{}\n", r.line, r.system->id, r.hbm_capacity_bytes,
+                             r.hbm_bandwidth_bytes_per_s, r.capacity_x_bandwidth, r.output_tok_s_per_chip, r.config);
+          }
+          io::write_text_file(o->csv, c.str());
+        }
+        if (o->json) {
+          Json rows = Json::array();
+          for (const auto& r : g.rows) {
+            rows.push_back({{"line", r.line}, {"hardware", r.system->id}, {"hbm_capacity_bytes", r.hbm_capacity_bytes},
+                            {"hbm_bandwidth_bytes_per_s", r.hbm_bandwidth_bytes_per_s},
+                            {"capacity_x_bandwidth", r.capacity_x_bandwidth},
+                            {"output_tok_s_per_chip", r.output_tok_s_per_chip}, {"config", r.config}, {"note", r.note}});
+          }
+          Json per = Json::object();
+          for (const auto& [name, f] : g.per_line) per[name] = fit_json(f);
+          *ctx.out << Json{{"schema", "tokenfactory.generations/1"}, {"model", model.id},
+                           {"tok_s_per_user", o->user}, {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
+                           {"rows", rows}, {"fit", fit_json(g.fit)}, {"fit_per_line", per}}
+                          .dump(2)
+                   << "\n";
+          return 0;
+        }
+        *ctx.out << fmt::format("Generations: {} at >= {:.0f} tok/s per user ({:.0f} in / {:.0f} out)\n\n", model.id,
+                                o->user, o->isl, o->osl);
+        Table t({"line", "hardware", "HBM GB", "HBM TB/s", "GB x TB/s", "out tok/s per chip", "config / note"});
+        t.right_align({2, 3, 4, 5});
+        for (const auto& r : g.rows) {
+          t.add_row({r.line, r.system->id, fixed(r.hbm_capacity_bytes / 1e9, 0), fixed(r.hbm_bandwidth_bytes_per_s / 1e12, 2),
+                     fixed(r.capacity_x_bandwidth / 1e21, 0), r.output_tok_s_per_chip > 0 ? fixed(r.output_tok_s_per_chip, 0) : "-",
+                     r.output_tok_s_per_chip > 0 ? r.config : r.note});
+        }
+        t.print(*ctx.out);
+        *ctx.out << fmt::format("\nlog-log fit (all, n={}): tok/s per chip ~ (capacity x bandwidth)^{:.2f}, R^2 = {:.2f}\n",
+                                g.fit.n, g.fit.slope, g.fit.r2);
+        for (const auto& [name, f] : g.per_line)
+          *ctx.out << fmt::format("  {} (n={}): slope {:.2f}, R^2 {:.2f}\n", name, f.n, f.slope, f.r2);
+        return 0;
+      };
+    });
+  }
+}
+
+}  // namespace tf::cli
