@@ -4,6 +4,8 @@
 #include "cli/commands.hpp"
 #include "cli/deployment_options.hpp"
 #include "cli/documents.hpp"
+#include "cli/economics_options.hpp"
+#include "cost/attribution.hpp"
 #include "cli/table.hpp"
 #include "core/units.hpp"
 
@@ -56,21 +58,45 @@ void register_estimate_commands(CLI::App& app, Context& ctx) {
   auto dep = std::make_shared<DeploymentOptions>();
   auto wl = std::make_shared<WorkloadOptions>();
   auto as_json = std::make_shared<bool>(false);
+  auto eo = std::make_shared<EconomicsOptions>();
   cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json")->required();
   cmd->add_option("--hardware", dep->hardware, "Hardware system id (see 'tokenfactory catalog hardware')")->required();
   dep->add_layout(cmd);
   wl->add(cmd, true);
+  eo->add(cmd, true);
   cmd->add_flag("--json", *as_json, "Print the result document as JSON (times in ms, throughput in tokens/s, bytes)");
-  cmd->callback([&ctx, dep, wl, as_json] {
-    ctx.action = [&ctx, dep, wl, as_json] {
+  cmd->callback([&ctx, dep, wl, as_json, eo] {
+    ctx.action = [&ctx, dep, wl, as_json, eo] {
       const auto& system = ctx.hardware().get(dep->hardware);
       const auto model = ctx.models().resolve(dep->model);
       const auto d = cost::resolve_deployment(dep->spec(), model, system, ctx.efficiency().for_family(system.family));
       const cost::StepCostModel m(d);
       const cost::Workload w{wl->isl, wl->osl, wl->concurrency};
       const auto e = cost::estimate(m, w);
-      if (*as_json) *ctx.out << estimate_json(m, w, e).dump(2) << "\n";
-      else print_estimate(m, w, e, *ctx.out);
+      const auto params = eo->params(ctx);
+      const auto tco = economics::try_compute_tco(system, params, eo->overrides());
+      std::optional<economics::TokenCost> tc;
+      if (tco) {
+        tc = economics::token_cost(*tco, e.output_tok_s_per_chip, e.total_tok_s_per_chip - e.output_tok_s_per_chip,
+                                   cost::prefill_time_share(m, w, e.step.time_s));
+      }
+      if (*as_json) {
+        auto j = estimate_json(m, w, e);
+        j["economics"] = tc ? token_cost_json(*tc, *tco) : Json(nullptr);
+        if (!tc) j["economics_note"] = "no price or power data for " + system.id + "; pass --capex-usd-per-chip or --usd-per-chip-hour";
+        *ctx.out << j.dump(2) << "\n";
+      } else {
+        print_estimate(m, w, e, *ctx.out);
+        if (tc) {
+          *ctx.out << fmt::format("cost ({} at {:.3f} USD/chip-hour, {} preset): {:.4f} USD per Mtok overall, {:.4f} input, "
+                                  "{:.4f} output; {:.0f} output tok/s per MW; {:.2f} J per output token\n",
+                                  tco->mode, tco->usd_per_chip_hour, params.name, tc->usd_per_mtok_total,
+                                  tc->usd_per_mtok_input, tc->usd_per_mtok_output, tc->output_tok_s_per_mw,
+                                  tc->joules_per_output_token);
+        } else {
+          *ctx.out << "cost: no price or power data for " << system.id << " (pass --capex-usd-per-chip or --usd-per-chip-hour)\n";
+        }
+      }
       return 0;
     };
   });

@@ -2,12 +2,14 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/deployment_options.hpp"
 #include "cli/documents.hpp"
+#include "cli/economics_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "frontier/sweep.hpp"
@@ -31,34 +33,51 @@ struct FrontierOptions {
   int threads = 0;
 };
 
-double per_mw(const hardware::SystemSpec& s, double tok_s_per_chip) {
-  return s.all_in_power_w_per_chip ? tok_s_per_chip * 1e6 / s.all_in_power_w_per_chip->value : NAN;
+// Per-system economics, computed once per sweep (nullopt when the catalog has no price/power).
+using TcoMap = std::map<std::string, std::optional<economics::Tco>>;
+
+double per_mw(const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
+  const auto& c = t.at(s.id);
+  return c ? economics::tok_s_per_mw(tok_s_per_chip, c->all_in_power_w) : NAN;
 }
-double per_usd_hour(const hardware::SystemSpec& s, double tok_s_per_chip) {
-  return s.usd_per_chip_hour ? tok_s_per_chip / s.usd_per_chip_hour->value : NAN;
+// Output tokens bought per US dollar (at the busy chip-hour cost).
+double per_usd(const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
+  const auto& c = t.at(s.id);
+  return c ? tok_s_per_chip * 3600 / c->usd_per_busy_chip_hour : NAN;
 }
-double y_value(const std::string& per, const hardware::SystemSpec& s, double tok_s_per_chip) {
-  if (per == "mw") return per_mw(s, tok_s_per_chip);
-  if (per == "usd") return per_usd_hour(s, tok_s_per_chip);
+double y_value(const std::string& per, const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
+  if (per == "mw") return per_mw(t, s, tok_s_per_chip);
+  if (per == "usd") return per_usd(t, s, tok_s_per_chip);
   return tok_s_per_chip;
 }
 const char* y_label(const std::string& per) {
-  return per == "mw" ? "out tok/s per MW" : per == "usd" ? "out tok/s per $/h" : "out tok/s per chip";
+  return per == "mw" ? "out tok/s per MW" : per == "usd" ? "out tokens per USD" : "out tok/s per chip";
 }
 Json number_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
-Json point_json(const frontier::Point& p) {
+Json point_json(const frontier::Point& p, const TcoMap& tcos) {
   const auto& s = *p.config.system;
-  return Json{{"output_tok_s_per_user", p.output_tok_s_per_user},
-              {"output_tok_s_per_chip", p.output_tok_s_per_chip},
-              {"output_tok_s_per_mw", number_or_null(per_mw(s, p.output_tok_s_per_chip))},
-              {"output_tok_s_per_usd_per_hour", number_or_null(per_usd_hour(s, p.output_tok_s_per_chip))},
-              {"total_tok_s_per_chip", p.total_tok_s_per_chip},
-              {"concurrency", p.concurrency},
-              {"ttft_ms", p.ttft_s * 1e3},
-              {"tpot_ms", p.tpot_s * 1e3},
-              {"bound_by", std::string(to_string(p.bound_by))},
-              {"config", deployment_json(p.config)}};
+  Json j{{"output_tok_s_per_user", p.output_tok_s_per_user},
+         {"output_tok_s_per_chip", p.output_tok_s_per_chip},
+         {"output_tok_s_per_mw", number_or_null(per_mw(tcos, s, p.output_tok_s_per_chip))},
+         {"output_tokens_per_usd", number_or_null(per_usd(tcos, s, p.output_tok_s_per_chip))},
+         {"total_tok_s_per_chip", p.total_tok_s_per_chip},
+         {"concurrency", p.concurrency},
+         {"ttft_ms", p.ttft_s * 1e3},
+         {"tpot_ms", p.tpot_s * 1e3},
+         {"bound_by", std::string(to_string(p.bound_by))},
+         {"config", deployment_json(p.config)}};
+  if (const auto& t = tcos.at(s.id)) {
+    const auto c = economics::token_cost(*t, p.output_tok_s_per_chip, p.total_tok_s_per_chip - p.output_tok_s_per_chip,
+                                         p.prefill_time_share);
+    j["usd_per_mtok_total"] = c.usd_per_mtok_total;
+    j["usd_per_mtok_input"] = c.usd_per_mtok_input;
+    j["usd_per_mtok_output"] = c.usd_per_mtok_output;
+    j["joules_per_output_token"] = c.joules_per_output_token;
+  } else {
+    j["usd_per_mtok_total"] = nullptr;
+  }
+  return j;
 }
 
 // The best point at or above a per-user speed (nullptr if none reaches it).
@@ -69,9 +88,9 @@ const frontier::Point* best_at(const frontier::SystemFrontier& f, double user) {
   return best;
 }
 
-void write_csv(const std::string& path, const std::vector<frontier::SystemFrontier>& fs) {
+void write_csv(const std::string& path, const std::vector<frontier::SystemFrontier>& fs, const TcoMap& tcos) {
   std::ostringstream o;
-  o << "hardware,kind,output_tok_s_per_user,output_tok_s_per_chip,output_tok_s_per_mw,output_tok_s_per_usd_per_hour,"
+  o << "hardware,kind,output_tok_s_per_user,output_tok_s_per_chip,output_tok_s_per_mw,output_tokens_per_usd,"
        "total_tok_s_per_chip,concurrency,chips,tp,pp,ep,dp,attention_dp,weights,activations,kv,ttft_ms,tpot_ms,"
        "bound_by\n";
   auto num = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string(); };
@@ -81,22 +100,22 @@ void write_csv(const std::string& path, const std::vector<frontier::SystemFronti
       const auto& d = p.config;
       o << fmt::format("{},frontier,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", s.id,
                        num(p.output_tok_s_per_user), num(p.output_tok_s_per_chip),
-                       num(per_mw(s, p.output_tok_s_per_chip)), num(per_usd_hour(s, p.output_tok_s_per_chip)),
+                       num(per_mw(tcos, s, p.output_tok_s_per_chip)), num(per_usd(tcos, s, p.output_tok_s_per_chip)),
                        num(p.total_tok_s_per_chip), num(p.concurrency), d.chips, d.tp, d.pp, d.ep, d.dp,
                        d.attention_dp ? "true" : "false", to_string(d.weights), to_string(d.activations),
                        to_string(d.kv), num(p.ttft_s * 1e3), num(p.tpot_s * 1e3), to_string(p.bound_by));
     }
     for (const auto& c : f.ceiling) {
       o << fmt::format("{},ceiling,{},{},{},{},,{},,,,,,,,,,,,\n", s.id, num(c.output_tok_s_per_user),
-                       num(c.output_tok_s_per_chip), num(per_mw(s, c.output_tok_s_per_chip)),
-                       num(per_usd_hour(s, c.output_tok_s_per_chip)), num(c.concurrency));
+                       num(c.output_tok_s_per_chip), num(per_mw(tcos, s, c.output_tok_s_per_chip)),
+                       num(per_usd(tcos, s, c.output_tok_s_per_chip)), num(c.concurrency));
     }
   }
   io::write_text_file(path, o.str());
 }
 
 void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std::vector<frontier::SystemFrontier>& fs,
-                  std::ostream& out) {
+                  const TcoMap& tcos, std::ostream& out) {
   out << fmt::format("Frontier: {}  ({:.0f} in / {:.0f} out tokens per request)\n\n", m.id, o.isl, o.osl);
   Table summary({"hardware", fmt::format("{} @>= {:.0f} tok/s/user", y_label(o.per), o.at_tok_s_per_user),
                  "config there", "max out tok/s per chip", "max tok/s/user", "ceiling tok/s/user", "note"});
@@ -108,7 +127,7 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
       max_chip = std::max(max_chip, p.output_tok_s_per_chip);
       max_user = std::max(max_user, p.output_tok_s_per_user);
     }
-    summary.add_row({f.system->id, b ? fixed(y_value(o.per, *f.system, b->output_tok_s_per_chip), 0) : "-",
+    summary.add_row({f.system->id, b ? fixed(y_value(o.per, tcos, *f.system, b->output_tok_s_per_chip), 0) : "-",
                      b ? b->config.describe() : "-", f.points.empty() ? "-" : fixed(max_chip, 0),
                      f.points.empty() ? "-" : fixed(max_user, 1),
                      f.ceiling_max_tok_s_per_user > 0 ? fixed(f.ceiling_max_tok_s_per_user, 1) : "-", f.note});
@@ -135,8 +154,8 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
       for (const auto& c : f.ceiling)
         if (c.output_tok_s_per_user >= p.output_tok_s_per_user)
           ceil_chip = std::isnan(ceil_chip) ? c.output_tok_s_per_chip : std::max(ceil_chip, c.output_tok_s_per_chip);
-      t.add_row({fixed(p.output_tok_s_per_user, 1), fixed(y_value(o.per, *f.system, p.output_tok_s_per_chip), 0),
-                 fixed(y_value(o.per, *f.system, ceil_chip), 0), fixed(p.concurrency, 0), fixed(p.ttft_s * 1e3, 0),
+      t.add_row({fixed(p.output_tok_s_per_user, 1), fixed(y_value(o.per, tcos, *f.system, p.output_tok_s_per_chip), 0),
+                 fixed(y_value(o.per, tcos, *f.system, ceil_chip), 0), fixed(p.concurrency, 0), fixed(p.ttft_s * 1e3, 0),
                  fixed(p.tpot_s * 1e3, 1), std::string(to_string(p.bound_by)), p.config.describe()});
     }
     t.print(out);
@@ -171,7 +190,8 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--at-tok-s-per-user", o->at_tok_s_per_user,
                   "Interactivity (tokens/s per user) at which the summary compares systems")
       ->capture_default_str();
-  cmd->add_option("--per", o->per, "Y axis of the tables: chip (tokens/s per chip), mw (per MW all-in), usd (per $/chip-hour)")
+  cmd->add_option("--per", o->per, "Y axis of the tables: chip (output tokens/s per chip), mw (per MW of all-in power), "
+                                   "usd (output tokens per USD of chip time)")
       ->check(CLI::IsMember({"chip", "mw", "usd"}))
       ->capture_default_str();
   cmd->add_option("--rows", o->rows, "Rows per system in the table (the CSV/JSON have every point)")
@@ -179,8 +199,10 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--csv", o->csv, "Also write every frontier and ceiling point to this CSV file");
   cmd->add_flag("--json", o->json, "Print the result document as JSON instead of tables");
-  cmd->callback([&ctx, o] {
-    ctx.action = [&ctx, o] {
+  auto eo = std::make_shared<EconomicsOptions>();
+  eo->add(cmd, false);
+  cmd->callback([&ctx, o, eo] {
+    ctx.action = [&ctx, o, eo] {
       if (!(o->isl >= 1) || !(o->osl >= 1)) fail("--isl and --osl must be >= 1 token");
       if (o->max_chips < 0) fail("--max-chips must be >= 0");
       const auto model = ctx.models().resolve(o->model);
@@ -205,16 +227,20 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
         ctx.progress(fmt::format("frontier: {}/{} systems ({})", done, total, id));
       });
       ctx.progress("");
-      if (!o->csv.empty()) write_csv(o->csv, fs);
+      const auto params = eo->params(ctx);
+      TcoMap tcos;
+      for (const auto* s : systems) tcos[s->id] = economics::try_compute_tco(*s, params, {});
+      if (!o->csv.empty()) write_csv(o->csv, fs, tcos);
       if (o->json) {
         Json j{{"schema", "tokenfactory.frontier/1"},
                {"model", model.id},
                {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
                {"precisions", o->precisions},
+               {"economics", params.name},
                {"systems", Json::array()}};
         for (const auto& f : fs) {
           Json pts = Json::array();
-          for (const auto& p : f.points) pts.push_back(point_json(p));
+          for (const auto& p : f.points) pts.push_back(point_json(p, tcos));
           Json ceil = Json::array();
           for (const auto& c : f.ceiling) {
             ceil.push_back({{"concurrency", c.concurrency},
@@ -231,7 +257,7 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
         }
         *ctx.out << j.dump(2) << "\n";
       } else {
-        print_tables(*o, model, fs, *ctx.out);
+        print_tables(*o, model, fs, tcos, *ctx.out);
       }
       return 0;
     };

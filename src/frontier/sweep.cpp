@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/diagnostic.hpp"
+#include "cost/attribution.hpp"
 
 namespace tf::frontier {
 
@@ -126,9 +127,8 @@ SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpe
         const auto e = cost::estimate(model, w, false);
         if (!e.feasible || e.output_tok_s_per_user < o.min_tok_s_per_user) continue;
         if ((o.max_ttft_s > 0 && e.ttft_s > o.max_ttft_s) || (o.max_tpot_s > 0 && e.tpot_s > o.max_tpot_s)) continue;
-        points.push_back(
-            {d, w.concurrency, e.output_tok_s_per_user, e.output_tok_s_per_chip, e.total_tok_s_per_chip, e.ttft_s,
-             e.tpot_s, e.step.bound_by});
+        points.push_back({d, w.concurrency, e.output_tok_s_per_user, e.output_tok_s_per_chip, e.total_tok_s_per_chip,
+                          e.ttft_s, e.tpot_s, cost::prefill_time_share(model, w, e.step.time_s), e.step.bound_by});
       }
     }
   }

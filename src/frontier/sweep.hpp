@@ -31,6 +31,7 @@ struct Point {
   double total_tok_s_per_chip = 0;
   double ttft_s = 0;
   double tpot_s = 0;
+  double prefill_time_share = 0;  // of each step, for input/output cost attribution
   cost::Bound bound_by = cost::Bound::memory;
 };
 

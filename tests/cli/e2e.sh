@@ -33,6 +33,13 @@ csv=$(mktemp)
 check "frontier csv" 0 "$bin" frontier --model qwen3-8b --hardware h100-sxm --csv "$csv"
 contains "csv header" "$csv" "hardware,kind,output_tok_s_per_user"
 rm -f "$csv"
+check "tco" 0 "$bin" tco --hardware h100-sxm,b200
+check "capex arr" 0 "$bin" capex --arr 100e9 --gross-margin 0.5 --depreciation-years 5
+contains "capex 250B" /tmp/tf_e2e_out.$$ "2.5e+11"
+check "capex bad margin" 2 "$bin" capex --arr 100e9 --gross-margin 2 --depreciation-years 5
+check "plan" 0 "$bin" plan --hardware h100-sxm,b200 --demand-output-tok-s 100000 --min-tok-s-per-user 30
+check "plan infeasible" 2 "$bin" plan --hardware h100-sxm --demand-output-tok-s 1000 --min-tok-s-per-user 99999
+check "generations" 0 "$bin" generations --model llama-3.1-8b-instruct
 check "unknown id" 2 "$bin" catalog show no-such-thing
 contains "unknown id message" /tmp/tf_e2e_err.$$ "is not a hardware id, a model id or a config.json path"
 check "bad flag" 2 "$bin" catalog hardware --bogus

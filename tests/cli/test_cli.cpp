@@ -193,3 +193,94 @@ TEST(CliFrontier, BadInputsAreExitCode2) {
 
 }  // namespace
 }  // namespace tf
+
+namespace tf {
+namespace {
+
+TEST(CliEconomics, CapexJson) {
+  const auto r = run_cli({"capex", "--arr", "100e9", "--gross-margin", "0.5", "--depreciation-years", "5", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_DOUBLE_EQ(json::parse(r.out)["supportable_infrastructure_usd"].get<double>(), 250e9);
+}
+
+TEST(CliEconomics, CapexSpendJsonPaysBack) {
+  const auto r = run_cli({"capex", "--capex-usd", "1e9", "--hardware", "b200", "--model", "llama-3.1-70b-instruct",
+                          "--price-input-usd-per-mtok", "3", "--price-output-usd-per-mtok", "10", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_GT(j["chips"].get<double>(), 0);
+  EXPECT_GT(j["revenue_usd_per_year"].get<double>(), 0);
+  EXPECT_TRUE(j["payback_years"].is_number());
+}
+
+TEST(CliEconomics, CapexBadInputs) {
+  EXPECT_EQ(run_cli({"capex", "--arr", "1e9", "--gross-margin", "1.5", "--depreciation-years", "5"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"capex", "--arr", "1e9", "--gross-margin", "0.5", "--depreciation-years", "0"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"capex", "--arr", "1e9"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"capex"}).exit_code, 2);
+}
+
+TEST(CliEconomics, TcoJsonBuildUp) {
+  const auto r = run_cli({"tco", "--hardware", "h100-sxm", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_GT(j["usd_per_chip_hour"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(j["power"]["all_in_w_per_chip"].get<double>(), 1730);
+  double shares = 0;
+  for (const auto& [k, v] : j["shares"].items()) shares += v.get<double>();
+  EXPECT_NEAR(shares, 1.0, 1e-12);
+  EXPECT_EQ(run_cli({"tco", "--hardware", "h100-sxm", "--life-years", "0"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"tco", "--hardware", "h100-sxm", "--utilization", "1.2"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"tco", "--hardware", "h100-sxm", "--capex-usd-per-chip", "-1"}).exit_code, 2);
+  EXPECT_EQ(run_cli({"tco", "--hardware", "tpu-v7-ironwood"}).exit_code, 2);  // no price data
+}
+
+TEST(CliEconomics, PlanJsonHasBestAndPerSystemResults) {
+  const auto r = run_cli({"plan", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm,b200",
+                          "--demand-output-tok-s", "500000", "--isl", "1024", "--osl", "512", "--min-tok-s-per-user",
+                          "40", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  for (const char* k : {"hardware", "chips", "power_mw", "capex_usd", "usd_per_mtok"}) EXPECT_TRUE(j["best"].contains(k)) << k;
+  EXPECT_EQ(j["systems"].size(), 2u);
+  for (const auto& s : j["systems"]) EXPECT_GE(s["usd_per_mtok"].get<double>(), j["best"]["usd_per_mtok"].get<double>());
+}
+
+TEST(CliEconomics, PlanInfeasibleSloIsExitCode2WithBestPerSystem) {
+  const auto r = run_cli({"plan", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm", "--demand-output-tok-s",
+                          "1000", "--min-tok-s-per-user", "100000"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("best each system can do"), std::string::npos) << r.err;
+  EXPECT_EQ(run_cli({"plan", "--hardware", "h100-sxm"}).exit_code, 2);  // no demand
+  EXPECT_EQ(run_cli({"plan", "--hardware", "h100-sxm", "--demand-output-tok-s", "-5"}).exit_code, 2);
+}
+
+TEST(CliEconomics, GenerationsJson) {
+  const auto r = run_cli({"generations", "--model", "llama-3.1-70b-instruct", "--tok-s-per-user", "50", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_FALSE(j["rows"].empty());
+  for (const auto& row : j["rows"]) {
+    for (const char* k : {"hardware", "hbm_capacity_bytes", "hbm_bandwidth_bytes_per_s", "output_tok_s_per_chip"})
+      EXPECT_TRUE(row.contains(k)) << k;
+  }
+  EXPECT_TRUE(j["fit"].contains("slope"));
+  EXPECT_TRUE(j["fit"].contains("r2"));
+}
+
+TEST(CliEconomics, EstimateAndFrontierCarryCosts) {
+  auto r = run_cli({"estimate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--concurrency", "32", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  const auto& e = j["economics"];
+  EXPECT_GT(e["usd_per_mtok_total"].get<double>(), 0);
+  EXPECT_GT(e["output_tok_s_per_mw"].get<double>(), 0);
+  EXPECT_NEAR(e["joules_per_output_token"].get<double>(), 1730.0 / j["output_tok_s_per_chip"].get<double>(), 1e-9);
+  r = run_cli({"frontier", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = json::parse(r.out);
+  EXPECT_GT(j["systems"][0]["points"][0]["usd_per_mtok_total"].get<double>(), 0);
+}
+
+}  // namespace
+}  // namespace tf

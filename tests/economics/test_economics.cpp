@@ -1,0 +1,269 @@
+// Economics: formulas by hand, the worked examples, plan optimality by brute force, bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "core/diagnostic.hpp"
+#include "economics/generations.hpp"
+#include "economics/plan.hpp"
+#include "support/fixtures.hpp"
+
+namespace tf::economics {
+namespace {
+
+using test::efficiency_table;
+using test::hardware_catalog;
+using test::model_catalog;
+
+EconomicsParams defaults() { return load_economics(test::data_dir() / "economics" / "default.yaml"); }
+
+TEST(Economics, WorkedExampleTokensPerMegawatt) {
+  // 1,920 concurrent users at 100 tokens/s each on a 120 kW rack.
+  const double tok_s = 1920.0 * 100.0;
+  EXPECT_DOUBLE_EQ(tok_s, 192000.0);
+  EXPECT_DOUBLE_EQ(tok_s_per_mw(tok_s, 120e3), 1.6e6);
+}
+
+TEST(Economics, WorkedExampleCapexTest) {
+  // $100B ARR at 50% gross margin with 5-year depreciation supports $250B of infrastructure.
+  EXPECT_DOUBLE_EQ(supportable_infrastructure_usd(100e9, 0.5, 5), 250e9);
+}
+
+TEST(Economics, WorkedExampleCostPerMillionTokens) {
+  // $/Mtok = ($/chip-hour) / (tokens/s per chip x 3600) x 1e6
+  EXPECT_DOUBLE_EQ(usd_per_mtok(2.0, 1000.0), 2.0 / (1000.0 * 3600) * 1e6);
+  EXPECT_NEAR(usd_per_mtok(3.6, 1000.0), 1.0, 1e-15);
+}
+
+TEST(Economics, CapitalRecoveryFactorByHand) {
+  // r (1+r)^n / ((1+r)^n - 1) with r = 10%, n = 4: 0.1 x 1.4641 / 0.4641
+  EXPECT_NEAR(capital_recovery_factor(0.10, 4), 0.1 * 1.4641 / 0.4641, 1e-15);
+  EXPECT_DOUBLE_EQ(capital_recovery_factor(0.0, 5), 0.2);
+  EXPECT_THROW(capital_recovery_factor(0.1, 0), DiagnosticError);
+}
+
+TEST(Economics, OwnedTcoBuildUpByHand) {
+  const auto p = defaults();
+  const auto& h100 = hardware_catalog().get("h100-sxm");
+  const auto t = compute_tco(h100, p);
+  EXPECT_EQ(t.mode, "owned");
+  const double capex = 27500 * 1.4 * 1.15;  // price x server overhead x network overhead
+  EXPECT_DOUBLE_EQ(t.capex_usd_per_chip, capex);
+  const double capital = capex * capital_recovery_factor(0.10, 4) / 8760;
+  const double energy = 1.73 * 0.75 * 0.0806;  // all-in kW x average power fraction x $/kWh
+  EXPECT_NEAR(t.capex_usd_per_hour, capital, 1e-12);
+  EXPECT_NEAR(t.energy_usd_per_hour, energy, 1e-12);
+  EXPECT_NEAR(t.usd_per_chip_hour, capital + energy, 1e-12);
+  EXPECT_DOUBLE_EQ(t.all_in_power_w, 1730);
+  EXPECT_DOUBLE_EQ(t.it_power_w, 1730 / 1.25);
+}
+
+TEST(Economics, PowerBuildUpFromTdpWhenNoAllInFigure) {
+  auto s = hardware_catalog().get("h100-sxm");
+  s.all_in_power_w_per_chip.reset();
+  const auto t = compute_tco(s, defaults());
+  EXPECT_DOUBLE_EQ(t.all_in_power_w, 700 * 1.8 * 1.25);  // TDP x server multiplier x PUE
+  EXPECT_DOUBLE_EQ(t.it_power_w, 700 * 1.8);
+}
+
+TEST(Economics, SystemScopePricesSkipTheServerOverhead) {
+  const auto t = compute_tco(hardware_catalog().get("gb200-nvl72"), defaults());
+  EXPECT_DOUBLE_EQ(t.capex_usd_per_chip, 43000 * 1.15);
+}
+
+TEST(Economics, ColocationUtilisationAndOpex) {
+  auto p = defaults();
+  p.colocation_usd_per_kw_month = 200;
+  p.utilization = 0.5;
+  p.opex_fraction_per_year = 0.05;
+  const auto t = compute_tco(hardware_catalog().get("h100-sxm"), p);
+  EXPECT_NEAR(t.colocation_usd_per_hour, 1.73 * 200 * 12 / 8760, 1e-12);
+  EXPECT_NEAR(t.opex_usd_per_hour, t.capex_usd_per_chip * 0.05 / 8760, 1e-12);
+  EXPECT_DOUBLE_EQ(t.usd_per_busy_chip_hour, t.usd_per_chip_hour / 0.5);
+}
+
+TEST(Economics, RentalPriceWhenNoCapex) {
+  const auto& mi355 = hardware_catalog().get("mi355x");
+  ASSERT_FALSE(mi355.capex_usd_per_chip.has_value());
+  const auto t = compute_tco(mi355, defaults());
+  EXPECT_EQ(t.mode, "rental");
+  EXPECT_DOUBLE_EQ(t.usd_per_chip_hour, mi355.usd_per_chip_hour->value);
+  TcoOverrides o;
+  o.usd_per_chip_hour = 3.0;
+  EXPECT_DOUBLE_EQ(compute_tco(hardware_catalog().get("h100-sxm"), defaults(), o).usd_per_chip_hour, 3.0);
+}
+
+TEST(Economics, InputAndOutputCostsAddUpToTheTotal) {
+  const auto t = compute_tco(hardware_catalog().get("h100-sxm"), defaults());
+  const double out = 1000, in = 3000, share = 0.3;
+  const auto c = token_cost(t, out, in, share);
+  const double cost_per_s = t.usd_per_busy_chip_hour / 3600;
+  EXPECT_NEAR(c.usd_per_mtok_input * in / 1e6 + c.usd_per_mtok_output * out / 1e6, cost_per_s, 1e-15);
+  EXPECT_NEAR(c.usd_per_mtok_total * (in + out) / 1e6, cost_per_s, 1e-15);
+  EXPECT_DOUBLE_EQ(c.joules_per_output_token, 1730.0 / 1000);
+  EXPECT_DOUBLE_EQ(c.output_tok_s_per_mw, 1000 / 1730e-6);
+}
+
+TEST(Economics, ImpossibleParametersAreErrors) {
+  auto p = defaults();
+  p.life_years = 0;
+  EXPECT_THROW(p.validate(), DiagnosticError);
+  p = defaults();
+  p.utilization = 1.5;
+  EXPECT_THROW(p.validate(), DiagnosticError);
+  p = defaults();
+  p.utilization = 0;
+  EXPECT_THROW(p.validate(), DiagnosticError);
+  TcoOverrides o;
+  o.capex_usd_per_chip = -5;
+  EXPECT_THROW(compute_tco(hardware_catalog().get("h100-sxm"), defaults(), o), DiagnosticError);
+  EXPECT_THROW(supportable_infrastructure_usd(1e9, 1.2, 5), DiagnosticError);
+  EXPECT_THROW(supportable_infrastructure_usd(-1, 0.5, 5), DiagnosticError);
+}
+
+TEST(Economics, MissingPriceDataIsAnErrorNamingTheFix) {
+  try {
+    compute_tco(hardware_catalog().get("tpu-v7-ironwood"), defaults());
+    FAIL();
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(e.diagnostic().hint.find("--"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Economics, PresetFilesLoadAndBadOnesNameTheKey) {
+  EXPECT_EQ(resolve_economics(test::data_dir() / "economics", "fleet").utilization, 0.70);
+  EXPECT_EQ(resolve_economics(test::data_dir() / "economics", "hyperscaler").pue, 1.10);
+  EXPECT_THROW(resolve_economics(test::data_dir() / "economics", "nope"), DiagnosticError);
+  test::TempDir dir;
+  auto text = test::data_dir() / "economics" / "default.yaml";
+  std::ifstream in(text);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  s.replace(s.find("\"0.0806 USD/kWh\""), 16, "0.0806");
+  const auto bad = dir.write("bad.yaml", s);
+  try {
+    load_economics(bad);
+    FAIL();
+  } catch (const DiagnosticError& e) {
+    EXPECT_EQ(e.diagnostic().key, "electricity_price.value");
+    EXPECT_GT(e.diagnostic().line, 0);
+    EXPECT_NE(e.diagnostic().message.find("has no unit"), std::string::npos);
+  }
+}
+
+TEST(Plan, CheapestFleetMatchesBruteForce) {
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct");
+  const auto p = defaults();
+  PlanRequest r;
+  r.isl = 2048;
+  r.osl = 256;
+  r.demand_output_tok_s = 250000;
+  r.slo.min_tok_s_per_user = 60;
+  r.precisions = {Precision::fp8};
+  r.max_chips_per_replica = 8;
+  std::vector<const hardware::SystemSpec*> systems{&hardware_catalog().get("h100-sxm"), &hardware_catalog().get("h200-sxm")};
+  const auto res = plan(m, systems, efficiency_table(), p, r);
+  ASSERT_TRUE(res.best.has_value());
+
+  // Brute force: every layout and concurrency, sized and costed independently.
+  double best = INFINITY;
+  std::string best_hw;
+  for (const auto* s : systems) {
+    const auto tco = compute_tco(*s, p);
+    frontier::SweepOptions so;
+    so.isl = r.isl;
+    so.osl = r.osl;
+    so.precisions = r.precisions;
+    so.max_chips_per_replica = 8;
+    for (auto layout : frontier::candidate_layouts(m, *s, so)) {
+      layout.weights = layout.activations = Precision::fp8;
+      layout.kv = Precision::fp8;
+      const auto d = cost::resolve_deployment(layout, m, *s, efficiency_table().for_family(s->family));
+      const cost::StepCostModel model(d);
+      const auto c = cost::compute_ceiling(model, r.isl, r.osl, so.points_per_decade);
+      for (double b : cost::concurrency_grid(c.max_concurrency / d.dp, so.points_per_decade)) {
+        const auto e = cost::estimate(model, cost::Workload{r.isl, r.osl, b * d.dp}, false);
+        if (!e.feasible || e.output_tok_s_per_user < r.slo.min_tok_s_per_user) continue;
+        const double unit = e.output_tok_s_per_chip * d.chips;
+        const double chips = std::ceil(r.demand_output_tok_s / unit - 1e-9) * d.chips;
+        const double usd = chips * tco.usd_per_busy_chip_hour / (r.demand_output_tok_s * 3600) * 1e6;
+        if (usd < best) {
+          best = usd;
+          best_hw = s->id;
+        }
+      }
+    }
+  }
+  EXPECT_NEAR(res.best->usd_per_mtok, best, best * 1e-12);
+  EXPECT_EQ(res.best->system->id, best_hw);
+  EXPECT_GE(res.best->output_tok_s, r.demand_output_tok_s);
+  EXPECT_GE(res.best->point.output_tok_s_per_user, r.slo.min_tok_s_per_user);
+  EXPECT_DOUBLE_EQ(res.best->power_w, res.best->chips * res.best->tco.all_in_power_w);
+}
+
+TEST(Plan, UnreachableSloNamesTheBestEachSystemCanDo) {
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-70B-Instruct");
+  PlanRequest r;
+  r.demand_output_tok_s = 1e5;
+  r.slo.min_tok_s_per_user = 5000;
+  std::vector<const hardware::SystemSpec*> systems{&hardware_catalog().get("h100-sxm")};
+  try {
+    plan(m, systems, efficiency_table(), defaults(), r);
+    FAIL();
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(e.diagnostic().message.find("no candidate system"), std::string::npos);
+    EXPECT_NE(e.diagnostic().hint.find("h100-sxm"), std::string::npos);
+    EXPECT_NE(e.diagnostic().hint.find("fastest"), std::string::npos);
+  }
+}
+
+TEST(Plan, PowerCapMaximisesTokens) {
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct");
+  PlanRequest r;
+  r.power_cap_w = 1e6;  // 1 MW
+  r.slo.min_tok_s_per_user = 50;
+  r.precisions = {Precision::fp8};
+  std::vector<const hardware::SystemSpec*> systems{&hardware_catalog().get("h100-sxm"), &hardware_catalog().get("b200")};
+  const auto res = plan(m, systems, efficiency_table(), defaults(), r);
+  ASSERT_TRUE(res.best.has_value());
+  EXPECT_LE(res.best->power_w, 1e6);
+  for (const auto& sp : res.systems) {
+    ASSERT_TRUE(sp.best.has_value());
+    EXPECT_LE(sp.best->output_tok_s, res.best->output_tok_s);
+    // One more replica would break the cap.
+    EXPECT_GT(sp.best->power_w + sp.best->point.config.chips * sp.best->tco.all_in_power_w, 1e6);
+  }
+}
+
+TEST(Generations, LogLogFitRecoversAPowerLaw) {
+  std::vector<GenerationRow> rows(4);
+  const double xs[4] = {1e20, 5e20, 2e21, 1e22};
+  for (int i = 0; i < 4; ++i) {
+    rows[static_cast<size_t>(i)].capacity_x_bandwidth = xs[i];
+    rows[static_cast<size_t>(i)].output_tok_s_per_chip = 3.0 * std::pow(xs[i] / 1e20, 0.8);
+  }
+  const auto f = fit_log_log(rows);
+  EXPECT_NEAR(f.slope, 0.8, 1e-12);
+  EXPECT_NEAR(f.r2, 1.0, 1e-12);
+  EXPECT_EQ(f.n, 4);
+}
+
+TEST(Generations, LinesLoadAndEveryRowHasMemoryFigures) {
+  const auto lines = load_generations(test::data_dir() / "economics" / "generations.yaml", hardware_catalog());
+  ASSERT_EQ(lines.size(), 3u);
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-70B-Instruct");
+  frontier::SweepOptions so;
+  so.precisions = {Precision::bf16, Precision::fp8, Precision::nvfp4, Precision::mxfp4};
+  const auto g = generations(m, lines, hardware_catalog(), efficiency_table(), 50, so, 2);
+  EXPECT_GE(g.rows.size(), 12u);
+  for (const auto& r : g.rows) {
+    EXPECT_GT(r.hbm_capacity_bytes, 0);
+    EXPECT_GT(r.hbm_bandwidth_bytes_per_s, 0);
+  }
+  EXPECT_GT(g.fit.slope, 0);  // more memory x bandwidth, more tokens
+}
+
+}  // namespace
+}  // namespace tf::economics
