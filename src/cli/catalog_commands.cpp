@@ -1,4 +1,6 @@
 // `tokenfactory catalog ...`: what hardware and models the tool knows, as tables or JSON.
+#include <algorithm>
+#include <filesystem>
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +96,17 @@ std::string opt_fixed(const std::optional<hardware::Sourced>& v, double scale, i
   return v ? fixed(v->value / scale, decimals) : "-";
 }
 
+// "hbm HBM3" for one tier; "sram+hbm+ddr" when a chip has several.
+std::string tiers_summary(const SystemSpec& s) {
+  if (s.memory.size() == 1) {
+    const auto& t = s.memory.front();
+    return std::string(to_string(t.kind)) + (t.technology.empty() ? "" : " " + t.technology);
+  }
+  std::string out;
+  for (const auto& t : s.memory) out += (out.empty() ? "" : "+") + std::string(to_string(t.kind));
+  return out;
+}
+
 void print_hardware_table(const std::vector<SystemSpec>& systems, std::ostream& out) {
   Table t({"id", "vendor", "status", "memory", "GB", "TB/s", "bf16 TF", "fp8 TF", "fp4 TF", "domain",
            "scale-up GB/s/dir", "chip W", "all-in kW", "$/chip-h"});
@@ -106,15 +119,17 @@ void print_hardware_table(const std::vector<SystemSpec>& systems, std::ostream& 
       return v ? fixed(*v / 1e12, 0) : "-";
     };
     t.add_row({s.id, s.vendor, std::string(to_string(s.status)),
-               std::string(to_string(mem.kind)) + (mem.technology.empty() ? "" : " " + mem.technology),
-               fixed(s.memory_capacity_bytes() / 1e9, 0), fixed(mem.bandwidth_bytes_per_s.value / 1e12, 2),
+               tiers_summary(s),
+               fixed(s.memory_capacity_bytes() / 1e9, s.memory_capacity_bytes() < 10e9 ? 2 : 0),
+               fixed(mem.bandwidth_bytes_per_s.value / 1e12, 2),
                peak(ComputeClass::bf16), peak(ComputeClass::fp8), peak(ComputeClass::fp4),
                fixed(s.scale_up_domain_chips.value, 0), opt_fixed(s.scale_up.bandwidth_bytes_per_s, 1e9, 0),
                opt_fixed(s.chip_power_w, 1, 0), opt_fixed(s.all_in_power_w_per_chip, 1e3, 2),
                opt_fixed(s.usd_per_chip_hour, 1, 2)});
   }
   t.print(out);
-  out << "\nMemory is on-package capacity per chip; FLOP/s are dense peaks; bandwidths per direction.\n";
+  out << "\nGB: on-package capacity per chip (all tiers); TB/s: the largest tier's bandwidth; FLOP/s are dense peaks;\n"
+         "scale-up bandwidth per chip per direction.\n";
 }
 
 json model_json(const model::ModelSpec& m, const model::ModelEntry* entry, bool detail) {
@@ -275,7 +290,52 @@ void print_hardware_detail(const SystemSpec& s, std::ostream& out) {
 
 }  // namespace
 
+void register_list_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("list", "List the registries: architectures (Hugging Face model classes read), "
+                                         "precisions, efficiency (families with data), economics (presets)");
+  auto what = std::make_shared<std::string>();
+  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics")
+      ->required()
+      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics"}));
+  cmd->callback([&ctx, what] {
+    ctx.action = [&ctx, what] {
+      auto& out = *ctx.out;
+      if (*what == "architectures") {
+        Table t({"architectures[0]", "what is understood", "source"});
+        for (const auto& a : model::supported_architectures()) t.add_row({a.name, a.description, a.citation});
+        t.print(out);
+      } else if (*what == "precisions") {
+        Table t({"precision", "bytes per element", "math units", "storage"});
+        for (const auto& n : precision_names()) {
+          const auto& i = info(parse_precision(n));
+          t.add_row({n, fmt::format("{:g}", i.bytes_per_element), std::string(to_string(i.compute_class)),
+                     std::string(i.source)});
+        }
+        t.print(out);
+      } else if (*what == "efficiency") {
+        Table t({"family", "memory BW", "compute", "attention", "network", "step overhead", "file"});
+        for (const auto& [name, e] : ctx.efficiency().families()) {
+          t.add_row({name, fixed(e.memory_bandwidth_fraction, 2), fixed(e.compute_fraction, 2),
+                     fixed(e.attention_compute_fraction, 2), fixed(e.network_fraction, 2),
+                     format_quantity(e.step_overhead_s, Dimension::seconds), e.file});
+        }
+        t.print(out);
+      } else {
+        Table t({"preset", "file"});
+        std::vector<std::filesystem::path> files;
+        for (const auto& e : std::filesystem::directory_iterator(ctx.data_dir() / "economics"))
+          if (e.path().extension() == ".yaml" && e.path().stem() != "generations") files.push_back(e.path());
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) t.add_row({f.stem().string(), f.string()});
+        t.print(out);
+      }
+      return 0;
+    };
+  });
+}
+
 void register_catalog_commands(CLI::App& app, Context& ctx) {
+  register_list_command(app, ctx);
   auto* catalog = app.add_subcommand("catalog", "List and inspect the hardware and model catalogs");
   catalog->require_subcommand(0, 1);
   auto json_flag = std::make_shared<bool>(false);
