@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every example in README.md; used as a test (ctest -R examples). Usage: run.sh TOKENFACTORY
+set -euo pipefail
+tf="$1"
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+run() { echo "+ tokenfactory $*"; "$tf" "$@" > "$out/last.txt"; }
+
+# 1. Any Hugging Face config.json works where a model is named.
+run catalog show "$here/tiny-moe/config.json"
+run estimate --model "$here/tiny-moe/config.json" --hardware l40s --weights fp8 --concurrency 32 --isl 2048 --osl 256
+# 2. Frontier of a large MoE on three systems, per MW, with CSV.
+run frontier --model deepseek-r1 --hardware h200-sxm,b200,mi355x --per mw --csv "$out/r1.csv"
+test -s "$out/r1.csv"
+# 3. A custom economics preset file.
+run tco --hardware h100-sxm --economics "$here/economics-colo.yaml"
+run plan --model llama-3.1-70b-instruct --hardware h100-sxm,b200,mi300x --demand-output-tok-s 200000 \
+    --isl 4096 --osl 512 --min-tok-s-per-user 40 --economics "$here/economics-colo.yaml"
+# 4. The generational chart.
+run generations --model llama-3.1-70b-instruct --tok-s-per-user 50
+echo "examples: 7 passed, 0 failed"
