@@ -27,12 +27,8 @@ tf::cost::StepCostModel make_model(const tf::model::ModelSpec& m, const std::str
   return tf::cost::StepCostModel(tf::cost::resolve_deployment(spec, m, s, data().eff.for_family(s.family)));
 }
 
-void BM_StepCostDense(benchmark::State& state) {
-  static const auto m = data().models.resolve("meta-llama/Llama-3.1-70B-Instruct");
-  tf::cost::DeploymentSpec spec;
-  spec.tp = 4;
-  spec.weights = tf::Precision::fp8;
-  const auto model = make_model(m, "h100-sxm", spec);
+// Steps with batch sizes cycling over 1..512 (decode plus a chunk of prefill).
+void run_steps(benchmark::State& state, const tf::cost::StepCostModel& model) {
   double seqs = 1;
   for (auto _ : state) {
     tf::cost::Batch b{seqs, 2048, seqs * 0.5, 1024, 0.01};
@@ -40,6 +36,14 @@ void BM_StepCostDense(benchmark::State& state) {
     seqs = seqs < 512 ? seqs + 1 : 1;
   }
   state.SetItemsProcessed(state.iterations());
+}
+
+void BM_StepCostDense(benchmark::State& state) {
+  static const auto m = data().models.resolve("meta-llama/Llama-3.1-70B-Instruct");
+  tf::cost::DeploymentSpec spec;
+  spec.tp = 4;
+  spec.weights = tf::Precision::fp8;
+  run_steps(state, make_model(m, "h100-sxm", spec));
 }
 BENCHMARK(BM_StepCostDense);
 
@@ -49,14 +53,7 @@ void BM_StepCostMoeAttentionDp(benchmark::State& state) {
   spec.tp = 8;
   spec.ep = 8;
   spec.attention_dp = true;
-  const auto model = make_model(m, "b200", spec);
-  double seqs = 1;
-  for (auto _ : state) {
-    tf::cost::Batch b{seqs, 2048, seqs * 0.5, 1024, 0.01};
-    benchmark::DoNotOptimize(model.step(b).time_s);
-    seqs = seqs < 512 ? seqs + 1 : 1;
-  }
-  state.SetItemsProcessed(state.iterations());
+  run_steps(state, make_model(m, "b200", spec));
 }
 BENCHMARK(BM_StepCostMoeAttentionDp);
 
