@@ -13,6 +13,7 @@
 #include "economics/generations.hpp"
 #include "economics/plan.hpp"
 #include "io/text.hpp"
+#include "io/trace.hpp"
 
 namespace tf::cli {
 namespace {
@@ -248,6 +249,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       std::string model = "meta-llama/Llama-3.1-70B-Instruct";
       std::vector<std::string> hardware;
       std::optional<double> demand_tok_s, demand_req_s, power_cap_mw, capex_budget;
+      std::string trace;
       double isl = 1024, osl = 1024, min_user = 0, max_ttft_ms = 0, max_tpot_ms = 0;
       std::vector<std::string> precisions{"bf16", "fp8", "nvfp4"};
       int max_chips = 0;
@@ -259,8 +261,11 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--hardware", o->hardware, "Candidate systems (comma-separated), or all")->delimiter(',')->required();
     cmd->add_option("--demand-output-tok-s", o->demand_tok_s, "Output tokens per second to serve");
     cmd->add_option("--demand-requests-s", o->demand_req_s, "Requests per second to serve (each --osl output tokens)");
-    cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
-    cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
+    cmd->add_option("--trace", o->trace,
+                    "Demand from a request trace (Azure or BurstGPT or vidur CSV, Mooncake JSONL): its request rate and "
+                    "mean input/output tokens replace --demand-* and --isl/--osl");
+    auto* isl_opt = cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
+    auto* osl_opt = cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
     cmd->add_option("--min-tok-s-per-user", o->min_user, "SLO: minimum output tokens/s per user (1 / TPOT)")->capture_default_str();
     cmd->add_option("--max-ttft-ms", o->max_ttft_ms, "SLO: maximum time to first token (ms, 0 = none)")->capture_default_str();
     cmd->add_option("--max-tpot-ms", o->max_tpot_ms, "SLO: maximum time per output token (ms, 0 = none)")->capture_default_str();
@@ -270,8 +275,18 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--max-chips", o->max_chips, "Largest replica (TP x PP chips); 0 = max(domain, 64)")->capture_default_str();
     o->eo.add(cmd, false);
     cmd->add_flag("--json", o->json, "Print JSON");
-    cmd->callback([&ctx, o] {
-      ctx.action = [&ctx, o] {
+    cmd->callback([&ctx, o, isl_opt, osl_opt] {
+      const bool lengths_given = isl_opt->count() > 0 || osl_opt->count() > 0;
+      ctx.action = [&ctx, o, lengths_given] {
+        std::optional<io::Trace> trace;
+        if (!o->trace.empty()) {
+          if (o->demand_tok_s || o->demand_req_s || lengths_given)
+            fail("--trace sets the demand and the lengths", "drop --demand-output-tok-s, --demand-requests-s, --isl and --osl");
+          trace = io::load_trace(o->trace);
+          o->isl = std::max(1.0, trace->mean_input_tokens());
+          o->osl = std::max(1.0, trace->mean_output_tokens());
+          o->demand_req_s = trace->request_rate();
+        }
         if (!(o->isl >= 1) || !(o->osl >= 1)) fail("--isl and --osl must be >= 1 token");
         if (o->demand_tok_s && o->demand_req_s) fail("give --demand-output-tok-s or --demand-requests-s, not both");
         economics::PlanRequest r;
@@ -300,6 +315,12 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                  {"best", fleet_json(*res.best)},
                  {"systems", Json::array()}};
           if (r.power_cap_w) j["power_cap_mw"] = *o->power_cap_mw;
+          if (trace) {
+            j["trace"] = {{"file", trace->file}, {"format", trace->format}, {"requests", trace->requests.size()},
+                          {"duration_s", trace->duration_s()}, {"request_rate", trace->request_rate()},
+                          {"mean_input_tokens", trace->mean_input_tokens()},
+                          {"mean_output_tokens", trace->mean_output_tokens()}, {"skipped", trace->skipped}};
+          }
           if (r.capex_budget_usd) j["capex_budget_usd"] = *r.capex_budget_usd;
           for (const auto& sp : res.systems) {
             if (sp.best) j["systems"].push_back(fleet_json(*sp.best));
@@ -308,6 +329,11 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           }
           *ctx.out << j.dump(2) << "\n";
           return 0;
+        }
+        if (trace) {
+          *ctx.out << fmt::format("trace {} ({}): {} requests over {:.0f} s = {:.2f} requests/s, mean {:.0f} in / {:.0f} out tokens\n",
+                                  trace->file, trace->format, trace->requests.size(), trace->duration_s(),
+                                  trace->request_rate(), trace->mean_input_tokens(), trace->mean_output_tokens());
         }
         *ctx.out << fmt::format("Plan: {} at {} ({:.0f} in / {:.0f} out tokens), SLO >= {:.0f} tok/s/user{}{}\n\n",
                                 model.id,

@@ -1,0 +1,17 @@
+#pragma once
+// RFC 4180 CSV: quoted fields, "" escapes, CRLF or LF, newlines inside quotes.
+#include <string>
+#include <vector>
+
+namespace tf::io {
+
+struct CsvRecord {
+  int line = 0;  // 1-based line where the record starts
+  std::vector<std::string> fields;
+};
+
+// Throws DiagnosticError naming `file` and the line on an unterminated quote or text after a
+// closing quote. Blank lines are skipped.
+std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& file);
+
+}  // namespace tf::io
