@@ -284,3 +284,25 @@ TEST(CliEconomics, EstimateAndFrontierCarryCosts) {
 
 }  // namespace
 }  // namespace tf
+
+namespace tf {
+namespace {
+
+TEST(CliEconomics, PlanFromATrace) {
+  test::TempDir dir;
+  // 4 requests over 2 s: 2 requests/s, mean 1000 in / 100 out tokens -> 200 output tok/s.
+  const auto p = dir.write("t.csv",
+                           "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1000,100\n0.5,1000,100\n1.5,1000,100\n2,1000,100\n");
+  const auto r = run_cli({"plan", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--trace", p.string(),
+                          "--min-tok-s-per-user", "20", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_DOUBLE_EQ(j["demand_output_tok_s"].get<double>(), 200.0);
+  EXPECT_DOUBLE_EQ(j["workload"]["isl"].get<double>(), 1000.0);
+  EXPECT_EQ(j["trace"]["requests"].get<int>(), 4);
+  // A trace and explicit lengths contradict each other.
+  EXPECT_EQ(run_cli({"plan", "--hardware", "h100-sxm", "--trace", p.string(), "--isl", "10"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace tf
