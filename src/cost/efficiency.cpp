@@ -1,6 +1,8 @@
 #include "cost/efficiency.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
+#include <vector>
 
 #include "core/diagnostic.hpp"
 #include "io/yaml_reader.hpp"
@@ -8,10 +10,19 @@
 namespace tf::cost {
 namespace {
 
-const std::vector<std::string> kKeys{"family", "description", "memory_bandwidth_fraction", "compute_fraction",
-                                     "attention_compute_fraction", "network_fraction", "collective_latency",
-                                     "step_overhead", "layer_overhead", "memory_utilization", "runtime_reserve",
-                                     "activation_tokens", "calibration"};
+const std::vector<std::string> kKeys{"family",
+                                     "description",
+                                     "memory_bandwidth_fraction",
+                                     "compute_fraction",
+                                     "attention_compute_fraction",
+                                     "network_fraction",
+                                     "collective_latency",
+                                     "step_overhead",
+                                     "layer_overhead",
+                                     "memory_utilization",
+                                     "runtime_reserve",
+                                     "activation_tokens",
+                                     "calibration"};
 
 io::YamlNode value_node(const io::YamlNode& root, const char* key) {
   const auto n = root.required(key);
@@ -57,7 +68,36 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   return e;
 }
 
+namespace {
+
+std::vector<std::filesystem::path> yaml_files(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> paths;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+}  // namespace
+
 EfficiencyTable EfficiencyTable::load(const std::filesystem::path& dir) {
+  auto t = load_uncalibrated(dir);
+  auto norm = dir.lexically_normal();
+  if (norm.filename().empty()) norm = norm.parent_path();
+  t.apply_overrides(norm.parent_path() / "calibration");
+  return t;
+}
+
+void EfficiencyTable::apply_overrides(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  for (const auto& p : yaml_files(dir)) {
+    auto e = load_efficiency_file(p);
+    by_family_[e.family] = std::move(e);
+  }
+}
+
+EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& dir) {
   EfficiencyTable t;
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
@@ -66,11 +106,7 @@ EfficiencyTable EfficiencyTable::load(const std::filesystem::path& dir) {
     d.message = "efficiency folder not found";
     throw DiagnosticError(d);
   }
-  std::vector<std::filesystem::path> paths;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());
-  std::sort(paths.begin(), paths.end());
-  for (const auto& p : paths) {
+  for (const auto& p : yaml_files(dir)) {
     auto e = load_efficiency_file(p);
     t.by_family_[e.family] = std::move(e);
   }

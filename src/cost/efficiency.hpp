@@ -8,8 +8,8 @@
 namespace tf::cost {
 
 struct Efficiency {
-  std::string family;       // the file's family ("default" for the fallback)
-  std::string file;         // where it was read from
+  std::string family;  // the file's family ("default" for the fallback)
+  std::string file;    // where it was read from
   double memory_bandwidth_fraction = 0;
   double compute_fraction = 0;
   double attention_compute_fraction = 0;
@@ -24,8 +24,15 @@ struct Efficiency {
 
 class EfficiencyTable {
  public:
-  // Loads every *.yaml in `dir`; default.yaml is required.
+  // Loads every *.yaml in `dir`; default.yaml is required. Then, when a sibling folder
+  // `calibration/` exists (data/calibration beside data/efficiency), every <family>.yaml there,
+  // written by `tokenfactory calibrate`, replaces that family's values; Efficiency::file says
+  // which file a family's values came from.
   static EfficiencyTable load(const std::filesystem::path& dir);
+  // As load, without the calibration overrides (the published anchors only).
+  static EfficiencyTable load_uncalibrated(const std::filesystem::path& dir);
+  // Overrides families with every *.yaml in `dir` (no-op when the folder does not exist).
+  void apply_overrides(const std::filesystem::path& dir);
   // The family's parameters, or the defaults when the family has no file.
   [[nodiscard]] const Efficiency& for_family(const std::string& family) const;
   [[nodiscard]] const std::map<std::string, Efficiency>& families() const { return by_family_; }

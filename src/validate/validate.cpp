@@ -1,1 +1,916 @@
 #include "validate/validate.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "core/diagnostic.hpp"
+#include "cost/estimate.hpp"
+#include "cost/step_cost.hpp"
+#include "io/text.hpp"
+
+namespace tf::validate {
+
+// ===================================================================== CSV
+
+// ===================================================================== schema
+namespace {
+
+const std::vector<std::pair<Scenario, std::string_view>> kScenarios{{Scenario::offline, "offline"},
+                                                                    {Scenario::static_batch, "static_batch"},
+                                                                    {Scenario::fixed_concurrency, "fixed_concurrency"},
+                                                                    {Scenario::single_stream, "single_stream"},
+                                                                    {Scenario::poisson_rate, "poisson_rate"}};
+
+struct MetricInfo {
+  Metric metric;
+  std::string_view name, unit;
+};
+const std::vector<MetricInfo> kMetrics{{Metric::output_tok_s, "output_tok_s", "tok/s"},
+                                       {Metric::total_tok_s, "total_tok_s", "tok/s"},
+                                       {Metric::input_tok_s, "input_tok_s", "tok/s"},
+                                       {Metric::output_tok_s_per_user, "output_tok_s_per_user", "tok/s"},
+                                       {Metric::ttft_ms, "ttft_ms", "ms"},
+                                       {Metric::tpot_ms, "tpot_ms", "ms"},
+                                       {Metric::e2e_s, "e2e_s", "s"},
+                                       {Metric::ttft_ms_median, "ttft_ms_median", "ms"},
+                                       {Metric::tpot_ms_median, "tpot_ms_median", "ms"}};
+
+const std::vector<std::string> kDtypes{"bf16", "fp16", "fp8", "nvfp4", "mxfp4", "int4", "int8", "unknown"};
+
+std::string hex64(uint64_t h) {
+  return fmt::format("{:016x}", h);
+}
+
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+const std::vector<std::string> kColumns{
+    "id",           "hardware",    "num_chips", "model",        "weight_dtype", "act_dtype", "kv_dtype", "tp",
+    "pp",           "ep",          "dp",        "attention_dp", "scenario",     "isl",       "osl",      "concurrency",
+    "request_rate", "spec_decode", "metric",    "value",        "unit",         "trust",     "source",   "notes"};
+
+std::string_view to_string(Scenario s) {
+  for (const auto& [k, v] : kScenarios)
+    if (k == s) return v;
+  return "?";
+}
+std::string_view to_string(Metric m) {
+  for (const auto& x : kMetrics)
+    if (x.metric == m) return x.name;
+  return "?";
+}
+bool is_throughput(Metric m) {
+  return m == Metric::output_tok_s || m == Metric::total_tok_s || m == Metric::input_tok_s ||
+         m == Metric::output_tok_s_per_user;
+}
+
+MeasuredSet parse_measured(const std::string& text, const std::string& file, const hardware::Catalog& hw,
+                           const model::ModelCatalog& models) {
+  MeasuredSet set;
+  set.file = file;
+  set.file_name = std::filesystem::path(file).filename().string();
+  set.fnv1a64 = hex64(fnv1a64(text));
+  const auto records = parse_csv(text, file);
+  auto fail_at = [&](int line, int column, const std::string& key, const std::string& msg,
+                     const std::string& hint = {}) {
+    Diagnostic d;
+    d.file = file;
+    d.line = line;
+    d.column = column;
+    d.key = key;
+    d.message = msg;
+    d.hint = hint;
+    throw DiagnosticError(d);
+  };
+  if (records.empty()) fail_at(1, 0, "", "empty file: expected a header row", "columns: " + join(kColumns));
+  const auto& header = records.front();
+  std::map<std::string, size_t> col;
+  for (size_t c = 0; c < header.fields.size(); ++c) {
+    const auto& name = header.fields[c];
+    if (std::find(kColumns.begin(), kColumns.end(), name) == kColumns.end()) {
+      const auto close = closest_match(name, kColumns);
+      fail_at(header.line, static_cast<int>(c + 1), name, fmt::format("unknown column '{}'", name),
+              close.empty() ? "columns: " + join(kColumns) : fmt::format("did you mean '{}'?", close));
+    }
+    if (!col.emplace(name, c).second)
+      fail_at(header.line, static_cast<int>(c + 1), name, fmt::format("duplicate column '{}'", name));
+  }
+  for (const auto& name : kColumns)
+    if (!col.count(name))
+      fail_at(header.line, 0, name, fmt::format("missing column '{}'", name), "columns: " + join(kColumns));
+
+  std::set<std::string> ids;
+  for (size_t r = 1; r < records.size(); ++r) {
+    const auto& rec = records[r];
+    if (rec.fields.size() != header.fields.size())
+      fail_at(rec.line, 0, "",
+              fmt::format("row has {} fields, the header has {}", rec.fields.size(), header.fields.size()));
+    auto get = [&](const std::string& name) -> const std::string& { return rec.fields[col.at(name)]; };
+    auto column_of = [&](const std::string& name) { return static_cast<int>(col.at(name) + 1); };
+    auto bad = [&](const std::string& name, const std::string& msg, const std::string& hint = {}) {
+      fail_at(rec.line, column_of(name), name, msg, hint);
+    };
+    auto number = [&](const std::string& name, bool allow_empty) -> std::optional<double> {
+      const auto& s = get(name);
+      if (s.empty()) {
+        if (allow_empty) return std::nullopt;
+        bad(name, "missing value", "a number");
+      }
+      errno = 0;
+      char* end = nullptr;
+      const double v = std::strtod(s.c_str(), &end);
+      if (end != s.c_str() + s.size() || errno != 0 || !std::isfinite(v))
+        bad(name, fmt::format("'{}' is not a number", s));
+      return v;
+    };
+    auto positive = [&](const std::string& name) {
+      const double v = *number(name, false);
+      if (!(v > 0)) bad(name, fmt::format("must be > 0, got {}", get(name)));
+      return v;
+    };
+    auto integer = [&](const std::string& name) {
+      const double v = positive(name);
+      if (v != std::floor(v) || v > 1e6) bad(name, fmt::format("must be a positive whole number, got {}", get(name)));
+      return static_cast<int>(v);
+    };
+    auto dtype = [&](const std::string& name) {
+      const auto& s = get(name);
+      if (std::find(kDtypes.begin(), kDtypes.end(), s) == kDtypes.end())
+        bad(name, fmt::format("unknown dtype '{}'", s), "one of: " + join(kDtypes));
+      return s;
+    };
+    MeasuredRow m;
+    m.line = rec.line;
+    m.id = get("id");
+    if (m.id.empty()) bad("id", "missing id");
+    if (!ids.insert(m.id).second) bad("id", fmt::format("duplicate id '{}'", m.id));
+    const auto dash = m.id.rfind('-');
+    m.group = dash == std::string::npos ? m.id : m.id.substr(0, dash);
+    m.hardware = get("hardware");
+    if (!hw.find(m.hardware)) {
+      const auto close = closest_match(m.hardware, hw.ids());
+      bad("hardware", fmt::format("unknown hardware id '{}'", m.hardware),
+          close.empty() ? "see 'tokenfactory catalog hardware'" : fmt::format("did you mean '{}'?", close));
+    }
+    m.model = get("model");
+    if (!models.find(m.model)) {
+      const auto close = closest_match(m.model, models.ids());
+      bad("model", fmt::format("unknown model id '{}'", m.model),
+          close.empty() ? "see 'tokenfactory catalog models'" : fmt::format("did you mean '{}'?", close));
+    }
+    m.num_chips = integer("num_chips");
+    m.tp = integer("tp");
+    m.pp = integer("pp");
+    m.ep = integer("ep");
+    m.dp = integer("dp");
+    if (m.tp * m.pp * m.dp != m.num_chips)
+      bad("num_chips", fmt::format("tp x pp x dp = {} x {} x {} != num_chips {}", m.tp, m.pp, m.dp, m.num_chips));
+    const auto& adp = get("attention_dp");
+    if (adp == "true")
+      m.attention_dp = true;
+    else if (adp == "false")
+      m.attention_dp = false;
+    else
+      bad("attention_dp", fmt::format("'{}' is not a boolean", adp), "true or false");
+    m.weight_dtype = dtype("weight_dtype");
+    m.act_dtype = dtype("act_dtype");
+    m.kv_dtype = dtype("kv_dtype");
+    const auto& sc = get("scenario");
+    const auto si = std::find_if(kScenarios.begin(), kScenarios.end(), [&](const auto& p) { return p.second == sc; });
+    if (si == kScenarios.end()) {
+      std::vector<std::string> names;
+      for (const auto& p : kScenarios) names.emplace_back(p.second);
+      bad("scenario", fmt::format("unknown scenario '{}'", sc), "one of: " + join(names));
+    }
+    m.scenario = si->first;
+    m.isl = positive("isl");
+    m.osl = positive("osl");
+    m.concurrency = number("concurrency", true);
+    if (m.concurrency && !(*m.concurrency > 0)) bad("concurrency", "must be > 0");
+    m.request_rate = number("request_rate", true);
+    if (m.request_rate && !(*m.request_rate > 0)) bad("request_rate", "must be > 0");
+    if ((m.scenario == Scenario::static_batch || m.scenario == Scenario::fixed_concurrency) && !m.concurrency)
+      bad("concurrency", fmt::format("scenario {} needs a concurrency", sc));
+    m.spec_decode = get("spec_decode");
+    if (m.spec_decode.empty()) bad("spec_decode", "missing value", "none, mtp or unknown");
+    const auto& mt = get("metric");
+    const auto mi = std::find_if(kMetrics.begin(), kMetrics.end(), [&](const auto& x) { return x.name == mt; });
+    if (mi == kMetrics.end()) {
+      std::vector<std::string> names;
+      for (const auto& x : kMetrics) names.emplace_back(x.name);
+      bad("metric", fmt::format("unknown metric '{}'", mt), "one of: " + join(names));
+    }
+    m.metric = mi->metric;
+    m.value = positive("value");
+    m.unit = get("unit");
+    if (m.unit != mi->unit)
+      bad("unit", fmt::format("unit '{}' does not match metric {}", m.unit, mt),
+          fmt::format("expected '{}'", mi->unit));
+    m.trust = get("trust");
+    m.source = get("source");
+    m.notes = get("notes");
+    set.rows.push_back(std::move(m));
+  }
+  return set;
+}
+
+MeasuredSet read_measured(const std::filesystem::path& path, const hardware::Catalog& hw,
+                          const model::ModelCatalog& models) {
+  return parse_measured(io::read_text_file(path), path.string(), hw, models);
+}
+
+EngineFacts parse_notes(const std::string& notes) {
+  EngineFacts f;
+  std::string lower = notes;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::regex cap(R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?)\s*[=:]?\s*(\d+))");
+  std::smatch m;
+  if (std::regex_search(lower, m, cap)) f.max_batch = std::stod(m[1].str());
+  static const std::regex reqs(R"((\d+)\s+reqs\b)");
+  if (std::regex_search(lower, m, reqs)) f.requests = std::stod(m[1].str());
+  return f;
+}
+
+// ===================================================================== prediction
+Predictor::Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models) : hw_(hw), models_(models) {}
+
+std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::EfficiencyTable& table) {
+  std::vector<PreparedRow> out;
+  out.reserve(set.rows.size());
+  for (const auto& row : set.rows) {
+    PreparedRow p;
+    p.row = &row;
+    const auto& system = hw_.get(row.hardware);
+    p.family = system.family;
+    p.facts = parse_notes(row.notes);
+    out.push_back(std::move(p));
+    auto& q = out.back();
+    if (row.scenario == Scenario::poisson_rate) {
+      q.reason = "open-loop arrivals need the request-level simulator";
+      continue;
+    }
+    if (row.spec_decode.rfind("mtp", 0) == 0) {
+      q.reason = "speculative decoding (MTP) not modelled: draft length and acceptance rate not recorded";
+      continue;
+    }
+    if (row.spec_decode == "unknown")
+      q.notes.push_back("spec_decode unknown: assumed none");
+    else if (row.spec_decode != "none") {
+      q.reason = fmt::format("speculative decoding '{}' not modelled", row.spec_decode);
+      continue;
+    }
+    auto it = model_cache_.find(row.model);
+    if (it == model_cache_.end()) it = model_cache_.emplace(row.model, models_.resolve(row.model)).first;
+    cost::DeploymentSpec spec;
+    spec.chips = row.num_chips;
+    spec.tp = row.tp;
+    spec.pp = row.pp;
+    spec.ep = row.ep;
+    spec.dp = row.dp;
+    spec.attention_dp = row.attention_dp;
+    if (row.attention_dp && row.tp == 1) {
+      // Attention data-parallel over one rank is plain attention: the same engine.
+      spec.attention_dp = false;
+      q.notes.push_back("attention_dp over TP1 is plain attention");
+    }
+    auto dtype = [&](const std::string& s, const char* what) -> std::optional<Precision> {
+      if (s == "unknown") {
+        q.notes.push_back(fmt::format("{} dtype unknown: default used", what));
+        return std::nullopt;
+      }
+      return parse_precision(s);
+    };
+    spec.weights = dtype(row.weight_dtype, "weight");
+    spec.activations = dtype(row.act_dtype, "activation");
+    spec.kv = dtype(row.kv_dtype, "kv");
+    try {
+      q.deployment = cost::resolve_deployment(spec, it->second, system, table.for_family(system.family));
+      q.modelable = true;
+    } catch (const DiagnosticError& e) {
+      q.reason = "layout not modelled: " + e.diagnostic().message;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+struct PhaseTimes {
+  double prefill_s = 0;  // all prompts of one batch, in activation-budget chunks
+  double decode_s = 0;   // one decode step of the batch
+};
+
+// One batch of `b` requests run to completion on one replica (static batching).
+PhaseTimes batch_times(const cost::StepCostModel& m, double b, double isl, double osl) {
+  const auto& e = *m.deployment().efficiency;
+  PhaseTimes t;
+  const double tokens = b * isl;
+  const double chunks = std::max(1.0, std::ceil(tokens / std::max(1.0, e.activation_tokens)));
+  cost::Batch pre;
+  pre.prefill_tokens = tokens / chunks;
+  pre.prefill_prompt = isl;
+  pre.prefill_seqs = b / chunks;
+  t.prefill_s = chunks * m.step(pre).time_s;
+  cost::Batch dec;
+  dec.decode_seqs = b;
+  dec.decode_context = isl + osl / 2;
+  t.decode_s = m.step(dec).time_s;
+  return t;
+}
+
+struct Operating {
+  double output_tok_s = 0;  // whole group
+  double ttft_s = 0, tpot_s = 0, e2e_s = 0;
+  double batch = 0;
+};
+
+}  // namespace
+
+Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
+  Prediction out;
+  out.notes = p.notes;
+  out.efficiency_file = eff.file;
+  if (!p.modelable) {
+    out.reason = p.reason;
+    return out;
+  }
+  const auto& row = *p.row;
+  cost::Deployment d = p.deployment;
+  d.efficiency = &eff;
+  const cost::StepCostModel m(d);
+  const auto& mem = m.memory();
+  if (!mem.weights_fit) {
+    out.reason = "does not fit: " + mem.reason;
+    return out;
+  }
+  const double isl = row.isl, osl = row.osl, dpf = d.dp;
+  const double capacity = m.max_sequences(isl + osl);  // per replica
+  if (capacity < 1) {
+    out.reason = fmt::format("does not fit: not one request of {} tokens fits the KV memory", isl + osl);
+    return out;
+  }
+  double engine_cap = capacity;
+  if (p.facts.max_batch) engine_cap = std::min(engine_cap, *p.facts.max_batch);
+
+  Operating op;
+  auto steady = [&](double per_replica) {
+    const cost::Workload w{isl, osl, per_replica * dpf};
+    const auto e = cost::estimate(m, w, false);
+    op.output_tok_s = e.output_tok_s;
+    op.tpot_s = e.tpot_s;
+    op.ttft_s = e.ttft_s;
+    op.e2e_s = e.ttft_s + (osl - 1) * e.tpot_s;
+    op.batch = per_replica;
+  };
+  // `n` requests per replica at t=0, run as waves of at most `cap` (KV decides, static batching).
+  auto waves = [&](double n) {
+    const double k = std::ceil(n / engine_cap);
+    const double b = n / k;
+    const auto t = batch_times(m, b, isl, osl);
+    const double wave_s = t.prefill_s + (osl - 1) * t.decode_s;
+    op.e2e_s = k * wave_s;
+    op.output_tok_s = dpf * n * osl / op.e2e_s;
+    op.tpot_s = t.decode_s;
+    op.ttft_s = (k - 1) / 2 * wave_s + t.prefill_s * (b + 1) / (2 * b);
+    op.batch = b;
+  };
+  switch (row.scenario) {
+    case Scenario::offline: {
+      // All requests queued: the engine runs at the largest batch memory (and any stated engine
+      // cap) admits. A finite run that fits in one batch is one static batch.
+      const double n = p.facts.requests ? *p.facts.requests / dpf : std::numeric_limits<double>::infinity();
+      if (n <= engine_cap) {
+        waves(n);
+      } else {
+        steady(engine_cap);
+        if (p.facts.requests) {
+          // Requests beyond the first batch wait for a slot: mean wait of a deterministic drain.
+          const double req_per_s = op.output_tok_s / dpf / osl;
+          op.ttft_s += (n - engine_cap) * (n - engine_cap) / (2 * n) / req_per_s;
+        } else {
+          out.notes.push_back("request count not stated: TTFT excludes queueing");
+        }
+      }
+      break;
+    }
+    case Scenario::static_batch:
+      waves(*row.concurrency / dpf);
+      break;
+    case Scenario::single_stream:
+      // One request at a time: its prefill runs alone, then its decode steps at batch 1 (no
+      // other prompt's prefill is mixed into them).
+      waves(1);
+      break;
+    case Scenario::fixed_concurrency: {
+      const double c = *row.concurrency;
+      const double per_replica = std::max(1.0, c / dpf);
+      const double b = std::min(per_replica, engine_cap);
+      steady(b);
+      if (c < dpf) op.output_tok_s *= c / dpf;  // idle replicas
+      if (b > 1) {
+        // Benchmark clients start all `concurrency` requests together and near-uniform lengths
+        // keep them in step (requests finish, and their replacements arrive, in bursts): a
+        // prompt waits for the prompts of its burst ahead of it, prefilled in activation-budget
+        // chunks. The steady-state TTFT (prefill alone) is the lower bound.
+        const auto t = batch_times(m, b, isl, osl);
+        op.ttft_s = std::max(op.ttft_s, t.prefill_s * (b + 1) / (2 * b) + 0.5 * op.tpot_s);
+      }
+      if (per_replica > engine_cap) {
+        // Closed loop beyond capacity: the excess waits (Little's law on the request cycle).
+        const double req_per_s = op.output_tok_s / dpf / osl;
+        op.ttft_s += (per_replica - engine_cap) / req_per_s;
+        op.e2e_s = op.ttft_s + (osl - 1) * op.tpot_s;
+        out.notes.push_back(fmt::format("concurrency above the {:.0f} requests that fit: excess queues", engine_cap));
+      }
+      break;
+    }
+    case Scenario::poisson_rate:
+      out.reason = "open-loop arrivals need the request-level simulator";
+      return out;
+  }
+  out.batch = op.batch;
+  double v = 0;
+  switch (row.metric) {
+    case Metric::output_tok_s:
+      v = op.output_tok_s;
+      break;
+    case Metric::total_tok_s:
+      v = op.output_tok_s * (isl + osl) / osl;
+      break;
+    case Metric::input_tok_s:
+      v = op.output_tok_s * isl / osl;
+      break;
+    case Metric::output_tok_s_per_user:
+      v = 1.0 / op.tpot_s;
+      break;
+    case Metric::ttft_ms:
+    case Metric::ttft_ms_median:
+      v = op.ttft_s * 1e3;
+      break;
+    case Metric::tpot_ms:
+    case Metric::tpot_ms_median:
+      v = op.tpot_s * 1e3;
+      break;
+    case Metric::e2e_s:
+      v = op.e2e_s;
+      break;
+  }
+  if (row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median)
+    out.notes.push_back("median predicted as the mean (uniform requests)");
+  if (!(v > 0) || !std::isfinite(v)) {
+    out.reason = "prediction is not a positive number";
+    return out;
+  }
+  out.supported = true;
+  out.predicted = v;
+  return out;
+}
+
+// ===================================================================== errors
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  if (v.empty()) return 0;
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const auto hi = std::min(v.size() - 1, lo + 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+std::vector<RowResult> evaluate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& table) {
+  std::vector<RowResult> out;
+  out.reserve(rows.size());
+  for (const auto& p : rows) {
+    RowResult r;
+    r.row = p.row;
+    r.prediction = predict(p, table.for_family(p.family));
+    if (r.prediction.supported) r.ape = 100 * std::abs(r.prediction.predicted - p.row->value) / p.row->value;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+
+ErrorStats stats(const std::vector<const RowResult*>& rs) {
+  ErrorStats s;
+  s.n = rs.size();
+  std::vector<double> apes;
+  for (const auto* r : rs)
+    if (r->prediction.supported) apes.push_back(r->ape);
+  s.supported = apes.size();
+  if (apes.empty()) return s;
+  s.median_ape = percentile(apes, 0.5);
+  s.p90_ape = percentile(apes, 0.9);
+  const double k = static_cast<double>(apes.size());
+  s.within_10 = static_cast<double>(std::count_if(apes.begin(), apes.end(), [](double a) { return a <= 10; })) / k;
+  s.within_25 = static_cast<double>(std::count_if(apes.begin(), apes.end(), [](double a) { return a <= 25; })) / k;
+  s.within_50 = static_cast<double>(std::count_if(apes.begin(), apes.end(), [](double a) { return a <= 50; })) / k;
+  return s;
+}
+
+template <class Key>
+std::map<std::string, ErrorStats> by(const std::vector<RowResult>& results, Key key) {
+  std::map<std::string, std::vector<const RowResult*>> groups;
+  for (const auto& r : results) groups[key(*r.row)].push_back(&r);
+  std::map<std::string, ErrorStats> out;
+  for (const auto& [k, v] : groups) out[k] = stats(v);
+  return out;
+}
+
+}  // namespace
+
+Summary summarise(const std::vector<RowResult>& results) {
+  Summary s;
+  std::vector<const RowResult*> all, tput, lat;
+  size_t supported_outside = 0;
+  for (const auto& r : results) {
+    all.push_back(&r);
+    (is_throughput(r.row->metric) ? tput : lat).push_back(&r);
+    if (r.row->scenario != Scenario::poisson_rate) {
+      ++s.n_outside_poisson;
+      if (r.prediction.supported) ++supported_outside;
+    }
+  }
+  s.overall = stats(all);
+  s.throughput = stats(tput);
+  s.latency = stats(lat);
+  s.coverage =
+      s.n_outside_poisson ? static_cast<double>(supported_outside) / static_cast<double>(s.n_outside_poisson) : 0;
+  s.by_hardware = by(results, [](const MeasuredRow& r) { return r.hardware; });
+  s.by_model = by(results, [](const MeasuredRow& r) { return r.model; });
+  s.by_metric = by(results, [](const MeasuredRow& r) { return std::string(to_string(r.metric)); });
+  s.by_scenario = by(results, [](const MeasuredRow& r) { return std::string(to_string(r.scenario)); });
+  s.by_group = by(results, [](const MeasuredRow& r) { return r.group; });
+  return s;
+}
+
+// ===================================================================== calibration
+const std::vector<ParamSpec>& fitted_parameters() {
+  // Plausible ranges: achieved HBM bandwidth 40-95% of peak (STREAM-like kernels reach 90-95%),
+  // GEMM 15-90% and attention 5-90% of dense peak, collectives 10-95% of link peak; fixed costs
+  // bounded by what engine profiles show (a step above 10 ms or a layer above 150 us of pure
+  // overhead is not an efficiency, it is a missing mechanism).
+  static const std::vector<ParamSpec> p{{"memory_bandwidth_fraction", 0.40, 0.95},
+                                        {"compute_fraction", 0.15, 0.90},
+                                        {"attention_compute_fraction", 0.05, 0.90},
+                                        {"network_fraction", 0.10, 0.95},
+                                        {"step_overhead", 0.0, 10e-3},
+                                        {"layer_overhead", 0.0, 150e-6},
+                                        {"collective_latency", 0.0, 50e-6}};
+  return p;
+}
+
+namespace {
+
+constexpr size_t kParams = 7;
+using Vec = std::array<double, kParams>;
+
+double* field(cost::Efficiency& e, size_t i) {
+  switch (i) {
+    case 0:
+      return &e.memory_bandwidth_fraction;
+    case 1:
+      return &e.compute_fraction;
+    case 2:
+      return &e.attention_compute_fraction;
+    case 3:
+      return &e.network_fraction;
+    case 4:
+      return &e.step_overhead_s;
+    case 5:
+      return &e.layer_overhead_s;
+    default:
+      return &e.collective_latency_s;
+  }
+}
+
+// Bounded transform: value = lo + (hi - lo) * sigmoid(z).
+double to_value(double z, const ParamSpec& s) {
+  return s.lo + (s.hi - s.lo) / (1 + std::exp(-z));
+}
+double to_z(double v, const ParamSpec& s) {
+  const double u = std::clamp((v - s.lo) / (s.hi - s.lo), 1e-4, 1 - 1e-4);
+  return std::log(u / (1 - u));
+}
+
+cost::Efficiency with_params(const cost::Efficiency& base, const Vec& z) {
+  auto e = base;
+  for (size_t i = 0; i < kParams; ++i) *field(e, i) = to_value(z[i], fitted_parameters()[i]);
+  return e;
+}
+
+struct Objective {
+  std::vector<const PreparedRow*> rows;
+  cost::Efficiency base;
+  Vec z0{};
+  double prior = 0;
+  // Mean squared log error over rows supported under `e` (an unsupported row costs a fixed
+  // penalty so the fit cannot "win" by making rows infeasible).
+  double loss(const cost::Efficiency& e) const {
+    double s = 0;
+    for (const auto* p : rows) {
+      const auto pr = predict(*p, e);
+      if (!pr.supported) {
+        s += 25;
+        continue;
+      }
+      const double l = std::log(pr.predicted / p->row->value);
+      s += l * l;
+    }
+    return rows.empty() ? 0 : s / static_cast<double>(rows.size());
+  }
+  double operator()(const Vec& z) const {
+    double reg = 0;
+    for (size_t i = 0; i < kParams; ++i) reg += (z[i] - z0[i]) * (z[i] - z0[i]);
+    return loss(with_params(base, z)) + prior * reg;
+  }
+};
+
+// Deterministic Nelder-Mead (standard coefficients) from a fixed simplex around z0.
+Vec nelder_mead(const Objective& f, Vec x0, int budget, int& evals) {
+  std::array<Vec, kParams + 1> xs;
+  std::array<double, kParams + 1> fs;
+  xs[0] = x0;
+  for (size_t i = 0; i < kParams; ++i) {
+    xs[i + 1] = x0;
+    xs[i + 1][i] += 1.0;
+  }
+  evals = 0;
+  for (size_t i = 0; i <= kParams; ++i) fs[i] = f(xs[i]), ++evals;
+  while (evals < budget) {
+    std::array<size_t, kParams + 1> idx;
+    for (size_t i = 0; i <= kParams; ++i) idx[i] = i;
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return fs[a] < fs[b]; });
+    const size_t best = idx[0], worst = idx[kParams], second = idx[kParams - 1];
+    if (std::abs(fs[worst] - fs[best]) < 1e-9 * (1 + std::abs(fs[best]))) break;
+    Vec c{};
+    for (size_t i = 0; i < kParams; ++i)
+      for (size_t k = 0; k <= kParams; ++k)
+        if (k != worst) c[i] += xs[k][i] / kParams;
+    auto along = [&](double t) {
+      Vec v;
+      for (size_t i = 0; i < kParams; ++i) v[i] = c[i] + t * (xs[worst][i] - c[i]);
+      return v;
+    };
+    const Vec xr = along(-1);
+    const double fr = f(xr);
+    ++evals;
+    if (fr < fs[best]) {
+      const Vec xe = along(-2);
+      const double fe = f(xe);
+      ++evals;
+      if (fe < fr)
+        xs[worst] = xe, fs[worst] = fe;
+      else
+        xs[worst] = xr, fs[worst] = fr;
+    } else if (fr < fs[second]) {
+      xs[worst] = xr, fs[worst] = fr;
+    } else {
+      const bool outside = fr < fs[worst];
+      const Vec xc = along(outside ? -0.5 : 0.5);
+      const double fc = f(xc);
+      ++evals;
+      if (fc < std::min(fr, fs[worst])) {
+        xs[worst] = xc, fs[worst] = fc;
+      } else {
+        for (size_t k = 0; k <= kParams; ++k) {
+          if (k == best) continue;
+          for (size_t i = 0; i < kParams; ++i) xs[k][i] = xs[best][i] + 0.5 * (xs[k][i] - xs[best][i]);
+          fs[k] = f(xs[k]);
+          ++evals;
+        }
+      }
+    }
+  }
+  size_t b = 0;
+  for (size_t i = 1; i <= kParams; ++i)
+    if (fs[i] < fs[b]) b = i;
+  return xs[b];
+}
+
+FamilyFit fit_rows(const std::string& family, const std::vector<const PreparedRow*>& rows,
+                   const cost::Efficiency& start, const FitOptions& o) {
+  FamilyFit fit;
+  fit.family = family;
+  fit.kind = "family";
+  fit.start = start;
+  fit.efficiency = start;
+  Objective f;
+  f.base = start;
+  f.prior = o.prior_weight;
+  for (const auto* p : rows)
+    if (p->modelable && predict(*p, start).supported) f.rows.push_back(p);
+  fit.rows = f.rows.size();
+  for (const auto* p : f.rows) ++fit.groups[p->row->group];
+  for (size_t i = 0; i < kParams; ++i)
+    f.z0[i] = to_z(*field(const_cast<cost::Efficiency&>(start), i), fitted_parameters()[i]);
+  fit.start_loss = fit.loss = f.loss(start);
+  if (f.rows.empty()) {
+    fit.kind = "defaults";
+    fit.flags.push_back("no supported rows: published anchors kept");
+    return fit;
+  }
+  // Two restarts from the best point refine the simplex (Nelder-Mead stalls on flat directions).
+  // Restarts from the best point rebuild the simplex (Nelder-Mead stalls on flat directions);
+  // stop when a restart no longer improves.
+  Vec z = f.z0;
+  int total = 0;
+  double best = f(z);
+  while (total < o.max_evaluations) {
+    int evals = 0;
+    const Vec next = nelder_mead(f, z, std::min(400, o.max_evaluations - total), evals);
+    total += evals;
+    const double v = f(next);
+    const bool improved = v < best - 1e-12 * (1 + best);
+    if (v < best) z = next, best = v;
+    if (!improved) break;
+  }
+  fit.evaluations = total;
+  const auto fitted = with_params(start, z);
+  const double loss = f.loss(fitted);
+  if (!(loss < fit.start_loss)) {
+    fit.kind = "defaults";
+    fit.flags.push_back("fit did not improve on the published anchors: kept");
+    return fit;
+  }
+  fit.efficiency = fitted;
+  fit.loss = loss;
+  for (size_t i = 0; i < kParams; ++i) {
+    const auto& s = fitted_parameters()[i];
+    const double v = *field(fit.efficiency, i);
+    if (v <= s.lo + 0.01 * (s.hi - s.lo) || v >= s.hi - 0.01 * (s.hi - s.lo))
+      fit.flags.push_back(fmt::format("{} at its bound ({:.4g})", s.key, v));
+  }
+  return fit;
+}
+
+ErrorStats in_sample_stats(const FamilyFit& fit, const std::vector<const PreparedRow*>& rows) {
+  std::vector<RowResult> rr;
+  for (const auto* p : rows) {
+    RowResult r;
+    r.row = p->row;
+    r.prediction = predict(*p, fit.efficiency);
+    if (r.prediction.supported) r.ape = 100 * std::abs(r.prediction.predicted - p->row->value) / p->row->value;
+    rr.push_back(std::move(r));
+  }
+  return summarise(rr).overall;
+}
+
+}  // namespace
+
+Calibration calibrate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base, const FitOptions& o) {
+  Calibration c;
+  std::map<std::string, std::vector<const PreparedRow*>> by_family;
+  std::vector<const PreparedRow*> all;
+  for (const auto& p : rows) {
+    by_family[p.family];  // every family present, even with no modelable row
+    if (!p.modelable) continue;
+    by_family[p.family].push_back(&p);
+    all.push_back(&p);
+  }
+  // Pooled: every family's rows, each under its own family's physics but one parameter set,
+  // starting from the default anchors.
+  c.pooled = fit_rows("pooled", all, base.for_family("default"), o);
+  c.pooled.kind = "pooled";
+  for (const auto& [family, frows] : by_family) {
+    const auto& start = base.for_family(family);
+    size_t supported = 0;
+    for (const auto* p : frows)
+      if (predict(*p, start).supported) ++supported;
+    FamilyFit fit;
+    if (supported >= o.min_rows) {
+      fit = fit_rows(family, frows, start, o);
+    } else {
+      fit = c.pooled;
+      fit.family = family;
+      fit.kind = "pooled";
+      fit.start = start;
+      // Memory parameters stay the family's own; only the fitted efficiencies are pooled.
+      auto e = start;
+      for (size_t i = 0; i < kParams; ++i) *field(e, i) = *field(c.pooled.efficiency, i);
+      fit.efficiency = e;
+      fit.flags.insert(fit.flags.begin(),
+                       fmt::format("{} supported rows < {}: pooled fit over all families used", supported, o.min_rows));
+      fit.rows = supported;
+      fit.groups.clear();
+      for (const auto* p : frows) ++fit.groups[p->row->group];
+    }
+    fit.efficiency.family = family;
+    fit.in_sample = in_sample_stats(fit, frows);
+    c.families.push_back(std::move(fit));
+  }
+  return c;
+}
+
+std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
+                                      const FitOptions& o, int threads) {
+  std::vector<std::string> groups;
+  for (const auto& p : rows)
+    if (std::find(groups.begin(), groups.end(), p.row->group) == groups.end()) groups.push_back(p.row->group);
+  std::sort(groups.begin(), groups.end());
+  std::vector<RowResult> out(rows.size());
+  auto fold = [&](size_t g) {
+    std::vector<PreparedRow> train;
+    for (const auto& p : rows)
+      if (p.row->group != groups[g]) train.push_back(p);
+    const auto cal = calibrate(train, base, o);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto& p = rows[i];
+      if (p.row->group != groups[g]) continue;
+      const cost::Efficiency* e = nullptr;
+      for (const auto& f : cal.families)
+        if (f.family == p.family) e = &f.efficiency;
+      cost::Efficiency pooled;
+      if (!e) {  // the held-out group is the family's only evidence: pooled fit of the rest
+        pooled = base.for_family(p.family);
+        for (size_t k = 0; k < kParams; ++k)
+          *field(pooled, k) = *field(const_cast<cost::Efficiency&>(cal.pooled.efficiency), k);
+        e = &pooled;
+      }
+      RowResult r;
+      r.row = p.row;
+      r.prediction = predict(p, *e);
+      if (r.prediction.supported) r.ape = 100 * std::abs(r.prediction.predicted - p.row->value) / p.row->value;
+      out[i] = std::move(r);
+    }
+  };
+  const size_t n = groups.size();
+  const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n));
+  std::vector<std::thread> pool;
+  for (size_t w = 0; w < t; ++w)
+    pool.emplace_back([&, w] {
+      for (size_t g = w; g < n; g += t) fold(g);
+    });
+  for (auto& th : pool) th.join();
+  return out;
+}
+
+std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date) {
+  const auto& e = fit.efficiency;
+  const std::string src = fmt::format("tokenfactory calibrate: {} fit to {} rows of {} (fnv1a64 {})", fit.kind,
+                                      fit.rows, set.file_name, set.fnv1a64);
+  const std::string kept = fmt::format("kept from {}", std::filesystem::path(fit.start.file).filename().string());
+  std::string y;
+  y += "# Generated by `tokenfactory calibrate` (scripts/accuracy.sh); do not edit by hand.\n";
+  y += "# Overrides data/efficiency for this family; see docs/accuracy.md.\n";
+  y += fmt::format("family: {}\n", fit.family);
+  y += fmt::format("description: \"Calibrated ({}) against measured results; start: {}\"\n", fit.kind,
+                   std::filesystem::path(fit.start.file).filename().string());
+  auto frac = [&](const char* k, double v, const std::string& s) {
+    y += fmt::format("{}: {{value: {:.6g}, source: \"{}\"}}\n", k, v, s);
+  };
+  auto qty = [&](const char* k, std::string v, const std::string& s) {
+    y += fmt::format("{}: {{value: \"{}\", source: \"{}\"}}\n", k, v, s);
+  };
+  frac("memory_bandwidth_fraction", e.memory_bandwidth_fraction, src);
+  frac("compute_fraction", e.compute_fraction, src);
+  frac("attention_compute_fraction", e.attention_compute_fraction, src);
+  frac("network_fraction", e.network_fraction, src);
+  qty("collective_latency", fmt::format("{:.6g} us", e.collective_latency_s * 1e6), src);
+  qty("step_overhead", fmt::format("{:.6g} us", e.step_overhead_s * 1e6), src);
+  qty("layer_overhead", fmt::format("{:.6g} us", e.layer_overhead_s * 1e6), src);
+  frac("memory_utilization", e.memory_utilization, kept);
+  qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
+  y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
+  y += "calibration:\n";
+  y += "  tool: tokenfactory calibrate\n";
+  y += fmt::format("  input: {}\n", set.file_name);
+  y += fmt::format("  input_fnv1a64: \"{}\"\n", set.fnv1a64);
+  y += fmt::format("  input_rows: {}\n", set.rows.size());
+  if (!date.empty()) y += fmt::format("  date: \"{}\"\n", date);
+  y += fmt::format("  fit: {}\n", fit.kind);
+  y += fmt::format("  rows: {}\n", fit.rows);
+  y += "  source_groups:\n";
+  for (const auto& [g, n] : fit.groups) y += fmt::format("    {}: {}\n", g, n);
+  y += "  objective: mean squared log error of predicted vs measured over supported rows\n";
+  y += fmt::format("  loss_start: {:.6g}\n", fit.start_loss);
+  y += fmt::format("  loss_fit: {:.6g}\n", fit.loss);
+  y += fmt::format("  in_sample: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n", fit.in_sample.supported,
+                   fit.in_sample.median_ape, fit.in_sample.p90_ape);
+  y += "  flags:";
+  if (fit.flags.empty())
+    y += " []\n";
+  else {
+    y += "\n";
+    for (const auto& f : fit.flags) y += fmt::format("    - \"{}\"\n", f);
+  }
+  return y;
+}
+
+}  // namespace tf::validate

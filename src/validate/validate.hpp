@@ -1,5 +1,189 @@
 #pragma once
-// Measured reality: predicting public measured results and fitting efficiencies to them.
-// (Stub: filled in by the validate/calibrate work.)
+// Measured reality: reading public measured results (the shared calibration CSV schema),
+// predicting each row with the step-cost engine, summarising the errors, and fitting the
+// per-family efficiency parameters to the rows (`tokenfactory validate` / `calibrate`).
+//
+// Nothing here special-cases a row, a source or a number: every prediction is the cost model
+// evaluated for the row's stated configuration and scenario.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
-namespace tf::validate {}  // namespace tf::validate
+#include "cost/deployment.hpp"
+#include "io/csv.hpp"
+#include "cost/efficiency.hpp"
+#include "hardware/catalog.hpp"
+#include "model/catalog.hpp"
+
+namespace tf::validate {
+
+// CSV records come from io::parse_csv (RFC 4180).
+using io::CsvRecord;
+using io::parse_csv;
+
+// ---- the measured-results schema ----
+enum class Scenario { offline, static_batch, fixed_concurrency, single_stream, poisson_rate };
+enum class Metric {
+  output_tok_s,
+  total_tok_s,
+  input_tok_s,
+  output_tok_s_per_user,
+  ttft_ms,
+  tpot_ms,
+  e2e_s,
+  ttft_ms_median,
+  tpot_ms_median
+};
+std::string_view to_string(Scenario s);
+std::string_view to_string(Metric m);
+bool is_throughput(Metric m);  // tokens/s metrics; the rest are latencies
+
+extern const std::vector<std::string> kColumns;  // the schema's columns, in order
+
+struct MeasuredRow {
+  int line = 0;
+  std::string id, group;  // group: id prefix before the last '-' (source group)
+  std::string hardware, model;
+  int num_chips = 1, tp = 1, pp = 1, ep = 1, dp = 1;
+  bool attention_dp = false;
+  std::string weight_dtype, act_dtype, kv_dtype;
+  Scenario scenario = Scenario::offline;
+  double isl = 0, osl = 0;
+  std::optional<double> concurrency, request_rate;
+  std::string spec_decode;
+  Metric metric = Metric::output_tok_s;
+  double value = 0;
+  std::string unit, trust, source, notes;
+};
+
+struct MeasuredSet {
+  std::string file;       // as given
+  std::string file_name;  // file name only (for provenance)
+  std::string fnv1a64;    // hash of the file's bytes, 16 hex digits
+  std::vector<MeasuredRow> rows;
+};
+
+// Parses and checks every row: unknown hardware or model ids, bad numbers, a missing column,
+// unknown scenarios/metrics/dtypes and inconsistent layouts are DiagnosticErrors naming the file,
+// the line and the column.
+MeasuredSet parse_measured(const std::string& text, const std::string& file, const hardware::Catalog& hw,
+                           const model::ModelCatalog& models);
+MeasuredSet read_measured(const std::filesystem::path& path, const hardware::Catalog& hw,
+                          const model::ModelCatalog& models);
+
+// Engine-side facts stated in a row's notes.
+struct EngineFacts {
+  std::optional<double> max_batch;  // "engine cap: max batch N", max-num-seqs / max_num_seqs N
+  std::optional<double> requests;   // offline runs: "N reqs" queued at t=0
+};
+EngineFacts parse_notes(const std::string& notes);
+
+// ---- prediction ----
+struct Prediction {
+  bool supported = false;
+  double predicted = 0;
+  std::string reason;              // why unsupported
+  std::vector<std::string> notes;  // assumptions made (defaulted dtypes, ...)
+  std::string efficiency_file;     // which efficiency file the prediction used
+  double batch = 0;                // requests in flight per replica the prediction assumed
+};
+
+// One row made ready for repeated evaluation under different efficiencies: the deployment is
+// resolved once; only the StepCostModel is rebuilt per evaluation.
+struct PreparedRow {
+  const MeasuredRow* row = nullptr;
+  std::string family;
+  bool modelable = false;
+  std::string reason;
+  std::vector<std::string> notes;
+  cost::Deployment deployment;
+  EngineFacts facts;
+};
+
+class Predictor {
+ public:
+  Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models);
+  // Resolves every row's deployment with its family's efficiency from `table`. The rows point
+  // into this predictor (model specs) and into `set`: both must outlive them.
+  std::vector<PreparedRow> prepare(const MeasuredSet& set, const cost::EfficiencyTable& table);
+
+ private:
+  const hardware::Catalog& hw_;
+  const model::ModelCatalog& models_;
+  std::map<std::string, model::ModelSpec> model_cache_;
+};
+
+// The row's metric under efficiency `eff` (which must outlive nothing: it is used immediately).
+Prediction predict(const PreparedRow& p, const cost::Efficiency& eff);
+
+// ---- errors ----
+struct ErrorStats {
+  size_t n = 0, supported = 0;
+  double median_ape = 0, p90_ape = 0;                  // percent
+  double within_10 = 0, within_25 = 0, within_50 = 0;  // shares of supported rows, 0..1
+};
+struct Summary {
+  ErrorStats overall;
+  size_t n_outside_poisson = 0;
+  double coverage = 0;  // supported / rows outside poisson_rate
+  ErrorStats throughput, latency;
+  std::map<std::string, ErrorStats> by_hardware, by_model, by_metric, by_scenario, by_group;
+};
+struct RowResult {
+  const MeasuredRow* row = nullptr;
+  Prediction prediction;
+  double ape = 0;  // percent, supported rows only
+};
+std::vector<RowResult> evaluate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& table);
+Summary summarise(const std::vector<RowResult>& results);
+// Percentile with linear interpolation (q in [0, 1]) of a non-empty list.
+double percentile(std::vector<double> v, double q);
+
+// ---- calibration ----
+struct FitOptions {
+  size_t min_rows = 20;        // families with fewer supported rows use the pooled fit
+  int max_evaluations = 4000;  // Nelder-Mead budget per fit (restarts included)
+  double prior_weight = 1e-2;  // weak pull to the published anchors (transformed space), which
+                               // only decides parameters the rows cannot identify
+};
+
+// The fitted parameters and their bounds (physically plausible ranges).
+struct ParamSpec {
+  const char* key;
+  double lo, hi;
+};
+const std::vector<ParamSpec>& fitted_parameters();
+
+struct FamilyFit {
+  std::string family;
+  std::string kind;                      // "family" (own rows), "pooled" (too few rows), "defaults" (fit rejected)
+  cost::Efficiency efficiency;           // base values with the fitted parameters replaced
+  cost::Efficiency start;                // where the fit started (the uncalibrated file)
+  size_t rows = 0;                       // supported rows the fit used
+  std::map<std::string, size_t> groups;  // rows per source group
+  double start_loss = 0, loss = 0;       // mean squared log error
+  int evaluations = 0;
+  std::vector<std::string> flags;  // parameters at a bound, rejected fits
+  ErrorStats in_sample;
+};
+
+struct Calibration {
+  std::vector<FamilyFit> families;  // every family present in the rows, sorted
+  FamilyFit pooled;
+};
+
+// Fits every family present in `rows` (supported rows only), starting from `base` (uncalibrated).
+Calibration calibrate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
+                      const FitOptions& o = {});
+
+// Leave-one-source-group-out: for each group, fit on the other groups' rows and predict its rows.
+std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
+                                      const FitOptions& o = {}, int threads = 2);
+
+// The calibration file for one family (same schema as data/efficiency, plus provenance).
+std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date);
+
+}  // namespace tf::validate

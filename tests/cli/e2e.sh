@@ -40,6 +40,17 @@ check "capex bad margin" 2 "$bin" capex --arr 100e9 --gross-margin 2 --depreciat
 check "plan" 0 "$bin" plan --hardware h100-sxm,b200 --demand-output-tok-s 100000 --min-tok-s-per-user 30
 check "plan infeasible" 2 "$bin" plan --hardware h100-sxm --demand-output-tok-s 1000 --min-tok-s-per-user 99999
 check "generations" 0 "$bin" generations --model llama-3.1-8b-instruct
+bad=$(mktemp --suffix=.csv)
+printf 'id,hardware\nX-1,h100-sxm\n' > "$bad"
+check "validate malformed csv" 2 "$bin" validate --measured "$bad"
+contains "validate names the column" /tmp/tf_e2e_err.$$ "missing column"
+rm -f "$bad"
+shared_csv="$(dirname "$0")/../../../shared/calibration/measured-calibration.csv"
+if [ -f "$shared_csv" ]; then
+  check "validate shared" 0 "$bin" validate --measured "$shared_csv" --summary-only
+else
+  echo "skip: validate on the shared measured CSV ($shared_csv absent)"
+fi
 check "unknown id" 2 "$bin" catalog show no-such-thing
 contains "unknown id message" /tmp/tf_e2e_err.$$ "is not a hardware id, a model id or a config.json path"
 check "bad flag" 2 "$bin" catalog hardware --bogus

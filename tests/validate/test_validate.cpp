@@ -1,3 +1,334 @@
+// validate / calibrate: the CSV reader, row prediction against hand-computed estimates, error
+// messages for malformed input, recovery of known efficiencies from engine-generated data, the
+// calibration override of the efficiency table, and (when ../shared is present) the real data.
 #include <gtest/gtest.h>
 
-TEST(Validate, Placeholder) { SUCCEED(); }
+#include <fmt/format.h>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/diagnostic.hpp"
+#include "cost/estimate.hpp"
+#include "io/text.hpp"
+#include "support/fixtures.hpp"
+#include "validate/validate.hpp"
+
+namespace tf::validate {
+namespace {
+
+using nlohmann::json;
+using test::efficiency_table;
+using test::hardware_catalog;
+using test::model_catalog;
+using test::run_cli;
+
+const std::string kHeader =
+    "id,hardware,num_chips,model,weight_dtype,act_dtype,kv_dtype,tp,pp,ep,dp,attention_dp,scenario,isl,osl,"
+    "concurrency,request_rate,spec_decode,metric,value,unit,trust,source,notes\n";
+
+// One CSV line of the schema; `notes` is quoted (it may hold commas and quotes).
+std::string row(const std::string& id, const std::string& hw, int tp, const std::string& model, const std::string& w,
+                const std::string& kv, const std::string& scenario, double isl, double osl, const std::string& conc,
+                const std::string& metric, double value, const std::string& unit, const std::string& notes = "n",
+                int dp = 1, const std::string& spec = "none", const std::string& rate = "") {
+  std::string quoted;
+  for (char ch : notes) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return fmt::format("{},{},{},{},{},{},{},{},1,1,{},false,{},{},{},{},{},{},{},{:.10g},{},B,test,\"{}\"\n", id, hw,
+                     tp * dp, model, w, w, kv, tp, dp, scenario, isl, osl, conc, rate, spec, metric, value, unit,
+                     quoted);
+}
+
+// ---------------------------------------------------------------- CSV
+TEST(ValidateCsv, QuotedFieldsCommasEscapedQuotesNewlinesAndCrlf) {
+  const std::string text = "a,b,c\r\n1,\"x, y\",\"say \"\"hi\"\"\"\r\n\r\n2,\"two\nlines\",\n3,,\"\"";
+  const auto r = parse_csv(text, "t.csv");
+  ASSERT_EQ(r.size(), 4u);
+  EXPECT_EQ(r[0].fields, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(r[1].fields, (std::vector<std::string>{"1", "x, y", "say \"hi\""}));
+  EXPECT_EQ(r[1].line, 2);
+  EXPECT_EQ(r[2].fields, (std::vector<std::string>{"2", "two\nlines", ""}));
+  EXPECT_EQ(r[2].line, 4);
+  EXPECT_EQ(r[3].fields, (std::vector<std::string>{"3", "", ""}));
+  EXPECT_EQ(r[3].line, 6);
+}
+
+TEST(ValidateCsv, UnterminatedQuoteNamesFileAndLine) {
+  try {
+    parse_csv("a,b\n1,\"open\n2,3\n", "bad.csv");
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& e) {
+    EXPECT_EQ(e.diagnostic().file, "bad.csv");
+    EXPECT_EQ(e.diagnostic().line, 2);
+    EXPECT_NE(e.diagnostic().message.find("unterminated"), std::string::npos);
+  }
+  EXPECT_THROW(parse_csv("a,b\n1,\"x\"y\n", "bad.csv"), DiagnosticError);
+  EXPECT_THROW(parse_csv("a,b\n1,x\"y\n", "bad.csv"), DiagnosticError);
+}
+
+TEST(ValidateNotes, EngineCapsAndRequestCounts) {
+  const auto f = parse_notes("vLLM: 500 reqs at t=0; engine cap: max-num-seqs 256, \"quoted\"");
+  ASSERT_TRUE(f.max_batch && f.requests);
+  EXPECT_EQ(*f.max_batch, 256);
+  EXPECT_EQ(*f.requests, 500);
+  EXPECT_FALSE(parse_notes("no caps here").max_batch);
+}
+
+// ---------------------------------------------------------------- validate, hand-checked
+TEST(Validate, FixtureErrorsMatchHandComputedEstimates) {
+  const std::string model = "meta-llama/Llama-3.1-8B-Instruct";
+  const auto& sys = hardware_catalog().get("h100-sxm");
+  const auto spec = model_catalog().resolve(model);
+  const auto& eff = efficiency_table().for_family(sys.family);
+  cost::DeploymentSpec ds;
+  ds.weights = Precision::bf16;
+  ds.kv = Precision::bf16;
+  ds.activations = Precision::bf16;
+  const auto d = cost::resolve_deployment(ds, spec, sys, eff);
+  const cost::StepCostModel m(d);
+  const auto e = cost::estimate(m, {1024, 256, 16}, false);
+  const double tpot_ms = e.tpot_s * 1e3, tput = e.output_tok_s;
+  // Measured values 10% above and 20% below the model: APE = 100 x |p - v| / v.
+  test::TempDir dir;
+  const auto csv = dir.write("m.csv", kHeader +
+                                          row("FIX-0001", "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency",
+                                              1024, 256, "16", "tpot_ms", tpot_ms * 1.1, "ms", "a, \"quoted\" note") +
+                                          row("FIX-0002", "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency",
+                                              1024, 256, "16", "output_tok_s", tput * 0.8, "tok/s") +
+                                          row("FIX-0003", "h100-sxm", 1, model, "bf16", "bf16", "poisson_rate", 1024,
+                                              256, "", "output_tok_s", 1000, "tok/s", "n", 1, "none", "2") +
+                                          row("OTHER-0001", "h100-sxm", 1, model, "bf16", "bf16", "single_stream", 1024,
+                                              256, "1", "tpot_ms", 5, "ms", "n", 1, "mtp"));
+  const auto r = run_cli({"validate", "--measured", csv.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["rows"].size(), 4u);
+  const auto& r1 = j["rows"][0];
+  EXPECT_EQ(r1["id"], "FIX-0001");
+  EXPECT_EQ(r1["metric"], "tpot_ms");
+  EXPECT_TRUE(r1["supported"].get<bool>());
+  EXPECT_NEAR(r1["predicted"].get<double>(), tpot_ms, 1e-9 * tpot_ms);
+  EXPECT_NEAR(r1["ape"].get<double>(), 100 * 0.1 / 1.1, 1e-6);  // 9.0909 %
+  const auto& r2 = j["rows"][1];
+  EXPECT_NEAR(r2["predicted"].get<double>(), tput, 1e-9 * tput);
+  EXPECT_NEAR(r2["ape"].get<double>(), 25.0, 1e-6);  // 0.2 / 0.8
+  EXPECT_FALSE(j["rows"][2]["supported"].get<bool>());
+  EXPECT_NE(j["rows"][2]["reason"].get<std::string>().find("request-level simulator"), std::string::npos);
+  EXPECT_FALSE(j["rows"][3]["supported"].get<bool>());
+  EXPECT_NE(j["rows"][3]["reason"].get<std::string>().find("MTP"), std::string::npos);
+  const auto& s = j["summary"];
+  EXPECT_EQ(s["n"], 4);
+  EXPECT_EQ(s["supported"], 2);
+  EXPECT_NEAR(s["median_ape"].get<double>(), (100 * 0.1 / 1.1 + 25.0) / 2, 1e-6);
+  EXPECT_NEAR(s["coverage"].get<double>(), 2.0 / 3.0, 1e-12);  // 3 rows outside poisson_rate
+  EXPECT_EQ(s["by_hardware"]["h100-sxm"]["supported"], 2);
+  EXPECT_EQ(s["by_metric"]["tpot_ms"]["n"], 2);
+  EXPECT_EQ(s["by_scenario"]["poisson_rate"]["supported"], 0);
+  EXPECT_EQ(s["by_model"][model]["n"], 4);
+  EXPECT_EQ(s["by_source_group"]["FIX"]["n"], 3);
+  // The text report carries the same rows.
+  const auto t = run_cli({"validate", "--measured", csv.string()});
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("FIX-0002"), std::string::npos);
+  EXPECT_NE(t.out.find("+25.0"), std::string::npos);  // (predicted - measured) / measured
+  EXPECT_NE(t.out.find("-9.1"), std::string::npos);
+}
+
+TEST(Validate, StaticBatchIsPrefillPlusDecodeSteps) {
+  const std::string model = "meta-llama/Llama-3.1-8B-Instruct";
+  const auto& sys = hardware_catalog().get("h100-sxm");
+  const auto spec = model_catalog().resolve(model);
+  const auto& eff = efficiency_table().for_family(sys.family);
+  cost::DeploymentSpec ds;
+  ds.weights = Precision::fp8;
+  ds.kv = Precision::fp8;
+  const auto d = cost::resolve_deployment(ds, spec, sys, eff);
+  const cost::StepCostModel m(d);
+  // 4 requests of 1000 in / 100 out: one 4000-token prefill (within the activation budget when
+  // it is >= 4000) then 99 decode steps at batch 4, mean context 1050.
+  ASSERT_GE(eff.activation_tokens, 4000);
+  cost::Batch pre;
+  pre.prefill_tokens = 4000;
+  pre.prefill_prompt = 1000;
+  pre.prefill_seqs = 4;
+  cost::Batch dec;
+  dec.decode_seqs = 4;
+  dec.decode_context = 1050;
+  const double e2e = m.step(pre).time_s + 99 * m.step(dec).time_s;
+  MeasuredSet set = parse_measured(
+      kHeader + row("SB-1", "h100-sxm", 1, model, "fp8", "fp8", "static_batch", 1000, 100, "4", "e2e_s", 1.0, "s"),
+      "sb.csv", hardware_catalog(), model_catalog());
+  Predictor p(hardware_catalog(), model_catalog());
+  const auto rows = p.prepare(set, efficiency_table());
+  const auto pr = predict(rows[0], eff);
+  ASSERT_TRUE(pr.supported) << pr.reason;
+  EXPECT_NEAR(pr.predicted, e2e, 1e-12 * e2e);
+}
+
+// ---------------------------------------------------------------- malformed input
+struct BadCase {
+  std::string name, csv, expect_key, expect_text;
+  int line;
+};
+
+TEST(Validate, MalformedRowsNameFileLineAndColumnWithExitCode2) {
+  const std::string model = "meta-llama/Llama-3.1-8B-Instruct";
+  const std::string good =
+      row("OK-1", "h100-sxm", 1, model, "bf16", "bf16", "offline", 128, 128, "", "output_tok_s", 100, "tok/s");
+  std::string no_unit_header = kHeader;
+  no_unit_header.replace(no_unit_header.find(",unit,"), 6, ",");
+  const std::vector<BadCase> cases{
+      {"hardware",
+       kHeader + good +
+           row("B-1", "h100-sxn", 1, model, "bf16", "bf16", "offline", 128, 128, "", "output_tok_s", 100, "tok/s"),
+       "hardware", "unknown hardware id 'h100-sxn'", 3},
+      {"model",
+       kHeader + row("B-1", "h100-sxm", 1, "meta-llama/Llama-9", "bf16", "bf16", "offline", 128, 128, "",
+                     "output_tok_s", 100, "tok/s"),
+       "model", "unknown model id", 2},
+      {"scenario",
+       kHeader + row("B-1", "h100-sxm", 1, model, "bf16", "bf16", "burst", 128, 128, "", "output_tok_s", 100, "tok/s"),
+       "scenario", "unknown scenario 'burst'", 2},
+      {"metric",
+       kHeader + row("B-1", "h100-sxm", 1, model, "bf16", "bf16", "offline", 128, 128, "", "goodput", 100, "tok/s"),
+       "metric", "unknown metric 'goodput'", 2},
+      {"missing column", no_unit_header, "unit", "missing column 'unit'", 1},
+  };
+  for (const auto& c : cases) {
+    test::TempDir dir;
+    const auto path = dir.write("bad.csv", c.csv);
+    const auto r = run_cli({"validate", "--measured", path.string()});
+    EXPECT_EQ(r.exit_code, 2) << c.name << ": " << r.out;
+    EXPECT_NE(r.err.find(path.string() + ":" + std::to_string(c.line) + ":"), std::string::npos)
+        << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect_key), std::string::npos) << c.name << ": " << r.err;
+    EXPECT_NE(r.err.find(c.expect_text), std::string::npos) << c.name << ": " << r.err;
+  }
+}
+
+TEST(Validate, BadNumberNamesTheColumn) {
+  const std::string model = "meta-llama/Llama-3.1-8B-Instruct";
+  std::string bad =
+      row("B-1", "h100-sxm", 1, model, "bf16", "bf16", "offline", 128, 128, "", "output_tok_s", 100, "tok/s");
+  bad.replace(bad.find(",128,128,"), 9, ",12x8,128,");
+  try {
+    parse_measured(kHeader + bad, "x.csv", hardware_catalog(), model_catalog());
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& e) {
+    EXPECT_EQ(e.diagnostic().file, "x.csv");
+    EXPECT_EQ(e.diagnostic().line, 2);
+    EXPECT_EQ(e.diagnostic().key, "isl");
+    EXPECT_EQ(e.diagnostic().column, 14);
+    EXPECT_NE(e.diagnostic().message.find("'12x8' is not a number"), std::string::npos);
+  }
+}
+
+// ---------------------------------------------------------------- calibration
+// Rows generated by the engine itself with known efficiencies; calibrate must recover them.
+std::string synthetic_csv(const cost::Efficiency& truth) {
+  std::string csv = kHeader;
+  int n = 0;
+  const auto& sys = hardware_catalog().get("h100-sxm");
+  for (const std::string model : {"meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"}) {
+    const auto spec = model_catalog().resolve(model);
+    for (int tp : {1, 2, 4, 8}) {
+      if (model.find("70B") != std::string::npos && tp < 2) continue;
+      cost::DeploymentSpec ds;
+      ds.tp = tp;
+      ds.weights = Precision::fp8;
+      ds.kv = Precision::fp8;
+      const auto d = cost::resolve_deployment(ds, spec, sys, truth);
+      const cost::StepCostModel m(d);
+      for (double isl : {128.0, 2048.0, 16000.0}) {
+        for (double conc : {1.0, 8.0, 64.0, 256.0}) {
+          const auto e = cost::estimate(m, {isl, 256, conc}, false);
+          if (!e.feasible) continue;
+          const auto c = fmt::format("{:.0f}", conc);
+          csv += row(fmt::format("SYN{}-{:04d}", tp, ++n), "h100-sxm", tp, model, "fp8", "fp8", "fixed_concurrency",
+                     isl, 256, c, "tpot_ms", e.tpot_s * 1e3, "ms");
+          csv += row(fmt::format("SYN{}-{:04d}", tp, ++n), "h100-sxm", tp, model, "fp8", "fp8", "fixed_concurrency",
+                     isl, 256, c, "output_tok_s", e.output_tok_s, "tok/s");
+          if (conc == 1)  // uncontended: TTFT = prefill alone + half a steady-state step
+            csv += row(fmt::format("SYN{}-{:04d}", tp, ++n), "h100-sxm", tp, model, "fp8", "fp8", "fixed_concurrency",
+                       isl, 256, "1", "ttft_ms", e.ttft_s * 1e3, "ms");
+        }
+      }
+    }
+  }
+  return csv;
+}
+
+TEST(Calibrate, RecoversKnownEfficienciesFromEngineGeneratedRows) {
+  const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  auto truth = base.for_family("hopper");
+  truth.memory_bandwidth_fraction = 0.62;
+  truth.compute_fraction = 0.48;
+  truth.step_overhead_s = 2.2e-3;
+  truth.layer_overhead_s = 15e-6;
+  const auto text = synthetic_csv(truth);
+  const auto set = parse_measured(text, "syn.csv", hardware_catalog(), model_catalog());
+  ASSERT_GE(set.rows.size(), 100u);
+  Predictor p(hardware_catalog(), model_catalog());
+  const auto rows = p.prepare(set, base);
+  FitOptions o;
+  o.prior_weight = 0;  // exact data: nothing for the prior to decide
+  const auto cal = calibrate(rows, base, o);
+  ASSERT_EQ(cal.families.size(), 1u);
+  const auto& f = cal.families[0];
+  EXPECT_EQ(f.family, "hopper");
+  EXPECT_EQ(f.kind, "family");
+  EXPECT_EQ(f.rows, set.rows.size());
+  EXPECT_LT(f.loss, 1e-4 * f.start_loss);
+  EXPECT_LT(f.in_sample.p90_ape, 1.0);
+  EXPECT_NEAR(f.efficiency.memory_bandwidth_fraction, 0.62, 0.62 * 0.02);
+  EXPECT_NEAR(f.efficiency.compute_fraction, 0.48, 0.48 * 0.03);
+  EXPECT_NEAR(f.efficiency.step_overhead_s, 2.2e-3, 2.2e-3 * 0.03);
+}
+
+TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
+  const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  auto truth = base.for_family("hopper");
+  truth.memory_bandwidth_fraction = 0.7;
+  test::TempDir dir;
+  const auto csv = dir.write("syn.csv", synthetic_csv(truth));
+  const auto out1 = dir.path() / "a", out2 = dir.path() / "b";
+  for (const auto& out : {out1, out2}) {
+    const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
+                            "--date", "2026-01-02", "--prior-weight", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const auto a = io::read_text_file(out1 / "hopper.yaml");
+  EXPECT_EQ(a, io::read_text_file(out2 / "hopper.yaml"));
+  EXPECT_NE(a.find("date: \"2026-01-02\""), std::string::npos);
+  EXPECT_NE(a.find("input_fnv1a64"), std::string::npos);
+  EXPECT_NE(a.find("SYN1: "), std::string::npos);
+  // A data folder whose calibration/ holds the file: the table reports and uses it.
+  std::filesystem::create_directories(dir.path() / "data" / "efficiency");
+  for (const auto& e : std::filesystem::directory_iterator(test::data_dir() / "efficiency"))
+    std::filesystem::copy(e.path(), dir.path() / "data" / "efficiency" / e.path().filename());
+  std::filesystem::create_directories(dir.path() / "data" / "calibration");
+  std::filesystem::copy(out1 / "hopper.yaml", dir.path() / "data" / "calibration" / "hopper.yaml");
+  const auto t = cost::EfficiencyTable::load(dir.path() / "data" / "efficiency");
+  EXPECT_EQ(t.for_family("hopper").file, (dir.path() / "data" / "calibration" / "hopper.yaml").string());
+  EXPECT_NEAR(t.for_family("hopper").memory_bandwidth_fraction, 0.7, 0.02);
+  const auto u = cost::EfficiencyTable::load_uncalibrated(dir.path() / "data" / "efficiency");
+  EXPECT_EQ(u.for_family("hopper").memory_bandwidth_fraction, base.for_family("hopper").memory_bandwidth_fraction);
+}
+
+// ---------------------------------------------------------------- the shared measured data
+TEST(ValidateShared, MeasuredCalibrationCoverageAndReasons) {
+  const auto path = test::shared_dir() / "calibration" / "measured-calibration.csv";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "../shared/calibration/measured-calibration.csv not present";
+  const auto r = run_cli({"validate", "--measured", path.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_GT(j["summary"]["coverage"].get<double>(), 0.9);
+  for (const auto& row : j["rows"]) {
+    if (row["supported"].get<bool>()) continue;
+    EXPECT_FALSE(row["reason"].get<std::string>().empty()) << row["id"];
+  }
+}
+
+}  // namespace
+}  // namespace tf::validate
