@@ -31,6 +31,17 @@ void fail(std::string message, std::string hint) {
   throw DiagnosticError(std::move(d));
 }
 
+void fail_at(std::string file, int line, std::string key, std::string message, std::string hint, int column) {
+  Diagnostic d;
+  d.file = std::move(file);
+  d.line = line;
+  d.column = column;
+  d.key = std::move(key);
+  d.message = std::move(message);
+  d.hint = std::move(hint);
+  throw DiagnosticError(std::move(d));
+}
+
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
   for (size_t i = 0; i < items.size(); ++i) {

@@ -32,6 +32,10 @@ class DiagnosticError : public std::runtime_error {
 // Throws a DiagnosticError with just a message and hint.
 [[noreturn]] void fail(std::string message, std::string hint = {});
 
+// Throws a DiagnosticError located in a file (line and column 0 when unknown).
+[[noreturn]] void fail_at(std::string file, int line, std::string key, std::string message, std::string hint = {},
+                          int column = 0);
+
 // "a, b, c" from a list of names (for hints listing valid choices).
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 

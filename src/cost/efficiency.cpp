@@ -24,13 +24,7 @@ const std::vector<std::string> kKeys{"family",
                                      "activation_tokens",
                                      "calibration"};
 
-io::YamlNode value_node(const io::YamlNode& root, const char* key) {
-  const auto n = root.required(key);
-  if (!n.is_map()) n.fail("expected {value: ..., source: ...}");
-  n.expect_keys({"value", "source", "note"});
-  if (n.required("source").as_string().empty()) n.required("source").fail("source must not be empty");
-  return n.required("value");
-}
+io::YamlNode value_node(const io::YamlNode& root, const char* key) { return root.required(key).sourced_value(); }
 
 double fraction(const io::YamlNode& root, const char* key) {
   const auto v = value_node(root, key);

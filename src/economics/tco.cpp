@@ -17,13 +17,7 @@ const std::vector<std::string> kKeys{"name", "description", "life_years", "cost_
                                      "average_power_fraction", "utilization", "colocation_price",
                                      "opex_fraction_per_year", "nodes_per_rack"};
 
-io::YamlNode value_node(const io::YamlNode& root, const char* key) {
-  const auto n = root.required(key);
-  if (!n.is_map()) n.fail("expected {value: ..., source: ...}");
-  n.expect_keys({"value", "source", "note"});
-  if (n.required("source").as_string().empty()) n.required("source").fail("source must not be empty");
-  return n.required("value");
-}
+io::YamlNode value_node(const io::YamlNode& root, const char* key) { return root.required(key).sourced_value(); }
 
 }  // namespace
 

@@ -17,24 +17,22 @@ using References = std::map<std::string, std::string>;
 const std::vector<std::string> kTopKeys{"id", "name", "vendor", "family", "status", "released",
                                         "variant_of", "references", "chip", "scale_up",
                                         "scale_out", "host", "all_in_power_per_chip", "price"};
-const std::vector<std::string> kQuantityKeys{"value", "source", "note"};
-const std::vector<std::string> kLinkQuantityKeys{"value", "source", "note", "direction"};
-
-// {value: "<n> <unit>", source: ..., note: ...}
-Sourced read_quantity(const YamlNode& n, Dimension d, const References& refs,
-                      bool with_direction = false) {
-  if (!n.is_map()) {
-    n.fail("expected {value: \"<number> <unit>\", source: ...}",
-           "every number needs a unit and a source, e.g. {value: \"80 GB\", source: datasheet}");
-  }
-  n.expect_keys(with_direction ? kLinkQuantityKeys : kQuantityKeys);
+// The source and note of a figure whose value the caller has read; reference keys resolve to
+// their citation.
+Sourced with_source(const YamlNode& n, const References& refs, double value) {
   Sourced s;
-  s.value = n.required("value").as_quantity(d);
+  s.value = value;
   const auto src = n.required("source").as_string();
-  if (src.empty()) n.required("source").fail("source must not be empty");
   auto it = refs.find(src);
   s.source = it != refs.end() ? it->second : src;
   if (auto note = n.optional("note")) s.note = note->as_string();
+  return s;
+}
+
+// {value: "<n> <unit>", source: ..., note: ...} (+ direction: for links)
+Sourced read_quantity(const YamlNode& n, Dimension d, const References& refs, bool with_direction = false) {
+  const auto v = n.sourced_value(with_direction ? std::vector<std::string>{"direction"} : std::vector<std::string>{});
+  Sourced s = with_source(n, refs, v.as_quantity(d));
   if (with_direction) {
     const auto dir_node = n.required("direction");
     const auto dir = dir_node.as_string();
@@ -48,19 +46,13 @@ Sourced read_quantity(const YamlNode& n, Dimension d, const References& refs,
   return s;
 }
 
-// {value: <integer>, source: ...}
-Sourced read_count(const YamlNode& n, const References& refs) {
-  if (!n.is_map()) n.fail("expected {value: <integer>, source: ...}");
-  n.expect_keys(kQuantityKeys);
-  Sourced s;
-  const auto v = n.required("value").as_int();
-  if (v < 1) n.required("value").fail(fmt::format("must be >= 1, got {}", v));
-  s.value = static_cast<double>(v);
-  const auto src = n.required("source").as_string();
-  auto it = refs.find(src);
-  s.source = it != refs.end() ? it->second : src;
-  if (auto note = n.optional("note")) s.note = note->as_string();
-  return s;
+// {value: <number>, source: ...} for counts and shares (> 0; whole numbers when `integer`).
+Sourced read_count(const YamlNode& n, const References& refs, bool integer = true) {
+  const auto v = n.sourced_value();
+  const double x = integer ? static_cast<double>(v.as_int()) : v.as_double();
+  const bool ok = integer ? x >= 1 : x > 0;
+  if (!ok) v.fail(fmt::format("must be {}, got {}", integer ? ">= 1" : "> 0", x));
+  return with_source(n, refs, x);
 }
 
 template <typename Enum>
@@ -142,17 +134,8 @@ void apply(const YamlNode& root, SystemSpec& s, References& refs) {
     h->expect_keys({"chips_per_node", "cpu_cores_per_chip", "dram_per_chip", "dram_bandwidth_per_chip",
                     "ssd_capacity_per_node", "ssd_bandwidth_per_node", "pcie_bandwidth_per_chip"});
     if (auto v = h->optional("chips_per_node")) s.host.chips_per_node = read_count(*v, refs);
-    if (auto v = h->optional("cpu_cores_per_chip")) {
-      // Fractional shares are allowed here (e.g. 72 Grace cores shared by 2 GPUs = 36).
-      v->expect_keys(kQuantityKeys);
-      Sourced c;
-      c.value = v->required("value").as_double();
-      if (c.value <= 0) v->required("value").fail("must be > 0");
-      const auto src = v->required("source").as_string();
-      c.source = refs.count(src) ? refs.at(src) : src;
-      if (auto note = v->optional("note")) c.note = note->as_string();
-      s.host.cpu_cores_per_chip = c;
-    }
+    // Fractional shares are allowed (e.g. 72 Grace cores shared by 2 GPUs = 36).
+    if (auto v = h->optional("cpu_cores_per_chip")) s.host.cpu_cores_per_chip = read_count(*v, refs, false);
     if (auto v = h->optional("dram_per_chip")) s.host.dram_bytes_per_chip = read_quantity(*v, Dimension::bytes, refs);
     if (auto v = h->optional("dram_bandwidth_per_chip"))
       s.host.dram_bandwidth_bytes_per_s_per_chip = read_quantity(*v, Dimension::bytes_per_s, refs);

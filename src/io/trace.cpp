@@ -12,17 +12,6 @@
 namespace tf::io {
 namespace {
 
-[[noreturn]] void fail_at(const std::string& file, int line, const std::string& key, const std::string& msg,
-                          const std::string& hint = {}) {
-  Diagnostic d;
-  d.file = file;
-  d.line = line;
-  d.key = key;
-  d.message = msg;
-  d.hint = hint;
-  throw DiagnosticError(d);
-}
-
 template <typename T>
 T number(const std::string& s, const std::string& file, int line, const std::string& key) {
   T v{};

@@ -115,6 +115,19 @@ bool YamlNode::as_bool() const {
   fail(fmt::format("'{}' is not a boolean", s), "use true or false");
 }
 
+YamlNode YamlNode::sourced_value(const std::vector<std::string>& extra_keys) const {
+  if (!is_map()) {
+    fail("expected {value: ..., source: ...}",
+         "every number needs a unit and a source, e.g. {value: \"80 GB\", source: datasheet}");
+  }
+  std::vector<std::string> keys{"value", "source", "note"};
+  keys.insert(keys.end(), extra_keys.begin(), extra_keys.end());
+  expect_keys(keys);
+  const auto src = required("source");
+  if (src.as_string().empty()) src.fail("source must not be empty");
+  return required("value");
+}
+
 double YamlNode::as_quantity(Dimension d) const {
   const auto s = as_string();
   try {

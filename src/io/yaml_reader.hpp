@@ -41,6 +41,9 @@ class YamlNode {
   [[nodiscard]] long long as_int() const;
   [[nodiscard]] double as_double() const;
   [[nodiscard]] bool as_bool() const;
+  // A data-file figure {value: ..., source: ..., note: ...}: checks the keys and that the source is
+  // not empty, and returns the value node. `extra_keys` are further keys the caller reads.
+  [[nodiscard]] YamlNode sourced_value(const std::vector<std::string>& extra_keys = {}) const;
   // A unit string of the given dimension, converted to SI.
   [[nodiscard]] double as_quantity(Dimension d) const;
 

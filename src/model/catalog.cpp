@@ -17,10 +17,10 @@ std::string lower(std::string s) {
 }
 
 std::optional<Published> read_published(const io::YamlNode& n) {
-  n.expect_keys({"value", "source"});
+  const auto v = n.sourced_value();
   Published p;
-  p.value = n.required("value").as_double();
-  if (p.value <= 0) n.required("value").fail("must be > 0");
+  p.value = v.as_double();
+  if (p.value <= 0) v.fail("must be > 0");
   p.source = n.required("source").as_string();
   return p;
 }

@@ -88,16 +88,7 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
   set.fnv1a64 = hex64(fnv1a64(text));
   const auto records = parse_csv(text, file);
   auto fail_at = [&](int line, int column, const std::string& key, const std::string& msg,
-                     const std::string& hint = {}) {
-    Diagnostic d;
-    d.file = file;
-    d.line = line;
-    d.column = column;
-    d.key = key;
-    d.message = msg;
-    d.hint = hint;
-    throw DiagnosticError(d);
-  };
+                     const std::string& hint = {}) { tf::fail_at(file, line, key, msg, hint, column); };
   if (records.empty()) fail_at(1, 0, "", "empty file: expected a header row", "columns: " + join(kColumns));
   const auto& header = records.front();
   std::map<std::string, size_t> col;
