@@ -343,6 +343,9 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
   catalog->callback([&ctx, catalog, json_flag] {
     if (!catalog->get_subcommands().empty()) return;
     ctx.action = [&ctx, json_flag] {
+      // Load (and so validate) both catalogs before printing anything.
+      (void)ctx.hardware();
+      for (const auto& e : ctx.models().entries()) (void)ctx.models().resolve(e.id);
       if (*json_flag) {
         json j{{"hardware", json::array()}, {"models", json::array()}};
         for (const auto& s : ctx.hardware().systems()) j["hardware"].push_back(hardware_summary(s));

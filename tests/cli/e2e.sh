@@ -55,10 +55,12 @@ check "unknown id" 2 "$bin" catalog show no-such-thing
 contains "unknown id message" /tmp/tf_e2e_err.$$ "is not a hardware id, a model id or a config.json path"
 check "bad flag" 2 "$bin" catalog hardware --bogus
 check "bad data dir" 2 "$bin" --data /nonexistent/dir catalog
+if [ -s /tmp/tf_e2e_out.$$ ]; then fails=$((fails+1)); echo "FAIL bad data dir: wrote to stdout"; else passes=$((passes+1)); fi
 tmp=$(mktemp -d)
 mkdir -p "$tmp/hardware/x" "$tmp/models"
 printf 'id: broken\nname: x\nchip:\n  power: 700\n' > "$tmp/hardware/x/broken.yaml"
 check "malformed hardware data" 2 "$bin" --data "$tmp" catalog hardware
+if [ -s /tmp/tf_e2e_out.$$ ]; then fails=$((fails+1)); echo "FAIL malformed data: wrote to stdout"; else passes=$((passes+1)); fi
 contains "malformed names file and line" /tmp/tf_e2e_err.$$ "broken.yaml:4"
 rm -rf "$tmp" /tmp/tf_e2e_out.$$ /tmp/tf_e2e_err.$$
 echo "e2e: $passes passed, $fails failed"
