@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/diagnostic.hpp"
+#include "io/text.hpp"
 #include "io/yaml_reader.hpp"
 
 namespace tf::cost {
@@ -93,13 +94,7 @@ void EfficiencyTable::apply_overrides(const std::filesystem::path& dir) {
 
 EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& dir) {
   EfficiencyTable t;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    Diagnostic d;
-    d.file = dir.string();
-    d.message = "efficiency folder not found";
-    throw DiagnosticError(d);
-  }
+  io::require_directory(dir, "efficiency");
   for (const auto& p : yaml_files(dir)) {
     auto e = load_efficiency_file(p);
     t.by_family_[e.family] = std::move(e);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/diagnostic.hpp"
+#include "io/text.hpp"
 #include "io/yaml_reader.hpp"
 
 namespace tf::hardware {
@@ -202,14 +203,7 @@ SystemSpec load_system_file(const std::filesystem::path& path) {
 }
 
 Catalog Catalog::load(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    Diagnostic d;
-    d.file = dir.string();
-    d.message = "hardware catalog folder not found";
-    d.hint = "pass --data DIR or set TOKENFACTORY_DATA to the folder holding hardware/ and models/";
-    throw DiagnosticError(d);
-  }
+  io::require_directory(dir, "hardware catalog");
   std::vector<std::filesystem::path> paths;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
     if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());

@@ -45,6 +45,16 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
   }
 }
 
+void require_directory(const std::filesystem::path& dir, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return;
+  Diagnostic d;
+  d.file = dir.string();
+  d.message = what + " folder not found";
+  d.hint = "pass --data DIR or set TOKENFACTORY_DATA to the folder holding hardware/, models/, efficiency/ and economics/";
+  throw DiagnosticError(d);
+}
+
 std::pair<int, int> line_column_at(const std::string& text, size_t offset) {
   int line = 1, col = 1;
   for (size_t i = 0; i < offset && i < text.size(); ++i) {

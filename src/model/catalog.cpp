@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/diagnostic.hpp"
+#include "io/text.hpp"
 #include "io/yaml_reader.hpp"
 #include "model/hf_config.hpp"
 
@@ -29,14 +30,7 @@ std::optional<Published> read_published(const io::YamlNode& n) {
 
 ModelCatalog ModelCatalog::load(const std::filesystem::path& dir) {
   ModelCatalog c;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    Diagnostic d;
-    d.file = dir.string();
-    d.message = "model catalog folder not found";
-    d.hint = "pass --data DIR or set TOKENFACTORY_DATA to the folder holding hardware/ and models/";
-    throw DiagnosticError(d);
-  }
+  io::require_directory(dir, "model catalog");
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file() || e.path().filename() != "config.json") continue;
     const auto rel = std::filesystem::relative(e.path().parent_path(), dir);
