@@ -78,8 +78,8 @@ std::vector<std::string> golden_files() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, Golden, ::testing::ValuesIn(golden_files()), [](const auto& info) {
-  std::string n = info.param.substr(0, info.param.size() - 5);
+INSTANTIATE_TEST_SUITE_P(Files, Golden, ::testing::ValuesIn(golden_files()), [](const auto& param_info) {
+  std::string n = param_info.param.substr(0, param_info.param.size() - 5);
   for (auto& c : n)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return n;
