@@ -101,7 +101,7 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
   }
 
   // Precisions.
-  auto computes = [&](Precision p) { return peak_rate(s, info(p).compute_class).has_value(); };
+  auto computes = [&](Precision p) { return s.computes(p); };
   if (spec.weights) {
     d.weights = *spec.weights;
   } else {
@@ -125,6 +125,12 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
   }
   d.kv = spec.kv.value_or(m.native_kv_precision.value_or(Precision::bf16));
   d.gemm_class = info(d.activations).compute_class;
+  if (peak_rate(s, d.gemm_class) && !s.computes(d.activations)) {
+    std::vector<std::string> f;
+    for (auto p : s.fp4_formats) f.emplace_back(to_string(p));
+    fail(fmt::format("{} runs 4-bit floats as {} only, not {}", s.id, join(f), to_string(d.activations)),
+         "use --weights/--activations " + join(f));
+  }
   if (!peak_rate(s, d.gemm_class)) {
     fail(fmt::format("{} has no {} compute for --activations {}", s.id, to_string(d.gemm_class),
                      to_string(d.activations)),

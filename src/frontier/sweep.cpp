@@ -102,8 +102,12 @@ SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpe
   }
   bool any_fit = false;
   for (auto layout : candidate_layouts(m, s, o)) {
-    for (Precision p : o.precisions) {
-      if (!cost::peak_rate(s, info(p).compute_class)) continue;
+    for (Precision requested : o.precisions) {
+      // A 4-bit float format the chip does not take maps to the one it does (NVFP4 <-> MXFP4).
+      Precision p = requested;
+      if (!s.computes(p) && info(p).compute_class == ComputeClass::fp4 && !s.fp4_formats.empty()) p = s.fp4_formats.front();
+      if (!s.computes(p)) continue;
+      if (p != requested && std::find(o.precisions.begin(), o.precisions.end(), p) != o.precisions.end()) continue;
       layout.weights = p;
       layout.activations = p;
       layout.kv = p == Precision::bf16 || p == Precision::fp16 ? p : Precision::fp8;

@@ -90,7 +90,16 @@ void apply(const YamlNode& root, SystemSpec& s, References& refs) {
         *v, {{"shipping", Status::shipping}, {"announced", Status::announced}, {"legacy", Status::legacy}});
   }
   if (auto chip = root.optional("chip")) {
-    chip->expect_keys({"memory", "compute", "power"});
+    chip->expect_keys({"memory", "compute", "fp4_formats", "power"});
+    if (auto f = chip->optional("fp4_formats")) {
+      s.fp4_formats.clear();
+      for (const auto& item : f->items()) {
+        const auto name = item.as_string();
+        const auto p = precision_from_string(name);
+        if (!p || info(*p).compute_class != ComputeClass::fp4) item.fail(fmt::format("'{}' is not a 4-bit float format", name), "valid: nvfp4, mxfp4");
+        s.fp4_formats.push_back(*p);
+      }
+    }
     if (auto mem = chip->optional("memory")) {
       s.memory.clear();
       for (const auto& t : mem->items()) {

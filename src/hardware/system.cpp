@@ -44,6 +44,16 @@ std::optional<double> SystemSpec::peak_flop_per_s(ComputeClass c) const {
   return it->second.value;
 }
 
+bool SystemSpec::computes(Precision p) const {
+  const auto c = info(p).compute_class;
+  bool has = compute.count(c) > 0;
+  if (!has && (c == ComputeClass::bf16 || c == ComputeClass::fp16))
+    has = compute.count(ComputeClass::bf16) > 0 || compute.count(ComputeClass::fp16) > 0;
+  if (!has) return false;
+  if (c != ComputeClass::fp4 || fp4_formats.empty()) return true;
+  return std::find(fp4_formats.begin(), fp4_formats.end(), p) != fp4_formats.end();
+}
+
 std::vector<ComputeClass> SystemSpec::compute_classes() const {
   std::vector<ComputeClass> out;
   for (const auto& [c, _] : compute) out.push_back(c);

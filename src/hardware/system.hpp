@@ -59,6 +59,7 @@ struct SystemSpec {
 
   std::vector<MemoryTier> memory;                 // on-package tiers, fastest first
   std::map<ComputeClass, Sourced> compute;        // dense peak FLOP/s (OP/s for int formats)
+  std::vector<Precision> fp4_formats;             // 4-bit float formats the fp4 units take (empty: any)
   std::optional<Sourced> chip_power_w;            // chip TDP
   Sourced scale_up_domain_chips;
   Link scale_up;
@@ -75,6 +76,8 @@ struct SystemSpec {
   [[nodiscard]] const MemoryTier& main_memory() const;
   // Dense peak for a compute class, or nullopt if the chip lacks it.
   [[nodiscard]] std::optional<double> peak_flop_per_s(ComputeClass c) const;
+  // Whether the chip's math units take this format (class present; fp4 format listed if restricted).
+  [[nodiscard]] bool computes(Precision p) const;
   // Compute classes supported, in enum order.
   [[nodiscard]] std::vector<ComputeClass> compute_classes() const;
 };

@@ -273,3 +273,25 @@ TEST(Concurrency, GridIsGeometricAndEndsAtTheLimit) {
 
 }  // namespace
 }  // namespace tf::cost
+
+namespace tf::cost {
+namespace {
+
+TEST(DeploymentValidation, Fp4FormatsFollowTheChip) {
+  DeploymentSpec spec;
+  spec.weights = Precision::nvfp4;
+  spec.activations = Precision::nvfp4;
+  const auto d = layout_error("meta-llama/Llama-3.1-8B-Instruct", "mi355x", spec);
+  EXPECT_NE(d.message.find("mxfp4 only"), std::string::npos) << d.message;
+  spec.weights = spec.activations = Precision::mxfp4;
+  auto ok = make("meta-llama/Llama-3.1-8B-Instruct", "mi355x", spec);
+  EXPECT_EQ(ok.deployment.gemm_class, ComputeClass::fp4);
+  // Blackwell lists no restriction: both 4-bit float formats run on its fp4 units.
+  spec.weights = spec.activations = Precision::nvfp4;
+  EXPECT_EQ(make("meta-llama/Llama-3.1-8B-Instruct", "b200", spec).deployment.gemm_class, ComputeClass::fp4);
+  EXPECT_TRUE(hardware_catalog().get("mi350x").computes(Precision::mxfp4));  // inherited by the variant
+  EXPECT_FALSE(hardware_catalog().get("mi350x").computes(Precision::nvfp4));
+}
+
+}  // namespace
+}  // namespace tf::cost

@@ -132,3 +132,18 @@ TEST(Frontier, EveryModelOnEverySystemRunsWithoutCrashing) {
 
 }  // namespace
 }  // namespace tf::frontier
+
+namespace tf::frontier {
+namespace {
+
+TEST(Frontier, FourBitSweepUsesTheChipsOwnFormat) {
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct");
+  SweepOptions o;
+  o.precisions = {Precision::nvfp4};
+  const auto f = run(m, "mi355x", o);
+  ASSERT_FALSE(f.points.empty()) << f.note;
+  for (const auto& p : f.points) EXPECT_EQ(p.config.weights, Precision::mxfp4);
+}
+
+}  // namespace
+}  // namespace tf::frontier
