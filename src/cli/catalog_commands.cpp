@@ -324,7 +324,7 @@ void register_list_command(CLI::App& app, Context& ctx) {
         Table t({"preset", "file"});
         std::vector<std::filesystem::path> files;
         for (const auto& e : std::filesystem::directory_iterator(ctx.data_dir() / "economics"))
-          if (e.path().extension() == ".yaml" && e.path().stem() != "generations") files.push_back(e.path());
+          if (e.path().extension() == ".yaml") files.push_back(e.path());
         std::sort(files.begin(), files.end());
         for (const auto& f : files) t.add_row({f.stem().string(), f.string()});
         t.print(out);

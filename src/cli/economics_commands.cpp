@@ -384,7 +384,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
     cmd->add_option("--precisions", o->precisions, "Formats to consider (each chip uses the best it supports)")
         ->delimiter(',')->capture_default_str();
-    cmd->add_option("--lines", o->lines_file, "Vendor lines YAML (default data/economics/generations.yaml)");
+    cmd->add_option("--lines", o->lines_file, "Vendor lines YAML (default data/generations/vendor-lines.yaml)");
     cmd->add_option("--csv", o->csv, "Also write the rows to this CSV file");
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback([&ctx, o] {
@@ -392,7 +392,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         if (!(o->user > 0)) fail("--tok-s-per-user must be > 0");
         const auto model = ctx.models().resolve(o->model);
         const auto lines = economics::load_generations(
-            o->lines_file.empty() ? ctx.data_dir() / "economics" / "generations.yaml" : std::filesystem::path(o->lines_file),
+            o->lines_file.empty() ? ctx.data_dir() / "generations" / "vendor-lines.yaml" : std::filesystem::path(o->lines_file),
             ctx.hardware());
         frontier::SweepOptions so;
         so.isl = o->isl;

@@ -16,7 +16,7 @@ struct VendorLine {
   std::string source;
 };
 
-// data/economics/generations.yaml: the vendor lines (ids checked against the catalog).
+// data/generations/vendor-lines.yaml: the vendor lines (ids checked against the catalog).
 std::vector<VendorLine> load_generations(const std::filesystem::path& path, const hardware::Catalog& catalog);
 
 struct GenerationRow {

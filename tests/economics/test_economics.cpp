@@ -251,7 +251,7 @@ TEST(Generations, LogLogFitRecoversAPowerLaw) {
 }
 
 TEST(Generations, LinesLoadAndEveryRowHasMemoryFigures) {
-  const auto lines = load_generations(test::data_dir() / "economics" / "generations.yaml", hardware_catalog());
+  const auto lines = load_generations(test::data_dir() / "generations" / "vendor-lines.yaml", hardware_catalog());
   ASSERT_EQ(lines.size(), 3u);
   const auto m = model_catalog().resolve("meta-llama/Llama-3.1-70B-Instruct");
   frontier::SweepOptions so;
