@@ -317,7 +317,10 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           }
           j["families"] = fams;
           j["in_sample"] = summary_json(in_sample);
-          if (!*no_cv) j["cross_validated"] = summary_json(cv);
+          if (!*no_cv) {
+            j["cross_validated"] = summary_json(cv);
+            j["cross_validated_rows"] = rows_json(cv_rows);
+          }
           *ctx.out << j.dump(2) << "\n";
         } else {
           Table t({"family", "fit", "rows", "mem bw", "compute", "attention", "network", "step us", "layer us",
