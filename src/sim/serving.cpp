@@ -56,23 +56,23 @@ struct Seq {
   double generated = 0;  // output tokens emitted (the first comes with the prompt's last chunk)
 };
 
-void check_workload(const EngineConfig& e, const Workload& w) {
+void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double cap_kv, const Workload& w) {
   if (w.requests.empty()) fail("simulation: the workload has no requests");
   if (w.clients < 0) fail(fmt::format("simulation: clients must be >= 0, got {}", w.clients));
   if (!(e.step_tokens >= 1)) fail(fmt::format("simulation: step token budget must be >= 1, got {}", e.step_tokens));
   if (!(e.max_running >= 0)) fail(fmt::format("simulation: max running sequences must be >= 0, got {}", e.max_running));
-  if (!(e.kv_capacity_tokens > 0))
-    fail(fmt::format("simulation: KV capacity must be > 0 tokens, got {}", e.kv_capacity_tokens));
+  if (!(cap_kv > 0)) fail(fmt::format("simulation: KV capacity must be > 0 bytes per chip, got {}", cap_kv));
   double last = 0;
   for (size_t i = 0; i < w.requests.size(); ++i) {
     const auto& r = w.requests[i];
     if (!(r.input_tokens >= 1) || !(r.output_tokens >= 1))
       fail(fmt::format("simulation: request {} has {} input and {} output tokens (both must be >= 1)", i,
                        r.input_tokens, r.output_tokens));
-    if (r.input_tokens + r.output_tokens > e.kv_capacity_tokens)
-      fail(fmt::format(
-          "simulation: request {} needs {} KV tokens (input + output) but one replica holds {:.0f}: it can never run",
-          i, r.input_tokens + r.output_tokens, e.kv_capacity_tokens));
+    if (m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) > cap_kv)
+      fail(fmt::format("simulation: request {} needs {:.3g} GB of KV per chip for {} tokens (input + output) but the "
+                       "engine holds {:.3g} GB: it can never run",
+                       i, m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) / 1e9,
+                       r.input_tokens + r.output_tokens, cap_kv / 1e9));
     if (w.clients == 0) {
       if (!(r.arrival_s >= 0) || !std::isfinite(r.arrival_s))
         fail(fmt::format("simulation: request {} arrives at {} s (must be finite and >= 0)", i, r.arrival_s));
@@ -87,11 +87,11 @@ void check_workload(const EngineConfig& e, const Workload& w) {
 }  // namespace
 
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w) {
-  check_workload(engine, w);
+  const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
+  check_workload(model, engine, cap_kv, w);
   const size_t n = w.requests.size();
   const bool closed = w.clients > 0;
   const double cap_running = engine.max_running > 0 ? engine.max_running : std::numeric_limits<double>::infinity();
-  const double cap_kv = engine.kv_capacity_tokens;
 
   Result res;
   res.requests.resize(n);
@@ -108,7 +108,10 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     issued = n;
     for (size_t i = 0; i < n; ++i) arrival[i] = w.requests[i].arrival_s;
   }
-  auto need = [&](size_t i) { return w.requests[i].input_tokens + w.requests[i].output_tokens; };
+  std::vector<double> need(n);  // KV bytes per chip each request reserves
+  for (size_t i = 0; i < n; ++i)
+    need[i] = model.kv_bytes_per_chip(1, w.requests[i].input_tokens + w.requests[i].output_tokens);
+  res.kv_capacity_bytes = cap_kv;
 
   std::deque<size_t> waiting;
   std::vector<Seq> running;
@@ -121,9 +124,9 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     while (!waiting.empty()) {
       const size_t i = waiting.front();
       if (static_cast<double>(running.size()) + 1 > cap_running + 1e-9) break;
-      if (reserved + need(i) > cap_kv + 1e-9) break;
+      if (reserved + need[i] > cap_kv + 1e-9) break;
       running.push_back({i, 0, 0});
-      reserved += need(i);
+      reserved += need[i];
       waiting.pop_front();
     }
     if (running.empty()) {
@@ -132,7 +135,7 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       continue;
     }
     res.peak_running = std::max(res.peak_running, static_cast<double>(running.size()));
-    res.peak_kv_tokens = std::max(res.peak_kv_tokens, reserved);
+    res.peak_kv_bytes = std::max(res.peak_kv_bytes, reserved);
 
     bool prefill_pending = false;
     for (const auto& s : running)
@@ -176,7 +179,7 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       steps = std::max(1.0, min_left);
       const bool admissible = waiting.empty() && next < issued &&
                               static_cast<double>(running.size()) + 1 <= cap_running + 1e-9 &&
-                              reserved + need(next) <= cap_kv + 1e-9;
+                              reserved + need[next] <= cap_kv + 1e-9;
       if (admissible) {
         b.decode_context = context_sum / b.decode_seqs;
         const double tau = model.step(b).time_s;
@@ -210,7 +213,7 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       const auto& r = w.requests[s.id];
       if (s.prefilled >= r.input_tokens && s.generated >= r.output_tokens) {
         res.requests[s.id].finish_s = t;
-        reserved -= need(s.id);
+        reserved -= need[s.id];
         ++done;
         if (closed && issued < n) arrival[issued++] = t;
       } else {

@@ -38,7 +38,10 @@ struct EngineConfig {
   Scheduler scheduler = Scheduler::mixed;
   double max_running = 0;       // sequences in flight per replica (engine cap); 0 = no cap
   double step_tokens = 8192;    // token budget per step (max_num_batched_tokens / max_num_tokens)
-  double kv_capacity_tokens = 0;  // per replica; a request reserves input + output tokens
+  // KV bytes per chip the engine may fill; unset: what the deployment leaves after weights,
+  // activations and reserve (StepCostModel::memory().kv_free_bytes). A request reserves the KV
+  // of its whole context (input + output, sliding windows included) when it is admitted.
+  std::optional<double> kv_capacity_bytes;
 };
 
 struct Request {
@@ -76,7 +79,8 @@ struct Result {
   size_t step_evaluations = 0;          // step-cost evaluations (the simulator's work)
   double busy_s = 0;                    // time with at least one request in flight
   double peak_running = 0;              // most sequences in flight at once
-  double peak_kv_tokens = 0;            // most KV tokens reserved at once (<= kv_capacity_tokens)
+  double peak_kv_bytes = 0;             // most KV bytes per chip reserved at once (<= capacity)
+  double kv_capacity_bytes = 0;         // the capacity the run used
 };
 
 // Simulates one replica. DiagnosticError when the workload is invalid (no requests, lengths

@@ -233,8 +233,33 @@ EngineFacts parse_notes(const std::string& notes) {
   static const std::regex cap(R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?)\s*[=:]?\s*(\d+))");
   std::smatch m;
   if (std::regex_search(lower, m, cap)) f.max_batch = std::stod(m[1].str());
-  static const std::regex reqs(R"((\d+)\s+reqs\b)");
+  static const std::regex reqs(R"((\d+)\s+(?:sharegpt\s+)?(?:reqs|requests|prompts)\b)");
   if (std::regex_search(lower, m, reqs)) f.requests = std::stod(m[1].str());
+  static const std::regex budget(
+      R"((?:max[ _-]?num[ _-]?batched[ _-]?tokens|max[ _-]?num[ _-]?tokens|chunked[ _-]?prefill[ _-]?size)\s*[=:]?\s*(\d+))");
+  if (std::regex_search(lower, m, budget)) f.step_tokens = std::stod(m[1].str());
+  // Request lengths: U[a,b] x nominal (uniform between a and b times the nominal length), or +-p%.
+  static const std::regex uniform(R"(u\[\s*([0-9.]+)\s*,\s*([0-9.]+)\s*\])");
+  static const std::regex plusminus(R"(\+-\s*(\d+(?:\.\d+)?)\s*%)");
+  if (std::regex_search(lower, m, uniform)) {
+    const double a = std::stod(m[1].str()), b = std::stod(m[2].str());
+    if (a >= 0 && b > a) f.length_spread = (b - a) / (b + a);
+  } else if (std::regex_search(lower, m, plusminus)) {
+    f.length_spread = std::min(0.9, std::stod(m[1].str()) / 100);
+  }
+  // The engine's step policy. SGLang (and SGLang-JAX) run prompts in their own steps before the
+  // decodes; vLLM 0.6 (V0) does the same unless chunked prefill is switched on; vLLM V1,
+  // TensorRT-LLM in-flight batching and ATOM mix prompt chunks into the decode steps.
+  if (lower.find("sglang") != std::string::npos) {
+    f.scheduler = sim::Scheduler::prefill_first;
+    f.scheduler_reason = "SGLang: prompts in their own steps";
+  } else if (std::regex_search(lower, std::regex(R"(vllm\s*~?\s*v?0\.[0-6]\b)")) &&
+             lower.find("chunked prefill on") == std::string::npos) {
+    f.scheduler = sim::Scheduler::prefill_first;
+    f.scheduler_reason = "vLLM V0 without chunked prefill: prompts in their own steps";
+  } else {
+    f.scheduler_reason = "prompt chunks mixed into decode steps";
+  }
   return f;
 }
 
@@ -252,10 +277,6 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     p.facts = parse_notes(row.notes);
     out.push_back(std::move(p));
     auto& q = out.back();
-    if (row.scenario == Scenario::poisson_rate) {
-      q.reason = "open-loop arrivals need the request-level simulator";
-      continue;
-    }
     if (row.spec_decode.rfind("mtp", 0) == 0) {
       q.reason = "speculative decoding (MTP) not modelled: draft length and acceptance rate not recorded";
       continue;
@@ -333,7 +354,61 @@ struct Operating {
 
 }  // namespace
 
-Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
+namespace {
+
+// Runs the row's request process through the serving simulator (one replica; the others are
+// identical and a router spreads requests evenly).
+Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, double engine_cap, Prediction& out) {
+  const auto& row = *p.row;
+  const auto& e = *m.deployment().efficiency;
+  const double dpf = m.deployment().dp;
+  sim::EngineConfig engine;
+  engine.scheduler = p.facts.scheduler;
+  engine.max_running = std::isfinite(engine_cap) ? engine_cap : 0;
+  engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens : std::max(1.0, e.activation_tokens);
+  double replicas = dpf, per_replica_requests = 0, rate = 0;
+  sim::Workload w;
+  switch (row.scenario) {
+    case Scenario::fixed_concurrency: {
+      const double c = *row.concurrency;
+      replicas = std::min(dpf, c);  // fewer clients than replicas leave replicas idle
+      w.clients = std::max(1, static_cast<int>(std::lround(c / replicas)));
+      per_replica_requests =
+          p.facts.requests ? std::ceil(*p.facts.requests / replicas) : std::max(20.0, 10.0 * w.clients);
+      if (!p.facts.requests) out.notes.push_back("request count not stated: 10 per client simulated");
+      break;
+    }
+    case Scenario::poisson_rate:
+      rate = *row.request_rate / dpf;
+      per_replica_requests = std::ceil((p.facts.requests ? *p.facts.requests : 1000.0) / dpf);
+      if (!p.facts.requests) out.notes.push_back("request count not stated: 1000 simulated");
+      break;
+    default:  // offline with a stated request count: all queued at t = 0
+      per_replica_requests = std::ceil(*p.facts.requests / dpf);
+      break;
+  }
+  per_replica_requests = std::max(1.0, per_replica_requests);
+  w.requests = sim::make_requests(static_cast<size_t>(per_replica_requests), {row.isl, p.facts.length_spread},
+                                  {row.osl, p.facts.length_spread}, rate, 1);
+  const auto r = sim::simulate(m, engine, w);
+  Operating op;
+  op.output_tok_s = r.output_tok_s * replicas;
+  const bool median = row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median;
+  op.ttft_s = median ? r.ttft_s.median : r.ttft_s.mean;
+  op.tpot_s = median ? r.tpot_s.median : r.tpot_s.mean;
+  if (row.osl <= 1 || op.tpot_s <= 0) op.tpot_s = r.e2e_s.mean;  // no second token: the request time
+  op.e2e_s = r.e2e_s.mean;
+  double in_system = 0;
+  for (const auto& q : r.requests) in_system += q.e2e_s();
+  op.batch = r.duration_s > 0 ? in_system / r.duration_s : 0;  // mean requests in the system (Little)
+  out.simulated = true;
+  out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {}",
+                                  w.requests.size(), sim::to_string(engine.scheduler), engine.step_tokens,
+                                  p.facts.scheduler_reason));
+  return op;
+}
+
+Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool simulate, double batch_hint) {
   Prediction out;
   out.notes = p.notes;
   out.efficiency_file = eff.file;
@@ -360,6 +435,17 @@ Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
   if (p.facts.max_batch) engine_cap = std::min(engine_cap, *p.facts.max_batch);
 
   Operating op;
+  // A request process the simulator cannot run (a drawn request that can never fit) is
+  // reported as unsupported with the simulator's reason.
+  auto run_sim = [&] {
+    try {
+      op = simulate_row(p, m, engine_cap, out);
+      return true;
+    } catch (const DiagnosticError& e) {
+      out.reason = e.diagnostic().message;
+      return false;
+    }
+  };
   auto steady = [&](double per_replica) {
     const cost::Workload w{isl, osl, per_replica * dpf};
     const auto e = cost::estimate(m, w, false);
@@ -386,7 +472,9 @@ Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
       // All requests queued: the engine runs at the largest batch memory (and any stated engine
       // cap) admits. A finite run that fits in one batch is one static batch.
       const double n = p.facts.requests ? *p.facts.requests / dpf : std::numeric_limits<double>::infinity();
-      if (n <= engine_cap) {
+      if (simulate && p.facts.requests) {
+        if (!run_sim()) return out;
+      } else if (n <= engine_cap) {
         waves(n);
       } else {
         steady(engine_cap);
@@ -409,6 +497,10 @@ Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
       waves(1);
       break;
     case Scenario::fixed_concurrency: {
+      if (simulate) {
+        if (!run_sim()) return out;
+        break;
+      }
       const double c = *row.concurrency;
       const double per_replica = std::max(1.0, c / dpf);
       const double b = std::min(per_replica, engine_cap);
@@ -432,8 +524,12 @@ Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
       break;
     }
     case Scenario::poisson_rate:
-      out.reason = "open-loop arrivals need the request-level simulator";
-      return out;
+      if (!simulate) {
+        steady(std::clamp(batch_hint, 1.0, engine_cap));
+      } else if (!run_sim()) {
+        return out;
+      }
+      break;
   }
   out.batch = op.batch;
   double v = 0;
@@ -471,6 +567,14 @@ Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) {
   out.supported = true;
   out.predicted = v;
   return out;
+}
+
+}  // namespace
+
+Prediction predict(const PreparedRow& p, const cost::Efficiency& eff) { return predict_impl(p, eff, true, 1); }
+
+Prediction predict_closed_form(const PreparedRow& p, const cost::Efficiency& eff, double batch_hint) {
+  return predict_impl(p, eff, false, batch_hint);
 }
 
 // ===================================================================== errors

@@ -17,6 +17,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
+#include "sim/serving.hpp"
 
 namespace tf::validate {
 
@@ -76,8 +77,13 @@ MeasuredSet read_measured(const std::filesystem::path& path, const hardware::Cat
 
 // Engine-side facts stated in a row's notes.
 struct EngineFacts {
-  std::optional<double> max_batch;  // "engine cap: max batch N", max-num-seqs / max_num_seqs N
-  std::optional<double> requests;   // offline runs: "N reqs" queued at t=0
+  std::optional<double> max_batch;    // "engine cap: max batch N", max-num-seqs / max_num_seqs N
+  std::optional<double> requests;     // requests in the run: "N reqs", "N prompts"
+  std::optional<double> step_tokens;  // max-num-batched-tokens / max_num_tokens / chunked-prefill-size N
+  double length_spread = 0;           // relative half-width of the request lengths around the mean
+                                      // ("U[0.8,1]x" nominal: 1/9; "+-15%": 0.15; else 0)
+  sim::Scheduler scheduler = sim::Scheduler::mixed;  // from the engine named in the notes
+  std::string scheduler_reason;                      // which words decided it
 };
 EngineFacts parse_notes(const std::string& notes);
 
@@ -89,6 +95,7 @@ struct Prediction {
   std::vector<std::string> notes;  // assumptions made (defaulted dtypes, ...)
   std::string efficiency_file;     // which efficiency file the prediction used
   double batch = 0;                // requests in flight per replica the prediction assumed
+  bool simulated = false;          // predicted by the serving simulator (else steady state / static batch)
 };
 
 // One row made ready for repeated evaluation under different efficiencies: the deployment is
@@ -117,7 +124,13 @@ class Predictor {
 };
 
 // The row's metric under efficiency `eff` (which must outlive nothing: it is used immediately).
+// Rows that describe a request process (a stated number of requests queued at t = 0, fixed
+// concurrency, Poisson arrivals) run through the serving simulator; unbounded offline runs,
+// static batches and single streams use the closed forms.
 Prediction predict(const PreparedRow& p, const cost::Efficiency& eff);
+// The closed-form stand-in for the same row (no simulation): the calibration's fast surrogate.
+// Poisson rows take the steady state at `batch_hint` requests per replica (from a simulation).
+Prediction predict_closed_form(const PreparedRow& p, const cost::Efficiency& eff, double batch_hint = 1);
 
 // ---- errors ----
 struct ErrorStats {
@@ -148,6 +161,7 @@ struct FitOptions {
   int max_evaluations = 4000;  // Nelder-Mead budget per fit (restarts included)
   double prior_weight = 1e-2;  // weak pull to the published anchors (transformed space), which
                                // only decides parameters the rows cannot identify
+  int outer_iterations = 3;    // refits of the closed-form surrogate against fresh simulations
 };
 
 // The fitted parameters and their bounds (physically plausible ranges).

@@ -37,9 +37,8 @@ const Fixture& llama8b() {
   return f;
 }
 
-EngineConfig engine_for(const cost::StepCostModel& m, double isl_plus_osl) {
-  EngineConfig e;
-  e.kv_capacity_tokens = m.max_sequences(isl_plus_osl) * isl_plus_osl;
+EngineConfig engine_for(const cost::StepCostModel&, double) {
+  EngineConfig e;  // KV capacity: the deployment's free KV memory
   e.step_tokens = 8192;
   return e;
 }
@@ -99,7 +98,7 @@ TEST(Serving, LongPromptIsChunkedByTheTokenBudget) {
 TEST(Serving, RequestsConservedAndKvNeverAboveCapacity) {
   const auto m = llama8b().cost_model();
   auto e = engine_for(m, 3000);
-  e.kv_capacity_tokens = 10 * 3000;  // ten requests of the largest size at most
+  e.kv_capacity_bytes = 10 * m.kv_bytes_per_chip(1, 3000);  // ten requests of the largest size at most
   Workload w;
   w.requests = make_requests(300, {2000, 0.2}, {800, 0.2}, 40.0, 7);
   const auto r = simulate(m, e, w);
@@ -109,8 +108,8 @@ TEST(Serving, RequestsConservedAndKvNeverAboveCapacity) {
     EXPECT_GE(q.finish_s, q.first_token_s);
     EXPECT_GT(q.ttft_s(), 0);
   }
-  EXPECT_LE(r.peak_kv_tokens, e.kv_capacity_tokens);
-  EXPECT_GT(r.peak_kv_tokens, 0);
+  EXPECT_LE(r.peak_kv_bytes, *e.kv_capacity_bytes);
+  EXPECT_GT(r.peak_kv_bytes, 5 * m.kv_bytes_per_chip(1, 2000));
   EXPECT_LE(r.busy_s, r.requests.back().finish_s + 1e-9);
   double out = 0;
   for (const auto& q : r.requests) out += q.output_tokens;
@@ -188,7 +187,7 @@ TEST(Serving, PrefillFirstPausesDecodesMixedDoesNot) {
 TEST(Serving, CapacityQueuesRequestsInOrder) {
   const auto m = llama8b().cost_model();
   auto e = engine_for(m, 600);
-  e.kv_capacity_tokens = 2 * 600;  // two requests at a time
+  e.kv_capacity_bytes = 2 * m.kv_bytes_per_chip(1, 600);  // two requests at a time
   Workload w;
   w.requests = make_requests(4, {100, 0}, {500, 0}, 0, 1);
   const auto r = simulate(m, e, w);
@@ -231,7 +230,7 @@ TEST(Serving, BadWorkloadsAreClearErrors) {
   auto e = engine_for(m, 1000);
   Workload w;
   EXPECT_THROW(simulate(m, e, w), DiagnosticError);  // no requests
-  w.requests = {{0.0, 100, 100}, {0.0, e.kv_capacity_tokens, 1}};
+  w.requests = {{0.0, 100, 100}, {0.0, 1e9, 1}};
   try {
     simulate(m, e, w);
     FAIL() << "expected a DiagnosticError";
