@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <functional>
+#include <queue>
 #include <limits>
 #include <random>
 
@@ -50,11 +52,6 @@ Distribution distribution(std::vector<double> v) {
 
 namespace {
 
-struct Seq {
-  size_t id = 0;
-  double prefilled = 0;  // prompt tokens already processed
-  double generated = 0;  // output tokens emitted (the first comes with the prompt's last chunk)
-};
 
 void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double cap_kv, const Workload& w) {
   if (w.requests.empty()) fail("simulation: the workload has no requests");
@@ -113,114 +110,111 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     need[i] = model.kv_bytes_per_chip(1, w.requests[i].input_tokens + w.requests[i].output_tokens);
   res.kv_capacity_bytes = cap_kv;
 
+  // Sequences whose prompt is being processed, first come first served (prompt tokens done).
+  std::deque<std::pair<size_t, double>> prefilling;
+  // Decoding sequences all advance one token per decode step ("tick"), so one that starts
+  // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick.
+  using Finish = std::pair<double, size_t>;
+  std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishing;
+  double tick = 0, decoding = 0, context_sum = 0;  // context_sum: cached tokens of the decoders
   std::deque<size_t> waiting;
-  std::vector<Seq> running;
   size_t next = 0, done = 0;
   double t = 0, reserved = 0;
+  auto in_flight = [&] { return decoding + static_cast<double>(prefilling.size()); };
+  auto complete = [&](size_t id) {
+    res.requests[id].finish_s = t;
+    reserved -= need[id];
+    ++done;
+    if (closed && issued < n) arrival[issued++] = t;  // the client sends its next request
+  };
+  std::vector<double> chunk;  // tokens per prefilling entry this step (a prefix of the queue)
 
   while (done < n) {
     while (next < issued && arrival[next] <= t) waiting.push_back(next++);
     // Admission: first come, first served; a request that does not fit blocks the ones behind it.
     while (!waiting.empty()) {
       const size_t i = waiting.front();
-      if (static_cast<double>(running.size()) + 1 > cap_running + 1e-9) break;
+      if (in_flight() + 1 > cap_running + 1e-9) break;
       if (reserved + need[i] > cap_kv + 1e-9) break;
-      running.push_back({i, 0, 0});
+      prefilling.emplace_back(i, 0.0);
       reserved += need[i];
       waiting.pop_front();
     }
-    if (running.empty()) {
+    if (in_flight() == 0) {
       if (next >= issued) fail("simulation: internal error: no request can make progress");
       t = std::max(t, arrival[next]);
       continue;
     }
-    res.peak_running = std::max(res.peak_running, static_cast<double>(running.size()));
+    res.peak_running = std::max(res.peak_running, in_flight());
     res.peak_kv_bytes = std::max(res.peak_kv_bytes, reserved);
 
-    bool prefill_pending = false;
-    for (const auto& s : running)
-      if (s.prefilled < w.requests[s.id].input_tokens) prefill_pending = true;
-    const bool with_decodes = !(prefill_pending && engine.scheduler == Scheduler::prefill_first);
-
+    const bool with_decodes = !(!prefilling.empty() && engine.scheduler == Scheduler::prefill_first);
     cost::Batch b;
-    double context_sum = 0, min_left = std::numeric_limits<double>::infinity();
-    if (with_decodes) {
-      for (const auto& s : running) {
-        const auto& r = w.requests[s.id];
-        if (s.prefilled < r.input_tokens) continue;
-        b.decode_seqs += 1;
-        context_sum += r.input_tokens + s.generated;
-        min_left = std::min(min_left, r.output_tokens - s.generated);
-      }
-    }
+    if (with_decodes) b.decode_seqs = decoding;
     // Prompt chunks, first come first served, in what the token budget leaves.
     double budget = std::max(0.0, engine.step_tokens - b.decode_seqs);
-    std::vector<std::pair<size_t, double>> chunks;  // index into running, tokens
+    chunk.clear();
     double prompt_weighted = 0;
-    if (prefill_pending) {
-      for (size_t k = 0; k < running.size() && budget > 0; ++k) {
-        const auto& r = w.requests[running[k].id];
-        const double left = r.input_tokens - running[k].prefilled;
-        if (left <= 0) continue;
-        const double c = std::min(left, budget);
-        budget -= c;
-        chunks.emplace_back(k, c);
-        b.prefill_tokens += c;
-        prompt_weighted += c * r.input_tokens;
-        if (c >= left) b.prefill_seqs += 1;
-      }
-      if (b.prefill_tokens > 0) b.prefill_prompt = prompt_weighted / b.prefill_tokens;
+    for (size_t k = 0; k < prefilling.size() && budget > 0; ++k) {
+      const auto& r = w.requests[prefilling[k].first];
+      const double left = r.input_tokens - prefilling[k].second;
+      const double c = std::min(left, budget);
+      budget -= c;
+      chunk.push_back(c);
+      b.prefill_tokens += c;
+      prompt_weighted += c * r.input_tokens;
+      if (c >= left) b.prefill_seqs += 1;
     }
+    if (b.prefill_tokens > 0) b.prefill_prompt = prompt_weighted / b.prefill_tokens;
 
     // Steps this iteration: one when prompts are in it; a pure-decode stretch otherwise, up to
     // the next completion or the next arrival that could be admitted.
     double steps = 1;
-    if (chunks.empty() && b.decode_seqs > 0) {
-      steps = std::max(1.0, min_left);
-      const bool admissible = waiting.empty() && next < issued &&
-                              static_cast<double>(running.size()) + 1 <= cap_running + 1e-9 &&
+    if (chunk.empty() && b.decode_seqs > 0) {
+      steps = std::max(1.0, finishing.top().first - tick);
+      const bool admissible = waiting.empty() && next < issued && in_flight() + 1 <= cap_running + 1e-9 &&
                               reserved + need[next] <= cap_kv + 1e-9;
       if (admissible) {
-        b.decode_context = context_sum / b.decode_seqs;
+        b.decode_context = context_sum / decoding;
         const double tau = model.step(b).time_s;
         ++res.step_evaluations;
         if (tau > 0) steps = std::min(steps, std::max(1.0, std::ceil((arrival[next] - t) / tau)));
       }
     }
-    if (b.decode_seqs > 0) b.decode_context = context_sum / b.decode_seqs + (steps - 1) / 2;
+    if (b.decode_seqs > 0) b.decode_context = context_sum / decoding + (steps - 1) / 2;
     const double dt = steps * model.step(b).time_s;
     ++res.step_evaluations;
     t += dt;
     res.busy_s += dt;
     res.steps += steps;
 
-    // Tokens: decodes advance by `steps`; a prompt whose last chunk ran emits its first token.
-    if (with_decodes)
-      for (auto& s : running)
-        if (s.prefilled >= w.requests[s.id].input_tokens) s.generated += steps;
-    for (const auto& [k, c] : chunks) {
-      auto& s = running[k];
-      s.prefilled += c;
-      if (s.prefilled >= w.requests[s.id].input_tokens) {
-        s.generated = 1;
-        res.requests[s.id].first_token_s = t;
+    // Decoders advance; the ones whose last token this was complete.
+    if (b.decode_seqs > 0) {
+      tick += steps;
+      context_sum += decoding * steps;
+      while (!finishing.empty() && finishing.top().first <= tick + 1e-9) {
+        const size_t id = finishing.top().second;
+        finishing.pop();
+        decoding -= 1;
+        context_sum -= w.requests[id].input_tokens + w.requests[id].output_tokens;
+        complete(id);
       }
     }
-    // Completions free their KV reservation; a closed-loop client sends its next request.
-    size_t kept = 0;
-    for (size_t k = 0; k < running.size(); ++k) {
-      const auto& s = running[k];
-      const auto& r = w.requests[s.id];
-      if (s.prefilled >= r.input_tokens && s.generated >= r.output_tokens) {
-        res.requests[s.id].finish_s = t;
-        reserved -= need[s.id];
-        ++done;
-        if (closed && issued < n) arrival[issued++] = t;
-      } else {
-        running[kept++] = s;
+    // Prompts whose last chunk ran emit their first token and start decoding (or complete).
+    for (size_t k = 0; k < chunk.size(); ++k) prefilling[k].second += chunk[k];
+    while (!prefilling.empty() && prefilling.front().second >= w.requests[prefilling.front().first].input_tokens) {
+      const size_t id = prefilling.front().first;
+      prefilling.pop_front();
+      res.requests[id].first_token_s = t;
+      const auto& r = w.requests[id];
+      if (r.output_tokens <= 1) {
+        complete(id);
+        continue;
       }
+      decoding += 1;
+      context_sum += r.input_tokens + 1;
+      finishing.emplace(tick + r.output_tokens - 1, id);
     }
-    running.resize(kept);
   }
 
   double first = std::numeric_limits<double>::infinity(), last = 0, out_tokens = 0, in_tokens = 0;

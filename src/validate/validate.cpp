@@ -715,17 +715,33 @@ struct Objective {
   cost::Efficiency base;
   Vec z0{};
   double prior = 0;
+  // The fast surrogate: each row's closed form times a per-row factor that makes it equal to
+  // the full prediction (simulation) at the last refresh; 1 for rows without a simulation.
+  std::vector<double> scale, hint;
+
+  void refresh(const cost::Efficiency& e) {
+    scale.assign(rows.size(), 1.0);
+    hint.assign(rows.size(), 1.0);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto full = predict(*rows[i], e);
+      if (!full.simulated || !full.supported) continue;
+      hint[i] = std::max(1.0, full.batch);
+      const auto cf = predict_closed_form(*rows[i], e, hint[i]);
+      if (cf.supported) scale[i] = full.predicted / cf.predicted;
+    }
+  }
   // Mean squared log error over rows supported under `e` (an unsupported row costs a fixed
-  // penalty so the fit cannot "win" by making rows infeasible).
-  double loss(const cost::Efficiency& e) const {
+  // penalty so the fit cannot "win" by making rows infeasible). `exact`: full predictions.
+  double loss(const cost::Efficiency& e, bool exact = false) const {
     double s = 0;
-    for (const auto* p : rows) {
-      const auto pr = predict(*p, e);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const auto* p = rows[i];
+      const auto pr = exact || scale.empty() ? predict(*p, e) : predict_closed_form(*p, e, hint[i]);
       if (!pr.supported) {
         s += 25;
         continue;
       }
-      const double l = std::log(pr.predicted / p->row->value);
+      const double l = std::log(pr.predicted * (exact || scale.empty() ? 1.0 : scale[i]) / p->row->value);
       s += l * l;
     }
     return rows.empty() ? 0 : s / static_cast<double>(rows.size());
@@ -815,30 +831,36 @@ FamilyFit fit_rows(const std::string& family, const std::vector<const PreparedRo
   for (const auto* p : f.rows) ++fit.groups[p->row->group];
   for (size_t i = 0; i < kParams; ++i)
     f.z0[i] = to_z(*field(const_cast<cost::Efficiency&>(start), i), fitted_parameters()[i]);
-  fit.start_loss = fit.loss = f.loss(start);
+  fit.start_loss = fit.loss = f.loss(start, true);
   if (f.rows.empty()) {
     fit.kind = "defaults";
     fit.flags.push_back("no supported rows: published anchors kept");
     return fit;
   }
-  // Two restarts from the best point refine the simplex (Nelder-Mead stalls on flat directions).
-  // Restarts from the best point rebuild the simplex (Nelder-Mead stalls on flat directions);
-  // stop when a restart no longer improves.
+  // Outer iterations: refresh the surrogate (simulations at the current point), then minimise
+  // it by Nelder-Mead with restarts from the best point (it stalls on flat directions); stop a
+  // restart series when a restart no longer improves.
   Vec z = f.z0;
   int total = 0;
-  double best = f(z);
-  while (total < o.max_evaluations) {
-    int evals = 0;
-    const Vec next = nelder_mead(f, z, std::min(400, o.max_evaluations - total), evals);
-    total += evals;
-    const double v = f(next);
-    const bool improved = v < best - 1e-12 * (1 + best);
-    if (v < best) z = next, best = v;
-    if (!improved) break;
+  const int budget_per_outer = std::max(1, o.max_evaluations / std::max(1, o.outer_iterations));
+  for (int outer = 0; outer < std::max(1, o.outer_iterations); ++outer) {
+    f.refresh(with_params(start, z));
+    double best = f(z);
+    int used = 0;
+    while (used < budget_per_outer) {
+      int evals = 0;
+      const Vec next = nelder_mead(f, z, std::min(400, budget_per_outer - used), evals);
+      used += evals;
+      const double v = f(next);
+      const bool improved = v < best - 1e-12 * (1 + best);
+      if (v < best) z = next, best = v;
+      if (!improved) break;
+    }
+    total += used;
   }
   fit.evaluations = total;
   const auto fitted = with_params(start, z);
-  const double loss = f.loss(fitted);
+  const double loss = f.loss(fitted, true);
   if (!(loss < fit.start_loss)) {
     fit.kind = "defaults";
     fit.flags.push_back("fit did not improve on the published anchors: kept");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
+#include "sim/serving.hpp"
 #include "io/text.hpp"
 #include "support/fixtures.hpp"
 #include "validate/validate.hpp"
@@ -73,6 +75,25 @@ TEST(ValidateNotes, EngineCapsAndRequestCounts) {
   EXPECT_EQ(*f.max_batch, 256);
   EXPECT_EQ(*f.requests, 500);
   EXPECT_FALSE(parse_notes("no caps here").max_batch);
+  EXPECT_EQ(parse_notes("no caps here").length_spread, 0);
+}
+
+TEST(ValidateNotes, TokenBudgetLengthSpreadAndStepPolicy) {
+  auto f = parse_notes("InferenceMAX (sglang, v0.5); random ISL/OSL U[0.8,1]x1024/1024 (mean shown), 160 prompts");
+  EXPECT_EQ(f.scheduler, sim::Scheduler::prefill_first);
+  EXPECT_NEAR(f.length_spread, 0.2 / 1.8, 1e-12);  // [0.8 L, L] = 0.9 L +- 0.1 L
+  ASSERT_TRUE(f.requests);
+  EXPECT_EQ(*f.requests, 160);
+  f = parse_notes("vllm bench serve: 150 reqs at max concurrency 8, ISL ~20000 and OSL ~2000 (+-15%)");
+  EXPECT_EQ(f.scheduler, sim::Scheduler::mixed);
+  EXPECT_NEAR(f.length_spread, 0.15, 1e-12);
+  f = parse_notes("vLLM ~0.6.3 benchmark_serving: 1000 ShareGPT prompts; chunked prefill on, max-num-batched-tokens 512");
+  EXPECT_EQ(f.scheduler, sim::Scheduler::mixed);
+  ASSERT_TRUE(f.step_tokens && f.requests);
+  EXPECT_EQ(*f.step_tokens, 512);
+  EXPECT_EQ(*f.requests, 1000);
+  EXPECT_EQ(parse_notes("vLLM ~0.6.3 benchmark_throughput: 8 prompts").scheduler, sim::Scheduler::prefill_first);
+  EXPECT_EQ(parse_notes("Triton+TRT-LLM v0.14: all 500 reqs at once").scheduler, sim::Scheduler::mixed);
 }
 
 // ---------------------------------------------------------------- validate, hand-checked
@@ -87,19 +108,31 @@ TEST(Validate, FixtureErrorsMatchHandComputedEstimates) {
   ds.activations = Precision::bf16;
   const auto d = cost::resolve_deployment(ds, spec, sys, eff);
   const cost::StepCostModel m(d);
-  const auto e = cost::estimate(m, {1024, 256, 16}, false);
-  const double tpot_ms = e.tpot_s * 1e3, tput = e.output_tok_s;
+  // Single stream: decode steps at batch 1, mean context isl + osl / 2.
+  cost::Batch one;
+  one.decode_seqs = 1;
+  one.decode_context = 1024 + 128;
+  const double tpot_ms = m.step(one).time_s * 1e3;
+  // Fixed concurrency: 16 closed-loop clients sending the 160 stated requests of 1024 / 256
+  // tokens, prompt chunks mixed into decode steps under the default token budget.
+  sim::Workload w;
+  w.clients = 16;
+  w.requests = sim::make_requests(160, {1024, 0}, {256, 0}, 0, 1);
+  sim::EngineConfig engine;
+  engine.step_tokens = eff.activation_tokens;
+  const double tput = sim::simulate(m, engine, w).output_tok_s;
   // Measured values 10% above and 20% below the model: APE = 100 x |p - v| / v.
   test::TempDir dir;
-  const auto csv = dir.write("m.csv", kHeader +
-                                          row("FIX-0001", "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency",
-                                              1024, 256, "16", "tpot_ms", tpot_ms * 1.1, "ms", "a, \"quoted\" note") +
-                                          row("FIX-0002", "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency",
-                                              1024, 256, "16", "output_tok_s", tput * 0.8, "tok/s") +
-                                          row("FIX-0003", "h100-sxm", 1, model, "bf16", "bf16", "poisson_rate", 1024,
-                                              256, "", "output_tok_s", 1000, "tok/s", "n", 1, "none", "2") +
-                                          row("OTHER-0001", "h100-sxm", 1, model, "bf16", "bf16", "single_stream", 1024,
-                                              256, "1", "tpot_ms", 5, "ms", "n", 1, "mtp"));
+  const auto csv =
+      dir.write("m.csv", kHeader +
+                             row("FIX-0001", "h100-sxm", 1, model, "bf16", "bf16", "single_stream", 1024, 256, "1",
+                                 "tpot_ms", tpot_ms * 1.1, "ms", "a, \"quoted\" note") +
+                             row("FIX-0002", "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency", 1024, 256, "16",
+                                 "output_tok_s", tput * 0.8, "tok/s", "160 prompts") +
+                             row("FIX-0003", "h100-sxm", 1, model, "bf16", "bf16", "poisson_rate", 1024, 256, "",
+                                 "output_tok_s", 1000, "tok/s", "200 reqs", 1, "none", "2") +
+                             row("OTHER-0001", "h100-sxm", 1, model, "bf16", "bf16", "single_stream", 1024, 256, "1",
+                                 "tpot_ms", 5, "ms", "n", 1, "mtp"));
   const auto r = run_cli({"validate", "--measured", csv.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = json::parse(r.out);
@@ -113,18 +146,25 @@ TEST(Validate, FixtureErrorsMatchHandComputedEstimates) {
   const auto& r2 = j["rows"][1];
   EXPECT_NEAR(r2["predicted"].get<double>(), tput, 1e-9 * tput);
   EXPECT_NEAR(r2["ape"].get<double>(), 25.0, 1e-6);  // 0.2 / 0.8
-  EXPECT_FALSE(j["rows"][2]["supported"].get<bool>());
-  EXPECT_NE(j["rows"][2]["reason"].get<std::string>().find("request-level simulator"), std::string::npos);
+  // Open loop well below capacity: every request is served, so the output rate is the arrival
+  // rate x output length: 200 Poisson arrivals at 2/s span 100 s +- 7 s (one standard
+  // deviation), plus the last request's few seconds of service.
+  const auto& r3 = j["rows"][2];
+  ASSERT_TRUE(r3["supported"].get<bool>()) << r3["reason"];
+  const double p3 = r3["predicted"].get<double>();
+  EXPECT_NEAR(p3, 2 * 256, 0.2 * 2 * 256);
   EXPECT_FALSE(j["rows"][3]["supported"].get<bool>());
   EXPECT_NE(j["rows"][3]["reason"].get<std::string>().find("MTP"), std::string::npos);
   const auto& s = j["summary"];
   EXPECT_EQ(s["n"], 4);
-  EXPECT_EQ(s["supported"], 2);
-  EXPECT_NEAR(s["median_ape"].get<double>(), (100 * 0.1 / 1.1 + 25.0) / 2, 1e-6);
+  EXPECT_EQ(s["supported"], 3);
+  std::vector<double> apes{100 * 0.1 / 1.1, 25.0, 100 * std::abs(p3 - 1000) / 1000};
+  std::sort(apes.begin(), apes.end());
+  EXPECT_NEAR(s["median_ape"].get<double>(), apes[1], 1e-6);
   EXPECT_NEAR(s["coverage"].get<double>(), 2.0 / 3.0, 1e-12);  // 3 rows outside poisson_rate
-  EXPECT_EQ(s["by_hardware"]["h100-sxm"]["supported"], 2);
+  EXPECT_EQ(s["by_hardware"]["h100-sxm"]["supported"], 3);
   EXPECT_EQ(s["by_metric"]["tpot_ms"]["n"], 2);
-  EXPECT_EQ(s["by_scenario"]["poisson_rate"]["supported"], 0);
+  EXPECT_EQ(s["by_scenario"]["poisson_rate"]["supported"], 1);
   EXPECT_EQ(s["by_model"][model]["n"], 4);
   EXPECT_EQ(s["by_source_group"]["FIX"]["n"], 3);
   // The text report carries the same rows.
@@ -225,38 +265,38 @@ TEST(Validate, BadNumberNamesTheColumn) {
 }
 
 // ---------------------------------------------------------------- calibration
-// Rows generated by the engine itself with known efficiencies; calibrate must recover them.
+// Rows generated by the engine itself with known efficiencies (closed-loop runs through the
+// serving simulator, as `validate` predicts them); calibrate must recover the efficiencies.
 std::string synthetic_csv(const cost::Efficiency& truth) {
   std::string csv = kHeader;
   int n = 0;
-  const auto& sys = hardware_catalog().get("h100-sxm");
   for (const std::string model : {"meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"}) {
-    const auto spec = model_catalog().resolve(model);
     for (int tp : {1, 2, 4, 8}) {
       if (model.find("70B") != std::string::npos && tp < 2) continue;
-      cost::DeploymentSpec ds;
-      ds.tp = tp;
-      ds.weights = Precision::fp8;
-      ds.kv = Precision::fp8;
-      const auto d = cost::resolve_deployment(ds, spec, sys, truth);
-      const cost::StepCostModel m(d);
       for (double isl : {128.0, 2048.0, 16000.0}) {
         for (double conc : {1.0, 8.0, 64.0, 256.0}) {
-          const auto e = cost::estimate(m, {isl, 256, conc}, false);
-          if (!e.feasible) continue;
           const auto c = fmt::format("{:.0f}", conc);
-          csv += row(fmt::format("SYN{}-{:04d}", tp, ++n), "h100-sxm", tp, model, "fp8", "fp8", "fixed_concurrency",
-                     isl, 256, c, "tpot_ms", e.tpot_s * 1e3, "ms");
-          csv += row(fmt::format("SYN{}-{:04d}", tp, ++n), "h100-sxm", tp, model, "fp8", "fp8", "fixed_concurrency",
-                     isl, 256, c, "output_tok_s", e.output_tok_s, "tok/s");
-          if (conc == 1)  // uncontended: TTFT = prefill alone + half a steady-state step
+          const auto notes = fmt::format("{:.0f} prompts", 3 * conc);
+          for (const auto& [metric, unit] : {std::pair{"tpot_ms", "ms"}, {"output_tok_s", "tok/s"}, {"ttft_ms", "ms"}})
             csv += row(fmt::format("SYN{}-{:04d}", tp, ++n), "h100-sxm", tp, model, "fp8", "fp8", "fixed_concurrency",
-                       isl, 256, "1", "ttft_ms", e.ttft_s * 1e3, "ms");
+                       isl, 256, c, metric, 1.0, unit, notes);
         }
       }
     }
   }
-  return csv;
+  // Replace every value by the engine's own prediction under `truth`.
+  const auto set = parse_measured(csv, "syn.csv", hardware_catalog(), model_catalog());
+  Predictor p(hardware_catalog(), model_catalog());
+  const auto rows = p.prepare(set, efficiency_table());
+  std::string out = kHeader;
+  for (const auto& r : rows) {
+    const auto pr = predict(r, truth);
+    if (!pr.supported) continue;  // does not fit: not a row
+    const auto& m = *r.row;
+    out += row(m.id, m.hardware, m.tp, m.model, "fp8", "fp8", "fixed_concurrency", m.isl, m.osl,
+               fmt::format("{:.0f}", *m.concurrency), std::string(to_string(m.metric)), pr.predicted, m.unit, m.notes);
+  }
+  return out;
 }
 
 TEST(Calibrate, RecoversKnownEfficienciesFromEngineGeneratedRows) {
