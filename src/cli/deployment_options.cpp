@@ -21,6 +21,9 @@ void DeploymentOptions::add_layout(CLI::App* cmd) {
   cmd->add_option("--activations", activations,
                   "Activation / GEMM precision (default: the weights' format if the chip computes in it, else bf16)");
   cmd->add_option("--kv", kv, "KV-cache precision (default: the model's native KV format, else bf16)");
+  cmd->add_option("--attention-weights", attention_weights,
+                  "Precision of the attention projections when a checkpoint keeps them apart from the rest "
+                  "(e.g. bf16 for FFN-only FP8 checkpoints; default: --weights)");
   cmd->add_option("--weights-tier", weight_tier,
                   "Memory tier holding weights: hbm, sram, gddr, lpddr, ddr (default: fastest that fits)");
   cmd->add_option("--kv-tier", kv_tier, "Memory tier holding the KV cache (default: the weights' tier)");
@@ -47,6 +50,7 @@ cost::DeploymentSpec DeploymentOptions::spec() const {
   if (!weights.empty()) s.weights = parse_precision(weights);
   if (!activations.empty()) s.activations = parse_precision(activations);
   if (!kv.empty()) s.kv = parse_precision(kv);
+  if (!attention_weights.empty()) s.attention_weights = parse_precision(attention_weights);
   if (!weight_tier.empty()) s.weight_tier = parse_tier(weight_tier, "--weights-tier");
   if (!kv_tier.empty()) s.kv_tier = parse_tier(kv_tier, "--kv-tier");
   return s;

@@ -27,6 +27,7 @@ std::string Deployment::describe() const {
   s += fmt::format(" DP{}", dp);
   if (attention_dp) s += " attnDP";
   s += fmt::format(" w{}/a{} kv{}", to_string(weights), to_string(activations), to_string(kv));
+  if (attention_weights != weights) s += fmt::format(" attn-w{}", to_string(attention_weights));
   return s;
 }
 
@@ -140,6 +141,18 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
   if (info(d.weights).bytes_per_element > info(d.activations).bytes_per_element) {
     fail(fmt::format("weights {} are wider than activations {}", to_string(d.weights), to_string(d.activations)),
          "GEMMs run in the activation format; use activations at least as wide as the weights");
+  }
+  d.attention_weights = spec.attention_weights.value_or(d.weights);
+  d.attention_proj_class = d.gemm_class;
+  if (spec.attention_weights && *spec.attention_weights != d.weights) {
+    // Projections in a wider format run their GEMMs in it; a narrower one keeps the activations'.
+    const auto& a = info(d.attention_weights);
+    if (a.bytes_per_element > info(d.activations).bytes_per_element) {
+      d.attention_proj_class = a.compute_class;
+      if (!peak_rate(s, d.attention_proj_class))
+        fail(fmt::format("{} has no {} compute for --attention-weights {}", s.id, to_string(d.attention_proj_class),
+                         to_string(d.attention_weights)));
+    }
   }
   const bool low_precision_attention =
       (d.gemm_class == ComputeClass::fp8 || d.gemm_class == ComputeClass::fp4) && d.kv == Precision::fp8;

@@ -25,6 +25,10 @@ struct DeploymentSpec {
   std::optional<Precision> weights;      // default: the model's native precision
   std::optional<Precision> activations;  // default: the weights' math format if the chip has it, else bf16
   std::optional<Precision> kv;           // default: the model's native KV precision, else bf16
+  // Attention projections (q/k/v/o or MLA) kept in another precision than the rest of the
+  // weights, as checkpoints that quantise only the FFN/experts do (Meta's Llama 3.1 FP8: FFN-only
+  // FP8, attention BF16). Default: the weights' precision.
+  std::optional<Precision> attention_weights;
   std::optional<hardware::MemoryTierKind> weight_tier;  // default: fastest tier that holds the weights
   std::optional<hardware::MemoryTierKind> kv_tier;      // default: the weights' tier
 };
@@ -38,7 +42,9 @@ struct Deployment {
   Precision weights = Precision::bf16;
   Precision activations = Precision::bf16;
   Precision kv = Precision::bf16;
+  Precision attention_weights = Precision::bf16;      // attention projections (= weights unless set)
   ComputeClass gemm_class = ComputeClass::bf16;       // math format of the GEMMs
+  ComputeClass attention_proj_class = ComputeClass::bf16;  // math format of the attention projections
   ComputeClass attention_class = ComputeClass::bf16;  // math format of attention
   std::optional<hardware::MemoryTierKind> weight_tier;
   std::optional<hardware::MemoryTierKind> kv_tier;

@@ -84,7 +84,7 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   const double moe_group = std::max(tp, ep);  // chips the experts of one layer are spread over
   const double moe_tp = moe_group / ep;       // slices per expert
 
-  w_attn_ = p.attention * fs / tp_attn * wb;
+  w_attn_ = p.attention * fs / tp_attn * info(d.attention_weights).bytes_per_element;
   w_dense_ = (p.dense_ffn + p.shared_experts + p.router + p.norms) * fs / tp * wb;
   w_lm_ = p.lm_head / tp * embed_b;
   const double w_embed = p.embedding / tp * embed_b;
@@ -171,6 +171,8 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   peak_gemm_ = peak_rate(s, d.gemm_class).value_or(0);
   peak_attn_ = peak_rate(s, d.attention_class).value_or(peak_gemm_);
   gemm_rate_ = peak_gemm_ * e.compute_fraction;
+  peak_proj_ = peak_rate(s, d.attention_proj_class).value_or(peak_gemm_);
+  proj_rate_ = peak_proj_ * e.compute_fraction;
   attn_rate_ = peak_attn_ * e.attention_compute_fraction;
 
   // Memory placement and budget.
@@ -257,7 +259,7 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
   };
   const double act = tokens * act_bytes_per_token_;
   auto& G = out.groups;
-  roof(G[0], flops_attn_proj_ * tokens, gemm, w_attn_ + act * 0.5, 0);
+  roof(G[0], flops_attn_proj_ * tokens, ideal ? peak_proj_ : proj_rate_, w_attn_ + act * 0.5, 0);
 
   // Attention core: decode reads each sequence's cached keys; prefill attends causally and
   // writes the new tokens' KV.

@@ -124,6 +124,7 @@ class StepCostModel {
   double tokens_per_chip_factor_ = 1;  // tokens originating per chip / replica tokens
   // Rates.
   double gemm_rate_ = 0, attn_rate_ = 0, peak_gemm_ = 0, peak_attn_ = 0;
+  double proj_rate_ = 0, peak_proj_ = 0;  // attention projections (their own precision)
   double w_bw_ = 0, kv_bw_ = 0, peak_w_bw_ = 0, peak_kv_bw_ = 0;
   double kv_split_ = 1;
 };

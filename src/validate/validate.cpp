@@ -247,6 +247,9 @@ EngineFacts parse_notes(const std::string& notes) {
   } else if (std::regex_search(lower, m, plusminus)) {
     f.length_spread = std::min(0.9, std::stod(m[1].str()) / 100);
   }
+  // A checkpoint that keeps the attention projections in another precision ("attn BF16").
+  static const std::regex attn(R"(\battn(?:ention)?\s+(bf16|fp16|fp8)\b)");
+  if (std::regex_search(lower, m, attn)) f.attention_weights = parse_precision(m[1].str());
   // The engine's step policy. SGLang (and SGLang-JAX) run prompts in their own steps before the
   // decodes; vLLM 0.6 (V0) does the same unless chunked prefill is switched on; vLLM V1,
   // TensorRT-LLM in-flight batching and ATOM mix prompt chunks into the decode steps.
@@ -311,6 +314,10 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     spec.weights = dtype(row.weight_dtype, "weight");
     spec.activations = dtype(row.act_dtype, "activation");
     spec.kv = dtype(row.kv_dtype, "kv");
+    if (q.facts.attention_weights) {
+      spec.attention_weights = q.facts.attention_weights;
+      q.notes.push_back(fmt::format("attention projections in {} (notes)", to_string(*q.facts.attention_weights)));
+    }
     try {
       q.deployment = cost::resolve_deployment(spec, it->second, system, table.for_family(system.family));
       q.modelable = true;
@@ -647,6 +654,7 @@ Summary summarise(const std::vector<RowResult>& results) {
   s.latency = stats(lat);
   s.coverage =
       s.n_outside_poisson ? static_cast<double>(supported_outside) / static_cast<double>(s.n_outside_poisson) : 0;
+  s.supported_outside_poisson = supported_outside;
   s.by_hardware = by(results, [](const MeasuredRow& r) { return r.hardware; });
   s.by_model = by(results, [](const MeasuredRow& r) { return r.model; });
   s.by_metric = by(results, [](const MeasuredRow& r) { return std::string(to_string(r.metric)); });

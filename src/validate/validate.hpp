@@ -84,6 +84,7 @@ struct EngineFacts {
                                       // ("U[0.8,1]x" nominal: 1/9; "+-15%": 0.15; else 0)
   sim::Scheduler scheduler = sim::Scheduler::mixed;  // from the engine named in the notes
   std::string scheduler_reason;                      // which words decided it
+  std::optional<Precision> attention_weights;        // "attn BF16": projections kept apart from the weights
 };
 EngineFacts parse_notes(const std::string& notes);
 
@@ -141,7 +142,8 @@ struct ErrorStats {
 struct Summary {
   ErrorStats overall;
   size_t n_outside_poisson = 0;
-  double coverage = 0;  // supported / rows outside poisson_rate
+  size_t supported_outside_poisson = 0;
+  double coverage = 0;  // supported_outside_poisson / n_outside_poisson
   ErrorStats throughput, latency;
   std::map<std::string, ErrorStats> by_hardware, by_model, by_metric, by_scenario, by_group;
 };
