@@ -97,6 +97,9 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   expert_slice_bytes_ = expert_params * wb / moe_tp;
   experts_per_chip_ = m.is_moe() ? routed_experts_ / ep : 0;
   ep_group_tokens_factor_ = ep > tp ? ep / tp : 1.0;
+  // Per token copy per MoE layer on this chip: 4 passes of the hidden state in activation
+  // precision, the copies spread over the EP group.
+  moe_perm_bytes_per_copy_ = m.is_moe() ? 4 * h * info(d.activations).bytes_per_element / ep : 0;
   const double w_experts = moe_layers_ * experts_per_chip_ * expert_slice_bytes_;
 
   // FLOPs per replica token, per chip.
@@ -285,6 +288,15 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
     const double touched = 1 - std::pow(1 - top_k_ / routed_experts_, group_tokens);
     const double bytes = moe_layers_ * experts_per_chip_ * touched * expert_slice_bytes_;
     roof(G[3], flops_expert_ * group_tokens, gemm, bytes, 0);
+    // Token dispatch around the grouped expert GEMMs (permute in, unpermute and weighted
+    // combine out): each of a token's k copies of the hidden state is written and read twice
+    // by memory-bound kernels of their own, not hidden under the GEMMs.
+    // (A fused kernel could avoid it: not part of the peak-only ceiling.)
+    if (!ideal) {
+      const double perm = moe_layers_ * group_tokens * top_k_ * moe_perm_bytes_per_copy_;
+      G[3].bytes += perm;
+      G[3].time_s += perm / wbw;
+    }
   } else {
     G[3] = GroupCost{};
   }

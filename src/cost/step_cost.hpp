@@ -110,6 +110,7 @@ class StepCostModel {
   double moe_layers_ = 0;                      // in the stage
   double routed_experts_ = 0, top_k_ = 0;
   double ep_group_tokens_factor_ = 1;          // tokens of the EP group per replica token
+  double moe_perm_bytes_per_copy_ = 0;         // dispatch/combine traffic per token copy per MoE layer
   double flops_attn_proj_ = 0, flops_dense_ = 0, flops_lm_ = 0, flops_expert_ = 0;  // per token
   double per_key_decode_ = 0, per_key_prefill_ = 0;  // attention FLOPs per key, all heads, per chip
   double kv_token_layer_bytes_ = 0;                  // per layer per token per chip
