@@ -59,6 +59,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   register_frontier_commands(app, ctx);
   register_validate_commands(app, ctx);
   register_economics_commands(app, ctx);
+  register_serving_commands(app, ctx);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

@@ -10,6 +10,7 @@
 #include "core/diagnostic.hpp"
 #include "core/units.hpp"
 #include "model/accounting.hpp"
+#include "serving/serving.hpp"
 #include "model/hf_config.hpp"
 
 namespace tf::cli {
@@ -292,17 +293,23 @@ void print_hardware_detail(const SystemSpec& s, std::ostream& out) {
 
 void register_list_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("list", "List the registries: architectures (Hugging Face model classes read), "
-                                         "precisions, efficiency (families with data), economics (presets)");
+                                         "precisions, efficiency (families with data), economics (presets), "
+                                         "schedulers (serving step policies)");
   auto what = std::make_shared<std::string>();
-  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics")
+  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers")
       ->required()
-      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics"}));
+      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics", "schedulers"}));
   cmd->callback([&ctx, what] {
     ctx.action = [&ctx, what] {
       auto& out = *ctx.out;
       if (*what == "architectures") {
         Table t({"architectures[0]", "what is understood", "source"});
         for (const auto& a : model::supported_architectures()) t.add_row({a.name, a.description, a.citation});
+        t.print(out);
+      } else if (*what == "schedulers") {
+        Table t({"scheduler", "what a step holds", "source"});
+        for (const auto& s : serving::schedulers())
+          t.add_row({std::string(s.name), std::string(s.description), std::string(s.citation)});
         t.print(out);
       } else if (*what == "precisions") {
         Table t({"precision", "bytes per element", "math units", "storage"});

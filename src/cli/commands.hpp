@@ -11,5 +11,6 @@ void register_estimate_commands(CLI::App& app, Context& ctx);
 void register_frontier_commands(CLI::App& app, Context& ctx);
 void register_validate_commands(CLI::App& app, Context& ctx);  // validate, calibrate
 void register_economics_commands(CLI::App& app, Context& ctx);  // tco, capex, plan, generations
+void register_serving_commands(CLI::App& app, Context& ctx);    // simulate
 
 }  // namespace tf::cli

@@ -254,11 +254,11 @@ EngineFacts parse_notes(const std::string& notes) {
   // decodes; vLLM 0.6 (V0) does the same unless chunked prefill is switched on; vLLM V1,
   // TensorRT-LLM in-flight batching and ATOM mix prompt chunks into the decode steps.
   if (lower.find("sglang") != std::string::npos) {
-    f.scheduler = sim::Scheduler::prefill_first;
+    f.scheduler = serving::Scheduler::prefill_first;
     f.scheduler_reason = "SGLang: prompts in their own steps";
   } else if (std::regex_search(lower, std::regex(R"(vllm\s*~?\s*v?0\.[0-6]\b)")) &&
              lower.find("chunked prefill on") == std::string::npos) {
-    f.scheduler = sim::Scheduler::prefill_first;
+    f.scheduler = serving::Scheduler::prefill_first;
     f.scheduler_reason = "vLLM V0 without chunked prefill: prompts in their own steps";
   } else {
     f.scheduler_reason = "prompt chunks mixed into decode steps";
@@ -369,12 +369,12 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   const auto& row = *p.row;
   const auto& e = *m.deployment().efficiency;
   const double dpf = m.deployment().dp;
-  sim::EngineConfig engine;
+  serving::EngineConfig engine;
   engine.scheduler = p.facts.scheduler;
   engine.max_running = std::isfinite(engine_cap) ? engine_cap : 0;
   engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens : std::max(1.0, e.activation_tokens);
   double replicas = dpf, per_replica_requests = 0, rate = 0;
-  sim::Workload w;
+  serving::Workload w;
   switch (row.scenario) {
     case Scenario::fixed_concurrency: {
       const double c = *row.concurrency;
@@ -395,9 +395,9 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
       break;
   }
   per_replica_requests = std::max(1.0, per_replica_requests);
-  w.requests = sim::make_requests(static_cast<size_t>(per_replica_requests), {row.isl, p.facts.length_spread},
+  w.requests = serving::make_requests(static_cast<size_t>(per_replica_requests), {row.isl, p.facts.length_spread},
                                   {row.osl, p.facts.length_spread}, rate, 1);
-  const auto r = sim::simulate(m, engine, w);
+  const auto r = serving::simulate(m, engine, w);
   Operating op;
   op.output_tok_s = r.output_tok_s * replicas;
   const bool median = row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median;
@@ -410,7 +410,7 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   op.batch = r.duration_s > 0 ? in_system / r.duration_s : 0;  // mean requests in the system (Little)
   out.simulated = true;
   out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {}",
-                                  w.requests.size(), sim::to_string(engine.scheduler), engine.step_tokens,
+                                  w.requests.size(), serving::to_string(engine.scheduler), engine.step_tokens,
                                   p.facts.scheduler_reason));
   return op;
 }

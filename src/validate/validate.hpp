@@ -17,7 +17,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
-#include "sim/serving.hpp"
+#include "serving/serving.hpp"
 
 namespace tf::validate {
 
@@ -82,7 +82,7 @@ struct EngineFacts {
   std::optional<double> step_tokens;  // max-num-batched-tokens / max_num_tokens / chunked-prefill-size N
   double length_spread = 0;           // relative half-width of the request lengths around the mean
                                       // ("U[0.8,1]x" nominal: 1/9; "+-15%": 0.15; else 0)
-  sim::Scheduler scheduler = sim::Scheduler::mixed;  // from the engine named in the notes
+  serving::Scheduler scheduler = serving::Scheduler::mixed;  // from the engine named in the notes
   std::string scheduler_reason;                      // which words decided it
   std::optional<Precision> attention_weights;        // "attn BF16": projections kept apart from the weights
 };

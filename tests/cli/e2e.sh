@@ -33,6 +33,11 @@ csv=$(mktemp)
 check "frontier csv" 0 "$bin" frontier --model qwen3-8b --hardware h100-sxm --csv "$csv"
 contains "csv header" "$csv" "hardware,kind,output_tok_s_per_user"
 rm -f "$csv"
+check "simulate closed loop" 0 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm --concurrency 8 --requests 40
+contains "simulate prints TTFT" /tmp/tf_e2e_out.$$ "TTFT ms"
+check "simulate needs an arrival mode" 2 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm
+check "list schedulers" 0 "$bin" list schedulers
+contains "schedulers list prefill-first" /tmp/tf_e2e_out.$$ "prefill-first"
 check "tco" 0 "$bin" tco --hardware h100-sxm,b200
 check "capex arr" 0 "$bin" capex --arr 100e9 --gross-margin 0.5 --depreciation-years 5
 contains "capex 250B" /tmp/tf_e2e_out.$$ "2.5e+11"

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
@@ -101,6 +103,7 @@ TEST(Cli, OutputIsDeterministic) {
   EXPECT_EQ(run_cli({"catalog", "--json"}).out, run_cli({"catalog", "--json"}).out);
 }
 
+
 }  // namespace
 }  // namespace tf
 
@@ -190,6 +193,7 @@ TEST(CliFrontier, BadInputsAreExitCode2) {
   EXPECT_EQ(run_cli({"frontier", "--precisions", "fp3"}).exit_code, 2);
   EXPECT_EQ(run_cli({"frontier", "--isl", "0"}).exit_code, 2);
 }
+
 
 }  // namespace
 }  // namespace tf
@@ -282,6 +286,7 @@ TEST(CliEconomics, EstimateAndFrontierCarryCosts) {
   EXPECT_GT(j["systems"][0]["points"][0]["usd_per_mtok_total"].get<double>(), 0);
 }
 
+
 }  // namespace
 }  // namespace tf
 
@@ -303,6 +308,84 @@ TEST(CliEconomics, PlanFromATrace) {
   // A trace and explicit lengths contradict each other.
   EXPECT_EQ(run_cli({"plan", "--hardware", "h100-sxm", "--trace", p.string(), "--isl", "10"}).exit_code, 2);
 }
+
+
+// ---------------------------------------------------------------- simulate
+TEST(CliSimulate, NegligibleLoadReproducesTheAnalyticalLatency) {
+  // One request every 10 s on average: each finds the engine idle, so its TTFT is its prefill
+  // alone and its TPOT a batch-1 decode step, as the steady state at concurrency 1 says.
+  const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "0.1",
+                          "--requests", "40", "--isl", "1000", "--osl", "50", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["workload"]["requests"].get<int>(), 40);
+  const auto& res = j["result"];
+  const auto& ss = j["steady_state"];
+  EXPECT_EQ(ss["concurrency"].get<double>(), 1);
+  // The estimate's TTFT adds half a step of arrival wait that an idle engine does not have.
+  const double prefill_ms = ss["ttft_ms"].get<double>() - 0.5 * ss["tpot_ms"].get<double>();
+  EXPECT_NEAR(res["ttft_ms"]["median"].get<double>(), prefill_ms, 0.02 * prefill_ms);
+  EXPECT_NEAR(res["tpot_ms"]["median"].get<double>(), ss["tpot_ms"].get<double>(), 0.02 * ss["tpot_ms"].get<double>());
+  EXPECT_LE(res["peak_kv_bytes_per_chip"].get<double>(), j["engine"]["kv_capacity_bytes_per_chip"].get<double>());
+}
+
+TEST(CliSimulate, ClosedLoopReplicasAndRequestRecords) {
+  test::TempDir dir;
+  const auto csv = dir.path() / "req.csv";
+  const std::vector<std::string> args{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--dp", "2", "--concurrency", "16", "--requests", "96", "--length-spread", "0.2",
+                                      "--json", "--requests-csv", csv.string()};
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  // 16 clients over 2 replicas: at most 8 running on each.
+  EXPECT_LE(j["result"]["peak_running_per_replica"].get<double>(), 8);
+  EXPECT_LE(j["result"]["mean_requests_in_system"].get<double>(), 16 + 1e-9);
+  std::ifstream in(csv);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) ++lines;
+  EXPECT_EQ(lines, 97);  // header + every request
+  // Same inputs and seed: the same document, byte for byte.
+  EXPECT_EQ(run_cli(args).out, r.out);
+}
+
+TEST(CliSimulate, TraceArrivalsAreServedInFull) {
+  test::TempDir dir;
+  const auto p = dir.write("t.csv",
+                           "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1000,100\n0.5,1000,100\n1.5,1000,100\n2,1000,100\n");
+  const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--trace",
+                          p.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["workload"]["requests"].get<int>(), 4);
+  // 400 output tokens from t = 0 to the last completion, which is after the last arrival (2 s).
+  const double d = j["result"]["duration_s"].get<double>();
+  EXPECT_GT(d, 2.0);
+  EXPECT_NEAR(j["result"]["output_tok_s"].get<double>() * d, 400, 1e-6);
+}
+
+TEST(CliSimulate, BadInputsAreExitCode2) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  auto none = with({});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("arrival mode"), std::string::npos) << none.err;
+  EXPECT_EQ(with({"--concurrency", "4", "--rate", "2"}).exit_code, 2);
+  EXPECT_EQ(with({"--concurrency", "2.5"}).exit_code, 2);
+  const auto sched = with({"--batch", "--scheduler", "fastest"});
+  EXPECT_EQ(sched.exit_code, 2);
+  EXPECT_NE(sched.err.find("prefill-first"), std::string::npos) << sched.err;
+  EXPECT_EQ(with({"--batch", "--length-spread", "1.5"}).exit_code, 2);
+  const auto big = with({"--batch", "--isl", "2000000", "--osl", "10", "--requests", "2"});
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_NE(big.err.find("can never run"), std::string::npos) << big.err;
+}
+
 
 }  // namespace
 }  // namespace tf

@@ -12,7 +12,7 @@
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
-#include "sim/serving.hpp"
+#include "serving/serving.hpp"
 #include "io/text.hpp"
 #include "support/fixtures.hpp"
 #include "validate/validate.hpp"
@@ -80,20 +80,20 @@ TEST(ValidateNotes, EngineCapsAndRequestCounts) {
 
 TEST(ValidateNotes, TokenBudgetLengthSpreadAndStepPolicy) {
   auto f = parse_notes("InferenceMAX (sglang, v0.5); random ISL/OSL U[0.8,1]x1024/1024 (mean shown), 160 prompts");
-  EXPECT_EQ(f.scheduler, sim::Scheduler::prefill_first);
+  EXPECT_EQ(f.scheduler, serving::Scheduler::prefill_first);
   EXPECT_NEAR(f.length_spread, 0.2 / 1.8, 1e-12);  // [0.8 L, L] = 0.9 L +- 0.1 L
   ASSERT_TRUE(f.requests);
   EXPECT_EQ(*f.requests, 160);
   f = parse_notes("vllm bench serve: 150 reqs at max concurrency 8, ISL ~20000 and OSL ~2000 (+-15%)");
-  EXPECT_EQ(f.scheduler, sim::Scheduler::mixed);
+  EXPECT_EQ(f.scheduler, serving::Scheduler::mixed);
   EXPECT_NEAR(f.length_spread, 0.15, 1e-12);
   f = parse_notes("vLLM ~0.6.3 benchmark_serving: 1000 ShareGPT prompts; chunked prefill on, max-num-batched-tokens 512");
-  EXPECT_EQ(f.scheduler, sim::Scheduler::mixed);
+  EXPECT_EQ(f.scheduler, serving::Scheduler::mixed);
   ASSERT_TRUE(f.step_tokens && f.requests);
   EXPECT_EQ(*f.step_tokens, 512);
   EXPECT_EQ(*f.requests, 1000);
-  EXPECT_EQ(parse_notes("vLLM ~0.6.3 benchmark_throughput: 8 prompts").scheduler, sim::Scheduler::prefill_first);
-  EXPECT_EQ(parse_notes("Triton+TRT-LLM v0.14: all 500 reqs at once").scheduler, sim::Scheduler::mixed);
+  EXPECT_EQ(parse_notes("vLLM ~0.6.3 benchmark_throughput: 8 prompts").scheduler, serving::Scheduler::prefill_first);
+  EXPECT_EQ(parse_notes("Triton+TRT-LLM v0.14: all 500 reqs at once").scheduler, serving::Scheduler::mixed);
 }
 
 // ---------------------------------------------------------------- validate, hand-checked
@@ -115,12 +115,12 @@ TEST(Validate, FixtureErrorsMatchHandComputedEstimates) {
   const double tpot_ms = m.step(one).time_s * 1e3;
   // Fixed concurrency: 16 closed-loop clients sending the 160 stated requests of 1024 / 256
   // tokens, prompt chunks mixed into decode steps under the default token budget.
-  sim::Workload w;
+  serving::Workload w;
   w.clients = 16;
-  w.requests = sim::make_requests(160, {1024, 0}, {256, 0}, 0, 1);
-  sim::EngineConfig engine;
+  w.requests = serving::make_requests(160, {1024, 0}, {256, 0}, 0, 1);
+  serving::EngineConfig engine;
   engine.step_tokens = eff.activation_tokens;
-  const double tput = sim::simulate(m, engine, w).output_tok_s;
+  const double tput = serving::simulate(m, engine, w).output_tok_s;
   // Measured values 10% above and 20% below the model: APE = 100 x |p - v| / v.
   test::TempDir dir;
   const auto csv =

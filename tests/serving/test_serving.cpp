@@ -1,6 +1,6 @@
 // The request-level serving simulator against hand-computed step sums and invariants
 // (requests conserved, KV never above capacity, concurrency never above the clients).
-#include "sim/serving.hpp"
+#include "serving/serving.hpp"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "cost/estimate.hpp"
 #include "support/fixtures.hpp"
 
-namespace tf::sim {
+namespace tf::serving {
 namespace {
 
 struct Fixture {
@@ -245,4 +245,4 @@ TEST(Serving, BadWorkloadsAreClearErrors) {
 }
 
 }  // namespace
-}  // namespace tf::sim
+}  // namespace tf::serving

@@ -20,7 +20,7 @@
 
 #include "cost/step_cost.hpp"
 
-namespace tf::sim {
+namespace tf::serving {
 
 // How an engine forms its steps.
 enum class Scheduler {
@@ -33,6 +33,13 @@ enum class Scheduler {
 };
 std::string_view to_string(Scheduler s);
 std::optional<Scheduler> parse_scheduler(std::string_view s);
+
+// The registry of step policies: name, what it does, which engines behave so (citation).
+struct SchedulerInfo {
+  Scheduler scheduler;
+  std::string_view name, description, citation;
+};
+const std::vector<SchedulerInfo>& schedulers();
 
 struct EngineConfig {
   Scheduler scheduler = Scheduler::mixed;
@@ -87,6 +94,14 @@ struct Result {
 // below 1, unsorted open-loop arrivals) or a request cannot fit the KV capacity on its own.
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
 
+// Simulates the deployment's DP replicas behind a round-robin router: open-loop request i goes
+// to replica i mod DP; closed-loop clients are split as evenly as possible (the first
+// clients mod DP replicas get one more) and each replica serves its clients' requests. The
+// result merges every request (in workload order); steps and peaks are summed / maximised
+// over replicas, throughput is the whole deployment's. Fewer clients than replicas leave the
+// remaining replicas idle.
+Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
+
 // ---- workload helpers (deterministic for a seed) ----
 
 // Token lengths drawn uniformly from [mean x (1 - spread), mean x (1 + spread)], rounded to
@@ -103,4 +118,4 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
 
 Distribution distribution(std::vector<double> v);
 
-}  // namespace tf::sim
+}  // namespace tf::serving

@@ -1,4 +1,4 @@
-#include "sim/serving.hpp"
+#include "serving/serving.hpp"
 
 #include <fmt/format.h>
 
@@ -12,21 +12,31 @@
 
 #include "core/diagnostic.hpp"
 
-namespace tf::sim {
+namespace tf::serving {
+
+const std::vector<SchedulerInfo>& schedulers() {
+  static const std::vector<SchedulerInfo> v{
+      {Scheduler::mixed, "mixed",
+       "prompt chunks ride in the decode steps: decodes first, the rest of the token budget to prompts, first "
+       "come first served",
+       "Agrawal et al., Sarathi-Serve (OSDI 2024); vLLM V1 chunked prefill; TensorRT-LLM in-flight batching"},
+      {Scheduler::prefill_first, "prefill-first",
+       "a step runs prompts only (up to the token budget) while any are waiting, else decodes only",
+       "Yu et al., Orca (OSDI 2022) iteration-level scheduling; SGLang default scheduler; vLLM V0 without chunked "
+       "prefill"},
+  };
+  return v;
+}
 
 std::string_view to_string(Scheduler s) {
-  switch (s) {
-    case Scheduler::mixed:
-      return "mixed";
-    case Scheduler::prefill_first:
-      return "prefill-first";
-  }
+  for (const auto& i : schedulers())
+    if (i.scheduler == s) return i.name;
   return "?";
 }
 
 std::optional<Scheduler> parse_scheduler(std::string_view s) {
-  if (s == "mixed") return Scheduler::mixed;
-  if (s == "prefill-first" || s == "prefill_first") return Scheduler::prefill_first;
+  for (const auto& i : schedulers())
+    if (i.name == s) return i.scheduler;
   return std::nullopt;
 }
 
@@ -79,6 +89,30 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
       last = r.arrival_s;
     }
   }
+}
+
+}  // namespace
+
+namespace {
+
+void summarise(Result& res) {
+  double first = std::numeric_limits<double>::infinity(), last = 0, out_tokens = 0, in_tokens = 0;
+  std::vector<double> ttft, tpot, e2e;
+  for (const auto& r : res.requests) {
+    first = std::min(first, r.arrival_s);
+    last = std::max(last, r.finish_s);
+    out_tokens += r.output_tokens;
+    in_tokens += r.input_tokens;
+    ttft.push_back(r.ttft_s());
+    e2e.push_back(r.e2e_s());
+    if (r.output_tokens > 1) tpot.push_back(r.tpot_s());
+  }
+  res.duration_s = last - first;
+  res.output_tok_s = res.duration_s > 0 ? out_tokens / res.duration_s : 0;
+  res.input_tok_s = res.duration_s > 0 ? in_tokens / res.duration_s : 0;
+  res.ttft_s = distribution(std::move(ttft));
+  res.tpot_s = distribution(std::move(tpot));
+  res.e2e_s = distribution(std::move(e2e));
 }
 
 }  // namespace
@@ -217,27 +251,47 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     }
   }
 
-  double first = std::numeric_limits<double>::infinity(), last = 0, out_tokens = 0, in_tokens = 0;
-  std::vector<double> ttft, tpot, e2e;
-  for (size_t i = 0; i < n; ++i) {
-    auto& r = res.requests[i];
-    r.arrival_s = arrival[i];
-    first = std::min(first, r.arrival_s);
-    last = std::max(last, r.finish_s);
-    out_tokens += r.output_tokens;
-    in_tokens += r.input_tokens;
-    ttft.push_back(r.ttft_s());
-    e2e.push_back(r.e2e_s());
-    if (r.output_tokens > 1) tpot.push_back(r.tpot_s());
+  for (size_t i = 0; i < n; ++i) res.requests[i].arrival_s = arrival[i];
+  summarise(res);
+  return res;
+}
+
+Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w) {
+  const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
+  if (dp == 1) return simulate(model, engine, w);
+  if (w.requests.empty()) fail("simulation: the workload has no requests");
+  const size_t n = w.requests.size();
+  std::vector<Workload> parts(dp);
+  std::vector<std::vector<size_t>> index(dp);  // workload index of each replica's requests
+  if (w.clients > 0) {
+    // Clients c = 0..C-1 go to replica c mod DP; request i belongs to client i mod C.
+    const size_t c = static_cast<size_t>(w.clients);
+    for (size_t r = 0; r < dp; ++r) parts[r].clients = static_cast<int>(c / dp + (r < c % dp ? 1 : 0));
+    for (size_t i = 0; i < n; ++i) {
+      const size_t r = (i % c) % dp;
+      parts[r].requests.push_back(w.requests[i]);
+      index[r].push_back(i);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      parts[i % dp].requests.push_back(w.requests[i]);
+      index[i % dp].push_back(i);
+    }
   }
-  res.duration_s = last - first;
-  if (res.duration_s > 0) {
-    res.output_tok_s = out_tokens / res.duration_s;
-    res.input_tok_s = in_tokens / res.duration_s;
+  Result res;
+  res.requests.resize(n);
+  for (size_t r = 0; r < dp; ++r) {
+    if (parts[r].requests.empty() || (w.clients > 0 && parts[r].clients == 0)) continue;
+    const auto one = simulate(model, engine, parts[r]);
+    for (size_t k = 0; k < one.requests.size(); ++k) res.requests[index[r][k]] = one.requests[k];
+    res.steps += one.steps;
+    res.step_evaluations += one.step_evaluations;
+    res.busy_s += one.busy_s;
+    res.peak_running = std::max(res.peak_running, one.peak_running);
+    res.peak_kv_bytes = std::max(res.peak_kv_bytes, one.peak_kv_bytes);
+    res.kv_capacity_bytes = one.kv_capacity_bytes;
   }
-  res.ttft_s = distribution(std::move(ttft));
-  res.tpot_s = distribution(std::move(tpot));
-  res.e2e_s = distribution(std::move(e2e));
+  summarise(res);
   return res;
 }
 
@@ -270,4 +324,4 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
   return out;
 }
 
-}  // namespace tf::sim
+}  // namespace tf::serving
