@@ -1,5 +1,5 @@
 // Speed of the engine's hot paths: one step-cost evaluation, one steady-state estimate, and a
-// whole-catalog frontier sweep for a large MoE model.
+// whole-catalog frontier sweep for a large MoE model, and a 10,000-request serving simulation.
 //   ./build/release/tf_bench                      (all)
 //   ./build/release/tf_bench --benchmark_filter=Step
 #include <benchmark/benchmark.h>
@@ -8,6 +8,7 @@
 #include "frontier/sweep.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
+#include "serving/serving.hpp"
 
 namespace {
 
@@ -85,6 +86,31 @@ void BM_FrontierWholeCatalogDeepSeekR1(benchmark::State& state) {
   state.counters["operating_points"] = benchmark::Counter(static_cast<double>(evaluations), benchmark::Counter::kAvgIterations);
 }
 BENCHMARK(BM_FrontierWholeCatalogDeepSeekR1)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The serving simulator: 10,000 requests (1000 in / 250 out tokens, +-20%) on Llama-3.1-70B
+// FP8 TP4 H100, closed loop at range(0) clients or Poisson at 4 requests/s (range(0) = 0).
+void BM_ServingSimulation(benchmark::State& state) {
+  static const auto m = data().models.resolve("meta-llama/Llama-3.1-70B-Instruct");
+  tf::cost::DeploymentSpec spec;
+  spec.tp = 4;
+  spec.weights = tf::Precision::fp8;
+  const auto model = make_model(m, "h100-sxm", spec);
+  tf::serving::Workload w;
+  w.clients = static_cast<int>(state.range(0));
+  w.requests = tf::serving::make_requests(10000, {1000, 0.2}, {250, 0.2}, w.clients > 0 ? 0.0 : 4.0, 1);
+  tf::serving::EngineConfig engine;
+  double steps = 0, evaluations = 0;
+  for (auto _ : state) {
+    const auto r = tf::serving::simulate(model, engine, w);
+    steps += r.steps;
+    evaluations += static_cast<double>(r.step_evaluations);
+    benchmark::DoNotOptimize(r.output_tok_s);
+  }
+  state.SetItemsProcessed(state.iterations() * 10000);  // requests
+  state.counters["engine_steps"] = benchmark::Counter(steps, benchmark::Counter::kAvgIterations);
+  state.counters["step_evaluations"] = benchmark::Counter(evaluations, benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_ServingSimulation)->Arg(0)->Arg(64)->Arg(512)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -44,21 +44,39 @@ the held-out group falls back to the pooled fit of the other families.
 
 ## How each scenario is predicted
 
+Rows that describe a request process run through the request-level serving simulator
+(`src/serving`, the same engine as `tokenfactory simulate`); the others use closed forms.
+
 | scenario | prediction |
 |---|---|
-| `offline` | all requests queued: steady state (`cost::estimate`) at the largest batch the KV memory admits at isl + osl, capped by an engine cap stated in the notes (`max batch`, `max-num-seqs`); a run whose stated request count fits in one batch is one static batch; TTFT adds the deterministic drain wait of the queued requests |
+| `offline` with a stated request count ("1000 reqs at t=0") | simulated: every request queued at t = 0, continuous batching under the KV memory (and any stated engine cap), prompt chunks under the token budget; throughput = output tokens / makespan (ramp-up and drain included), TTFT / TPOT the request means |
+| `offline` without a count | steady state (`cost::estimate`) at the largest batch the KV memory admits at isl + osl, capped by a stated engine cap |
 | `static_batch` | one batch of `concurrency` requests per replica, in waves when KV cannot hold it: prefill in activation-budget chunks, then osl - 1 decode steps at mean context isl + osl/2 |
-| `fixed_concurrency` | steady state at that concurrency (`cost::estimate`); above the KV capacity the excess waits (Little's law on the request cycle); TTFT is at least the prefill of the prompt's burst (benchmark clients start all requests together and uniform lengths keep them in step) |
-| `single_stream` | steady state at concurrency 1 |
-| `poisson_rate` | unsupported: open-loop arrivals need the request-level simulator |
+| `fixed_concurrency` | simulated closed loop: `concurrency` clients spread over the DP replicas, each sending its next request when the previous completes, for the stated number of prompts (else 10 per client) |
+| `single_stream` | one request at a time: its prefill alone, then batch-1 decode steps |
+| `poisson_rate` | simulated open loop: Poisson arrivals at the stated rate spread over the replicas, for the stated number of requests (else 1000) |
+
+What the simulator takes from each row's notes (never from its id or value): the engine's step
+policy (SGLang and vLLM 0.6 without chunked prefill run prompts in their own steps,
+`prefill-first`; vLLM V1, TensorRT-LLM and ATOM mix prompt chunks into decode steps, `mixed`;
+see `tokenfactory list schedulers`), the token budget (`max-num-batched-tokens`, `max_num_tokens`,
+`chunked-prefill-size`; else the efficiency file's `activation_tokens`), the number of requests,
+the spread of the request lengths (`U[0.8,1]x` nominal, `+-15%`; else every request has the mean),
+engine caps (`max-num-seqs`, `max batch`) and checkpoints that keep attention projections in
+another precision (`attn BF16`: Meta's FFN-only FP8 Llama 3.1). Lengths and arrival times come
+from one fixed seed, so `validate` is deterministic. Medians (`*_median` metrics) are the
+simulated medians.
 
 Calibration fits seven parameters per hardware family (memory-bandwidth, GEMM, attention and
 network fractions; step, layer and collective overheads) by Nelder-Mead on the mean squared log
 error, in a bounded logistic space (fractions within plausible ranges, overheads >= 0), from the
 published anchors in `data/efficiency` with a weak pull towards them that only decides parameters
-the rows cannot identify. Families with fewer than 20 supported rows take the pooled fit.
-Parameters that end at a bound are flagged in the table below and in the file: a bound hit means
-the family's rows ask for a mechanism the cost model lacks, not a real efficiency.
+the rows cannot identify. Simulated rows enter the fit through a surrogate: each row's closed form
+times the ratio simulation / closed form at the current parameters, refreshed by new simulations
+in three outer iterations; reported errors always use full simulations. Families with fewer than
+20 supported rows take the pooled fit. Parameters that end at a bound are flagged in the table
+below and in the file: a bound hit means the family's rows ask for a mechanism the cost model
+lacks, not a real efficiency.
 
 ## Cross-validated and in-sample errors (calibrated)
 
@@ -75,44 +93,49 @@ MD
 
 - **Offline maximum-throughput tables** (TensorRT-LLM v0.17 / v0.20 / v0.21 on Hopper, Blackwell,
   Ampere, Ada): the largest batch the KV memory admits, decode weight and KV traffic over achieved
-  bandwidth, and chunked prefill amortised over decode steps reproduce them to about 10% median
-  even for source groups left out of the fit. The memory-capacity ceiling ("throughput tracks memory
-  size x bandwidth") is the main mechanism here, and it transfers across chips.
-- **Decode latency at small and moderate batch** (TPOT, single-stream ITL on H100/B200, dstack
-  static batches): weights + KV bytes over achieved bandwidth plus a fixed per-step and per-layer
-  cost; the calibrated per-step overhead is 1.6-2.8 ms on most GPU families (4.7 ms on MI300X, whose dstack
-  runs used eager mode), in line with engine profiles.
-- **Calibrated values are physically plausible**: achieved HBM bandwidth 0.54-0.78 of peak, GEMM
-  0.34-0.55 of dense peak; no parameter ends at a bound on the current data.
+  bandwidth, and chunked prefill reproduce them to about 10-13% median even for source groups left
+  out of the fit. The memory-capacity ceiling ("throughput tracks memory size x bandwidth") is the
+  main mechanism here, and it transfers across chips.
+- **Online serving under open-loop load** (TensorRT-LLM v0.14 Poisson rows, 2-32 QPS, and the
+  "QPS INF" finite runs): the simulator follows the queue building up, TTFT growing once prompts
+  wait for the token budget, and TPOT growing as other requests' prompt chunks share the decode
+  steps (osl-16 runs measure 190-550 ms per token, mostly other prompts); about 10% median
+  cross-validated.
+- **Decode latency in static batches** (dstack, vLLM 0.6 on H100 and MI300X): weights + KV bytes
+  over achieved bandwidth plus fixed per-step and per-layer costs, with Meta's FFN-only FP8
+  checkpoint read as BF16 attention projections; KV capacity decides when a batch runs in waves.
+- **Calibrated values are physically plausible**: achieved HBM bandwidth 0.56-0.80 of peak, GEMM
+  0.30-0.57 of dense peak, per-step overhead 1.6-2.0 ms on NVIDIA families (3-4.5 ms on AMD,
+  whose dstack MI300X runs used eager mode); no parameter ends at a bound on the current data.
 
 ## Where it is weak, and why
 
-- **TTFT under closed-loop load** is the weakest metric. Benchmark clients start all `concurrency`
-  requests together; with near-uniform lengths the requests stay in step, so a prompt queues behind
-  the prompts of its burst. The model takes that burst (mean of a batch prefill) as the TTFT; real
-  engines spread bursts as length variation (+-10-15%) desynchronises requests, and SGLang/vLLM
-  prefill scheduling (token budgets, decode pauses) is not modelled. Median TTFT at low concurrency
-  with varied lengths (vLLM blog, 8 users) is over-predicted for that reason. A request-level
-  simulator (the later `serving` layer) is the right tool; this is not patched with a queueing
-  formula.
-- **InferenceMAX AMD rows (MI300X / MI325X / MI355X, SGLang and ATOM)**: DeepSeek-R1 with MLA and
-  FP8 block-scaled MoE, wide EP with attention-DP, and gpt-oss MXFP4 on ROCm kernels whose efficiency
-  differs per operator far more than one family-wide fraction can express; engine versions change
-  nightly. Left out of the fit, the family falls back to other chips' physics and errors grow.
-- **TPU rows (SGLang-JAX)** are the only evidence for the TPU families: cross-validated, they are
-  predicted from GPU-fitted parameters (pooled), which the table shows honestly.
+- **InferenceMAX AMD rows (MI300X / MI325X / MI355X, SGLang and ATOM)** are the largest miss when
+  left out (the MI355X family has no other evidence, so it falls back to the pooled fit of the
+  other chips): TTFT is under-predicted (measured 90-200 ms even at 4 users, where one prompt's
+  prefill is predicted at 15-45 ms) and throughput over-predicted. DeepSeek-R1 with MLA and FP8
+  block-scaled MoE, wide EP with attention-DP, PD-disaggregated rows read as one engine, and
+  gpt-oss MXFP4 run on ROCm kernels whose efficiency differs per operator and per nightly build
+  far more than one family-wide fraction can express.
+- **TPU rows (SGLang-JAX, vLLM-TPU)** are the only evidence for the TPU families: cross-validated,
+  they are predicted from GPU-fitted parameters (pooled), which the table shows honestly.
+- **Fine-grained MoE on TensorRT-LLM v1.0** (Qwen3-30B-A3B, Qwen3-235B, Llama 4 Scout/Maverick) is
+  over-predicted by 20-60%: grouped expert GEMMs at small per-expert token counts, routing and
+  the dispatch passes (modelled as memory traffic) cost more than the roofline says, and the v1.0
+  rows come from recipes the notes flag as uncertain (attention-DP, CUDA graphs to batch 8192).
+- **Single-stream ITL on vLLM V1** is over-predicted by 20-40%: the per-step overhead fitted to
+  large-batch TensorRT-LLM tables is larger than vLLM's at batch 1 with CUDA graphs. A per-sequence
+  host overhead term was tried and dropped (cross-validated latency error rose from 20% to 21%).
 - **Engine versions**: the same configuration differs by 10-30% across TensorRT-LLM releases
-  (v0.17 vs v0.20 vs v1.0 in this data); one parameter set per family cannot follow all of them, and
-  the v1.0 rows (CUDA graphs to batch 8192, KV fraction 0.95, attention-DP recipes flagged as
-  uncertain in the notes) are the worst TRT group.
-- **Finite offline runs** (v0.14 "QPS INF", 500 requests) are predicted as one static batch when
-  they fit; the real inflight batcher interleaves prefill chunks with decodes, so the measured
-  TPOT of short outputs (osl 16) includes other requests' prefills and is under-predicted.
-- **Unsupported rows, never guessed**: `poisson_rate` (open-loop arrivals need the request-level
-  simulator), speculative decoding with MTP (draft length and acceptance not recorded), and layouts
-  whose weights do not fit the catalog memory at the default `memory_utilization` (e.g. Llama-3.1-70B
-  FP8 on one 80 GB GPU). Unknown dtypes use the model's/chip's default precision and say so in the
-  row's notes.
+  (v0.17 vs v0.20 vs v1.0 in this data); one parameter set per family cannot follow all of them.
+- **Request length distributions** are uniform around the stated mean where the notes give a
+  range, else every request has the mean (ShareGPT rows): tails of real length distributions are
+  not modelled, which matters most for p99 metrics (not in this data).
+- **Unsupported rows, never guessed**: speculative decoding with MTP (draft length and acceptance
+  not recorded), layouts whose weights do not fit the catalog memory at the default
+  `memory_utilization` (e.g. Llama-3.1-70B FP8 on one 80 GB GPU) and rows whose longest drawn
+  request cannot fit the KV memory. Unknown dtypes use the model's/chip's default precision and say
+  so in the row's notes.
 - Engine caps are honoured only where the notes state one (`engine cap:`, `max-num-seqs`,
   `max batch`); otherwise the KV memory decides the batch.
 MD
