@@ -19,4 +19,10 @@ run plan --model llama-3.1-70b-instruct --hardware h100-sxm,b200,mi300x --demand
     --isl 4096 --osl 512 --min-tok-s-per-user 40 --economics "$here/economics-colo.yaml"
 # 4. The generational chart.
 run generations --model llama-3.1-70b-instruct --tok-s-per-user 50
-echo "examples: 7 passed, 0 failed"
+# 5. The serving simulator on a bursty synthetic trace, under both step policies.
+run simulate --model llama-3.1-8b-instruct --hardware l40s --trace "$here/bursty-trace.csv"
+grep -q "TTFT ms" "$out/last.txt"
+run simulate --model llama-3.1-8b-instruct --hardware l40s --trace "$here/bursty-trace.csv" --scheduler prefill-first \
+    --requests-csv "$out/requests.csv"
+test "$(wc -l < "$out/requests.csv")" -eq 201
+echo "examples: 9 passed, 0 failed"
