@@ -253,10 +253,11 @@ EngineFacts parse_notes(const std::string& notes) {
   // The engine's step policy. SGLang (and SGLang-JAX) run prompts in their own steps before the
   // decodes; vLLM 0.6 (V0) does the same unless chunked prefill is switched on; vLLM V1,
   // TensorRT-LLM in-flight batching and ATOM mix prompt chunks into the decode steps.
+  static const std::regex vllm_v0(R"(vllm\s*~?\s*v?0\.[0-6]\b)");
   if (lower.find("sglang") != std::string::npos) {
     f.scheduler = serving::Scheduler::prefill_first;
     f.scheduler_reason = "SGLang: prompts in their own steps";
-  } else if (std::regex_search(lower, std::regex(R"(vllm\s*~?\s*v?0\.[0-6]\b)")) &&
+  } else if (std::regex_search(lower, vllm_v0) &&
              lower.find("chunked prefill on") == std::string::npos) {
     f.scheduler = serving::Scheduler::prefill_first;
     f.scheduler_reason = "vLLM V0 without chunked prefill: prompts in their own steps";
