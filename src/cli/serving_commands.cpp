@@ -59,10 +59,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json")->required();
   cmd->add_option("--hardware", dep->hardware, "Hardware system id (see 'tokenfactory catalog hardware')")->required();
   dep->add_layout(cmd);
-  cmd->add_option("--isl", o->isl, "Mean input (prompt) tokens per request (ignored with --trace)")
+  auto* isl = cmd->add_option("--isl", o->isl, "Mean input (prompt) tokens per request (not with --trace)")
       ->capture_default_str();
-  cmd->add_option("--osl", o->osl, "Mean output tokens per request (ignored with --trace)")->capture_default_str();
-  cmd->add_option("--length-spread", o->spread,
+  auto* osl =
+      cmd->add_option("--osl", o->osl, "Mean output tokens per request (not with --trace)")->capture_default_str();
+  auto* spread = cmd->add_option("--length-spread", o->spread,
                   "Request lengths uniform in mean x [1 - s, 1 + s] (0: every request has the mean)")
       ->capture_default_str();
   auto* conc = cmd->add_option("--concurrency", o->concurrency, "Closed loop: clients each keeping one request in flight");
@@ -74,29 +75,44 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   conc->excludes(rate)->excludes(trace)->excludes(batch);
   rate->excludes(trace)->excludes(batch);
   trace->excludes(batch);
-  cmd->add_option("--requests", o->requests,
+  auto* requests = cmd->add_option("--requests", o->requests,
                   "Requests to simulate (default: 10 per client, 1000 for --rate and --batch, the whole trace)");
   std::vector<std::string> names;
   for (const auto& s : serving::schedulers()) names.emplace_back(s.name);
   cmd->add_option("--scheduler", o->scheduler, "Step policy: " + join(names) + " (see 'tokenfactory list schedulers')")
       ->capture_default_str();
-  cmd->add_option("--step-tokens", o->step_tokens,
+  auto* step_tokens = cmd->add_option("--step-tokens", o->step_tokens,
                   "Token budget per step (max_num_batched_tokens; default: the efficiency file's activation_tokens)");
-  cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
-  cmd->add_option("--seed", o->seed, "Seed of the lengths and arrival times")->capture_default_str();
+  auto* max_running = cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
+  auto* seed = cmd->add_option("--seed", o->seed, "Seed of the lengths and arrival times (not with --trace)")
+                   ->capture_default_str();
   cmd->add_option("--requests-csv", o->requests_csv, "Also write every request's arrival, first token and finish");
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
-  cmd->callback([&ctx, dep, o] {
-    ctx.action = [&ctx, dep, o] {
-      const int modes = (o->concurrency > 0) + (o->rate > 0) + !o->trace.empty() + o->batch;
+  // Every value a user gives is checked where it was given (a 0 is never read as "default").
+  const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
+  cmd->callback([&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, max_running,
+                 seed] {
+    ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
+                  max_running, seed] {
+      const int modes = given(conc) + given(rate) + given(trace) + given(batch);
       if (modes != 1)
         fail("simulate needs exactly one arrival mode", "--concurrency N, --rate R, --trace FILE or --batch");
-      if (o->concurrency < 0 || o->rate < 0) fail("--concurrency and --rate must be positive");
-      if (o->concurrency > 0 && o->concurrency != std::floor(o->concurrency))
-        fail(fmt::format("--concurrency must be a whole number of clients, got {}", o->concurrency));
-      if (o->requests < 0) fail(fmt::format("--requests must be >= 1, got {}", o->requests));
-      if (!(o->step_tokens >= 0)) fail(fmt::format("--step-tokens must be >= 1, got {}", o->step_tokens));
-      if (!(o->max_running >= 0)) fail(fmt::format("--max-running must be >= 1, got {}", o->max_running));
+      if (given(conc) && !(o->concurrency >= 1 && o->concurrency == std::floor(o->concurrency)))
+        fail(fmt::format("--concurrency must be a whole number of clients >= 1, got {}", o->concurrency));
+      if (given(rate) && !(o->rate > 0 && std::isfinite(o->rate)))
+        fail(fmt::format("--rate must be > 0 requests/s, got {}", o->rate));
+      if (given(trace))
+        for (const auto* opt : {isl, osl, spread, seed})
+          if (given(opt)) fail(fmt::format("{} cannot be combined with --trace (the trace gives lengths and arrivals)",
+                                           opt->get_name()));
+      if (!(o->isl >= 1)) fail(fmt::format("--isl must be >= 1 token, got {}", o->isl));
+      if (!(o->osl >= 1)) fail(fmt::format("--osl must be >= 1 token, got {}", o->osl));
+      if (!(o->spread >= 0 && o->spread < 1)) fail(fmt::format("--length-spread must be in [0, 1), got {}", o->spread));
+      if (given(requests) && o->requests < 1) fail(fmt::format("--requests must be >= 1, got {}", o->requests));
+      if (given(step_tokens) && !(o->step_tokens >= 1))
+        fail(fmt::format("--step-tokens must be >= 1, got {}", o->step_tokens));
+      if (given(max_running) && !(o->max_running >= 1))
+        fail(fmt::format("--max-running must be >= 1, got {}", o->max_running));
       const auto scheduler = serving::parse_scheduler(o->scheduler);
       if (!scheduler) {
         std::vector<std::string> valid;
@@ -111,7 +127,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       if (!m.memory().weights_fit) fail("does not fit: " + m.memory().reason);
 
       serving::Workload w;
-      double isl = o->isl, osl = o->osl;
+      double mean_isl = o->isl, mean_osl = o->osl;
       if (!o->trace.empty()) {
         const auto t = io::load_trace(o->trace);
         size_t n = t.requests.size();
@@ -121,8 +137,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           w.requests.push_back({r.arrival_s, static_cast<double>(std::max(1LL, r.input_tokens)),
                                 static_cast<double>(std::max(1LL, r.output_tokens))});
         }
-        isl = t.mean_input_tokens();
-        osl = t.mean_output_tokens();
+        mean_isl = t.mean_input_tokens();
+        mean_osl = t.mean_output_tokens();
       } else {
         size_t n = o->requests > 0 ? static_cast<size_t>(o->requests)
                    : o->concurrency > 0 ? static_cast<size_t>(10 * o->concurrency)
@@ -141,7 +157,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       for (const auto& q : r.requests) in_system += q.e2e_s();
       const double mean_in_system = r.duration_s > 0 ? in_system / r.duration_s : 1;
       const double steady_c = std::max<double>(d.dp, std::round(mean_in_system));
-      const auto e = cost::estimate(m, cost::Workload{isl, osl, steady_c}, false);
+      const auto e = cost::estimate(m, cost::Workload{mean_isl, mean_osl, steady_c}, false);
       const double chips = d.chips;
 
       if (!o->requests_csv.empty()) {
@@ -164,8 +180,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         j["efficiency"] = d.efficiency->file;
         j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
                          {"requests", w.requests.size()},
-                         {"mean_input_tokens", isl},
-                         {"mean_output_tokens", osl},
+                         {"mean_input_tokens", mean_isl},
+                         {"mean_output_tokens", mean_osl},
                          {"length_spread", o->trace.empty() ? o->spread : 0.0},
                          {"seed", o->seed}};
         j["engine"] = {{"scheduler", serving::to_string(engine.scheduler)},
@@ -195,7 +211,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       auto& out = *ctx.out;
       out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
       out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_arrivals(*o, w),
-                         w.requests.size(), isl, osl);
+                         w.requests.size(), mean_isl, mean_osl);
       out << fmt::format("engine: {} steps, token budget {:.0f}, {}; KV {:.1f} GB per chip\n",
                          serving::to_string(engine.scheduler), engine.step_tokens,
                          engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)

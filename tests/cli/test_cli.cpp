@@ -381,6 +381,17 @@ TEST(CliSimulate, BadInputsAreExitCode2) {
   EXPECT_EQ(sched.exit_code, 2);
   EXPECT_NE(sched.err.find("prefill-first"), std::string::npos) << sched.err;
   EXPECT_EQ(with({"--batch", "--length-spread", "1.5"}).exit_code, 2);
+  // A value given is checked, never read as "use the default".
+  for (const auto& bad : std::vector<std::vector<std::string>>{{"--batch", "--requests", "0"},
+                                                               {"--batch", "--step-tokens", "0"},
+                                                               {"--batch", "--max-running", "0"},
+                                                               {"--batch", "--isl", "0"},
+                                                               {"--rate", "-3"},
+                                                               {"--concurrency", "0"}}) {
+    const auto b = with(bad);
+    EXPECT_EQ(b.exit_code, 2) << bad[1];
+    EXPECT_NE(b.err.find(bad[1]), std::string::npos) << b.err;
+  }
   const auto big = with({"--batch", "--isl", "2000000", "--osl", "10", "--requests", "2"});
   EXPECT_EQ(big.exit_code, 2);
   EXPECT_NE(big.err.find("can never run"), std::string::npos) << big.err;
