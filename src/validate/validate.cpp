@@ -198,6 +198,8 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
     if (m.request_rate && !(*m.request_rate > 0)) bad("request_rate", "must be > 0");
     if ((m.scenario == Scenario::static_batch || m.scenario == Scenario::fixed_concurrency) && !m.concurrency)
       bad("concurrency", fmt::format("scenario {} needs a concurrency", sc));
+    if (m.scenario == Scenario::poisson_rate && !m.request_rate)
+      bad("request_rate", "scenario poisson_rate needs a request_rate");
     m.spec_decode = get("spec_decode");
     if (m.spec_decode.empty()) bad("spec_decode", "missing value", "none, mtp or unknown");
     const auto& mt = get("metric");

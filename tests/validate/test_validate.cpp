@@ -234,6 +234,10 @@ TEST(Validate, MalformedRowsNameFileLineAndColumnWithExitCode2) {
        kHeader + row("B-1", "h100-sxm", 1, model, "bf16", "bf16", "offline", 128, 128, "", "goodput", 100, "tok/s"),
        "metric", "unknown metric 'goodput'", 2},
       {"missing column", no_unit_header, "unit", "missing column 'unit'", 1},
+      {"poisson without rate",
+       kHeader + row("B-1", "h100-sxm", 1, model, "bf16", "bf16", "poisson_rate", 128, 128, "", "output_tok_s", 100,
+                     "tok/s"),
+       "request_rate", "needs a request_rate", 2},
   };
   for (const auto& c : cases) {
     test::TempDir dir;
