@@ -153,9 +153,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const auto r = serving::simulate_deployment(m, engine, w);
 
       // The steady state at the mean number of requests in the system, for comparison.
-      double in_system = 0;
-      for (const auto& q : r.requests) in_system += q.e2e_s();
-      const double mean_in_system = r.duration_s > 0 ? in_system / r.duration_s : 1;
+      const double mean_in_system = r.mean_in_system;
       const double steady_c = std::max<double>(d.dp, std::round(mean_in_system));
       const auto e = cost::estimate(m, cost::Workload{mean_isl, mean_osl, steady_c}, false);
       const double chips = d.chips;

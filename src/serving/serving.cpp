@@ -96,9 +96,10 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
 namespace {
 
 void summarise(Result& res) {
-  double first = std::numeric_limits<double>::infinity(), last = 0, out_tokens = 0, in_tokens = 0;
+  double first = std::numeric_limits<double>::infinity(), last = 0, out_tokens = 0, in_tokens = 0, e2e_sum = 0;
   std::vector<double> ttft, tpot, e2e;
   for (const auto& r : res.requests) {
+    e2e_sum += r.e2e_s();
     first = std::min(first, r.arrival_s);
     last = std::max(last, r.finish_s);
     out_tokens += r.output_tokens;
@@ -110,6 +111,7 @@ void summarise(Result& res) {
   res.duration_s = last - first;
   res.output_tok_s = res.duration_s > 0 ? out_tokens / res.duration_s : 0;
   res.input_tok_s = res.duration_s > 0 ? in_tokens / res.duration_s : 0;
+  res.mean_in_system = res.duration_s > 0 ? e2e_sum / res.duration_s : 0;
   res.ttft_s = distribution(std::move(ttft));
   res.tpot_s = distribution(std::move(tpot));
   res.e2e_s = distribution(std::move(e2e));

@@ -84,6 +84,7 @@ struct Result {
   Distribution ttft_s, tpot_s, e2e_s;   // tpot over requests with more than one output token
   double steps = 0;                     // engine steps simulated (jumps count every step)
   size_t step_evaluations = 0;          // step-cost evaluations (the simulator's work)
+  double mean_in_system = 0;            // requests in the system on average (Little: sum of E2E / duration)
   double busy_s = 0;                    // time with at least one request in flight
   double peak_running = 0;              // most sequences in flight at once
   double peak_kv_bytes = 0;             // most KV bytes per chip reserved at once (<= capacity)

@@ -408,9 +408,7 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   op.tpot_s = median ? r.tpot_s.median : r.tpot_s.mean;
   if (row.osl <= 1 || op.tpot_s <= 0) op.tpot_s = r.e2e_s.mean;  // no second token: the request time
   op.e2e_s = r.e2e_s.mean;
-  double in_system = 0;
-  for (const auto& q : r.requests) in_system += q.e2e_s();
-  op.batch = r.duration_s > 0 ? in_system / r.duration_s : 0;  // mean requests in the system (Little)
+  op.batch = r.mean_in_system;
   out.simulated = true;
   out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {}",
                                   w.requests.size(), serving::to_string(engine.scheduler), engine.step_tokens,
