@@ -11,6 +11,7 @@
 #include <random>
 
 #include "core/diagnostic.hpp"
+#include "core/stats.hpp"
 
 namespace tf::serving {
 
@@ -44,12 +45,7 @@ Distribution distribution(std::vector<double> v) {
   Distribution d;
   if (v.empty()) return d;
   std::sort(v.begin(), v.end());
-  auto q = [&](double p) {
-    const double pos = p * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<size_t>(std::floor(pos));
-    const size_t hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
-  };
+  auto q = [&](double p) { return percentile_sorted(v, p); };
   double s = 0;
   for (double x : v) s += x;
   d.mean = s / static_cast<double>(v.size());

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/diagnostic.hpp"
+#include "core/stats.hpp"
 #include "cost/estimate.hpp"
 #include "cost/step_cost.hpp"
 #include "io/text.hpp"
@@ -586,15 +587,6 @@ Prediction predict_closed_form(const PreparedRow& p, const cost::Efficiency& eff
 }
 
 // ===================================================================== errors
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  if (v.empty()) return 0;
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const auto hi = std::min(v.size() - 1, lo + 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
-
 std::vector<RowResult> evaluate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& table) {
   std::vector<RowResult> out;
   out.reserve(rows.size());

@@ -154,8 +154,6 @@ struct RowResult {
 };
 std::vector<RowResult> evaluate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& table);
 Summary summarise(const std::vector<RowResult>& results);
-// Percentile with linear interpolation (q in [0, 1]) of a non-empty list.
-double percentile(std::vector<double> v, double q);
 
 // ---- calibration ----
 struct FitOptions {
