@@ -1,7 +1,10 @@
 // Catalog lint: every bundled hardware file loads, carries the required fields, units and sources.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
+#include <string>
 
 #include "hardware/catalog.hpp"
 #include "support/test_support.hpp"
@@ -96,9 +99,9 @@ TEST(HardwareCatalog, VariantsInheritAndOverride) {
 }
 
 TEST(HardwareCatalog, KnownFiguresFromPrimarySources) {
-  // H100 SXM: 80 GB HBM3 at 3.35 TB/s, 989 TFLOP/s dense BF16, NVLink 450 GB/s per direction (aiconfigurator).
+  // H100 SXM: 80 GiB HBM3 at 3.35 TB/s, 989 TFLOP/s dense BF16, NVLink 450 GB/s per direction (aiconfigurator).
   const auto& h100 = catalog().get("h100-sxm");
-  EXPECT_DOUBLE_EQ(h100.main_memory().capacity_bytes.value, 80e9);
+  EXPECT_DOUBLE_EQ(h100.main_memory().capacity_bytes.value, 85899345920.0);  // 80 x 2^30
   EXPECT_DOUBLE_EQ(h100.main_memory().bandwidth_bytes_per_s.value, 3.35e12);
   EXPECT_DOUBLE_EQ(*h100.peak_flop_per_s(ComputeClass::bf16), 989e12);
   EXPECT_DOUBLE_EQ(h100.scale_up.bandwidth_bytes_per_s->value, 450e9);
@@ -108,6 +111,56 @@ TEST(HardwareCatalog, KnownFiguresFromPrimarySources) {
   EXPECT_EQ(catalog().get("rubin-cpx").main_memory().kind, MemoryTierKind::gddr);
   EXPECT_EQ(catalog().get("qualcomm-ai200").main_memory().kind, MemoryTierKind::lpddr);
   EXPECT_EQ(catalog().get("gb200-nvl72").scale_up_domain_chips.value, 72);
+}
+
+TEST(HardwareCatalog, EverySystemHasAllInPowerAndAPrice) {
+  // The economics layer needs both for every system: IT power per chip (before PUE) and a capex or a
+  // rental price. Unknown figures are labelled estimates ("estimate: ..." in the source), never absent.
+  for (const auto& s : catalog().systems()) {
+    SCOPED_TRACE(s.id);
+    ASSERT_TRUE(s.all_in_power_w_per_chip.has_value()) << "no all_in_power_per_chip";
+    EXPECT_GT(s.all_in_power_w_per_chip->value, 0);
+    EXPECT_TRUE(s.capex_usd_per_chip.has_value() || s.usd_per_chip_hour.has_value()) << "no capex or rental price";
+    if (s.capex_usd_per_chip) {
+      EXPECT_GT(s.capex_usd_per_chip->value, 0);
+    }
+    if (s.usd_per_chip_hour) {
+      EXPECT_GT(s.usd_per_chip_hour->value, 0);
+    }
+  }
+}
+
+TEST(HardwareCatalog, HbmCapacitiesAreBinaryAsThePartsHaveThem) {
+  // Hand-computed: H100 SXM 5 x 16 GiB stacks = 80 x 2^30 B; MI300X 8 x 24 GiB = 192 x 2^30 B;
+  // H200 141 GiB enabled of 6 x 24 GiB; GB200 189,471 MiB visible per GPU (aiconfigurator / nvidia-smi).
+  EXPECT_DOUBLE_EQ(catalog().get("h100-sxm").main_memory().capacity_bytes.value, 85899345920.0);
+  EXPECT_DOUBLE_EQ(catalog().get("mi300x").main_memory().capacity_bytes.value, 206158430208.0);
+  EXPECT_DOUBLE_EQ(catalog().get("h200-sxm").main_memory().capacity_bytes.value, 151397597184.0);
+  EXPECT_DOUBLE_EQ(catalog().get("gb200-nvl72").main_memory().capacity_bytes.value, 198674743296.0);
+}
+
+TEST(HardwareCatalog, DramCapacitiesAreWholeMiBAndWholeGiBUnlessVisiblePerSku) {
+  // DRAM (HBM, GDDR, LPDDR, DDR) is built from binary devices, so a capacity is a whole number of MiB;
+  // a decimal "80 GB" (74.5 GiB) is the vendor's GiB misread. It is a whole number of GiB unless the
+  // file gives the visible bytes of a SKU that hides part of its stacks, which its note must say.
+  constexpr double kMiB = 1048576.0;
+  constexpr double kGiB = 1073741824.0;
+  for (const auto& s : catalog().systems()) {
+    SCOPED_TRACE(s.id);
+    for (const auto& t : s.memory) {
+      if (t.kind == MemoryTierKind::sram) continue;
+      const double bytes = t.capacity_bytes.value;
+      const double mib = bytes / kMiB;
+      const double gib = bytes / kGiB;
+      EXPECT_NEAR(mib, std::round(mib), 1e-6) << to_string(t.kind) << " capacity " << bytes << " B is not whole MiB";
+      const bool whole_gib = std::abs(gib - std::round(gib)) <= 1e-9 * std::max(1.0, gib);
+      if (!whole_gib) {
+        EXPECT_NE(t.capacity_bytes.note.find("visible"), std::string::npos)
+            << to_string(t.kind) << " capacity " << gib << " GiB is not whole GiB and its note does not say "
+            << "it is the visible capacity of the SKU";
+      }
+    }
+  }
 }
 
 TEST(HardwareCatalog, IdsAreUniqueAndSorted) {
