@@ -320,9 +320,16 @@ void register_list_command(CLI::App& app, Context& ctx) {
         }
         t.print(out);
       } else if (*what == "efficiency") {
-        Table t({"family", "memory BW", "compute", "attention", "network", "step overhead", "file"});
-        for (const auto& [name, e] : ctx.efficiency().families()) {
-          t.add_row({name, fixed(e.memory_bandwidth_fraction, 2), fixed(e.compute_fraction, 2),
+        Table t({"family", "provenance", "memory BW", "compute", "attention", "network", "step overhead", "file"});
+        // Every family with a file, then every family that inherits (in data order), so a user
+        // sees what each hardware family's numbers rest on.
+        std::vector<std::string> names;
+        for (const auto& [name, e] : ctx.efficiency().families()) names.push_back(name);
+        for (const auto& [name, inh] : ctx.efficiency().inheritance()) names.push_back(name);
+        for (const auto& name : names) {
+          const auto& e = ctx.efficiency().for_family(name);
+          t.add_row({name, name == "default" ? "default (uncalibrated)" : e.provenance.summary(),
+                     fixed(e.memory_bandwidth_fraction, 2), fixed(e.compute_fraction, 2),
                      fixed(e.attention_compute_fraction, 2), fixed(e.network_fraction, 2),
                      format_quantity(e.step_overhead_s, Dimension::seconds), e.file});
         }

@@ -78,7 +78,8 @@ Json estimate_json(const cost::StepCostModel& m, const cost::Workload& w, const 
          {"breakdown", breakdown_json(e.step)},
          {"prefill_breakdown", breakdown_json(e.prefill)},
          {"ceiling", ceiling_json(e.ceiling)},
-         {"efficiency", {{"family", d.efficiency->family}, {"file", d.efficiency->file}}}};
+         {"efficiency", {{"family", d.efficiency->family}, {"file", d.efficiency->file}}},
+         {"provenance", provenance_json(*d.system, *d.efficiency)}};
   return j;
 }
 
@@ -120,6 +121,27 @@ Json token_cost_json(const economics::TokenCost& c, const economics::Tco& t) {
               {"joules_per_output_token", c.joules_per_output_token},
               {"joules_per_token", c.joules_per_token},
               {"all_in_power_w_per_chip", t.all_in_power_w}};
+}
+
+Json provenance_json(const hardware::SystemSpec& s, const cost::Efficiency& e) {
+  const auto& p = e.provenance;
+  Json eff{{"status", std::string(to_string(p.status))},
+           {"family", s.family},
+           {"values_from", e.family},
+           {"file", e.file},
+           {"calibration_rows", p.rows},
+           {"cv_median_ape_pct", p.cv_median_ape_pct >= 0 ? Json(p.cv_median_ape_pct) : Json(nullptr)},
+           {"summary", p.summary()}};
+  if (p.status == cost::EfficiencyStatus::inherited) {
+    eff["inherited_from"] = p.from_family;
+    eff["inherited_status"] = std::string(to_string(p.from_status));
+    eff["reason"] = p.reason;
+  }
+  return Json{{"efficiency", eff}, {"hardware_status", std::string(to_string(s.status))}};
+}
+
+std::string provenance_text(const hardware::SystemSpec& s, const cost::Efficiency& e) {
+  return e.provenance.summary() + "; " + std::string(to_string(s.status));
 }
 
 }  // namespace tf::cli

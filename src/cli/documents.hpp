@@ -17,5 +17,11 @@ Json ceiling_json(const cost::Ceiling& c);
 Json estimate_json(const cost::StepCostModel& m, const cost::Workload& w, const cost::Estimate& e);
 Json tco_json(const economics::Tco& t, const economics::EconomicsParams& p);
 Json token_cost_json(const economics::TokenCost& c, const economics::Tco& t);
+// Where a system's numbers come from: the efficiency values (calibrated with its rows and
+// cross-validated error, inherited from which family, or default) and the hardware figures'
+// status (shipping / announced / legacy).
+Json provenance_json(const hardware::SystemSpec& s, const cost::Efficiency& e);
+// One short line for tables: "calibrated (636 rows, CV 13.5%); shipping".
+std::string provenance_text(const hardware::SystemSpec& s, const cost::Efficiency& e);
 
 }  // namespace tf::cli

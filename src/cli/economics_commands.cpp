@@ -137,7 +137,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       std::optional<double> arr, gross_margin, depreciation_years, capex_usd, price_in, price_out;
       std::string hardware, model = "deepseek-ai/DeepSeek-R1";
       double isl = 1024, osl = 1024, min_user = 50;
-      std::vector<std::string> precisions{"bf16", "fp8", "nvfp4", "mxfp4"};
+      std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4", "mxfp4"};
       bool json = false;
       EconomicsOptions eo;
     };
@@ -223,14 +223,22 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           j["depreciation_usd_per_year"] = depreciation;
           j["gross_margin"] = revenue > 0 ? gross_profit / revenue : 0.0;
           j["payback_years"] = std::isfinite(payback) ? Json(payback) : Json(nullptr);
+          j["facility_power_gw"] = chips * t.all_in_power_w / 1e9;
+          j["it_power_gw"] = chips * t.it_power_w / 1e9;
+          j["pue"] = p.pue;
+          j["utilization"] = p.utilization;
+          j["utilization_source"] = "economics preset '" + p.name + "' (override with --utilization)";
           text << fmt::format(
               "{:.4g} USD buys {:.0f} x {} (capex {:.0f} USD each incl. overheads), serving {} at {:.0f} output tok/s "
               "per chip ({}, >= {:.0f} tok/s/user)\n"
-              "tokens per year: {:.4g} output + {:.4g} input at {:.0f}% utilisation\n"
+              "power: {:.4g} GW facility ({:.4g} GW IT x PUE {:.2f})\n"
+              "tokens per year: {:.4g} output + {:.4g} input at {:.0f}% utilisation (the '{}' preset's assumption; "
+              "--utilization to change it)\n"
               "revenue {:.4g} USD/year; running cost {:.4g} USD/year; depreciation {:.4g} USD/year over {:.0f} years\n"
               "gross margin {:.1f}%; payback {} years\n",
               *o->capex_usd, chips, s.id, t.capex_usd_per_chip, model.id, best->output_tok_s_per_chip,
-              best->config.describe(), o->min_user, out_tokens, in_tokens, p.utilization * 100, revenue, running,
+              best->config.describe(), o->min_user, chips * t.all_in_power_w / 1e9, chips * t.it_power_w / 1e9, p.pue,
+              out_tokens, in_tokens, p.utilization * 100, p.name, revenue, running,
               depreciation, p.life_years, revenue > 0 ? 100 * gross_profit / revenue : 0.0,
               std::isfinite(payback) ? fmt::format("{:.2f}", payback) : "never");
         }
@@ -251,7 +259,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       std::optional<double> demand_tok_s, demand_req_s, power_cap_mw, capex_budget;
       std::string trace;
       double isl = 1024, osl = 1024, min_user = 0, max_ttft_ms = 0, max_tpot_ms = 0;
-      std::vector<std::string> precisions{"bf16", "fp8", "nvfp4"};
+      std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4"};
       int max_chips = 0;
       bool json = false;
       EconomicsOptions eo;
@@ -273,7 +281,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--capex-budget-usd", o->capex_budget, "Maximise tokens under this capex (USD) instead of meeting a demand");
     cmd->add_option("--precisions", o->precisions, "Formats to consider")->delimiter(',')->capture_default_str();
     cmd->add_option("--max-chips", o->max_chips, "Largest replica (TP x PP chips); 0 = max(domain, 64)")->capture_default_str();
-    o->eo.add(cmd, false);
+    o->eo.add(cmd, false, true);
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback([&ctx, o, isl_opt, osl_opt] {
       const bool lengths_given = isl_opt->count() > 0 || osl_opt->count() > 0;
@@ -312,6 +320,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                  {"demand_output_tok_s", r.demand_output_tok_s},
                  {"slo", {{"min_tok_s_per_user", o->min_user}, {"max_ttft_ms", o->max_ttft_ms}, {"max_tpot_ms", o->max_tpot_ms}}},
                  {"economics", p.name},
+                 {"price_basis", o->eo.price_basis},
                  {"best", fleet_json(*res.best)},
                  {"systems", Json::array()}};
           if (r.power_cap_w) j["power_cap_mw"] = *o->power_cap_mw;
@@ -323,9 +332,11 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           }
           if (r.capex_budget_usd) j["capex_budget_usd"] = *r.capex_budget_usd;
           for (const auto& sp : res.systems) {
-            if (sp.best) j["systems"].push_back(fleet_json(*sp.best));
-            else j["systems"].push_back({{"hardware", sp.system->id}, {"reason", sp.reason},
-                                         {"best_tok_s_per_user", sp.best_tok_s_per_user}});
+            Json sj = sp.best ? fleet_json(*sp.best)
+                              : Json{{"hardware", sp.system->id}, {"reason", sp.reason},
+                                     {"best_tok_s_per_user", sp.best_tok_s_per_user}};
+            sj["provenance"] = provenance_json(*sp.system, ctx.efficiency().for_family(sp.system->family));
+            j["systems"].push_back(std::move(sj));
           }
           *ctx.out << j.dump(2) << "\n";
           return 0;
@@ -335,29 +346,38 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                                   trace->file, trace->format, trace->requests.size(), trace->duration_s(),
                                   trace->request_rate(), trace->mean_input_tokens(), trace->mean_output_tokens());
         }
-        *ctx.out << fmt::format("Plan: {} at {} ({:.0f} in / {:.0f} out tokens), SLO >= {:.0f} tok/s/user{}{}\n\n",
+        *ctx.out << fmt::format("Plan: {} at {} ({:.0f} in / {:.0f} out tokens), SLO >= {:.0f} tok/s/user{}{}; "
+                                "price basis {}\n\n",
                                 model.id,
                                 r.power_cap_w ? fmt::format("max tokens under {:.3g} MW", *o->power_cap_mw)
                                 : r.capex_budget_usd ? fmt::format("max tokens under {:.4g} USD capex", *r.capex_budget_usd)
                                                      : fmt::format("{:.4g} output tok/s", r.demand_output_tok_s),
                                 r.isl, r.osl, o->min_user,
                                 o->max_ttft_ms > 0 ? fmt::format(", TTFT <= {:.0f} ms", o->max_ttft_ms) : "",
-                                o->max_tpot_ms > 0 ? fmt::format(", TPOT <= {:.1f} ms", o->max_tpot_ms) : "");
+                                o->max_tpot_ms > 0 ? fmt::format(", TPOT <= {:.1f} ms", o->max_tpot_ms) : "",
+                                o->eo.price_basis);
         Table t({"hardware", "$/Mtok", "chips", "racks", "MW", "HBM TB", "capex $M", "opex $M/yr", "out tok/s",
-                 "tok/s/user", "config / reason"});
+                 "tok/s/user", "provenance", "config / reason"});
         t.right_align({1, 2, 3, 4, 5, 6, 7, 8, 9});
+        bool uncalibrated = false;
         for (const auto& sp : res.systems) {
+          const auto& e = ctx.efficiency().for_family(sp.system->family);
+          const bool flag = !e.provenance.is_calibrated();
+          uncalibrated = uncalibrated || flag;
+          const std::string prov = (flag ? "* " : "") + provenance_text(*sp.system, e);
           if (!sp.best) {
-            t.add_row({sp.system->id, "-", "-", "-", "-", "-", "-", "-", "-", "-", sp.reason});
+            t.add_row({sp.system->id, "-", "-", "-", "-", "-", "-", "-", "-", "-", prov, sp.reason});
             continue;
           }
           const auto& f = *sp.best;
           t.add_row({f.system->id, fixed(f.usd_per_mtok, 3), thousands(f.chips), thousands(f.racks), fixed(f.power_w / 1e6, 3),
                      fixed(f.hbm_bytes / 1e12, 1), fixed(f.capex_usd / 1e6, 1), fixed(f.opex_usd_per_year / 1e6, 2),
-                     thousands(f.output_tok_s), fixed(f.point.output_tok_s_per_user, 1),
+                     thousands(f.output_tok_s), fixed(f.point.output_tok_s_per_user, 1), prov,
                      f.point.config.describe() + (f.tco.mode == "rental" ? " (rented)" : "")});
         }
         t.print(*ctx.out);
+        if (uncalibrated)
+          *ctx.out << "* not calibrated against this system's own measurements (inherited or default efficiencies)\n";
         *ctx.out << fmt::format("\nbest: {} with {} chips at {:.3f} USD per million output tokens\n",
                                 res.best->system->id, thousands(res.best->chips), res.best->usd_per_mtok);
         return 0;
@@ -373,7 +393,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
     struct Opt {
       std::string model = "deepseek-ai/DeepSeek-R1";
       double user = 50, isl = 1024, osl = 1024;
-      std::vector<std::string> precisions{"bf16", "fp8", "nvfp4", "mxfp4"};
+      std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4", "mxfp4"};
       std::string lines_file, csv;
       bool json = false;
     };
@@ -417,7 +437,8 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
             rows.push_back({{"line", r.line}, {"hardware", r.system->id}, {"hbm_capacity_bytes", r.hbm_capacity_bytes},
                             {"hbm_bandwidth_bytes_per_s", r.hbm_bandwidth_bytes_per_s},
                             {"capacity_x_bandwidth", r.capacity_x_bandwidth},
-                            {"output_tok_s_per_chip", r.output_tok_s_per_chip}, {"config", r.config}, {"note", r.note}});
+                            {"output_tok_s_per_chip", r.output_tok_s_per_chip}, {"config", r.config}, {"note", r.note},
+                            {"provenance", provenance_json(*r.system, ctx.efficiency().for_family(r.system->family))}});
           }
           Json per = Json::object();
           for (const auto& [name, f] : g.per_line) per[name] = fit_json(f);
@@ -430,14 +451,21 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         }
         *ctx.out << fmt::format("Generations: {} at >= {:.0f} tok/s per user ({:.0f} in / {:.0f} out)\n\n", model.id,
                                 o->user, o->isl, o->osl);
-        Table t({"line", "hardware", "HBM GB", "HBM TB/s", "GB x TB/s", "out tok/s per chip", "config / note"});
+        Table t({"line", "hardware", "HBM GB", "HBM TB/s", "GB x TB/s", "out tok/s per chip", "provenance",
+                 "config / note"});
         t.right_align({2, 3, 4, 5});
+        bool uncalibrated = false;
         for (const auto& r : g.rows) {
+          const auto& e = ctx.efficiency().for_family(r.system->family);
+          const bool flag = !e.provenance.is_calibrated();
+          uncalibrated = uncalibrated || flag;
           t.add_row({r.line, r.system->id, fixed(r.hbm_capacity_bytes / 1e9, 0), fixed(r.hbm_bandwidth_bytes_per_s / 1e12, 2),
                      fixed(r.capacity_x_bandwidth / 1e21, 0), r.output_tok_s_per_chip > 0 ? fixed(r.output_tok_s_per_chip, 0) : "-",
-                     r.output_tok_s_per_chip > 0 ? r.config : r.note});
+                     (flag ? "* " : "") + provenance_text(*r.system, e), r.output_tok_s_per_chip > 0 ? r.config : r.note});
         }
         t.print(*ctx.out);
+        if (uncalibrated)
+          *ctx.out << "* not calibrated against this system's own measurements (inherited or default efficiencies)\n";
         *ctx.out << fmt::format("\nlog-log fit (all, n={}): tok/s per chip ~ (capacity x bandwidth)^{:.2f}, R^2 = {:.2f}\n",
                                 g.fit.n, g.fit.slope, g.fit.r2);
         for (const auto& [name, f] : g.per_line)

@@ -2,7 +2,15 @@
 
 namespace tf::cli {
 
-void EconomicsOptions::add(CLI::App* cmd, bool with_prices) {
+void EconomicsOptions::add(CLI::App* cmd, bool with_prices, bool with_basis) {
+  if (with_basis) {
+    price_basis = "owned";
+    cmd->add_option("--price-basis", price_basis,
+                    "One pricing basis for every system compared: owned (capex build-up) or rental (public chip-hour "
+                    "price); a system without a price on it shows no cost")
+        ->check(CLI::IsMember({"owned", "rental"}))
+        ->capture_default_str();
+  }
   cmd->add_option("--economics", preset, "Economics preset name in data/economics (default, fleet, hyperscaler) or a YAML path")
       ->capture_default_str();
   cmd->add_option("--life-years", life_years, "Economic life of the hardware (years)");
@@ -16,7 +24,7 @@ void EconomicsOptions::add(CLI::App* cmd, bool with_prices) {
   if (with_prices) {
     cmd->add_option("--capex-usd-per-chip", capex_usd_per_chip, "Purchase price per accelerator (USD), overriding the catalog");
     cmd->add_option("--usd-per-chip-hour", usd_per_chip_hour, "Rent instead of own: price per accelerator-hour (USD)");
-    cmd->add_option("--all-in-power-w", all_in_power_w, "All-in facility power per accelerator (W), overriding the catalog");
+    cmd->add_option("--all-in-power-w", all_in_power_w, "All-in IT power per accelerator (W: chip + host and network share, before PUE), overriding the catalog");
   }
 }
 
@@ -42,6 +50,7 @@ economics::TcoOverrides EconomicsOptions::overrides() const {
   o.capex_usd_per_chip = capex_usd_per_chip;
   o.usd_per_chip_hour = usd_per_chip_hour;
   o.all_in_power_w = all_in_power_w;
+  o.price_basis = price_basis;
   return o;
 }
 

@@ -15,9 +15,11 @@ struct EconomicsOptions {
   std::optional<double> life_years, cost_of_capital, pue, electricity_usd_per_kwh, utilization,
       colocation_usd_per_kw_month, opex_fraction_per_year, server_overhead;
   std::optional<double> capex_usd_per_chip, usd_per_chip_hour, all_in_power_w;
+  std::string price_basis;  // "", owned, rental
 
-  // `with_prices`: also the per-chip price and power overrides (single-system commands).
-  void add(CLI::App* cmd, bool with_prices);
+  // `with_prices`: also the per-chip price and power overrides; `with_basis`: --price-basis
+  // (comparisons across systems: one basis for all, default owned).
+  void add(CLI::App* cmd, bool with_prices, bool with_basis = false);
   [[nodiscard]] economics::EconomicsParams params(Context& ctx) const;
   [[nodiscard]] economics::TcoOverrides overrides() const;
 };

@@ -46,6 +46,7 @@ void print_estimate(const cost::StepCostModel& m, const cost::Workload& w, const
       "at most {:.1f} tok/s per user (batch 1); at most {:.0f} tok/s per chip at full memory\n",
       c.max_concurrency, w.isl, w.osl, c.max_output_tok_s_per_user, c.max_output_tok_s_per_chip);
   out << fmt::format("efficiency: {} ({})\n", d.efficiency->family, d.efficiency->file);
+  out << fmt::format("provenance: {}\n", provenance_text(*d.system, *d.efficiency));
 }
 
 }  // namespace

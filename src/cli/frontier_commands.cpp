@@ -22,27 +22,33 @@ struct FrontierOptions {
   std::string model = "meta-llama/Llama-3.1-70B-Instruct";
   std::vector<std::string> hardware{"h100-sxm", "h200-sxm", "b200", "gb200-nvl72", "mi300x", "mi355x"};
   double isl = 1024, osl = 1024;
-  std::vector<std::string> precisions{"bf16", "fp8", "nvfp4"};
+  std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4"};
   int max_chips = 0;
   double min_tok_s_per_user = 0;
   double at_tok_s_per_user = 50;
   std::string per = "chip";
+  std::string price_basis;  // for the table header (from the economics options)
   std::string csv;
   bool json = false;
   int rows = 8;
   int threads = 0;
 };
 
-// Per-system economics, computed once per sweep (nullopt when the catalog has no price/power).
-using TcoMap = std::map<std::string, std::optional<economics::Tco>>;
+// Per-system economics, computed once per sweep: cost on the comparison's one price basis
+// (nullopt when the system has no price on it) and facility power (needs no price).
+struct SystemEconomics {
+  std::optional<economics::Tco> tco;
+  std::optional<economics::Power> power;
+};
+using TcoMap = std::map<std::string, SystemEconomics>;
 
 double per_mw(const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
-  const auto& c = t.at(s.id);
-  return c ? economics::tok_s_per_mw(tok_s_per_chip, c->all_in_power_w) : NAN;
+  const auto& w = t.at(s.id).power;
+  return w ? economics::tok_s_per_mw(tok_s_per_chip, w->facility_w) : NAN;
 }
 // Output tokens bought per US dollar (at the busy chip-hour cost).
 double per_usd(const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
-  const auto& c = t.at(s.id);
+  const auto& c = t.at(s.id).tco;
   return c ? tok_s_per_chip * 3600 / c->usd_per_busy_chip_hour : NAN;
 }
 double y_value(const std::string& per, const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
@@ -67,16 +73,19 @@ Json point_json(const frontier::Point& p, const TcoMap& tcos) {
          {"tpot_ms", p.tpot_s * 1e3},
          {"bound_by", std::string(to_string(p.bound_by))},
          {"config", deployment_json(p.config)}};
-  if (const auto& t = tcos.at(s.id)) {
+  if (const auto& t = tcos.at(s.id).tco) {
     const auto c = economics::token_cost(*t, p.output_tok_s_per_chip, p.total_tok_s_per_chip - p.output_tok_s_per_chip,
                                          p.prefill_time_share);
+    j["pricing"] = t->mode;
     j["usd_per_mtok_total"] = c.usd_per_mtok_total;
     j["usd_per_mtok_input"] = c.usd_per_mtok_input;
     j["usd_per_mtok_output"] = c.usd_per_mtok_output;
-    j["joules_per_output_token"] = c.joules_per_output_token;
   } else {
+    j["pricing"] = nullptr;
     j["usd_per_mtok_total"] = nullptr;
   }
+  if (const auto& w = tcos.at(s.id).power) j["joules_per_output_token"] = w->facility_w / p.output_tok_s_per_chip;
+  else j["joules_per_output_token"] = nullptr;
   return j;
 }
 
@@ -115,12 +124,20 @@ void write_csv(const std::string& path, const std::vector<frontier::SystemFronti
 }
 
 void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std::vector<frontier::SystemFrontier>& fs,
-                  const TcoMap& tcos, std::ostream& out) {
-  out << fmt::format("Frontier: {}  ({:.0f} in / {:.0f} out tokens per request)\n\n", m.id, o.isl, o.osl);
+                  const TcoMap& tcos, const cost::EfficiencyTable& eff, std::ostream& out) {
+  out << fmt::format("Frontier: {}  ({:.0f} in / {:.0f} out tokens per request)\n", m.id, o.isl, o.osl);
+  if (o.per == "usd") out << fmt::format("price basis: {} (systems without a price on it show -)\n", o.price_basis);
+  if (o.per == "mw") out << "per MW of facility power (all-in IT power x PUE)\n";
+  out << "\n";
   Table summary({"hardware", fmt::format("{} @>= {:.0f} tok/s/user", y_label(o.per), o.at_tok_s_per_user),
-                 "config there", "max out tok/s per chip", "max tok/s/user", "ceiling tok/s/user", "note"});
+                 "config there", "max out tok/s per chip", "max tok/s/user", "ceiling tok/s/user", "provenance",
+                 "note"});
   summary.right_align({1, 3, 4, 5});
+  bool uncalibrated = false;
   for (const auto& f : fs) {
+    const auto& e = eff.for_family(f.system->family);
+    const bool flag = !e.provenance.is_calibrated();
+    uncalibrated = uncalibrated || flag;
     const auto* b = best_at(f, o.at_tok_s_per_user);
     double max_chip = 0, max_user = 0;
     for (const auto& p : f.points) {
@@ -130,9 +147,13 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
     summary.add_row({f.system->id, b ? fixed(y_value(o.per, tcos, *f.system, b->output_tok_s_per_chip), 0) : "-",
                      b ? b->config.describe() : "-", f.points.empty() ? "-" : fixed(max_chip, 0),
                      f.points.empty() ? "-" : fixed(max_user, 1),
-                     f.ceiling_max_tok_s_per_user > 0 ? fixed(f.ceiling_max_tok_s_per_user, 1) : "-", f.note});
+                     f.ceiling_max_tok_s_per_user > 0 ? fixed(f.ceiling_max_tok_s_per_user, 1) : "-",
+                     (flag ? "* " : "") + provenance_text(*f.system, e), f.note});
   }
   summary.print(out);
+  if (uncalibrated)
+    out << "* not calibrated against this system's own measurements: its efficiencies are inherited or "
+           "defaults, so its rank is less certain than a calibrated neighbour's.\n";
   for (const auto& f : fs) {
     if (f.points.empty()) continue;
     out << fmt::format("\n{}: {} frontier points from {} layouts, {} operating points evaluated\n", f.system->id,
@@ -200,7 +221,7 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--csv", o->csv, "Also write every frontier and ceiling point to this CSV file");
   cmd->add_flag("--json", o->json, "Print the result document as JSON instead of tables");
   auto eo = std::make_shared<EconomicsOptions>();
-  eo->add(cmd, false);
+  eo->add(cmd, true, true);
   cmd->callback([&ctx, o, eo] {
     ctx.action = [&ctx, o, eo] {
       if (!(o->isl >= 1) || !(o->osl >= 1)) fail("--isl and --osl must be >= 1 token");
@@ -229,7 +250,9 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
       ctx.progress("");
       const auto params = eo->params(ctx);
       TcoMap tcos;
-      for (const auto* s : systems) tcos[s->id] = economics::try_compute_tco(*s, params, {});
+      const auto overrides = eo->overrides();
+      for (const auto* s : systems)
+        tcos[s->id] = {economics::try_compute_tco(*s, params, overrides), economics::facility_power(*s, params, overrides)};
       if (!o->csv.empty()) write_csv(o->csv, fs, tcos);
       if (o->json) {
         Json j{{"schema", "tokenfactory.frontier/1"},
@@ -237,6 +260,8 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
                {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
                {"precisions", o->precisions},
                {"economics", params.name},
+               {"price_basis", overrides.price_basis},
+               {"pue", params.pue},
                {"systems", Json::array()}};
         for (const auto& f : fs) {
           Json pts = Json::array();
@@ -248,6 +273,7 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
                             {"output_tok_s_per_chip", c.output_tok_s_per_chip}});
           }
           j["systems"].push_back({{"hardware", f.system->id},
+                                  {"provenance", provenance_json(*f.system, eff.for_family(f.system->family))},
                                   {"points", pts},
                                   {"ceiling", ceil},
                                   {"ceiling_max_output_tok_s_per_user", f.ceiling_max_tok_s_per_user},
@@ -257,7 +283,8 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
         }
         *ctx.out << j.dump(2) << "\n";
       } else {
-        print_tables(*o, model, fs, tcos, *ctx.out);
+        o->price_basis = overrides.price_basis;
+        print_tables(*o, model, fs, tcos, eff, *ctx.out);
       }
       return 0;
     };

@@ -265,19 +265,26 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
         const auto cal = validate::calibrate(l->rows, base, o);
         const std::filesystem::path dir =
             out_dir->empty() ? ctx.data_dir() / "calibration" : std::filesystem::path(*out_dir);
-        for (const auto& f : cal.families)
-          io::write_text_file(dir / (f.family + ".yaml"), validate::calibration_yaml(f, l->set, *date));
-        // In-sample: every family with its fitted parameters.
-        auto fitted = base;
-        fitted.apply_overrides(dir);
-        const auto in_rows = validate::evaluate(l->rows, fitted);
-        const auto in_sample = validate::summarise(in_rows);
         std::vector<RowResult> cv_rows;
         Summary cv;
         if (!*no_cv) {
           cv_rows = validate::cross_validate(l->rows, base, o, *threads);
           cv = validate::summarise(cv_rows);
         }
+        for (const auto& f : cal.families) {
+          // The family's own rows under cross-validation (rows and cv_rows share their order).
+          std::vector<RowResult> mine;
+          for (size_t i = 0; i < cv_rows.size(); ++i)
+            if (l->rows[i].family == f.family) mine.push_back(cv_rows[i]);
+          const auto fam_cv = validate::summarise(mine).overall;
+          io::write_text_file(dir / (f.family + ".yaml"),
+                              validate::calibration_yaml(f, l->set, *date, *no_cv ? nullptr : &fam_cv));
+        }
+        // In-sample: every family with its fitted parameters.
+        auto fitted = base;
+        fitted.apply_overrides(dir);
+        const auto in_rows = validate::evaluate(l->rows, fitted);
+        const auto in_sample = validate::summarise(in_rows);
         if (!markdown->empty()) {
           std::string md = "### In-sample (fitted on all rows)\n\n" + summary_markdown(in_sample);
           if (!*no_cv) md += "### Cross-validated (leave one source group out)\n\n" + summary_markdown(cv);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/diagnostic.hpp"
@@ -38,6 +39,8 @@ double quantity(const io::YamlNode& root, const char* key, Dimension d) {
   return value_node(root, key).as_quantity(d);
 }
 
+const char* const kInheritanceFile = "inheritance.yaml";
+
 }  // namespace
 
 Efficiency load_efficiency_file(const std::filesystem::path& path) {
@@ -46,6 +49,26 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   Efficiency e;
   e.file = path.string();
   e.family = root.required("family").as_string();
+  e.provenance.family = e.family;
+  e.provenance.status = e.family == "default" ? EfficiencyStatus::fallback : EfficiencyStatus::anchors;
+  if (auto cal = root.optional("calibration")) {
+    // Written by `tokenfactory calibrate`: the rows behind the fit and, when cross-validation
+    // ran, the family's cross-validated median error.
+    cal->expect_map();
+    e.provenance.status = EfficiencyStatus::calibrated;
+    if (auto rows = cal->optional("rows")) {
+      e.provenance.rows = rows->as_int();
+      if (e.provenance.rows < 0) rows->fail("must be >= 0");
+    }
+    if (auto cv = cal->optional("cross_validated")) {
+      cv->expect_map();
+      if (auto m = cv->optional("median_ape_pct")) {
+        e.provenance.cv_median_ape_pct = m->as_double();
+        if (!(e.provenance.cv_median_ape_pct >= 0) || !std::isfinite(e.provenance.cv_median_ape_pct))
+          m->fail("must be a finite percentage >= 0");
+      }
+    }
+  }
   if (e.family != path.stem().string())
     root.required("family").fail(fmt::format("family '{}' does not match the file name", e.family));
   e.memory_bandwidth_fraction = fraction(root, "memory_bandwidth_fraction");
@@ -68,9 +91,45 @@ namespace {
 std::vector<std::filesystem::path> yaml_files(const std::filesystem::path& dir) {
   std::vector<std::filesystem::path> paths;
   for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());
+    if (e.is_regular_file() && e.path().extension() == ".yaml" && e.path().filename() != kInheritanceFile)
+      paths.push_back(e.path());
   std::sort(paths.begin(), paths.end());
   return paths;
+}
+
+// family -> {from, reason}; `from` is a hardware family (its values once it has a file here or in
+// data/calibration; the defaults until then, and the provenance says so), another entry, or
+// "default". Unknown keys, self-reference, cycles, a missing reason and a family that has a file
+// of its own here (the entry would never apply) are errors naming the line.
+std::map<std::string, EfficiencyTable::Inheritance> load_inheritance(const std::filesystem::path& path,
+                                                                     const std::map<std::string, Efficiency>& own) {
+  std::map<std::string, EfficiencyTable::Inheritance> out;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return out;
+  const auto root = io::load_yaml_file(path);
+  root.expect_keys({"inherit"});
+  const auto inherit = root.required("inherit");
+  inherit.expect_map();
+  for (const auto& family : inherit.keys()) {
+    const auto entry = inherit.required(family);
+    entry.expect_keys({"from", "reason"});
+    auto from = entry.required("from");
+    EfficiencyTable::Inheritance inh{from.as_string(), entry.required("reason").as_string()};
+    if (inh.reason.empty()) entry.required("reason").fail("must say why the values transfer");
+    if (inh.from == family) from.fail(fmt::format("family '{}' inherits from itself", family));
+    if (own.count(family))
+      entry.fail(fmt::format("family '{}' has an efficiency file of its own; the entry would never apply", family));
+    out[family] = std::move(inh);
+  }
+  for (const auto& [family, inh] : out) {
+    std::string at = family;
+    for (size_t hops = 0; out.count(at); ++hops) {
+      at = out.at(at).from;
+      if (hops > out.size())
+        inherit.required(family).fail(fmt::format("inheritance of '{}' forms a cycle", family));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -90,6 +149,29 @@ void EfficiencyTable::apply_overrides(const std::filesystem::path& dir) {
     auto e = load_efficiency_file(p);
     by_family_[e.family] = std::move(e);
   }
+  resolve();
+}
+
+void EfficiencyTable::resolve() {
+  fallback_ = by_family_.at("default");
+  resolved_.clear();
+  for (const auto& [family, inh] : inherits_) {
+    // Follow the chain to a family with a file of its own (or default); cycles were refused
+    // when the file was read.
+    std::string at = inh.from;
+    while (!by_family_.count(at) && inherits_.count(at)) at = inherits_.at(at).from;
+    const Efficiency& src = by_family_.count(at) ? by_family_.at(at) : fallback_;
+    Efficiency e = src;
+    e.provenance = EfficiencyProvenance{};
+    e.provenance.family = family;
+    e.provenance.reason = inh.reason;
+    e.provenance.from_family = src.family;
+    e.provenance.from_status = src.provenance.status;
+    e.provenance.rows = src.provenance.rows;
+    e.provenance.cv_median_ape_pct = src.provenance.cv_median_ape_pct;
+    e.provenance.status = src.family == "default" ? EfficiencyStatus::fallback : EfficiencyStatus::inherited;
+    resolved_[family] = std::move(e);
+  }
 }
 
 EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& dir) {
@@ -105,12 +187,43 @@ EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& 
     d.message = "missing: the default efficiency file is required";
     throw DiagnosticError(d);
   }
+  t.inherits_ = load_inheritance(dir / kInheritanceFile, t.by_family_);
+  t.resolve();
   return t;
 }
 
 const Efficiency& EfficiencyTable::for_family(const std::string& family) const {
-  auto it = by_family_.find(family);
-  return it != by_family_.end() ? it->second : by_family_.at("default");
+  if (auto it = by_family_.find(family); it != by_family_.end()) return it->second;
+  if (auto it = resolved_.find(family); it != resolved_.end()) return it->second;
+  return fallback_;
+}
+
+std::string_view to_string(EfficiencyStatus s) {
+  switch (s) {
+    case EfficiencyStatus::calibrated: return "calibrated";
+    case EfficiencyStatus::anchors: return "anchors";
+    case EfficiencyStatus::inherited: return "inherited";
+    case EfficiencyStatus::fallback: return "default";
+  }
+  return "?";
+}
+
+std::string EfficiencyProvenance::summary() const {
+  auto evidence = [&] {
+    std::string s = fmt::format("{} rows", rows);
+    if (cv_median_ape_pct >= 0) s += fmt::format(", CV {:.1f}%", cv_median_ape_pct);
+    return s;
+  };
+  switch (status) {
+    case EfficiencyStatus::calibrated: return fmt::format("calibrated ({})", evidence());
+    case EfficiencyStatus::anchors: return "uncalibrated (family anchors)";
+    case EfficiencyStatus::inherited:
+      return from_status == EfficiencyStatus::calibrated
+                 ? fmt::format("inherited from {} (calibrated, {})", from_family, evidence())
+                 : fmt::format("inherited from {} ({})", from_family, to_string(from_status));
+    case EfficiencyStatus::fallback: return "default (uncalibrated)";
+  }
+  return "?";
 }
 
 }  // namespace tf::cost

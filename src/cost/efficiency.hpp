@@ -7,9 +7,33 @@
 
 namespace tf::cost {
 
+// Where a family's efficiency values come from, stated on every result that uses them.
+enum class EfficiencyStatus {
+  calibrated,  // fitted by `tokenfactory calibrate` to measured rows of this family
+  anchors,     // the family's own published planning anchors (data/efficiency), not fitted
+  inherited,   // another family's values (data/efficiency/inheritance.yaml names which and why)
+  fallback,    // data/efficiency/default.yaml: no family-specific evidence at all
+};
+std::string_view to_string(EfficiencyStatus s);
+
+struct EfficiencyProvenance {
+  EfficiencyStatus status = EfficiencyStatus::fallback;
+  std::string family;          // the family asked for
+  std::string from_family;     // inherited: the family whose values are used (after its own chain)
+  EfficiencyStatus from_status = EfficiencyStatus::fallback;  // inherited: that family's own status
+  std::string reason;          // inherited: why (from the inheritance file)
+  long long rows = 0;          // calibration rows behind the values (own or inherited)
+  double cv_median_ape_pct = -1;  // cross-validated median error of those rows (-1: not recorded)
+  // "calibrated (636 rows, CV 13.5%)", "inherited from blackwell (calibrated, 120 rows)", "default".
+  [[nodiscard]] std::string summary() const;
+  // True only for values fitted to this family's own measurements.
+  [[nodiscard]] bool is_calibrated() const { return status == EfficiencyStatus::calibrated; }
+};
+
 struct Efficiency {
   std::string family;  // the file's family ("default" for the fallback)
   std::string file;    // where it was read from
+  EfficiencyProvenance provenance;
   double memory_bandwidth_fraction = 0;
   double compute_fraction = 0;
   double attention_compute_fraction = 0;
@@ -33,12 +57,25 @@ class EfficiencyTable {
   static EfficiencyTable load_uncalibrated(const std::filesystem::path& dir);
   // Overrides families with every *.yaml in `dir` (no-op when the folder does not exist).
   void apply_overrides(const std::filesystem::path& dir);
-  // The family's parameters, or the defaults when the family has no file.
+  // The family's parameters: its own file (calibrated or anchors); else the family it inherits
+  // from (data/efficiency/inheritance.yaml, resolved through chains); else default.yaml.
+  // `provenance` on the result says which.
   [[nodiscard]] const Efficiency& for_family(const std::string& family) const;
+  // Families with a file of their own (data/efficiency or data/calibration).
   [[nodiscard]] const std::map<std::string, Efficiency>& families() const { return by_family_; }
+  struct Inheritance {
+    std::string from;
+    std::string reason;
+  };
+  // family -> the family it inherits from, as read from inheritance.yaml.
+  [[nodiscard]] const std::map<std::string, Inheritance>& inheritance() const { return inherits_; }
 
  private:
+  void resolve();
   std::map<std::string, Efficiency> by_family_;
+  std::map<std::string, Inheritance> inherits_;
+  std::map<std::string, Efficiency> resolved_;  // inherited families, with their provenance
+  Efficiency fallback_;                          // default.yaml, provenance "fallback"
 };
 
 Efficiency load_efficiency_file(const std::filesystem::path& path);

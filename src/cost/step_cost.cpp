@@ -147,18 +147,37 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   // Communication: 16-bit activations on the wire.
   comm_bytes_per_token_ = h * 2;
   const double domain = s.scale_up_domain_chips.value;
-  auto link = [&](double group, double& bw, double& lat) {
-    const auto& l = group <= domain ? s.scale_up : s.scale_out;
-    const auto& fallback = s.scale_up.bandwidth_bytes_per_s ? s.scale_up : s.scale_out;
-    const auto& use = l.bandwidth_bytes_per_s ? l : fallback;
-    bw = use.bandwidth_bytes_per_s ? use.bandwidth_bytes_per_s->value * e.network_fraction : 0;
-    lat = use.latency_s ? use.latency_s->value : e.collective_latency_s;
+  // One meaning of latency: a link's stated `latency` is what a collective step pays on the wire
+  // (physical, part of the ceiling); the efficiency's `collective_latency` is the software cost
+  // (launch, synchronisation) added on top of it. A group that spans more chips than the
+  // scale-up domain runs over scale-out. A needed link without a bandwidth figure makes the
+  // layout infeasible: never free.
+  std::string link_problem;
+  auto link = [&](double group, const char* what, double& bw, double& lat, double& wire_lat) {
+    bw = lat = wire_lat = 0;
+    if (group <= 1) return;
+    const bool up = group <= domain;
+    const auto& l = up ? s.scale_up : s.scale_out;
+    if (!l.bandwidth_bytes_per_s) {
+      if (link_problem.empty())
+        link_problem = fmt::format("{} over {} chips needs the {} link, and {} states no bandwidth for it", what,
+                                   group, up ? "scale-up" : "scale-out", s.id);
+      return;
+    }
+    double peak = l.bandwidth_bytes_per_s->value;
+    // A full mesh gives a group of n chips its n - 1 direct peer links out of the domain's D - 1.
+    if (up && l.topology == hardware::Topology::full_mesh && domain > 1)
+      peak *= std::min(group - 1, domain - 1) / (domain - 1);
+    bw = peak * e.network_fraction;
+    wire_lat = l.latency_s ? l.latency_s->value : 0;
+    lat = wire_lat + e.collective_latency_s;
   };
   tp_group_ = tp;
   ep_group_ = moe_group;
-  link(tp, tp_bw_, tp_lat_);
-  link(moe_group, ep_bw_, ep_lat_);
-  link(tp * pp, pp_bw_, pp_lat_);
+  double tp_wire = 0, ep_wire = 0, pp_wire = 0;
+  link(tp, "tensor parallelism", tp_bw_, tp_lat_, tp_wire);
+  if (m.is_moe() && (d.attention_dp || ep > tp)) link(moe_group, "expert parallelism", ep_bw_, ep_lat_, ep_wire);
+  if (pp > 1) link(tp * pp, "pipeline parallelism", pp_bw_, pp_lat_, pp_wire);
   const double dense_layers = stage_layers_ - moe_layers_;
   if (tp > 1) {
     if (!d.attention_dp) {
@@ -169,6 +188,35 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   }
   if (m.is_moe() && (d.attention_dp || ep > tp)) ep_alltoalls_ = 2 * moe_layers_;
   tokens_per_chip_factor_ = d.attention_dp ? 1.0 / tp : 1.0;
+  // Wire latency on a token's path through every stage (the ceiling's communication floor).
+  collective_floor_s_ = pp * (tp_allreduces_ * tp_wire + ep_alltoalls_ * ep_wire) + (pp - 1) * pp_wire;
+
+  // Expected max over the EP ranks of distinct experts touched: each rank holds n = E/ep
+  // experts, each touched by T tokens with probability q = 1 - (1 - k/E)^T (independent
+  // approximation), so a rank's count is Binomial(n, q) and E[max of ep] = sum_x 1 - F(x)^ep.
+  if (m.is_moe() && ep > 1) {
+    const int n = static_cast<int>(std::lround(experts_per_chip_));
+    const double miss = 1 - top_k_ / routed_experts_;
+    std::vector<double> pmf(static_cast<size_t>(n) + 1);
+    for (int t = 0; t < 65536; ++t) {
+      const double q = 1 - std::pow(miss, t);
+      double emax = 0;
+      if (q >= 1) {
+        emax = n;
+      } else {
+        // Binomial pmf by recurrence, then the CDF.
+        pmf[0] = std::pow(1 - q, n);
+        for (int x = 1; x <= n; ++x) pmf[x] = pmf[x - 1] * (n - x + 1) / x * q / (1 - q);
+        double cdf = 0;
+        for (int x = 0; x < n; ++x) {
+          cdf += pmf[x];
+          emax += 1 - std::pow(std::min(1.0, cdf), ep);
+        }
+      }
+      touched_max_.push_back(emax);
+      if (emax >= n * (1 - 1e-9)) break;
+    }
+  }
 
   // Rates.
   peak_gemm_ = peak_rate(s, d.gemm_class).value_or(0);
@@ -200,6 +248,7 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   const MemoryTier* kt = d.kv_tier ? tier_of(s, *d.kv_tier) : wt;
   memory_.weight_tier = wt->kind;
   memory_.kv_tier = kt->kind;
+  memory_.capacity_bytes = wt->capacity_bytes.value;
   memory_.usable_bytes = wt->capacity_bytes.value * e.memory_utilization;
   memory_.weight_tier_bandwidth_bytes_per_s = wt->bandwidth_bytes_per_s.value;
   memory_.kv_tier_bandwidth_bytes_per_s = kt->bandwidth_bytes_per_s.value;
@@ -211,8 +260,14 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
         gb(weights), gb(memory_.activation_bytes + memory_.reserve_bytes), gb(memory_.usable_bytes),
         to_string(wt->kind), s.id);
   }
+  memory_.link_problem = link_problem;
+  if (memory_.weights_fit && !link_problem.empty()) {
+    memory_.weights_fit = false;
+    memory_.reason = link_problem + "; add the figure to the hardware file or choose a layout without it";
+  }
   memory_.kv_free_bytes = kt == wt ? memory_.usable_bytes - fixed
                                    : kt->capacity_bytes.value * e.memory_utilization;
+  memory_.kv_physical_bytes = kt == wt ? wt->capacity_bytes.value - weights : kt->capacity_bytes.value;
   peak_w_bw_ = wt->bandwidth_bytes_per_s.value;
   peak_kv_bw_ = kt->bandwidth_bytes_per_s.value;
   w_bw_ = peak_w_bw_ * e.memory_bandwidth_fraction;
@@ -235,13 +290,63 @@ double StepCostModel::kv_bytes_per_chip(double seqs, double context) const {
   return seqs * tokens * kv_token_layer_bytes_;
 }
 
-double StepCostModel::max_sequences(double context) const {
-  if (memory_.kv_free_bytes <= 0) return 0;
+double StepCostModel::max_sequences(double context, bool physical) const {
+  const double free = physical ? memory_.kv_physical_bytes : memory_.kv_free_bytes;
+  if (free <= 0) return 0;
   const double one = kv_bytes_per_chip(1, context);
   if (one <= 0) return 0;
   // Attention-DP ranks each hold whole sequences: `one` is a sequence's KV spread over tp ranks.
-  if (d_.attention_dp) return std::floor(memory_.kv_free_bytes / (one * d_.tp)) * d_.tp;
-  return std::floor(memory_.kv_free_bytes / one);
+  if (d_.attention_dp) return std::floor(free / (one * d_.tp)) * d_.tp;
+  return std::floor(free / one);
+}
+
+double StepCostModel::experts_touched_max(double group_tokens) const {
+  if (touched_max_.empty()) return experts_per_chip_ * (1 - std::pow(1 - top_k_ / routed_experts_, group_tokens));
+  const double last = static_cast<double>(touched_max_.size() - 1);
+  if (group_tokens >= last) return touched_max_.back() >= experts_per_chip_ * (1 - 1e-9) ? experts_per_chip_ : touched_max_.back();
+  const double t = std::max(0.0, group_tokens);
+  const auto i = static_cast<size_t>(t);
+  const double f = t - static_cast<double>(i);
+  return touched_max_[i] * (1 - f) + touched_max_[i + 1] * f;
+}
+
+double StepCostModel::expert_token_imbalance(double group_tokens) const {
+  const double ep = d_.ep;
+  if (ep <= 1 || group_tokens <= 0) return 1;
+  // Token copies per rank ~ Binomial(T k, 1/ep); the busiest of ep ranks carries about
+  // mean + sqrt(2 ln(ep) var) (Gaussian extreme value), never more than every copy.
+  const double mean = group_tokens * top_k_ / ep;
+  const double var = mean * (1 - 1 / ep);
+  return std::min(ep, 1 + std::sqrt(2 * std::log(ep) * var) / mean);
+}
+
+StepCostModel::Pipeline StepCostModel::pipeline(double seqs) const {
+  Pipeline p;
+  const double pp = d_.pp;
+  if (pp <= 1) {
+    p.largest = seqs;
+    p.full = true;
+    return p;
+  }
+  const double whole = std::floor(seqs + 1e-9);
+  p.micro = std::clamp(whole, 1.0, pp);
+  // Whole sequences: the largest micro-batch holds ceil(whole / micro) of them (a fractional
+  // average batch is spread evenly).
+  p.largest = std::max(seqs / p.micro, std::ceil(whole / p.micro - 1e-9));
+  p.full = p.micro >= pp;
+  return p;
+}
+
+void StepCostModel::pipeline_scale(const Pipeline& pl, StepCost& c) const {
+  const double pp = d_.pp;
+  // Every stage runs the micro-batch; the LM head runs on the last stage only. With a full
+  // pipeline the last (slowest) stage sets the pace: pp x its time; with fewer micro-batches
+  // than stages a token's path is the sum of the stages, the LM head once.
+  for (size_t i = 0; i < kOpGroups; ++i) {
+    auto& g = c.groups[i];
+    const bool lm = i == static_cast<size_t>(OpGroup::lm_head);
+    g.time_s *= lm && !pl.full ? 1.0 : pp;
+  }
 }
 
 void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
@@ -285,15 +390,19 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
     const double group_tokens = tokens * ep_group_tokens_factor_;
     // Expected distinct experts a layer's tokens touch under uniform routing:
     // E x (1 - (1 - k/E)^T); this chip holds E/ep of them.
-    const double touched = 1 - std::pow(1 - top_k_ / routed_experts_, group_tokens);
-    const double bytes = moe_layers_ * experts_per_chip_ * touched * expert_slice_bytes_;
-    roof(G[3], flops_expert_ * group_tokens, gemm, bytes, 0);
+    // The ideal (ceiling) takes the mean over ranks; a real step waits for the busiest rank:
+    // the most distinct experts, and the most token copies in its GEMMs.
+    const double mean_touched = experts_per_chip_ * (1 - std::pow(1 - top_k_ / routed_experts_, group_tokens));
+    const double touched = ideal ? mean_touched : experts_touched_max(group_tokens);
+    const double imbalance = ideal ? 1.0 : expert_token_imbalance(group_tokens);
+    const double bytes = moe_layers_ * touched * expert_slice_bytes_;
+    roof(G[3], flops_expert_ * group_tokens * imbalance, gemm, bytes, 0);
     // Token dispatch around the grouped expert GEMMs (permute in, unpermute and weighted
     // combine out): each of a token's k copies of the hidden state is written and read twice
     // by memory-bound kernels of their own, not hidden under the GEMMs.
     // (A fused kernel could avoid it: not part of the peak-only ceiling.)
     if (!ideal) {
-      const double perm = moe_layers_ * group_tokens * top_k_ * moe_perm_bytes_per_copy_;
+      const double perm = moe_layers_ * group_tokens * top_k_ * moe_perm_bytes_per_copy_ * imbalance;
       G[3].bytes += perm;
       G[3].time_s += perm / wbw;
     }
@@ -341,27 +450,29 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
 StepCost StepCostModel::step(const Batch& b) const {
   StepCost out;
   const double pp = d_.pp;
-  // Micro-batches: as many as stages, but never more than there are sequences.
-  const double seqs = b.decode_seqs + b.prefill_seqs;
-  const double micro = pp > 1 ? std::clamp(std::ceil(seqs), 1.0, pp) : 1.0;
+  // Micro-batches hold whole sequences (a prompt chunk is one), at most one per stage.
+  const double seqs = b.decode_seqs + (b.prefill_tokens > 0 ? std::max(1.0, b.prefill_seqs) : b.prefill_seqs);
+  const auto pl = pipeline(seqs);
+  const double share = seqs > 0 ? pl.largest / seqs : 1.0;  // of the step's work in one micro-batch
   Batch mb = b;
-  if (micro > 1) {
-    mb.decode_seqs /= micro;
-    mb.prefill_tokens /= micro;
-    mb.prefill_seqs /= micro;
+  if (share < 1) {
+    mb.decode_seqs *= share;
+    mb.prefill_tokens *= share;
+    mb.prefill_seqs *= share;
   }
   stage(mb, false, out);
+  pipeline_scale(pl, out);
+  const double work = share > 0 ? 1 / share : 1.0;  // micro-batches' worth of work per chip
   for (auto& g : out.groups) {
-    g.time_s *= pp;
-    g.flops *= micro;  // per chip over the whole step
-    g.bytes *= micro;
-    g.net_bytes *= micro;
+    g.flops *= work;
+    g.bytes *= work;
+    g.net_bytes *= work;
   }
   if (pp > 1) {
     const double msg = (mb.decode_seqs + mb.prefill_tokens) * comm_bytes_per_token_;
     auto& g = out.groups[static_cast<size_t>(OpGroup::pp_transfer)];
     g.time_s = (pp - 1) * (pp_lat_ + (pp_bw_ > 0 ? msg / pp_bw_ : 0));
-    g.net_bytes = msg * micro;
+    g.net_bytes = msg * work;
   }
   out.groups[static_cast<size_t>(OpGroup::overhead)].time_s += d_.efficiency->step_overhead_s;
   std::array<double, 4> by_bound{};
@@ -375,20 +486,28 @@ StepCost StepCostModel::step(const Batch& b) const {
 
 double StepCostModel::ceiling_step_time(double decode_seqs, double context) const {
   const double pp = d_.pp;
-  const double micro = pp > 1 ? std::clamp(std::ceil(decode_seqs), 1.0, pp) : 1.0;
+  const auto pl = pipeline(decode_seqs);
   Batch b;
-  b.decode_seqs = decode_seqs / micro;
+  b.decode_seqs = pl.largest;
   b.decode_context = context;
   StepCost c;
   stage(b, true, c);
-  double w_bytes = 0, kv_bytes = 0, gemm_flops = 0, attn_flops = 0;
-  for (size_t i = 0; i < 5; ++i) {
-    (i == 1 ? kv_bytes : w_bytes) += c.groups[i].bytes;
-    (i == 1 ? attn_flops : gemm_flops) += c.groups[i].flops;
-  }
-  const double t_mem = w_bytes / peak_w_bw_ + kv_bytes / peak_kv_bw_;
-  const double t_cmp = (peak_gemm_ > 0 ? gemm_flops / peak_gemm_ : 0) + (peak_attn_ > 0 ? attn_flops / peak_attn_ : 0);
-  return pp * std::max(t_mem, t_cmp);
+  // One stage's bound, with or without the LM head (which only the last stage runs).
+  auto bound = [&](bool with_lm) {
+    double w_bytes = 0, kv_bytes = 0, gemm_flops = 0, attn_flops = 0;
+    for (size_t i = 0; i < 5; ++i) {
+      if (i == static_cast<size_t>(OpGroup::lm_head) && !with_lm) continue;
+      (i == 1 ? kv_bytes : w_bytes) += c.groups[i].bytes;
+      (i == 1 ? attn_flops : gemm_flops) += c.groups[i].flops;
+    }
+    const double t_mem = w_bytes / peak_w_bw_ + kv_bytes / peak_kv_bw_;
+    const double t_cmp =
+        (peak_gemm_ > 0 ? gemm_flops / peak_gemm_ : 0) + (peak_attn_ > 0 ? attn_flops / peak_attn_ : 0);
+    return std::max(t_mem, t_cmp);
+  };
+  const double t_last = bound(true);
+  const double t = pl.full ? pp * t_last : (pp - 1) * bound(false) + t_last;
+  return t + collective_floor_s_;
 }
 
 }  // namespace tf::cost

@@ -62,13 +62,18 @@ struct MemoryBudget {
   hardware::MemoryTierKind kv_tier = hardware::MemoryTierKind::hbm;
   double weight_tier_bandwidth_bytes_per_s = 0;
   double kv_tier_bandwidth_bytes_per_s = 0;
+  double capacity_bytes = 0;    // the weights' tier, per chip, as the part has it
   double usable_bytes = 0;      // capacity x memory_utilization of the weights' tier
   double weights_bytes = 0;     // per chip
   double activation_bytes = 0;  // workspace per chip
   double reserve_bytes = 0;     // runtime reserve per chip
-  double kv_free_bytes = 0;     // left for KV cache per chip (may be negative)
-  bool weights_fit = true;
-  std::string reason;           // why the weights do not fit (empty when they do)
+  double kv_free_bytes = 0;     // left for KV cache per chip under the engine's policy (may be negative)
+  // Physical bound: what the KV tier holds once the weights are in, with no engine policy,
+  // workspace or runtime reserve (the ceiling's capacity; >= kv_free_bytes).
+  double kv_physical_bytes = 0;
+  bool weights_fit = true;      // the weights fit and every link the layout needs is described
+  std::string reason;           // why not (empty when they do)
+  std::string link_problem;     // a link the layout needs has no bandwidth figure (empty: none)
 };
 
 class StepCostModel {
@@ -85,10 +90,30 @@ class StepCostModel {
   // max(bytes / peak bandwidth, FLOPs / peak FLOP/s), pipeline-aware.
   [[nodiscard]] double ceiling_step_time(double decode_seqs, double context) const;
 
+  // The latency floor of the collectives and hand-offs one decode step must run, from the links'
+  // stated latencies only (no fitted software cost): part of the ceiling.
+  [[nodiscard]] double collective_floor_s() const { return collective_floor_s_; }
+
   // KV bytes per chip for `seqs` sequences (per replica) of `context` tokens.
   [[nodiscard]] double kv_bytes_per_chip(double seqs, double context) const;
-  // Largest whole number of sequences of `context` tokens one replica can hold (0 if none).
-  [[nodiscard]] double max_sequences(double context) const;
+  // Largest whole number of sequences of `context` tokens one replica can hold (0 if none),
+  // under the engine's memory policy, or (physical = true) in all the memory the weights leave.
+  [[nodiscard]] double max_sequences(double context, bool physical = false) const;
+
+  // Pipeline schedule of a step holding `seqs` sequences: micro-batches are whole sequences, at
+  // most one per stage.
+  struct Pipeline {
+    double micro = 1;     // micro-batches in flight
+    double largest = 0;   // sequences in the largest micro-batch (it paces every stage)
+    bool full = false;    // micro == pp: the slowest stage sets the step, else the stages' sum
+  };
+  [[nodiscard]] Pipeline pipeline(double seqs) const;
+
+  // Expected distinct routed experts touched on the busiest chip of an EP group, per MoE layer,
+  // for `group_tokens` tokens routed over the group (uniform top-k routing), and the expected
+  // ratio of the busiest chip's token copies to the mean (EP > 1; 1 otherwise).
+  [[nodiscard]] double experts_touched_max(double group_tokens) const;
+  [[nodiscard]] double expert_token_imbalance(double group_tokens) const;
 
  private:
   struct Window {
@@ -96,6 +121,8 @@ class StepCostModel {
     double layers;  // layers of this kind in the representative stage
   };
   void stage(const Batch& b, bool ideal, StepCost& out) const;
+  // Scales one micro-batch's stage cost to the whole step (see Pipeline).
+  void pipeline_scale(const Pipeline& pl, StepCost& c) const;
   [[nodiscard]] double keys(double context, double window) const;
   [[nodiscard]] double mean_prefill_keys(double prompt, double window) const;
 
@@ -111,6 +138,10 @@ class StepCostModel {
   double routed_experts_ = 0, top_k_ = 0;
   double ep_group_tokens_factor_ = 1;          // tokens of the EP group per replica token
   double moe_perm_bytes_per_copy_ = 0;         // dispatch/combine traffic per token copy per MoE layer
+  // Expected max over EP ranks of distinct experts touched, tabulated at integer group tokens
+  // 0..size-1 (interpolated; beyond the table every expert is touched). Empty when EP = 1.
+  std::vector<double> touched_max_;
+  double collective_floor_s_ = 0;
   double flops_attn_proj_ = 0, flops_dense_ = 0, flops_lm_ = 0, flops_expert_ = 0;  // per token
   double per_key_decode_ = 0, per_key_prefill_ = 0;  // attention FLOPs per key, all heads, per chip
   double kv_token_layer_bytes_ = 0;                  // per layer per token per chip

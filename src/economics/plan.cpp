@@ -91,7 +91,10 @@ PlanResult plan(const model::ModelSpec& m, const std::vector<const hardware::Sys
     sp.system = &s;
     const auto tco = try_compute_tco(s, e, o);
     if (!tco) {
-      sp.reason = "no price or power data in the catalog";
+      sp.reason = !facility_power(s, e, o) ? "no power figure in the catalog"
+                  : o.price_basis.empty()  ? "no price in the catalog"
+                                           : fmt::format("no {} price in the catalog (price basis {})",
+                                                         o.price_basis == "rental" ? "rental" : "purchase", o.price_basis);
     } else if (budget && tco->mode == "rental" && r.capex_budget_usd) {
       sp.reason = "priced by rental only: a capex budget does not apply";
     } else {

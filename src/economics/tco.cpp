@@ -92,34 +92,56 @@ double capital_recovery_factor(double r, double n) {
   return r * g / (g - 1);
 }
 
-std::optional<Tco> try_compute_tco(const hardware::SystemSpec& s, const EconomicsParams& p, const TcoOverrides& o) {
-  Tco t;
-  t.system_id = s.id;
-  // Power: the catalog's all-in figure (facility power per chip) when it has one, else chip TDP
-  // x server multiplier x PUE.
+std::optional<Power> facility_power(const hardware::SystemSpec& s, const EconomicsParams& p, const TcoOverrides& o) {
+  // One meaning of power: IT power per chip (chip + its share of host and network) is the
+  // catalog's all-in figure, else chip TDP x server multiplier; facility power = IT x PUE,
+  // applied once, here.
+  Power w;
   if (o.all_in_power_w) {
-    if (!(*o.all_in_power_w > 0)) fail("all-in power per chip must be > 0 W");
-    t.all_in_power_w = *o.all_in_power_w;
-    t.power_source = "override";
+    if (!(*o.all_in_power_w > 0) || !std::isfinite(*o.all_in_power_w)) fail("all-in power per chip must be > 0 W");
+    w.it_w = *o.all_in_power_w;
+    w.source = fmt::format("override (IT power) x PUE {}", p.pue);
   } else if (s.all_in_power_w_per_chip) {
-    t.all_in_power_w = s.all_in_power_w_per_chip->value;
-    t.power_source = "catalog all-in power per chip: " + s.all_in_power_w_per_chip->source;
+    w.it_w = s.all_in_power_w_per_chip->value;
+    w.source = fmt::format("catalog all-in IT power per chip x PUE {}: {}", p.pue, s.all_in_power_w_per_chip->source);
   } else if (s.chip_power_w) {
-    t.all_in_power_w = s.chip_power_w->value * p.server_power_multiplier * p.pue;
-    t.power_source = fmt::format("chip TDP {:.0f} W x server multiplier {} x PUE {}", s.chip_power_w->value,
-                                 p.server_power_multiplier, p.pue);
+    w.it_w = s.chip_power_w->value * p.server_power_multiplier;
+    w.source = fmt::format("chip TDP {:.0f} W x server multiplier {} x PUE {}", s.chip_power_w->value,
+                           p.server_power_multiplier, p.pue);
   } else {
     return std::nullopt;
   }
-  t.it_power_w = t.all_in_power_w / p.pue;
+  w.facility_w = w.it_w * p.pue;
+  return w;
+}
+
+std::optional<Tco> try_compute_tco(const hardware::SystemSpec& s, const EconomicsParams& p, const TcoOverrides& o) {
+  Tco t;
+  t.system_id = s.id;
+  const auto power = facility_power(s, p, o);
+  if (!power) return std::nullopt;
+  t.it_power_w = power->it_w;
+  t.all_in_power_w = power->facility_w;
+  t.power_source = power->source;
+  if (!o.price_basis.empty() && o.price_basis != "owned" && o.price_basis != "rental")
+    fail(fmt::format("unknown price basis '{}'", o.price_basis), "valid: owned, rental");
   const double kw = t.all_in_power_w / 1e3;
   t.energy_usd_per_hour = kw * p.average_power_fraction * p.electricity_usd_per_kwh;
   t.colocation_usd_per_hour = kw * p.colocation_usd_per_kw_month * 12 / kHoursPerYear;
 
-  const std::optional<double> rent = o.usd_per_chip_hour ? o.usd_per_chip_hour
-                                     : (!o.capex_usd_per_chip && !s.capex_usd_per_chip && s.usd_per_chip_hour)
-                                         ? std::optional<double>(s.usd_per_chip_hour->value)
-                                         : std::nullopt;
+  std::optional<double> rent;
+  if (o.price_basis == "rental") {
+    if (o.usd_per_chip_hour) rent = o.usd_per_chip_hour;
+    else if (s.usd_per_chip_hour) rent = s.usd_per_chip_hour->value;
+    else return std::nullopt;  // no rental price: no cost on this basis
+  } else if (o.price_basis.empty()) {
+    rent = o.usd_per_chip_hour ? o.usd_per_chip_hour
+           : (!o.capex_usd_per_chip && !s.capex_usd_per_chip && s.usd_per_chip_hour)
+               ? std::optional<double>(s.usd_per_chip_hour->value)
+               : std::nullopt;
+  } else if (o.usd_per_chip_hour) {
+    fail("--usd-per-chip-hour is a rental price", "use --price-basis rental with it, or --capex-usd-per-chip");
+  }
   if (rent) {
     if (!(*rent > 0)) fail(fmt::format("price {} USD per chip-hour is impossible", *rent), "must be > 0");
     t.mode = "rental";
@@ -150,8 +172,12 @@ Tco compute_tco(const hardware::SystemSpec& s, const EconomicsParams& p, const T
   p.validate();
   if (auto t = try_compute_tco(s, p, o)) return *t;
   const bool has_power = o.all_in_power_w || s.all_in_power_w_per_chip || s.chip_power_w;
-  fail(fmt::format("{} has no {} in the catalog", s.id, has_power ? "price (capex or rental)" : "power figure"),
-       has_power ? "pass --capex-usd-per-chip or --usd-per-chip-hour" : "pass --all-in-power-w");
+  const std::string what = o.price_basis == "rental" ? "rental price"
+                           : o.price_basis == "owned" ? "purchase price (capex)"
+                                                      : "price (capex or rental)";
+  fail(fmt::format("{} has no {} in the catalog", s.id, has_power ? what : "power figure"),
+       has_power ? (o.price_basis == "rental" ? "pass --usd-per-chip-hour" : "pass --capex-usd-per-chip or --usd-per-chip-hour")
+                 : "pass --all-in-power-w");
 }
 
 double usd_per_mtok(double usd_per_chip_hour, double tok_s_per_chip) {

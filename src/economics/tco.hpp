@@ -44,8 +44,21 @@ EconomicsParams resolve_economics(const std::filesystem::path& dir, const std::s
 struct TcoOverrides {
   std::optional<double> capex_usd_per_chip;
   std::optional<double> usd_per_chip_hour;  // rent: skip the ownership build-up
-  std::optional<double> all_in_power_w;
+  std::optional<double> all_in_power_w;  // IT power per chip (before PUE)
+  // One pricing basis per comparison: "owned" (capex build-up) or "rental" (chip-hour price);
+  // empty: owned when the system has a capex, else its rental price (single-system commands).
+  // A system without a price on the basis has no cost (never the other basis silently).
+  std::string price_basis;
 };
+
+// Facility power per chip (IT x PUE) and where it came from, or nullopt when the catalog has
+// neither an all-in figure nor a TDP and no override is given. Needs no price.
+struct Power {
+  double it_w = 0;
+  double facility_w = 0;
+  std::string source;
+};
+std::optional<Power> facility_power(const hardware::SystemSpec& s, const EconomicsParams& p, const TcoOverrides& o = {});
 
 struct Tco {
   std::string system_id;
@@ -59,8 +72,8 @@ struct Tco {
   double opex_usd_per_hour = 0;
   double usd_per_chip_hour = 0;     // cost of owning (or renting) a chip for an hour
   double usd_per_busy_chip_hour = 0;  // divided by utilisation: what serving tokens costs
-  double it_power_w = 0;            // server IT power per chip
-  double all_in_power_w = 0;        // facility power per chip (IT x PUE)
+  double it_power_w = 0;            // IT power per chip: chip + host share + network share
+  double all_in_power_w = 0;        // facility power per chip (IT x PUE): what tokens per MW divide by
   std::string power_source;
   std::string price_source;
 };

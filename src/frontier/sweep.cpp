@@ -106,10 +106,19 @@ SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpe
       // A 4-bit float format the chip does not take maps to the one it does (NVFP4 <-> MXFP4).
       Precision p = requested;
       if (!s.computes(p) && info(p).compute_class == ComputeClass::fp4 && !s.fp4_formats.empty()) p = s.fp4_formats.front();
-      if (!s.computes(p)) continue;
       if (p != requested && std::find(o.precisions.begin(), o.precisions.end(), p) != o.precisions.end()) continue;
+      Precision act = p;
+      if (!s.computes(p)) {
+        // fp8 weights on a chip without fp8 math run weight-only (W8A16: dequantised into 16-bit
+        // GEMMs, as vLLM's Marlin FP8 and TPU int8 weight-only kernels do). int8 asks for W8A8.
+        if (p != Precision::fp8 || !s.computes(Precision::bf16)) continue;
+        act = Precision::bf16;
+      } else if (p == Precision::int8 && s.computes(Precision::fp8) &&
+                 cost::peak_rate(s, ComputeClass::fp8).value_or(0) >= cost::peak_rate(s, ComputeClass::int8).value_or(0)) {
+        continue;  // same bytes as fp8 at no higher rate: int8 cannot beat the fp8 point
+      }
       layout.weights = p;
-      layout.activations = p;
+      layout.activations = act;
       layout.kv = p == Precision::bf16 || p == Precision::fp16 ? p : Precision::fp8;
       cost::Deployment d;
       try {

@@ -14,7 +14,9 @@ namespace tf::frontier {
 struct SweepOptions {
   double isl = 1024;
   double osl = 1024;
-  std::vector<Precision> precisions{Precision::bf16, Precision::fp8, Precision::nvfp4};  // weights = activations
+  // Weights = activations where the chip computes the format; fp8 on a chip without fp8 math runs
+  // weight-only (W8A16); int8 is W8A8 and only swept where it beats fp8's rate.
+  std::vector<Precision> precisions{Precision::bf16, Precision::fp8, Precision::int8, Precision::nvfp4};
   int max_chips_per_replica = 0;  // 0: max(scale-up domain, 64)
   int points_per_decade = 6;      // concurrency grid density
   double min_tok_s_per_user = 0;  // drop points slower than this

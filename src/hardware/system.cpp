@@ -25,6 +25,14 @@ std::string_view to_string(Status s) {
   return "?";
 }
 
+std::string_view to_string(Topology t) {
+  switch (t) {
+    case Topology::switched: return "switched";
+    case Topology::full_mesh: return "full_mesh";
+  }
+  return "?";
+}
+
 double SystemSpec::memory_capacity_bytes() const {
   double total = 0;
   for (const auto& t : memory) total += t.capacity_bytes.value;

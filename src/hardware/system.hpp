@@ -31,8 +31,18 @@ struct MemoryTier {
   Sourced bandwidth_bytes_per_s;
 };
 
+// How a link's per-chip bandwidth reaches the other chips of a group.
+enum class Topology {
+  switched,   // through switches (NVSwitch, ICI torus treated as switched): a group of any size
+              // uses the chip's whole bandwidth
+  full_mesh,  // one direct link per peer (AMD xGMI on UBB, Gaudi RoCE): a group of n chips in a
+              // domain of D uses n - 1 of the D - 1 peer links
+};
+std::string_view to_string(Topology t);
+
 struct Link {
   std::string technology;
+  Topology topology = Topology::switched;
   std::optional<Sourced> bandwidth_bytes_per_s;  // per chip, per direction
   std::optional<Sourced> latency_s;              // per hop
 };

@@ -979,7 +979,8 @@ std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, cons
   return out;
 }
 
-std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date) {
+std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date,
+                             const ErrorStats* cross_validated) {
   const auto& e = fit.efficiency;
   const std::string src = fmt::format("tokenfactory calibrate: {} fit to {} rows of {} (fnv1a64 {})", fit.kind,
                                       fit.rows, set.file_name, set.fnv1a64);
@@ -1021,6 +1022,9 @@ std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const
   y += fmt::format("  loss_fit: {:.6g}\n", fit.loss);
   y += fmt::format("  in_sample: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n", fit.in_sample.supported,
                    fit.in_sample.median_ape, fit.in_sample.p90_ape);
+  if (cross_validated && cross_validated->supported > 0)
+    y += fmt::format("  cross_validated: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n",
+                     cross_validated->supported, cross_validated->median_ape, cross_validated->p90_ape);
   y += "  flags:";
   if (fit.flags.empty())
     y += " []\n";

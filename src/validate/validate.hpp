@@ -198,6 +198,9 @@ std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, cons
                                       const FitOptions& o = {}, int threads = 2);
 
 // The calibration file for one family (same schema as data/efficiency, plus provenance).
-std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date);
+// `cross_validated`: the family's rows' errors under leave-one-source-group-out (recorded so every
+// result can state the evidence behind its efficiencies); null when cross-validation did not run.
+std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date,
+                             const ErrorStats* cross_validated = nullptr);
 
 }  // namespace tf::validate

@@ -25,7 +25,7 @@ TEST(Cli, CatalogHardwareJsonListsEverySystem) {
     EXPECT_TRUE(s.contains("memory_capacity_bytes"));
     if (s["id"] == "h100-sxm") {
       found = true;
-      EXPECT_DOUBLE_EQ(s["memory_capacity_bytes"].get<double>(), 80e9);
+      EXPECT_DOUBLE_EQ(s["memory_capacity_bytes"].get<double>(), 80.0 * (1ULL << 30));  // 80 GiB
       EXPECT_DOUBLE_EQ(s["memory_bandwidth_bytes_per_s"].get<double>(), 3.35e12);
     }
   }
@@ -229,14 +229,17 @@ TEST(CliEconomics, TcoJsonBuildUp) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = json::parse(r.out);
   EXPECT_GT(j["usd_per_chip_hour"].get<double>(), 0);
-  EXPECT_DOUBLE_EQ(j["power"]["all_in_w_per_chip"].get<double>(), 1730);
+  // IT power 1.37 kW per chip from the catalog, x PUE 1.25 of the default preset.
+  EXPECT_DOUBLE_EQ(j["power"]["it_w_per_chip"].get<double>(), 1370);
+  EXPECT_DOUBLE_EQ(j["power"]["all_in_w_per_chip"].get<double>(), 1370 * 1.25);
   double shares = 0;
   for (const auto& [k, v] : j["shares"].items()) shares += v.get<double>();
   EXPECT_NEAR(shares, 1.0, 1e-12);
   EXPECT_EQ(run_cli({"tco", "--hardware", "h100-sxm", "--life-years", "0"}).exit_code, 2);
   EXPECT_EQ(run_cli({"tco", "--hardware", "h100-sxm", "--utilization", "1.2"}).exit_code, 2);
   EXPECT_EQ(run_cli({"tco", "--hardware", "h100-sxm", "--capex-usd-per-chip", "-1"}).exit_code, 2);
-  EXPECT_EQ(run_cli({"tco", "--hardware", "tpu-v7-ironwood"}).exit_code, 2);  // no price data
+  // One basis: a rental basis with no rental price is an error naming the fix.
+  EXPECT_EQ(run_cli({"tco", "--hardware", "ascend-910c", "--usd-per-chip-hour", "-1"}).exit_code, 2);
 }
 
 TEST(CliEconomics, PlanJsonHasBestAndPerSystemResults) {
@@ -279,11 +282,37 @@ TEST(CliEconomics, EstimateAndFrontierCarryCosts) {
   const auto& e = j["economics"];
   EXPECT_GT(e["usd_per_mtok_total"].get<double>(), 0);
   EXPECT_GT(e["output_tok_s_per_mw"].get<double>(), 0);
-  EXPECT_NEAR(e["joules_per_output_token"].get<double>(), 1730.0 / j["output_tok_s_per_chip"].get<double>(), 1e-9);
+  EXPECT_NEAR(e["joules_per_output_token"].get<double>(), 1370 * 1.25 / j["output_tok_s_per_chip"].get<double>(), 1e-9);
   r = run_cli({"frontier", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   j = json::parse(r.out);
+  EXPECT_EQ(j["price_basis"], "owned");
   EXPECT_GT(j["systems"][0]["points"][0]["usd_per_mtok_total"].get<double>(), 0);
+  EXPECT_EQ(j["systems"][0]["points"][0]["pricing"], "owned");
+  EXPECT_EQ(j["systems"][0]["provenance"]["efficiency"]["status"], "calibrated");
+}
+
+// Tokens per MW need power only, $/Mtok a price on the comparison's one basis: a system with a
+// rental price only has tokens/MW and no owned cost, and a rental basis prices it.
+TEST(CliEconomics, FrontierPowerWithoutPriceAndOneBasis) {
+  auto r = run_cli({"frontier", "--model", "llama-3.1-8b-instruct", "--hardware", "mi355x,h100-sxm", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = json::parse(r.out);
+  const auto& mi = j["systems"][0]["points"][0];
+  EXPECT_TRUE(mi["usd_per_mtok_total"].is_null());  // mi355x lists a rental price only
+  EXPECT_GT(mi["output_tok_s_per_mw"].get<double>(), 0);
+  r = run_cli({"frontier", "--model", "llama-3.1-8b-instruct", "--hardware", "mi355x,h100-sxm", "--price-basis",
+               "rental", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = json::parse(r.out);
+  for (const auto& s : j["systems"]) EXPECT_EQ(s["points"][0]["pricing"], "rental") << s["hardware"];
+  r = run_cli({"frontier", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--price-basis", "rental",
+               "--usd-per-chip-hour", "4", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = json::parse(r.out);
+  const auto& p = j["systems"][0]["points"][0];
+  EXPECT_NEAR(p["usd_per_mtok_total"].get<double>(), 4.0 / (p["total_tok_s_per_chip"].get<double>() * 3600) * 1e6, 1e-9);
+  EXPECT_EQ(run_cli({"frontier", "--hardware", "h100-sxm", "--price-basis", "leased"}).exit_code, 2);
 }
 
 

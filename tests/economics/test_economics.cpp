@@ -53,12 +53,13 @@ TEST(Economics, OwnedTcoBuildUpByHand) {
   const double capex = 27500 * 1.4 * 1.15;  // price x server overhead x network overhead
   EXPECT_DOUBLE_EQ(t.capex_usd_per_chip, capex);
   const double capital = capex * capital_recovery_factor(0.10, 4) / 8760;
-  const double energy = 1.73 * 0.75 * 0.0806;  // all-in kW x average power fraction x $/kWh
+  // The catalog's all-in figure is IT power (1.37 kW); the facility draws it x PUE 1.25.
+  const double energy = 1.37 * 1.25 * 0.75 * 0.0806;  // facility kW x average power fraction x $/kWh
   EXPECT_NEAR(t.capex_usd_per_hour, capital, 1e-12);
   EXPECT_NEAR(t.energy_usd_per_hour, energy, 1e-12);
   EXPECT_NEAR(t.usd_per_chip_hour, capital + energy, 1e-12);
-  EXPECT_DOUBLE_EQ(t.all_in_power_w, 1730);
-  EXPECT_DOUBLE_EQ(t.it_power_w, 1730 / 1.25);
+  EXPECT_DOUBLE_EQ(t.it_power_w, 1370);
+  EXPECT_DOUBLE_EQ(t.all_in_power_w, 1370 * 1.25);
 }
 
 TEST(Economics, PowerBuildUpFromTdpWhenNoAllInFigure) {
@@ -80,7 +81,7 @@ TEST(Economics, ColocationUtilisationAndOpex) {
   p.utilization = 0.5;
   p.opex_fraction_per_year = 0.05;
   const auto t = compute_tco(hardware_catalog().get("h100-sxm"), p);
-  EXPECT_NEAR(t.colocation_usd_per_hour, 1.73 * 200 * 12 / 8760, 1e-12);
+  EXPECT_NEAR(t.colocation_usd_per_hour, 1.37 * 1.25 * 200 * 12 / 8760, 1e-12);
   EXPECT_NEAR(t.opex_usd_per_hour, t.capex_usd_per_chip * 0.05 / 8760, 1e-12);
   EXPECT_DOUBLE_EQ(t.usd_per_busy_chip_hour, t.usd_per_chip_hour / 0.5);
 }
@@ -103,8 +104,8 @@ TEST(Economics, InputAndOutputCostsAddUpToTheTotal) {
   const double cost_per_s = t.usd_per_busy_chip_hour / 3600;
   EXPECT_NEAR(c.usd_per_mtok_input * in / 1e6 + c.usd_per_mtok_output * out / 1e6, cost_per_s, 1e-15);
   EXPECT_NEAR(c.usd_per_mtok_total * (in + out) / 1e6, cost_per_s, 1e-15);
-  EXPECT_DOUBLE_EQ(c.joules_per_output_token, 1730.0 / 1000);
-  EXPECT_DOUBLE_EQ(c.output_tok_s_per_mw, 1000 / 1730e-6);
+  EXPECT_DOUBLE_EQ(c.joules_per_output_token, 1712.5 / 1000);
+  EXPECT_DOUBLE_EQ(c.output_tok_s_per_mw, 1000 / 1712.5e-6);
 }
 
 TEST(Economics, ImpossibleParametersAreErrors) {
@@ -125,12 +126,64 @@ TEST(Economics, ImpossibleParametersAreErrors) {
 }
 
 TEST(Economics, MissingPriceDataIsAnErrorNamingTheFix) {
+  auto s = hardware_catalog().get("tpu-v7-ironwood");
+  s.capex_usd_per_chip.reset();
+  s.usd_per_chip_hour.reset();
   try {
-    compute_tco(hardware_catalog().get("tpu-v7-ironwood"), defaults());
+    compute_tco(s, defaults());
     FAIL();
   } catch (const DiagnosticError& e) {
     EXPECT_NE(e.diagnostic().hint.find("--"), std::string::npos) << e.what();
   }
+  // Power needs no price: tokens per MW stay available.
+  const auto w = facility_power(s, defaults());
+  ASSERT_TRUE(w.has_value());
+  EXPECT_GT(w->facility_w, 0);
+}
+
+// One meaning of power: IT per chip from the catalog, facility = IT x PUE, so --pue always
+// moves the facility figure (before, a catalog all-in figure ignored it).
+TEST(Economics, PueAlwaysScalesFacilityPower) {
+  auto p = defaults();
+  const auto& h100 = hardware_catalog().get("h100-sxm");
+  p.pue = 1.1;
+  const auto a = compute_tco(h100, p);
+  p.pue = 1.5;
+  const auto b = compute_tco(h100, p);
+  EXPECT_DOUBLE_EQ(a.it_power_w, b.it_power_w);
+  EXPECT_DOUBLE_EQ(a.all_in_power_w, 1370 * 1.1);
+  EXPECT_DOUBLE_EQ(b.all_in_power_w, 1370 * 1.5);
+  TcoOverrides o;
+  o.all_in_power_w = 1000;  // an override is IT power too
+  EXPECT_DOUBLE_EQ(compute_tco(h100, p, o).all_in_power_w, 1500);
+}
+
+// One pricing basis per comparison: owned never falls back to a rental price, nor the reverse.
+TEST(Economics, PriceBasisIsNeverMixedSilently) {
+  const auto p = defaults();
+  const auto& h100 = hardware_catalog().get("h100-sxm");  // both a capex and a rental price
+  TcoOverrides owned, rental;
+  owned.price_basis = "owned";
+  rental.price_basis = "rental";
+  EXPECT_EQ(compute_tco(h100, p, owned).mode, "owned");
+  const auto r = compute_tco(h100, p, rental);
+  EXPECT_EQ(r.mode, "rental");
+  EXPECT_DOUBLE_EQ(r.usd_per_chip_hour, h100.usd_per_chip_hour->value);
+  auto rent_only = h100;
+  rent_only.capex_usd_per_chip.reset();
+  EXPECT_FALSE(try_compute_tco(rent_only, p, owned).has_value());
+  auto own_only = h100;
+  own_only.usd_per_chip_hour.reset();
+  EXPECT_FALSE(try_compute_tco(own_only, p, rental).has_value());
+  try {
+    compute_tco(own_only, p, rental);
+    FAIL();
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(std::string(e.what()).find("rental price"), std::string::npos) << e.what();
+  }
+  TcoOverrides bad;
+  bad.price_basis = "leased";
+  EXPECT_THROW(compute_tco(h100, p, bad), DiagnosticError);
 }
 
 TEST(Economics, PresetFilesLoadAndBadOnesNameTheKey) {

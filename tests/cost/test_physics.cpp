@@ -1,0 +1,232 @@
+// Engine physics that rankings rest on: pipeline micro-batches of whole sequences, the busiest
+// expert-parallel rank, link topology and missing figures, the steady-state cycle, and the
+// ceiling as a physical bound over every layout the sweep visits.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/diagnostic.hpp"
+#include "cost/estimate.hpp"
+#include "frontier/sweep.hpp"
+#include "support/fixtures.hpp"
+
+namespace tf::cost {
+namespace {
+
+using test::efficiency_table;
+using test::hardware_catalog;
+using test::model_catalog;
+
+struct Setup {
+  model::ModelSpec model;
+  hardware::SystemSpec system;
+  Efficiency eff;
+  Deployment deployment;
+  StepCostModel build() {
+    deployment.model = &model;
+    deployment.system = &system;
+    deployment.efficiency = &eff;
+    return StepCostModel(deployment);
+  }
+};
+
+Setup make(const std::string& model_id, const std::string& hw, DeploymentSpec spec) {
+  Setup s{model_catalog().resolve(model_id), hardware_catalog().get(hw), {}, {}};
+  s.eff = efficiency_table().for_family(s.system.family);
+  s.deployment = resolve_deployment(spec, s.model, s.system, s.eff);
+  return s;
+}
+
+DeploymentSpec layout(int tp, int pp, Precision p = Precision::fp8) {
+  DeploymentSpec d;
+  d.tp = tp;
+  d.pp = pp;
+  d.weights = p;
+  d.kv = p == Precision::bf16 ? Precision::bf16 : Precision::fp8;
+  return d;
+}
+
+// With one request there is one micro-batch: a second stage only adds its hand-off, never
+// halves the sequence (before: batch 1 became two half-sequences, PP2 152 vs PP1 124 tok/s/user).
+TEST(Pipeline, NeverBeatsOneStagePerUserAtBatchOne) {
+  auto one = make("meta-llama/Llama-3.1-8B-Instruct", "h200-sxm", layout(1, 1, Precision::bf16));
+  auto two = make("meta-llama/Llama-3.1-8B-Instruct", "h200-sxm", layout(1, 2, Precision::bf16));
+  const auto m1 = one.build();
+  const auto m2 = two.build();
+  const Workload w{100000, 2000, 1};
+  const auto e1 = estimate(m1, w);
+  const auto e2 = estimate(m2, w);
+  ASSERT_TRUE(e1.feasible && e2.feasible) << e1.reason << e2.reason;
+  EXPECT_LE(e2.output_tok_s_per_user, e1.output_tok_s_per_user);
+  EXPECT_LE(e2.output_tok_s_per_user, e2.ceiling.max_output_tok_s_per_user);
+  const auto pl = m2.pipeline(1.001);  // a fractional prompt share is not a second sequence
+  EXPECT_EQ(pl.micro, 1);
+  EXPECT_FALSE(pl.full);
+}
+
+// Whole sequences: 3 over 2 stages is micro-batches of 2 and 1; the larger paces the pipeline.
+TEST(Pipeline, MicroBatchesAreWholeSequences) {
+  auto s = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", layout(4, 2));
+  const auto m = s.build();
+  auto pl = m.pipeline(3);
+  EXPECT_EQ(pl.micro, 2);
+  EXPECT_EQ(pl.largest, 2);
+  EXPECT_TRUE(pl.full);
+  pl = m.pipeline(8);
+  EXPECT_EQ(pl.micro, 2);
+  EXPECT_EQ(pl.largest, 4);
+  // Fewer micro-batches than stages: a token's path is the sum of the stages, the LM head once.
+  const Batch one{1, 1000, 0, 0, 0};
+  const auto c = m.step(one);
+  auto ss = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", layout(4, 1));
+  const auto single = ss.build().step(one);
+  const auto lm = static_cast<size_t>(OpGroup::lm_head);
+  EXPECT_NEAR(c.groups[lm].time_s, single.groups[lm].time_s, 1e-12);
+}
+
+// The busiest of 8 EP ranks touches more distinct experts than the mean: E[max of 8
+// Binomial(32, q)] with q = 1 - (1 - 8/256)^T; T = 1 gives 2.5445 (hand-computed from the
+// binomial CDF), 2.54x the mean; T = 16 gives 16.712 (1.31x).
+TEST(ExpertParallel, BusiestRankTouchesTheExpectedMaximum) {
+  DeploymentSpec spec = layout(8, 1);
+  spec.ep = 8;
+  spec.attention_dp = true;
+  auto s = make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec);
+  const auto m = s.build();
+  EXPECT_NEAR(m.experts_touched_max(1), 2.5444874, 1e-6);
+  EXPECT_NEAR(m.experts_touched_max(16), 16.7118004, 1e-6);
+  for (double t : {1.0, 2.0, 4.0, 8.0, 16.0}) {
+    const double mean = 32 * (1 - std::pow(1 - 8.0 / 256, t));
+    EXPECT_GT(m.experts_touched_max(t) / mean, 1.3);
+    EXPECT_LT(m.experts_touched_max(t) / mean, 2.6);
+  }
+  EXPECT_DOUBLE_EQ(m.experts_touched_max(1e6), 32);  // every expert at large batch
+  // Token copies: the busiest rank carries more than the mean, never more than all of them.
+  EXPECT_GT(m.expert_token_imbalance(8), 1);
+  EXPECT_LE(m.expert_token_imbalance(0.01), 8);
+  EXPECT_LT(m.expert_token_imbalance(1e6), 1.01);
+  // Without EP there is one rank: the mean is the maximum.
+  auto one = make("deepseek-ai/DeepSeek-R1", "h200-sxm", layout(8, 1));
+  const auto m1 = one.build();
+  EXPECT_NEAR(m1.experts_touched_max(1), 8, 1e-9);
+  EXPECT_EQ(m1.expert_token_imbalance(1), 1);
+}
+
+// A full mesh gives TP2 one peer link of the seven (MI300X: 448 GB/s per direction in all, 64
+// to each peer), a switch gives it the whole chip bandwidth.
+TEST(Links, FullMeshGroupUsesItsPeerLinksOnly) {
+  auto s = make("meta-llama/Llama-3.1-70B-Instruct", "mi300x", layout(2, 1));
+  ASSERT_EQ(s.system.scale_up.topology, hardware::Topology::full_mesh);
+  const auto mesh = s.build();
+  auto sw = s;
+  sw.system.scale_up.topology = hardware::Topology::switched;
+  const auto switched = sw.build();
+  const Batch b{64, 1000, 0, 0, 0};
+  const auto g = static_cast<size_t>(OpGroup::tp_collective);
+  const double msg = 64.0 * 8192 * 2;
+  const double lat = s.eff.collective_latency_s;  // MI300X states no wire latency
+  const double bw = 448e9 * s.eff.network_fraction;
+  EXPECT_NEAR(mesh.step(b).groups[g].time_s, 160 * (lat + msg / (bw / 7)), 1e-12);
+  EXPECT_NEAR(switched.step(b).groups[g].time_s, 160 * (lat + msg / bw), 1e-12);
+  // TP8 uses all seven peer links: the same as switched.
+  auto s8 = make("meta-llama/Llama-3.1-70B-Instruct", "mi300x", layout(8, 1));
+  auto sw8 = s8;
+  sw8.system.scale_up.topology = hardware::Topology::switched;
+  EXPECT_NEAR(s8.build().step(b).groups[g].time_s, sw8.build().step(b).groups[g].time_s, 1e-15);
+}
+
+TEST(Links, MissingBandwidthMakesTheLayoutInfeasibleNeverFree) {
+  auto s = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", layout(4, 1));
+  s.system.scale_up.bandwidth_bytes_per_s.reset();
+  const auto m = s.build();
+  EXPECT_FALSE(m.memory().weights_fit);
+  EXPECT_NE(m.memory().reason.find("states no bandwidth"), std::string::npos) << m.memory().reason;
+  const auto e = estimate(m, Workload{1024, 1024, 1});
+  EXPECT_FALSE(e.feasible);
+  EXPECT_EQ(e.ceiling.max_concurrency, 0);
+  // A layout that needs no link is unaffected.
+  auto one = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", layout(1, 1));
+  one.system.scale_up.bandwidth_bytes_per_s.reset();
+  EXPECT_TRUE(one.build().memory().weights_fit);
+}
+
+// TP wider than the scale-up domain runs over scale-out instead of being refused.
+TEST(Links, TensorParallelBeyondTheDomainRunsOverScaleOut) {
+  auto in = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", layout(8, 1));
+  auto out = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", layout(16, 1));
+  const Batch b{64, 1000, 0, 0, 0};
+  const auto g = static_cast<size_t>(OpGroup::tp_collective);
+  const double msg = 64.0 * 8192 * 2;
+  const double scale_out = 400e9 / 8 * out.eff.network_fraction;
+  EXPECT_NEAR(out.build().step(b).groups[g].time_s,
+              160 * (out.eff.collective_latency_s + 2.0 * 15 / 16 * msg / scale_out), 1e-12);
+  EXPECT_GT(out.build().step(b).groups[g].time_s, in.build().step(b).groups[g].time_s);
+}
+
+// The steady state is the cycle the engine runs: prompt-chunk steps and pure decode steps priced
+// apart, not one step holding an average share of a prompt.
+TEST(SteadyState, CycleOfChunkStepsAndDecodeStepsByHand) {
+  DeploymentSpec spec = layout(8, 1);
+  auto s = make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec);
+  const auto m = s.build();
+  const double b = 8, isl = 8192, osl = 1024;
+  const double room = s.eff.activation_tokens - b;
+  const double chunks = std::ceil(isl / room);
+  const double steps = chunks + osl - 1;
+  const double np = std::min(steps, b * chunks);
+  const double dec = b * (osl - 1) / steps;
+  const auto tm = m.step(Batch{dec, isl + osl / 2, b * isl / np, isl, b / np}).time_s;
+  const auto td = m.step(Batch{dec, isl + osl / 2, 0, 0, 0}).time_s;
+  const double mean = (np * tm + (steps - np) * td) / steps;
+  const auto e = estimate(m, Workload{isl, osl, b});
+  ASSERT_TRUE(e.feasible) << e.reason;
+  EXPECT_NEAR(e.step.time_s, mean, 1e-12);
+  // A request's decode steps: the other prompts' chunk steps and the pure decode steps.
+  EXPECT_NEAR(e.tpot_s, ((np - chunks) * tm + (steps - np) * td) / (steps - chunks), 1e-12);
+  EXPECT_NEAR(e.output_tok_s, b * osl / (mean * steps), 1e-6);
+  EXPECT_NEAR(e.ttft_s, chunks * tm + 0.5 * mean, 1e-12);
+  // Concavity: pricing the average step over-prices MoE decode.
+  const double averaged = m.step(Batch{b, isl + osl / 2, b * isl / osl, isl, b / osl}).time_s;
+  EXPECT_LT(e.tpot_s, averaged);
+}
+
+// Over every catalog model x system x layout x concurrency the sweep visits (a sample of
+// models; all systems): no point above its ceiling, and the ceiling's per-user speed at batch 1
+// is never beaten by a deeper pipeline.
+TEST(Ceiling, NoSweptPointAboveItsCeiling) {
+  for (const char* id : {"meta-llama/Llama-3.1-70B-Instruct", "Qwen/Qwen3-30B-A3B", "deepseek-ai/DeepSeek-R1",
+                         "openai/gpt-oss-120b"}) {
+    const auto model = model_catalog().resolve(id);
+    for (const auto& sys : hardware_catalog().systems()) {
+      frontier::SweepOptions o;
+      o.points_per_decade = 3;
+      for (auto spec : frontier::candidate_layouts(model, sys, o)) {
+        spec.weights = spec.activations = Precision::fp8;
+        spec.kv = Precision::fp8;
+        if (!sys.computes(Precision::fp8)) continue;
+        Deployment d;
+        try {
+          d = resolve_deployment(spec, model, sys, efficiency_table().for_family(sys.family));
+        } catch (const DiagnosticError&) {
+          continue;
+        }
+        const StepCostModel m(d);
+        if (!m.memory().weights_fit) continue;
+        const auto c = compute_ceiling(m, 1024, 1024, 3);
+        for (double per_replica : concurrency_grid(m.max_sequences(2048), 3)) {
+          const auto e = estimate(m, Workload{1024, 1024, per_replica * d.dp}, false);
+          if (!e.feasible) continue;
+          const double bound = 1.0 / m.ceiling_step_time(per_replica, 1024 + 512);
+          ASSERT_LE(e.output_tok_s_per_user, bound * (1 + 1e-9)) << id << " " << sys.id << " " << d.describe();
+          ASSERT_LE(e.output_tok_s_per_user, c.max_output_tok_s_per_user * (1 + 1e-9))
+              << id << " " << sys.id << " " << d.describe();
+          ASSERT_LE(e.output_tok_s_per_chip, per_replica * bound / d.chips_per_replica() * (1 + 1e-9))
+              << id << " " << sys.id << " " << d.describe();
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tf::cost

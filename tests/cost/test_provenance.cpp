@@ -1,0 +1,95 @@
+// Where efficiency values come from: calibrated, a family's own anchors, inherited (named in
+// data/efficiency/inheritance.yaml) or the default; every catalog family is accounted for.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "core/diagnostic.hpp"
+#include "support/fixtures.hpp"
+#include "support/test_support.hpp"
+
+namespace tf::cost {
+namespace {
+
+using test::efficiency_table;
+using test::hardware_catalog;
+
+TEST(Provenance, EveryCatalogFamilyHasAFileOrAStatedInheritance) {
+  const auto& t = efficiency_table();
+  for (const auto& s : hardware_catalog().systems()) {
+    const bool own = t.families().count(s.family) > 0;
+    const bool stated = t.inheritance().count(s.family) > 0;
+    EXPECT_TRUE(own || stated) << s.id << ": family '" << s.family
+                               << "' has no efficiency file and no entry in data/efficiency/inheritance.yaml";
+  }
+}
+
+// Every entry names a family the catalog has (or default): a typo would silently mean defaults.
+TEST(Provenance, EveryInheritanceNamesACatalogFamily) {
+  std::set<std::string> families{"default"};
+  for (const auto& s : hardware_catalog().systems()) families.insert(s.family);
+  for (const auto& [family, inh] : efficiency_table().inheritance()) {
+    EXPECT_TRUE(families.count(family)) << family << " is not a catalog family";
+    EXPECT_TRUE(families.count(inh.from)) << family << " inherits from unknown family " << inh.from;
+  }
+}
+
+TEST(Provenance, InheritedFamiliesUseTheirParentsValuesAndSaySo) {
+  const auto& t = efficiency_table();
+  const auto& parent = t.for_family("blackwell");
+  const auto& child = t.for_family("blackwell-ultra");
+  ASSERT_EQ(parent.provenance.status, EfficiencyStatus::calibrated);
+  EXPECT_EQ(child.provenance.status, EfficiencyStatus::inherited);
+  EXPECT_EQ(child.provenance.from_family, "blackwell");
+  EXPECT_EQ(child.provenance.from_status, EfficiencyStatus::calibrated);
+  EXPECT_DOUBLE_EQ(child.memory_bandwidth_fraction, parent.memory_bandwidth_fraction);
+  EXPECT_DOUBLE_EQ(child.step_overhead_s, parent.step_overhead_s);
+  EXPECT_EQ(child.provenance.rows, parent.provenance.rows);
+  EXPECT_NE(child.provenance.summary().find("inherited from blackwell (calibrated"), std::string::npos)
+      << child.provenance.summary();
+  // Chains resolve: trainium3 -> trainium2 -> default.
+  EXPECT_EQ(t.for_family("trainium3").provenance.status, EfficiencyStatus::fallback);
+  EXPECT_EQ(t.for_family("trainium3").family, "default");
+  // Own anchors without a fit, and the calibrated families, say what they are.
+  EXPECT_EQ(t.for_family("groq-lpu").provenance.status, EfficiencyStatus::anchors);
+  EXPECT_GT(t.for_family("hopper").provenance.rows, 0);
+  // A family no file and no entry names is the default, never silently another's.
+  EXPECT_EQ(t.for_family("no-such-family").provenance.status, EfficiencyStatus::fallback);
+}
+
+// The bundled data with one inheritance file swapped in.
+std::filesystem::path with_inheritance(const test::TempDir& dir, const std::string& text) {
+  const auto eff = dir.path() / "efficiency";
+  std::filesystem::create_directories(eff);
+  for (const auto& e : std::filesystem::directory_iterator(test::data_dir() / "efficiency"))
+    if (e.path().extension() == ".yaml" && e.path().filename() != "inheritance.yaml")
+      std::filesystem::copy_file(e.path(), eff / e.path().filename());
+  std::ofstream(eff / "inheritance.yaml") << text;
+  return eff;
+}
+
+std::string load_error(const std::string& text) {
+  test::TempDir dir;
+  try {
+    (void)EfficiencyTable::load(with_inheritance(dir, text));
+  } catch (const DiagnosticError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Provenance, BadInheritanceFilesAreClearErrors) {
+  EXPECT_NE(load_error("inherit:\n  x: {from: x, reason: r}\n").find("inherits from itself"), std::string::npos);
+  EXPECT_NE(load_error("inherit:\n  a: {from: b, reason: r}\n  b: {from: a, reason: r}\n").find("cycle"),
+            std::string::npos);
+  EXPECT_NE(load_error("inherit:\n  groq-lpu: {from: default, reason: r}\n").find("has an efficiency file"),
+            std::string::npos);
+  EXPECT_NE(load_error("inherit:\n  x: {from: default}\n").find("reason"), std::string::npos);
+  EXPECT_NE(load_error("inherit:\n  x: {from: default, reason: r, extra: 1}\n").find("extra"), std::string::npos);
+  const auto ok = load_error("inherit:\n  x: {from: default, reason: r}\n");
+  EXPECT_EQ(ok, "no error");
+}
+
+}  // namespace
+}  // namespace tf::cost
