@@ -35,6 +35,12 @@ const cost::EfficiencyTable& Context::efficiency() {
   return *efficiency_;
 }
 
+const serving::EngineProfiles& Context::engines() {
+  if (!engines_)
+    engines_ = std::make_unique<serving::EngineProfiles>(serving::EngineProfiles::load(data_dir() / "engines"));
+  return *engines_;
+}
+
 void Context::progress(const std::string& line) const {
   if (err != &std::cerr || !::isatty(2)) return;
   std::cerr << "\r\033[K" << line << std::flush;

@@ -296,15 +296,24 @@ void register_list_command(CLI::App& app, Context& ctx) {
                                          "precisions, efficiency (families with data), economics (presets), "
                                          "schedulers (serving step policies)");
   auto what = std::make_shared<std::string>();
-  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers")
+  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers | engines")
       ->required()
-      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics", "schedulers"}));
+      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics", "schedulers", "engines"}));
   cmd->callback([&ctx, what] {
     ctx.action = [&ctx, what] {
       auto& out = *ctx.out;
       if (*what == "architectures") {
         Table t({"architectures[0]", "what is understood", "source"});
         for (const auto& a : model::supported_architectures()) t.add_row({a.name, a.description, a.citation});
+        t.print(out);
+      } else if (*what == "engines") {
+        Table t({"engine", "name", "versions", "steps", "memory policy", "token budget", "max seqs", "source"});
+        for (const auto& [id, e] : ctx.engines().all()) {
+          t.add_row({id, e.name, e.versions, std::string(serving::to_string(e.scheduler)),
+                     fmt::format("{} {:g}", cost::to_string(e.memory.kind), e.memory.fraction),
+                     fmt::format("{:g}", e.token_budget), e.max_sequences > 0 ? fmt::format("{:g}", e.max_sequences) : "KV decides",
+                     e.citation});
+        }
         t.print(out);
       } else if (*what == "schedulers") {
         Table t({"scheduler", "what a step holds", "source"});

@@ -9,6 +9,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
+#include "serving/engine_profile.hpp"
 
 namespace tf::cli {
 
@@ -21,6 +22,7 @@ struct Context {
   const hardware::Catalog& hardware();
   const model::ModelCatalog& models();
   const cost::EfficiencyTable& efficiency();
+  const serving::EngineProfiles& engines();
   // Writes a progress line to stderr only when it is a terminal.
   void progress(const std::string& line) const;
   std::filesystem::path data_dir() const;
@@ -29,6 +31,7 @@ struct Context {
   std::unique_ptr<hardware::Catalog> hardware_;
   std::unique_ptr<model::ModelCatalog> models_;
   std::unique_ptr<cost::EfficiencyTable> efficiency_;
+  std::unique_ptr<serving::EngineProfiles> engines_;
 };
 
 }  // namespace tf::cli

@@ -63,14 +63,20 @@ void register_estimate_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json")->required();
   cmd->add_option("--hardware", dep->hardware, "Hardware system id (see 'tokenfactory catalog hardware')")->required();
   dep->add_layout(cmd);
+  auto engine = std::make_shared<std::string>();
+  cmd->add_option("--engine", *engine,
+                  "Serving-engine profile whose memory policy sizes the KV cache (see 'tokenfactory list engines'; "
+                  "default: the efficiency file's memory_utilization of total memory)");
   wl->add(cmd, true);
   eo->add(cmd, true);
   cmd->add_flag("--json", *as_json, "Print the result document as JSON (times in ms, throughput in tokens/s, bytes)");
-  cmd->callback([&ctx, dep, wl, as_json, eo] {
-    ctx.action = [&ctx, dep, wl, as_json, eo] {
+  cmd->callback([&ctx, dep, wl, as_json, eo, engine] {
+    ctx.action = [&ctx, dep, wl, as_json, eo, engine] {
       const auto& system = ctx.hardware().get(dep->hardware);
       const auto model = ctx.models().resolve(dep->model);
-      const auto d = cost::resolve_deployment(dep->spec(), model, system, ctx.efficiency().for_family(system.family));
+      auto spec = dep->spec();
+      if (!engine->empty()) spec.memory_policy = ctx.engines().get(*engine).memory;
+      const auto d = cost::resolve_deployment(spec, model, system, ctx.efficiency().for_family(system.family));
       const cost::StepCostModel m(d);
       const cost::Workload w{wl->isl, wl->osl, wl->concurrency};
       const auto e = cost::estimate(m, w);

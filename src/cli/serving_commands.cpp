@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
@@ -31,6 +33,8 @@ struct SimulateOptions {
   unsigned long long seed = 1;
   bool json = false;
   std::string requests_csv;
+  bool find_max_rate = false;
+  double max_p99_ttft_ms = 0, max_p99_tpot_ms = 0;
 };
 
 ordered_json dist_json(const serving::Distribution& d, double scale) {
@@ -45,6 +49,60 @@ std::string describe_arrivals(const SimulateOptions& o, const serving::Workload&
   return "all requests queued at t = 0";
 }
 
+std::string window_definition(const serving::WindowSpec& w) {
+  return fmt::format("requests arriving after the first {:g}% and before the last {:g}% of the arrival span; "
+                     "throughput = output tokens emitted in the window / its length",
+                     100 * w.warmup_fraction, 100 * w.drain_fraction);
+}
+
+ordered_json phase_json(const serving::Phase& p, double chips) {
+  return {{"start_s", p.start_s},
+          {"end_s", p.end_s},
+          {"requests", p.requests},
+          {"completed", p.completed},
+          {"output_tokens", p.output_tokens},
+          {"output_tok_s", p.output_tok_s},
+          {"output_tok_s_per_chip", p.output_tok_s / chips},
+          {"ttft_ms", dist_json(p.ttft_s, 1e3)},
+          {"tpot_ms", dist_json(p.tpot_s, 1e3)},
+          {"e2e_s", dist_json(p.e2e_s, 1)}};
+}
+
+ordered_json steady_json(const serving::SteadyWindow& s, const serving::WindowSpec& spec, double chips) {
+  ordered_json j;
+  j["measured"] = s.measured;
+  j["definition"] = window_definition(spec);
+  if (!s.measured) {
+    j["reason"] = "arrivals not spread over time (a queued batch) or no request in the window: whole-run figures only";
+    return j;
+  }
+  j["window"] = phase_json(s.window, chips);
+  j["mean_requests_in_system"] = s.mean_in_system;
+  j["warmup"] = phase_json(s.warmup, chips);
+  j["drain"] = phase_json(s.drain, chips);
+  return j;
+}
+
+void add_distribution_rows(Table& t, const char* over, const serving::Phase& p) {
+  auto row = [&](const char* name, const serving::Distribution& dd, double scale, int digits) {
+    t.add_row({name, over, fixed(dd.mean * scale, digits), fixed(dd.median * scale, digits),
+               fixed(dd.p90 * scale, digits), fixed(dd.p99 * scale, digits), fixed(dd.max * scale, digits)});
+  };
+  row("TTFT ms", p.ttft_s, 1e3, 1);
+  row("TPOT ms", p.tpot_s, 1e3, 2);
+  row("E2E s", p.e2e_s, 1, 2);
+}
+
+std::string requests_csv_text(const serving::Result& r) {
+  std::string csv = "request,arrival_s,input_tokens,output_tokens,first_token_s,finish_s,ttft_s,tpot_s,e2e_s\n";
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    const auto& q = r.requests[i];
+    csv += fmt::format("{},{:.9g},{:.0f},{:.0f},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g}\n", i, q.arrival_s, q.input_tokens,
+                       q.output_tokens, q.first_token_s, q.finish_s, q.ttft_s(), q.tpot_s(), q.e2e_s());
+  }
+  return csv;
+}
+
 }  // namespace
 
 void register_serving_commands(CLI::App& app, Context& ctx) {
@@ -52,8 +110,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       "simulate",
       "Request-level serving simulation: continuous batching with chunked prefill under a token budget, KV "
       "admission, DP replicas behind a round-robin router; closed loop (--concurrency), Poisson (--rate), a trace "
-      "(--trace) or a queued batch (--batch). Prints TTFT / TPOT / E2E distributions and throughput beside the "
-      "steady-state estimate");
+      "(--trace) or a queued batch (--batch). Prints TTFT / TPOT / E2E distributions and throughput over the steady "
+      "window and the whole run beside the steady-state estimate; --find-max-rate bisects the largest Poisson rate "
+      "meeting p99 latency limits");
   auto dep = std::make_shared<DeploymentOptions>();
   auto o = std::make_shared<SimulateOptions>();
   cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json")->required();
@@ -75,8 +134,18 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   conc->excludes(rate)->excludes(trace)->excludes(batch);
   rate->excludes(trace)->excludes(batch);
   trace->excludes(batch);
-  auto* requests = cmd->add_option("--requests", o->requests,
-                  "Requests to simulate (default: 10 per client, 1000 for --rate and --batch, the whole trace)");
+  auto* find = cmd->add_flag("--find-max-rate", o->find_max_rate,
+                             "Bisect the largest Poisson rate (req/s) whose steady-window p99 TTFT / TPOT meet "
+                             "--max-p99-ttft-ms / --max-p99-tpot-ms and that the deployment keeps up with");
+  auto* max_ttft = cmd->add_option("--max-p99-ttft-ms", o->max_p99_ttft_ms,
+                                   "With --find-max-rate: limit on the steady window's p99 time to first token (ms)");
+  auto* max_tpot = cmd->add_option("--max-p99-tpot-ms", o->max_p99_tpot_ms,
+                                   "With --find-max-rate: limit on the steady window's p99 time per output token (ms)");
+  auto* requests = cmd->add_option(
+      "--requests", o->requests,
+      fmt::format("Requests to simulate (default: 10 per client; for --rate and each --find-max-rate probe, {:.0f} s "
+                  "of arrivals, at most {} requests; 1000 for --batch; the whole trace)",
+                  serving::kSettleSeconds, serving::kMaxSimulatedRequests));
   std::vector<std::string> names;
   for (const auto& s : serving::schedulers()) names.emplace_back(s.name);
   cmd->add_option("--scheduler", o->scheduler, "Step policy: " + join(names) + " (see 'tokenfactory list schedulers')")
@@ -86,17 +155,34 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* max_running = cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
   auto* seed = cmd->add_option("--seed", o->seed, "Seed of the lengths and arrival times (not with --trace)")
                    ->capture_default_str();
-  cmd->add_option("--requests-csv", o->requests_csv, "Also write every request's arrival, first token and finish");
+  cmd->add_option("--requests-csv", o->requests_csv,
+                  "Also write every request's arrival, first token and finish (--find-max-rate: the run at the rate "
+                  "found)");
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, max_running,
-                 seed] {
+                 seed, find, max_ttft, max_tpot] {
     ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
-                  max_running, seed] {
-      const int modes = given(conc) + given(rate) + given(trace) + given(batch);
-      if (modes != 1)
-        fail("simulate needs exactly one arrival mode", "--concurrency N, --rate R, --trace FILE or --batch");
+                  max_running, seed, find, max_ttft, max_tpot] {
+      if (given(find)) {
+        for (const auto* opt : {conc, rate, trace, batch})
+          if (given(opt))
+            fail(fmt::format("--find-max-rate cannot be combined with {} (it searches the Poisson rate itself)",
+                             opt->get_name()));
+        if (!given(max_ttft) && !given(max_tpot))
+          fail("--find-max-rate needs a latency limit", "--max-p99-ttft-ms MS and / or --max-p99-tpot-ms MS");
+      } else {
+        for (const auto* opt : {max_ttft, max_tpot})
+          if (given(opt)) fail(fmt::format("{} is a limit for --find-max-rate", opt->get_name()));
+        const int modes = given(conc) + given(rate) + given(trace) + given(batch);
+        if (modes != 1)
+          fail("simulate needs exactly one arrival mode",
+               "--concurrency N, --rate R, --trace FILE, --batch or --find-max-rate");
+      }
+      for (const auto& [opt, v] : {std::pair{max_ttft, o->max_p99_ttft_ms}, std::pair{max_tpot, o->max_p99_tpot_ms}})
+        if (given(opt) && !(v > 0 && std::isfinite(v)))
+          fail(fmt::format("{} must be a finite number of milliseconds > 0, got {}", opt->get_name(), v));
       if (given(conc) && !(o->concurrency >= 1 && o->concurrency == std::floor(o->concurrency)))
         fail(fmt::format("--concurrency must be a whole number of clients >= 1, got {}", o->concurrency));
       if (given(rate) && !(o->rate > 0 && std::isfinite(o->rate)))
@@ -125,8 +211,125 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const auto d = cost::resolve_deployment(dep->spec(), model, system, ctx.efficiency().for_family(system.family));
       const cost::StepCostModel m(d);
       if (!m.memory().weights_fit) fail("does not fit: " + m.memory().reason);
+      serving::EngineConfig engine;
+      engine.scheduler = *scheduler;
+      engine.step_tokens = o->step_tokens > 0 ? o->step_tokens : d.efficiency->activation_tokens;
+      engine.max_running = o->max_running;
+      const double chips = d.chips;
+      const serving::WindowSpec window;  // the documented default: 10% warm-up, 10% drain
+      auto& out = *ctx.out;
+      ordered_json engine_json = {
+          {"scheduler", serving::to_string(engine.scheduler)},
+          {"step_tokens", engine.step_tokens},
+          {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()}};
+      const std::string engine_line = fmt::format(
+          "engine: {} steps, token budget {:.0f}, {}", serving::to_string(engine.scheduler), engine.step_tokens,
+          engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
+                                 : std::string("KV memory decides the batch"));
+
+      if (o->find_max_rate) {
+        serving::RateSearchSpec spec;
+        spec.input = {o->isl, o->spread};
+        spec.output = {o->osl, o->spread};
+        spec.seed = o->seed;
+        if (o->requests > 0) spec.requests = static_cast<double>(o->requests);
+        if (given(max_ttft)) spec.limits.p99_ttft_s = o->max_p99_ttft_ms / 1e3;
+        if (given(max_tpot)) spec.limits.p99_tpot_s = o->max_p99_tpot_ms / 1e3;
+        spec.window = window;
+        const auto a = serving::find_max_rate(m, engine, spec);
+        std::vector<std::string> limit_text;
+        if (spec.limits.p99_ttft_s) limit_text.push_back(fmt::format("p99 TTFT <= {:g} ms", o->max_p99_ttft_ms));
+        if (spec.limits.p99_tpot_s) limit_text.push_back(fmt::format("p99 TPOT <= {:g} ms", o->max_p99_tpot_ms));
+        if (!a.found) {
+          std::vector<std::string> flags;
+          if (spec.limits.p99_ttft_s) flags.emplace_back("--max-p99-ttft-ms");
+          if (spec.limits.p99_tpot_s) flags.emplace_back("--max-p99-tpot-ms");
+          fail("--find-max-rate: " + a.reason, "loosen " + join(flags, " or ") + " or change the deployment");
+        }
+        const auto& r = a.at_rate;
+        const auto& win = r.steady.window;
+        if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
+        const std::string per_probe =
+            spec.requests ? fmt::format("{} requests per probe", *spec.requests)
+                          : fmt::format("{:.0f} s of arrivals per probe (at least 200, at most {} requests)",
+                                        serving::kSettleSeconds, serving::kMaxSimulatedRequests);
+        if (o->json) {
+          ordered_json j;
+          j["model"] = d.model->id;
+          j["hardware"] = d.system->id;
+          j["chips"] = d.chips;
+          j["deployment"] = d.describe();
+          j["efficiency"] = d.efficiency->file;
+          j["workload"] = {{"arrivals", "Poisson, rate searched"},
+                           {"per_probe", per_probe},
+                           {"mean_input_tokens", o->isl},
+                           {"mean_output_tokens", o->osl},
+                           {"length_spread", o->spread},
+                           {"seed", o->seed}};
+          engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
+          j["engine"] = engine_json;
+          ordered_json limits;
+          limits["p99_ttft_ms"] = spec.limits.p99_ttft_s ? ordered_json(o->max_p99_ttft_ms) : ordered_json();
+          limits["p99_tpot_ms"] = spec.limits.p99_tpot_s ? ordered_json(o->max_p99_tpot_ms) : ordered_json();
+          limits["keeps_up"] = "arrivals - completions in the steady window <= 2% of its arrivals + 3 sqrt(2 N + 1)";
+          ordered_json probes = ordered_json::array();
+          for (const auto& p : a.probes)
+            probes.push_back({{"rate_per_s", p.rate},
+                              {"requests", p.requests},
+                              {"meets", p.meets},
+                              {"violation", p.violation.empty() ? ordered_json() : ordered_json(p.violation)},
+                              {"output_tok_s", p.output_tok_s},
+                              {"p99_ttft_ms", p.p99_ttft_s * 1e3},
+                              {"p99_tpot_ms", p.p99_tpot_s * 1e3}});
+          j["find_max_rate"] = {{"rate_per_s", a.rate},
+                                {"bracket", {{"lower_per_s", a.rate},
+                                             {"upper_per_s", a.upper > 0 ? ordered_json(a.upper) : ordered_json()}}},
+                                {"tolerance", spec.tolerance},
+                                {"converged", a.converged},
+                                {"note", a.reason.empty() ? ordered_json() : ordered_json(a.reason)},
+                                {"iterations", a.probes.size()},
+                                {"max_iterations", spec.max_probes},
+                                {"limits", limits},
+                                {"probes", probes}};
+          j["at_rate"] = {{"requests", r.requests.size()},
+                          {"output_tok_s", win.output_tok_s},
+                          {"output_tok_s_per_chip", win.output_tok_s / chips},
+                          {"ttft_ms", dist_json(win.ttft_s, 1e3)},
+                          {"tpot_ms", dist_json(win.tpot_s, 1e3)},
+                          {"e2e_s", dist_json(win.e2e_s, 1)},
+                          {"steady", steady_json(r.steady, window, chips)}};
+          out << j.dump(2) << "\n";
+          return 0;
+        }
+        out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
+        out << fmt::format("workload: Poisson, rate searched; mean {:.0f} in / {:.0f} out tokens (spread {:g}), {}, "
+                           "seed {}\n",
+                           o->isl, o->osl, o->spread, per_probe, o->seed);
+        out << fmt::format("{}; KV {:.1f} GB per chip\n", engine_line, r.kv_capacity_bytes / 1e9);
+        out << fmt::format("limits over the steady window ({}): {}, and the deployment keeps up with its arrivals\n\n",
+                           window_definition(window), join(limit_text, ", "));
+        out << fmt::format("largest sustainable rate: {:.4g} req/s ", a.rate);
+        if (a.upper > 0)
+          out << fmt::format("(bracket {:.4g} - {:.4g} req/s, tolerance {:g}%, {} simulations{})\n", a.rate, a.upper,
+                             100 * spec.tolerance, a.probes.size(), a.converged ? "" : ", not converged");
+        else
+          out << fmt::format("({} simulations)\n", a.probes.size());
+        if (!a.reason.empty()) out << "note: " << a.reason << "\n";
+        out << fmt::format("at that rate, steady window {:.1f} - {:.1f} s, {} of {} requests: {:.0f} output tok/s ({:.0f} "
+                           "per chip), p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms\n\n",
+                           win.start_s, win.end_s, win.requests, r.requests.size(), win.output_tok_s,
+                           win.output_tok_s / chips, win.ttft_s.p99 * 1e3, win.tpot_s.p99 * 1e3);
+        Table t({"rate req/s", "requests", "p99 TTFT ms", "p99 TPOT ms", "output tok/s", "result"});
+        t.right_align({0, 1, 2, 3, 4});
+        for (const auto& p : a.probes)
+          t.add_row({fmt::format("{:.4g}", p.rate), std::to_string(p.requests), fixed(p.p99_ttft_s * 1e3, 1),
+                     fixed(p.p99_tpot_s * 1e3, 2), fixed(p.output_tok_s, 0), p.meets ? "meets" : p.violation});
+        t.print(out);
+        return 0;
+      }
 
       serving::Workload w;
+      w.window = window;
       double mean_isl = o->isl, mean_osl = o->osl;
       if (!o->trace.empty()) {
         const auto t = io::load_trace(o->trace);
@@ -140,34 +343,25 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         mean_isl = t.mean_input_tokens();
         mean_osl = t.mean_output_tokens();
       } else {
-        size_t n = o->requests > 0 ? static_cast<size_t>(o->requests)
-                   : o->concurrency > 0 ? static_cast<size_t>(10 * o->concurrency)
-                                        : 1000;
+        const std::optional<double> stated =
+            o->requests > 0 ? std::optional<double>(static_cast<double>(o->requests)) : std::nullopt;
+        size_t n = o->rate > 0            ? serving::open_loop_requests(o->rate, stated)
+                   : stated               ? static_cast<size_t>(*stated)
+                   : o->concurrency > 0   ? static_cast<size_t>(10 * o->concurrency)
+                                          : 1000;
         w.requests = serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed);
         w.clients = static_cast<int>(o->concurrency);
       }
-      serving::EngineConfig engine;
-      engine.scheduler = *scheduler;
-      engine.step_tokens = o->step_tokens > 0 ? o->step_tokens : d.efficiency->activation_tokens;
-      engine.max_running = o->max_running;
       const auto r = serving::simulate_deployment(m, engine, w);
+      const auto& st = r.steady;
 
-      // The steady state at the mean number of requests in the system, for comparison.
-      const double mean_in_system = r.mean_in_system;
+      // The steady state at the mean number of requests in the system (over the steady window
+      // when there is one), for comparison.
+      const double mean_in_system = st.measured ? st.mean_in_system : r.mean_in_system;
       const double steady_c = std::max<double>(d.dp, std::round(mean_in_system));
       const auto e = cost::estimate(m, cost::Workload{mean_isl, mean_osl, steady_c}, false);
-      const double chips = d.chips;
 
-      if (!o->requests_csv.empty()) {
-        std::string csv = "request,arrival_s,input_tokens,output_tokens,first_token_s,finish_s,ttft_s,tpot_s,e2e_s\n";
-        for (size_t i = 0; i < r.requests.size(); ++i) {
-          const auto& q = r.requests[i];
-          csv += fmt::format("{},{:.9g},{:.0f},{:.0f},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g}\n", i, q.arrival_s,
-                             q.input_tokens, q.output_tokens, q.first_token_s, q.finish_s, q.ttft_s(), q.tpot_s(),
-                             q.e2e_s());
-        }
-        io::write_text_file(o->requests_csv, csv);
-      }
+      if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
 
       if (o->json) {
         ordered_json j;
@@ -182,10 +376,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          {"mean_output_tokens", mean_osl},
                          {"length_spread", o->trace.empty() ? o->spread : 0.0},
                          {"seed", o->seed}};
-        j["engine"] = {{"scheduler", serving::to_string(engine.scheduler)},
-                       {"step_tokens", engine.step_tokens},
-                       {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()},
-                       {"kv_capacity_bytes_per_chip", r.kv_capacity_bytes}};
+        engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
+        j["engine"] = engine_json;
         j["result"] = {{"duration_s", r.duration_s},
                        {"output_tok_s", r.output_tok_s},
                        {"input_tok_s", r.input_tok_s},
@@ -193,41 +385,50 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                        {"ttft_ms", dist_json(r.ttft_s, 1e3)},
                        {"tpot_ms", dist_json(r.tpot_s, 1e3)},
                        {"e2e_s", dist_json(r.e2e_s, 1)},
-                       {"mean_requests_in_system", mean_in_system},
+                       {"mean_requests_in_system", r.mean_in_system},
                        {"peak_running_per_replica", r.peak_running},
                        {"peak_kv_bytes_per_chip", r.peak_kv_bytes},
                        {"steps", r.steps},
                        {"step_evaluations", r.step_evaluations}};
+        j["steady"] = steady_json(st, window, chips);
         j["steady_state"] = {{"concurrency", steady_c},
                              {"feasible", e.feasible},
                              {"ttft_ms", e.ttft_s * 1e3},
                              {"tpot_ms", e.tpot_s * 1e3},
                              {"output_tok_s", e.output_tok_s}};
-        *ctx.out << j.dump(2) << "\n";
+        out << j.dump(2) << "\n";
         return 0;
       }
-      auto& out = *ctx.out;
       out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
       out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_arrivals(*o, w),
                          w.requests.size(), mean_isl, mean_osl);
-      out << fmt::format("engine: {} steps, token budget {:.0f}, {}; KV {:.1f} GB per chip\n",
-                         serving::to_string(engine.scheduler), engine.step_tokens,
-                         engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
-                                                : std::string("KV memory decides the batch"),
-                         r.kv_capacity_bytes / 1e9);
-      out << fmt::format("simulated {:.1f} s: {:.0f} output tok/s ({:.0f} per chip), {:.1f} requests in the system "
-                         "on average, peak {:.0f} running per replica, peak KV {:.1f} GB per chip\n\n",
-                         r.duration_s, r.output_tok_s, r.output_tok_s / chips, mean_in_system, r.peak_running,
+      out << fmt::format("{}; KV {:.1f} GB per chip\n", engine_line, r.kv_capacity_bytes / 1e9);
+      out << fmt::format("whole run, {:.1f} s (first arrival to last completion): {:.0f} output tok/s ({:.0f} per "
+                         "chip), {:.1f} requests in the system on average, peak {:.0f} running per replica, peak KV "
+                         "{:.1f} GB per chip\n",
+                         r.duration_s, r.output_tok_s, r.output_tok_s / chips, r.mean_in_system, r.peak_running,
                          r.peak_kv_bytes / 1e9);
-      Table t({"metric", "mean", "median", "p90", "p99", "max"});
-      t.right_align({1, 2, 3, 4, 5});
-      auto row = [&](const char* name, const serving::Distribution& dd, double scale, int digits) {
-        t.add_row({name, fixed(dd.mean * scale, digits), fixed(dd.median * scale, digits), fixed(dd.p90 * scale, digits),
-                   fixed(dd.p99 * scale, digits), fixed(dd.max * scale, digits)});
-      };
-      row("TTFT ms", r.ttft_s, 1e3, 1);
-      row("TPOT ms", r.tpot_s, 1e3, 2);
-      row("E2E s", r.e2e_s, 1, 2);
+      if (st.measured) {
+        out << fmt::format("steady window {:.1f} - {:.1f} s ({}): {} requests, {:.0f} output tok/s ({:.0f} per chip), "
+                           "{:.1f} requests in the system on average\n",
+                           st.window.start_s, st.window.end_s, window_definition(window), st.window.requests,
+                           st.window.output_tok_s, st.window.output_tok_s / chips, st.mean_in_system);
+        out << fmt::format("excluded: warm-up {:.1f} - {:.1f} s, {} requests, {:.0f} output tok/s; drain {:.1f} - {:.1f} "
+                           "s, {} requests, {:.0f} output tok/s\n",
+                           st.warmup.start_s, st.warmup.end_s, st.warmup.requests, st.warmup.output_tok_s,
+                           st.drain.start_s, st.drain.end_s, st.drain.requests, st.drain.output_tok_s);
+      } else {
+        out << "no steady window (every request arrives at once): whole-run figures only\n";
+      }
+      out << "\n";
+      Table t({"metric", "over", "mean", "median", "p90", "p99", "max"});
+      t.right_align({2, 3, 4, 5, 6});
+      if (st.measured) add_distribution_rows(t, "steady window", st.window);
+      serving::Phase whole;
+      whole.ttft_s = r.ttft_s;
+      whole.tpot_s = r.tpot_s;
+      whole.e2e_s = r.e2e_s;
+      add_distribution_rows(t, "whole run", whole);
       t.print(out);
       out << fmt::format("\nsteady state at {:.0f} requests in flight: TTFT {:.1f} ms, TPOT {:.2f} ms, {:.0f} output "
                          "tok/s{}\n",

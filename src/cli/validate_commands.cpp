@@ -60,6 +60,7 @@ ordered_json summary_json(const Summary& s) {
   j["by_metric"] = m(s.by_metric);
   j["by_scenario"] = m(s.by_scenario);
   j["by_source_group"] = m(s.by_group);
+  j["by_source_group_and_kind"] = m(s.by_group_kind);
   return j;
 }
 
@@ -170,7 +171,7 @@ std::string unsupported_markdown(const std::vector<RowResult>& results) {
 }
 
 struct Loaded {
-  explicit Loaded(Context& ctx) : predictor(ctx.hardware(), ctx.models()) {}
+  explicit Loaded(Context& ctx) : predictor(ctx.hardware(), ctx.models(), ctx.engines()) {}
   validate::MeasuredSet set;
   validate::Predictor predictor;  // owns the model specs the prepared rows point to
   std::vector<validate::PreparedRow> rows;

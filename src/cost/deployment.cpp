@@ -21,6 +21,10 @@ std::vector<int> valid_tp(const model::ModelSpec& m, const hardware::SystemSpec&
   return out;
 }
 
+std::string_view to_string(MemoryPolicy::Kind k) {
+  return k == MemoryPolicy::Kind::fraction_of_free ? "fraction_of_free" : "fraction_of_total";
+}
+
 std::string Deployment::describe() const {
   std::string s = fmt::format("TP{} PP{}", tp, pp);
   if (model && model->is_moe()) s += fmt::format(" EP{}", ep);
@@ -169,6 +173,11 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
   check_tier(spec.kv_tier, "--kv-tier");
   d.weight_tier = spec.weight_tier;
   d.kv_tier = spec.kv_tier;
+  if (spec.memory_policy) {
+    const double f = spec.memory_policy->fraction;
+    if (!(f > 0 && f <= 1)) fail(fmt::format("memory fraction {} is not in (0, 1]", f));
+  }
+  d.memory_policy = spec.memory_policy;
   return d;
 }
 

@@ -15,6 +15,20 @@
 
 namespace tf::cost {
 
+// How the serving engine sizes its memory (a property of the engine, not the chip).
+struct MemoryPolicy {
+  enum class Kind {
+    fraction_of_total,  // weights + workspace + KV within fraction x capacity (vLLM
+                        // gpu_memory_utilization, SGLang mem_fraction_static)
+    fraction_of_free,   // KV = fraction x what weights, workspace and runtime reserve leave
+                        // (TensorRT-LLM kv_cache_free_gpu_mem_fraction)
+  };
+  Kind kind = Kind::fraction_of_total;
+  double fraction = 0.9;
+  std::string source;
+};
+std::string_view to_string(MemoryPolicy::Kind k);
+
 struct DeploymentSpec {
   int chips = 0;  // 0: tp x pp x dp
   int tp = 1;     // tensor parallel within one engine instance
@@ -31,6 +45,9 @@ struct DeploymentSpec {
   std::optional<Precision> attention_weights;
   std::optional<hardware::MemoryTierKind> weight_tier;  // default: fastest tier that holds the weights
   std::optional<hardware::MemoryTierKind> kv_tier;      // default: the weights' tier
+  // The serving engine's memory policy; default: fraction_of_total at the efficiency's
+  // memory_utilization.
+  std::optional<MemoryPolicy> memory_policy;
 };
 
 struct Deployment {
@@ -48,6 +65,7 @@ struct Deployment {
   ComputeClass attention_class = ComputeClass::bf16;  // math format of attention
   std::optional<hardware::MemoryTierKind> weight_tier;
   std::optional<hardware::MemoryTierKind> kv_tier;
+  std::optional<MemoryPolicy> memory_policy;
 
   [[nodiscard]] int chips_per_replica() const { return tp * pp; }
   // Short human-readable layout, e.g. "TP4 PP1 EP1 DP2 fp8/fp8 kv fp8".

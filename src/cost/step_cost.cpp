@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 #include <fmt/format.h>
 
 #include "model/accounting.hpp"
@@ -59,6 +63,40 @@ std::vector<const MemoryTier*> by_speed(const hardware::SystemSpec& s) {
 }
 
 std::string gb(double bytes) { return fmt::format("{:.1f} GB", bytes / 1e9); }
+
+// E[max over `ranks` ranks of Binomial(n, q_T)] at integer T = 0, 1, ... until every expert is
+// touched, q_T = 1 - (1 - p)^T (p = k/E): shared by every model built for the same (n, p, ranks),
+// since calibration and sweeps build many models per layout.
+std::shared_ptr<const std::vector<double>> busiest_rank_table(int n, double p, int ranks) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, double, int>, std::shared_ptr<const std::vector<double>>> cache;
+  const auto key = std::make_tuple(n, p, ranks);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  auto table = std::make_shared<std::vector<double>>();
+  std::vector<double> pmf(static_cast<size_t>(n) + 1);
+  for (int t = 0; t < 65536; ++t) {
+    const double q = 1 - std::pow(1 - p, t);
+    double emax = 0;
+    if (q >= 1) {
+      emax = n;
+    } else {
+      pmf[0] = std::pow(1 - q, n);  // binomial pmf by recurrence, then the CDF
+      for (int x = 1; x <= n; ++x) pmf[x] = pmf[x - 1] * (n - x + 1) / x * q / (1 - q);
+      double cdf = 0;
+      for (int x = 0; x < n; ++x) {
+        cdf += pmf[x];
+        emax += 1 - std::pow(std::min(1.0, cdf), ranks);
+      }
+    }
+    table->push_back(emax);
+    if (emax >= n * (1 - 1e-9)) break;
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  return cache.emplace(key, std::move(table)).first->second;
+}
 
 }  // namespace
 
@@ -194,29 +232,9 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   // Expected max over the EP ranks of distinct experts touched: each rank holds n = E/ep
   // experts, each touched by T tokens with probability q = 1 - (1 - k/E)^T (independent
   // approximation), so a rank's count is Binomial(n, q) and E[max of ep] = sum_x 1 - F(x)^ep.
-  if (m.is_moe() && ep > 1) {
-    const int n = static_cast<int>(std::lround(experts_per_chip_));
-    const double miss = 1 - top_k_ / routed_experts_;
-    std::vector<double> pmf(static_cast<size_t>(n) + 1);
-    for (int t = 0; t < 65536; ++t) {
-      const double q = 1 - std::pow(miss, t);
-      double emax = 0;
-      if (q >= 1) {
-        emax = n;
-      } else {
-        // Binomial pmf by recurrence, then the CDF.
-        pmf[0] = std::pow(1 - q, n);
-        for (int x = 1; x <= n; ++x) pmf[x] = pmf[x - 1] * (n - x + 1) / x * q / (1 - q);
-        double cdf = 0;
-        for (int x = 0; x < n; ++x) {
-          cdf += pmf[x];
-          emax += 1 - std::pow(std::min(1.0, cdf), ep);
-        }
-      }
-      touched_max_.push_back(emax);
-      if (emax >= n * (1 - 1e-9)) break;
-    }
-  }
+  if (m.is_moe() && ep > 1)
+    touched_max_ = busiest_rank_table(static_cast<int>(std::lround(experts_per_chip_)), top_k_ / routed_experts_,
+                                      static_cast<int>(ep));
 
   // Rates.
   peak_gemm_ = peak_rate(s, d.gemm_class).value_or(0);
@@ -233,12 +251,17 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   memory_.activation_bytes = e.activation_tokens * (6 * h + 3 * inter_max / tp) * ab;
   memory_.reserve_bytes = e.runtime_reserve_bytes;
   const double fixed = weights + memory_.activation_bytes + memory_.reserve_bytes;
+  // The engine's memory policy: a share of the whole memory (vLLM, SGLang), or of what the
+  // weights, workspace and runtime leave for KV (TensorRT-LLM).
+  const bool of_free = d.memory_policy && d.memory_policy->kind == MemoryPolicy::Kind::fraction_of_free;
+  const double util = d.memory_policy ? d.memory_policy->fraction : e.memory_utilization;
+  const double cap_share = of_free ? 1.0 : util;  // share of capacity weights + workspace may use
   const MemoryTier* wt = nullptr;
   if (d.weight_tier) {
     wt = tier_of(s, *d.weight_tier);
   } else {
     for (const auto* t : by_speed(s)) {
-      if (t->capacity_bytes.value * e.memory_utilization >= fixed) {
+      if (t->capacity_bytes.value * cap_share >= fixed) {
         wt = t;
         break;
       }
@@ -249,7 +272,7 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   memory_.weight_tier = wt->kind;
   memory_.kv_tier = kt->kind;
   memory_.capacity_bytes = wt->capacity_bytes.value;
-  memory_.usable_bytes = wt->capacity_bytes.value * e.memory_utilization;
+  memory_.usable_bytes = wt->capacity_bytes.value * cap_share;
   memory_.weight_tier_bandwidth_bytes_per_s = wt->bandwidth_bytes_per_s.value;
   memory_.kv_tier_bandwidth_bytes_per_s = kt->bandwidth_bytes_per_s.value;
   memory_.weights_fit = fixed <= memory_.usable_bytes;
@@ -265,8 +288,8 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
     memory_.weights_fit = false;
     memory_.reason = link_problem + "; add the figure to the hardware file or choose a layout without it";
   }
-  memory_.kv_free_bytes = kt == wt ? memory_.usable_bytes - fixed
-                                   : kt->capacity_bytes.value * e.memory_utilization;
+  memory_.kv_free_bytes = kt == wt ? (memory_.usable_bytes - fixed) * (of_free ? util : 1.0)
+                                   : kt->capacity_bytes.value * util;
   memory_.kv_physical_bytes = kt == wt ? wt->capacity_bytes.value - weights : kt->capacity_bytes.value;
   peak_w_bw_ = wt->bandwidth_bytes_per_s.value;
   peak_kv_bw_ = kt->bandwidth_bytes_per_s.value;
@@ -301,13 +324,14 @@ double StepCostModel::max_sequences(double context, bool physical) const {
 }
 
 double StepCostModel::experts_touched_max(double group_tokens) const {
-  if (touched_max_.empty()) return experts_per_chip_ * (1 - std::pow(1 - top_k_ / routed_experts_, group_tokens));
-  const double last = static_cast<double>(touched_max_.size() - 1);
-  if (group_tokens >= last) return touched_max_.back() >= experts_per_chip_ * (1 - 1e-9) ? experts_per_chip_ : touched_max_.back();
+  if (!touched_max_) return experts_per_chip_ * (1 - std::pow(1 - top_k_ / routed_experts_, group_tokens));
+  const auto& tab = *touched_max_;
+  const double last = static_cast<double>(tab.size() - 1);
+  if (group_tokens >= last) return tab.back() >= experts_per_chip_ * (1 - 1e-9) ? experts_per_chip_ : tab.back();
   const double t = std::max(0.0, group_tokens);
   const auto i = static_cast<size_t>(t);
   const double f = t - static_cast<double>(i);
-  return touched_max_[i] * (1 - f) + touched_max_[i + 1] * f;
+  return tab[i] * (1 - f) + tab[i + 1] * f;
 }
 
 double StepCostModel::expert_token_imbalance(double group_tokens) const {

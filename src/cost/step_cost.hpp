@@ -6,6 +6,7 @@
 // Everything that depends only on the deployment is computed once in the constructor, so a
 // step evaluation is a few dozen floating-point operations and allocates nothing.
 #include <array>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -140,7 +141,7 @@ class StepCostModel {
   double moe_perm_bytes_per_copy_ = 0;         // dispatch/combine traffic per token copy per MoE layer
   // Expected max over EP ranks of distinct experts touched, tabulated at integer group tokens
   // 0..size-1 (interpolated; beyond the table every expert is touched). Empty when EP = 1.
-  std::vector<double> touched_max_;
+  std::shared_ptr<const std::vector<double>> touched_max_;  // shared per (n, k/E, ep)
   double collective_floor_s_ = 0;
   double flops_attn_proj_ = 0, flops_dense_ = 0, flops_lm_ = 0, flops_expert_ = 0;  // per token
   double per_key_decode_ = 0, per_key_prefill_ = 0;  // attention FLOPs per key, all heads, per chip

@@ -91,7 +91,14 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
 
 namespace {
 
-void summarise(Result& res) {
+void check_window(const WindowSpec& w) {
+  if (!(w.warmup_fraction >= 0) || !(w.drain_fraction >= 0) || !(w.warmup_fraction + w.drain_fraction < 1))
+    fail(fmt::format("simulation: the steady window's warm-up ({}) and drain ({}) fractions must be >= 0 and sum "
+                     "to less than 1",
+                     w.warmup_fraction, w.drain_fraction));
+}
+
+void summarise(Result& res, const WindowSpec& window) {
   double first = std::numeric_limits<double>::infinity(), last = 0, out_tokens = 0, in_tokens = 0, e2e_sum = 0;
   std::vector<double> ttft, tpot, e2e;
   for (const auto& r : res.requests) {
@@ -111,13 +118,78 @@ void summarise(Result& res) {
   res.ttft_s = distribution(std::move(ttft));
   res.tpot_s = distribution(std::move(tpot));
   res.e2e_s = distribution(std::move(e2e));
+  res.steady = steady_window(res.requests, window);
+}
+
+// Output tokens a request emits in [a, b): its first at first_token_s, the others evenly over
+// (first_token_s, finish_s].
+double tokens_in(const RequestRecord& r, double a, double b) {
+  double n = 0;
+  const double f = r.first_token_s, e = r.finish_s;
+  if (e <= f) return (f >= a && f < b) ? r.output_tokens : 0;
+  if (f >= a && f < b) n += 1;
+  const double overlap = std::min(e, b) - std::max(f, a);
+  if (overlap > 0) n += (r.output_tokens - 1) * overlap / (e - f);
+  return n;
 }
 
 }  // namespace
 
+SteadyWindow steady_window(const std::vector<RequestRecord>& requests, const WindowSpec& spec) {
+  check_window(spec);
+  SteadyWindow s;
+  if (requests.empty()) return s;
+  double a0 = std::numeric_limits<double>::infinity(), a1 = -a0, last = -a0;
+  for (const auto& r : requests) {
+    a0 = std::min(a0, r.arrival_s);
+    a1 = std::max(a1, r.arrival_s);
+    last = std::max(last, r.finish_s);
+  }
+  const double span = a1 - a0;
+  if (!(span > 0)) return s;  // a queued batch: no window
+  const double ts = a0 + spec.warmup_fraction * span, te = a1 - spec.drain_fraction * span;
+  const double inf = std::numeric_limits<double>::infinity();
+  // Phase k spans [lo[k], hi[k]) for counting; the outer phases are open-ended so that every
+  // token and completion falls in exactly one.
+  const double lo[3] = {-inf, ts, te}, hi[3] = {ts, te, inf};
+  Phase* phase[3] = {&s.warmup, &s.window, &s.drain};
+  s.warmup.start_s = a0;
+  s.warmup.end_s = ts;
+  s.window.start_s = ts;
+  s.window.end_s = te;
+  s.drain.start_s = te;
+  s.drain.end_s = std::max(te, last);
+  std::vector<double> ttft[3], tpot[3], e2e[3];
+  double in_system = 0;  // request-seconds in the system within the window
+  for (const auto& r : requests) {
+    const int k = r.arrival_s < ts ? 0 : r.arrival_s < te ? 1 : 2;
+    phase[k]->requests += 1;
+    ttft[k].push_back(r.ttft_s());
+    e2e[k].push_back(r.e2e_s());
+    if (r.output_tokens > 1) tpot[k].push_back(r.tpot_s());
+    for (int j = 0; j < 3; ++j) {
+      phase[j]->output_tokens += tokens_in(r, lo[j], hi[j]);
+      if (r.finish_s >= lo[j] && r.finish_s < hi[j]) phase[j]->completed += 1;
+    }
+    in_system += std::max(0.0, std::min(r.finish_s, te) - std::max(r.arrival_s, ts));
+  }
+  for (int k = 0; k < 3; ++k) {
+    Phase& p = *phase[k];
+    const double len = p.end_s - p.start_s;
+    p.output_tok_s = len > 0 ? p.output_tokens / len : 0;
+    p.ttft_s = distribution(std::move(ttft[k]));
+    p.tpot_s = distribution(std::move(tpot[k]));
+    p.e2e_s = distribution(std::move(e2e[k]));
+  }
+  s.measured = te > ts && s.window.requests > 0;
+  s.mean_in_system = te > ts ? in_system / (te - ts) : 0;
+  return s;
+}
+
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w) {
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
+  check_window(w.window);
   const size_t n = w.requests.size();
   const bool closed = w.clients > 0;
   const double cap_running = engine.max_running > 0 ? engine.max_running : std::numeric_limits<double>::infinity();
@@ -250,7 +322,7 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
   }
 
   for (size_t i = 0; i < n; ++i) res.requests[i].arrival_s = arrival[i];
-  summarise(res);
+  summarise(res, w.window);
   return res;
 }
 
@@ -258,6 +330,7 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
   if (dp == 1) return simulate(model, engine, w);
   if (w.requests.empty()) fail("simulation: the workload has no requests");
+  check_window(w.window);
   const size_t n = w.requests.size();
   std::vector<Workload> parts(dp);
   std::vector<std::vector<size_t>> index(dp);  // workload index of each replica's requests
@@ -289,7 +362,7 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
     res.peak_kv_bytes = std::max(res.peak_kv_bytes, one.peak_kv_bytes);
     res.kv_capacity_bytes = one.kv_capacity_bytes;
   }
-  summarise(res);
+  summarise(res, w.window);
   return res;
 }
 
@@ -318,6 +391,124 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
     }
     r.input_tokens = draw(input);
     r.output_tokens = draw(output);
+  }
+  return out;
+}
+
+size_t open_loop_requests(double rate_per_s, std::optional<double> stated_requests,
+                          std::optional<double> stated_duration_s, size_t cap) {
+  if (stated_requests) {
+    if (!(*stated_requests >= 1) || !std::isfinite(*stated_requests))
+      fail(fmt::format("requests to simulate must be >= 1, got {}", *stated_requests));
+    return static_cast<size_t>(std::ceil(*stated_requests));
+  }
+  if (!(rate_per_s > 0) || !std::isfinite(rate_per_s))
+    fail(fmt::format("request rate must be finite and > 0, got {}", rate_per_s));
+  if (stated_duration_s && (!(*stated_duration_s > 0) || !std::isfinite(*stated_duration_s)))
+    fail(fmt::format("run duration must be finite and > 0 s, got {}", *stated_duration_s));
+  const double seconds = std::max(stated_duration_s.value_or(0.0), kSettleSeconds);
+  const double n = std::ceil(rate_per_s * seconds);
+  return static_cast<size_t>(std::clamp(n, 1.0, static_cast<double>(std::max<size_t>(cap, 1))));
+}
+
+std::string rate_violation(const Result& r, const RateLimits& limits) {
+  const auto& s = r.steady;
+  if (!s.measured) return "no steady window (too few requests)";
+  const auto& w = s.window;
+  if (limits.p99_ttft_s && w.ttft_s.p99 > *limits.p99_ttft_s)
+    return fmt::format("p99 TTFT {:.1f} ms > {:.1f} ms", w.ttft_s.p99 * 1e3, *limits.p99_ttft_s * 1e3);
+  if (limits.p99_tpot_s && w.tpot_s.p99 > *limits.p99_tpot_s)
+    return fmt::format("p99 TPOT {:.2f} ms > {:.2f} ms", w.tpot_s.p99 * 1e3, *limits.p99_tpot_s * 1e3);
+  const double arrived = static_cast<double>(w.requests), completed = static_cast<double>(w.completed);
+  // In the system when the window opens: arrived during warm-up, not completed in it.
+  const double at_start = static_cast<double>(s.warmup.requests) - static_cast<double>(s.warmup.completed);
+  const double allowance = 0.02 * arrived + 3 * std::sqrt(2 * at_start + 1);
+  if (arrived - completed > allowance)
+    return fmt::format("falls behind its arrivals: {:.0f} arrived in the steady window, {:.0f} completed in it",
+                       arrived, completed);
+  return {};
+}
+
+namespace {
+
+// Fewest requests a rate probe simulates, so that a low rate still has a window with a tail.
+constexpr size_t kMinProbeRequests = 200;
+
+void check_limit(const std::optional<double>& v, const char* what) {
+  if (v && (!(*v > 0) || !std::isfinite(*v)))
+    fail(fmt::format("rate search: the {} limit must be finite and > 0, got {}", what, *v));
+}
+
+}  // namespace
+
+MaxRate find_max_rate(const cost::StepCostModel& model, const EngineConfig& engine, const RateSearchSpec& spec) {
+  if (!spec.limits.p99_ttft_s && !spec.limits.p99_tpot_s)
+    fail("rate search: no latency limit given (p99 TTFT and / or p99 TPOT)");
+  check_limit(spec.limits.p99_ttft_s, "p99 TTFT");
+  check_limit(spec.limits.p99_tpot_s, "p99 TPOT");
+  if (!(spec.tolerance > 0) || !std::isfinite(spec.tolerance))
+    fail(fmt::format("rate search: tolerance must be finite and > 0, got {}", spec.tolerance));
+  if (spec.max_probes < 2) fail(fmt::format("rate search: at least 2 probes are needed, got {}", spec.max_probes));
+  if (!(spec.start_rate > 0) || !std::isfinite(spec.start_rate))
+    fail(fmt::format("rate search: start rate must be finite and > 0 req/s, got {}", spec.start_rate));
+  check_window(spec.window);
+
+  MaxRate out;
+  double lo = 0, hi = 0;  // largest rate meeting the limits, smallest above it violating them
+  double last_in_system = 0;
+  auto probe = [&](double rate) {
+    size_t n = open_loop_requests(rate, spec.requests, spec.duration_s);
+    if (!spec.requests) n = std::max(n, kMinProbeRequests);
+    Workload w;
+    w.requests = make_requests(n, spec.input, spec.output, rate, spec.seed);
+    w.window = spec.window;
+    auto r = simulate_deployment(model, engine, w);
+    RateProbe p;
+    p.rate = rate;
+    p.requests = n;
+    p.violation = rate_violation(r, spec.limits);
+    p.meets = p.violation.empty();
+    p.output_tok_s = r.steady.window.output_tok_s;
+    p.p99_ttft_s = r.steady.window.ttft_s.p99;
+    p.p99_tpot_s = r.steady.window.tpot_s.p99;
+    last_in_system = r.steady.mean_in_system;
+    out.probes.push_back(p);
+    if (p.meets && rate > lo) {
+      lo = rate;
+      out.at_rate = std::move(r);
+    } else if (!p.meets && (hi == 0 || rate < hi)) {
+      hi = rate;
+    }
+    return p.meets;
+  };
+  auto budget = [&] { return static_cast<int>(out.probes.size()) < spec.max_probes; };
+
+  // Bracket: double while the limits hold, halve while they do not (until requests run alone).
+  double rate = spec.start_rate;
+  if (probe(rate)) {
+    while (budget() && probe(rate *= 2)) {
+    }
+  } else {
+    while (budget() && last_in_system >= 0.01 && !probe(rate /= 2)) {
+    }
+  }
+  // Bisect the bracket at its geometric mid-point.
+  while (lo > 0 && hi > lo && (hi - lo) / lo > spec.tolerance && budget()) probe(std::sqrt(lo * hi));
+
+  out.found = lo > 0;
+  out.rate = lo;
+  out.upper = hi > lo ? hi : 0;
+  out.converged = out.found && out.upper > 0 && (out.upper - lo) / lo <= spec.tolerance;
+  if (!out.found) {
+    const auto& last = out.probes.back();
+    out.reason = fmt::format("no rate meets the limits; at the lowest probed, {:.4g} req/s{}: {}", last.rate,
+                             last_in_system < 0.01 ? " (requests run alone)" : "", last.violation);
+  } else if (out.upper == 0) {
+    out.reason = fmt::format("the limits hold up to {:.4g} req/s, the largest rate probed in {} simulations", lo,
+                             out.probes.size());
+  } else if (!out.converged) {
+    out.reason = fmt::format("bracket [{:.4g}, {:.4g}] req/s not narrowed to {:g} within {} simulations", lo, hi,
+                             spec.tolerance, spec.max_probes);
   }
   return out;
 }

@@ -57,9 +57,18 @@ struct Request {
   double output_tokens = 1;
 };
 
+// Where a run's steady window lies (see SteadyWindow): the window holds the requests that
+// arrive after the first `warmup_fraction` and before the last `drain_fraction` of the arrival
+// span (first to last arrival). 0 <= each, sum < 1.
+struct WindowSpec {
+  double warmup_fraction = 0.1;
+  double drain_fraction = 0.1;
+};
+
 struct Workload {
   std::vector<Request> requests;  // served in this order (FCFS)
   int clients = 0;                // > 0: closed loop with this many concurrent clients
+  WindowSpec window;              // how Result::steady is cut out of the run
 };
 
 struct RequestRecord {
@@ -77,11 +86,40 @@ struct Distribution {
   double mean = 0, median = 0, p90 = 0, p99 = 0, max = 0;
 };
 
+// One stretch of a run: a time span and the requests that arrived in it.
+struct Phase {
+  double start_s = 0, end_s = 0;        // [start_s, end_s)
+  size_t requests = 0;                  // requests that arrived in the span
+  size_t completed = 0;                 // requests (any) that completed in the span
+  double output_tokens = 0;             // output tokens (any request's) emitted in the span
+  double output_tok_s = 0;              // output_tokens / (end_s - start_s)
+  Distribution ttft_s, tpot_s, e2e_s;   // over the requests that arrived in the span
+};
+
+// The steady window of a run whose arrivals are spread over time (open loop; closed loop, whose
+// arrivals are the clients' next requests). With a0 and a1 the first and last arrival and
+// S = a1 - a0, the window is [a0 + W S, a1 - D S) (W, D: WindowSpec). Latency distributions are
+// over the requests that arrive in the window; throughput is the output tokens emitted in the
+// window / its length, a request emitting its first token at first_token_s and the others
+// evenly over (first_token_s, finish_s]. Below capacity that is the arrival rate x mean output
+// tokens (flow conservation), whatever the run's length. Warm-up is [a0, window start) with the
+// requests arriving in it, drain [window end, last completion] with the requests arriving
+// after the window: window.requests + warmup.requests + drain.requests = all requests, and the
+// three output_tokens add up to all output tokens. A queued batch (every arrival at one time)
+// has no window: `measured` is false and only the whole-run figures apply.
+struct SteadyWindow {
+  bool measured = false;    // a window of positive length holding at least one arrival
+  Phase window, warmup, drain;
+  double mean_in_system = 0;  // time-average of the requests in the system over the window
+};
+
 struct Result {
   std::vector<RequestRecord> requests;  // in workload order
+  // Whole-run figures: every request, first arrival to last completion (ramp-up and drain in).
   double duration_s = 0;                // first arrival to last completion
   double output_tok_s = 0, input_tok_s = 0;
   Distribution ttft_s, tpot_s, e2e_s;   // tpot over requests with more than one output token
+  SteadyWindow steady;                  // the same figures over the steady window
   double steps = 0;                     // engine steps simulated (jumps count every step)
   size_t step_evaluations = 0;          // step-cost evaluations (the simulator's work)
   double mean_in_system = 0;            // requests in the system on average (Little: sum of E2E / duration)
@@ -118,5 +156,76 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
                                    uint64_t seed);
 
 Distribution distribution(std::vector<double> v);
+
+// The steady window of a set of request records (Result::steady is this with the workload's spec).
+SteadyWindow steady_window(const std::vector<RequestRecord>& requests, const WindowSpec& spec = {});
+
+// ---- run length ----
+
+// Seconds of arrivals an open-loop run needs for its queue to settle when nothing else is
+// stated: audited server benchmarks (MLPerf Inference Server) run at least 600 s.
+inline constexpr double kSettleSeconds = 600;
+// Most requests an unstated run length simulates (about 0.1-0.3 s of simulation): above
+// kMaxSimulatedRequests / kSettleSeconds = 333 req/s the run covers fewer than 600 s.
+inline constexpr size_t kMaxSimulatedRequests = 200000;
+
+// Requests to simulate for an open-loop run at `rate_per_s`: the stated count if there is one,
+// else enough for max(stated duration, kSettleSeconds) of arrivals (at least 1), at most
+// `cap`.
+size_t open_loop_requests(double rate_per_s, std::optional<double> stated_requests,
+                          std::optional<double> stated_duration_s = std::nullopt,
+                          size_t cap = kMaxSimulatedRequests);
+
+// ---- the largest sustainable rate ----
+
+// Latency limits on the steady window's p99 (either or both).
+struct RateLimits {
+  std::optional<double> p99_ttft_s, p99_tpot_s;
+};
+
+struct RateSearchSpec {
+  LengthSpec input, output;
+  uint64_t seed = 1;
+  std::optional<double> requests;    // per probe; unset: open_loop_requests (>= 600 s of arrivals)
+  std::optional<double> duration_s;  // seconds of arrivals per probe (with requests unset)
+  RateLimits limits;
+  WindowSpec window;
+  double tolerance = 0.01;           // stop when (upper - lower) / lower <= tolerance
+  int max_probes = 60;               // simulations at most (bracketing + bisection)
+  double start_rate = 1;             // the first probe, req/s
+};
+
+struct RateProbe {
+  double rate = 0;        // req/s offered to the deployment
+  size_t requests = 0;
+  bool meets = false;
+  std::string violation;  // why not (empty when it meets)
+  double output_tok_s = 0, p99_ttft_s = 0, p99_tpot_s = 0;  // steady window
+};
+
+struct MaxRate {
+  bool found = false;     // some probed rate met the limits
+  double rate = 0;        // the largest probed rate that met them (the lower bracket)
+  double upper = 0;       // the smallest probed rate above it that did not (0: none found)
+  bool converged = false; // (upper - rate) / rate <= tolerance
+  std::vector<RateProbe> probes;  // in the order simulated
+  Result at_rate;         // the run at `rate`
+  std::string reason;     // when not found or not converged
+};
+
+// Whether a run meets the limits and keeps up with its arrivals: empty when it does, else the
+// first violation. It meets them when a steady window exists, its p99 TTFT / TPOT are within the
+// limits, and the requests in the system do not grow over the window: arrivals - completions in
+// the window (= in system at its end - at its start) stay within 2% of the arrivals plus three
+// standard deviations of the difference of two Poisson counts of the number N in the system when
+// the window opens, 3 sqrt(2 N + 1). A stable queue passes whatever its length; an overloaded
+// one, whose backlog grows by (rate - capacity) x window, fails once the excess passes 2-4%.
+std::string rate_violation(const Result& r, const RateLimits& limits);
+
+// Bisects the largest Poisson rate (req/s, the deployment's, same seed at every rate) that
+// meets the limits: doubling or halving from start_rate until a bracket [meets, violates] is
+// found, then bisecting it (geometric mid-point) to the tolerance; deterministic for a seed.
+// DiagnosticError on no limit or a non-positive / non-finite one.
+MaxRate find_max_rate(const cost::StepCostModel& model, const EngineConfig& engine, const RateSearchSpec& spec);
 
 }  // namespace tf::serving

@@ -229,11 +229,23 @@ MeasuredSet read_measured(const std::filesystem::path& path, const hardware::Cat
   return parse_measured(io::read_text_file(path), path.string(), hw, models);
 }
 
+EngineFacts engine_facts(const MeasuredRow& row, const serving::EngineProfiles& engines) {
+  auto f = parse_notes(row.notes);
+  const auto m = engines.match(row.notes + " " + row.source);
+  f.engine = m.profile;
+  f.engine_recognised = m.recognised;
+  f.unsupported = m.unsupported;
+  f.scheduler = serving::scheduler_for(*m.profile, row.notes, &f.scheduler_reason);
+  if (!m.recognised) f.scheduler_reason += " (engine not recognised: default profile)";
+  return f;
+}
+
 EngineFacts parse_notes(const std::string& notes) {
   EngineFacts f;
   std::string lower = notes;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::regex cap(R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?)\s*[=:]?\s*(\d+))");
+  static const std::regex cap(
+      R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?|max[ _-]?running[ _-]?requests)\s*[=:]?\s*(\d+))");
   std::smatch m;
   if (std::regex_search(lower, m, cap)) f.max_batch = std::stod(m[1].str());
   static const std::regex reqs(R"((\d+)\s+(?:sharegpt\s+)?(?:reqs|requests|prompts)\b)");
@@ -253,25 +265,22 @@ EngineFacts parse_notes(const std::string& notes) {
   // A checkpoint that keeps the attention projections in another precision ("attn BF16").
   static const std::regex attn(R"(\battn(?:ention)?\s+(bf16|fp16|fp8)\b)");
   if (std::regex_search(lower, m, attn)) f.attention_weights = parse_precision(m[1].str());
-  // The engine's step policy. SGLang (and SGLang-JAX) run prompts in their own steps before the
-  // decodes; vLLM 0.6 (V0) does the same unless chunked prefill is switched on; vLLM V1,
-  // TensorRT-LLM in-flight batching and ATOM mix prompt chunks into the decode steps.
-  static const std::regex vllm_v0(R"(vllm\s*~?\s*v?0\.[0-6]\b)");
-  if (lower.find("sglang") != std::string::npos) {
-    f.scheduler = serving::Scheduler::prefill_first;
-    f.scheduler_reason = "SGLang: prompts in their own steps";
-  } else if (std::regex_search(lower, vllm_v0) &&
-             lower.find("chunked prefill on") == std::string::npos) {
-    f.scheduler = serving::Scheduler::prefill_first;
-    f.scheduler_reason = "vLLM V0 without chunked prefill: prompts in their own steps";
-  } else {
-    f.scheduler_reason = "prompt chunks mixed into decode steps";
-  }
+  // Stated memory shares: vLLM --gpu-memory-utilization, SGLang --mem-fraction-static,
+  // TensorRT-LLM kv_cache_free_gpu_mem_fraction ("KV frac 0.95").
+  static const std::regex mem(
+      R"((?:gpu[ _-]?memory[ _-]?utilization|mem[ _-]?fraction[ _-]?static|kv[ _-]?cache[ _-]?free[ _-]?gpu[ _-]?mem[ _-]?fraction|kv frac)\s*[=:]?\s*(0?\.\d{1,4}|1\.0{0,4}))");
+  if (std::regex_search(lower, m, mem)) f.memory_fraction = std::stod(m[1].str());
+  // A cap stated per rank ("max_batch_size 128/rank", "256 per rank").
+  static const std::regex per_rank(
+      R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?|max[ _-]?running[ _-]?requests)\s*[=:]?\s*\d+\s*(?:/\s*rank|per\s+rank))");
+  f.max_batch_per_rank = std::regex_search(lower, per_rank);
   return f;
 }
 
 // ===================================================================== prediction
-Predictor::Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models) : hw_(hw), models_(models) {}
+Predictor::Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models,
+                     const serving::EngineProfiles& engines)
+    : hw_(hw), models_(models), engines_(engines) {}
 
 std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::EfficiencyTable& table) {
   std::vector<PreparedRow> out;
@@ -281,9 +290,15 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     p.row = &row;
     const auto& system = hw_.get(row.hardware);
     p.family = system.family;
-    p.facts = parse_notes(row.notes);
+    p.facts = engine_facts(row, engines_);
     out.push_back(std::move(p));
     auto& q = out.back();
+    if (q.facts.unsupported) {
+      q.reason = *q.facts.unsupported;
+      continue;
+    }
+    if (!q.facts.engine_recognised)
+      q.notes.push_back("engine not recognised in notes or source: default engine profile (flagged)");
     if (row.spec_decode.rfind("mtp", 0) == 0) {
       q.reason = "speculative decoding (MTP) not modelled: draft length and acceptance rate not recorded";
       continue;
@@ -318,6 +333,11 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     spec.weights = dtype(row.weight_dtype, "weight");
     spec.activations = dtype(row.act_dtype, "activation");
     spec.kv = dtype(row.kv_dtype, "kv");
+    spec.memory_policy = q.facts.engine->memory;
+    if (q.facts.memory_fraction) {
+      spec.memory_policy->fraction = *q.facts.memory_fraction;
+      q.notes.push_back(fmt::format("memory fraction {} (notes)", *q.facts.memory_fraction));
+    }
     if (q.facts.attention_weights) {
       spec.attention_weights = q.facts.attention_weights;
       q.notes.push_back(fmt::format("attention projections in {} (notes)", to_string(*q.facts.attention_weights)));
@@ -376,8 +396,11 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   serving::EngineConfig engine;
   engine.scheduler = p.facts.scheduler;
   engine.max_running = std::isfinite(engine_cap) ? engine_cap : 0;
-  engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens : std::max(1.0, e.activation_tokens);
+  engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens
+                       : p.facts.engine    ? p.facts.engine->token_budget
+                                           : std::max(1.0, e.activation_tokens);
   double replicas = dpf, per_replica_requests = 0, rate = 0;
+  bool steady = false;  // measure over the steady window (an open-loop run of unstated length)
   serving::Workload w;
   switch (row.scenario) {
     case Scenario::fixed_concurrency: {
@@ -391,8 +414,19 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
     }
     case Scenario::poisson_rate:
       rate = *row.request_rate / dpf;
-      per_replica_requests = std::ceil((p.facts.requests ? *p.facts.requests : 1000.0) / dpf);
-      if (!p.facts.requests) out.notes.push_back("request count not stated: 1000 simulated");
+      if (p.facts.requests) {
+        // A finite benchmark of the stated requests: its figures are whole-run (total tokens over
+        // first arrival to last completion, latency over every request), as the simulator's are.
+        per_replica_requests = std::ceil(*p.facts.requests / dpf);
+      } else {
+        // A server run of unstated length: long enough for the queue to settle (>= 600 s of
+        // arrivals, bounded), measured over its steady window.
+        per_replica_requests = static_cast<double>(serving::open_loop_requests(rate, std::nullopt));
+        steady = true;
+        out.notes.push_back(fmt::format(
+            "request count not stated: {:.0f} per replica simulated ({:.0f} s of arrivals), steady window",
+            per_replica_requests, per_replica_requests / rate));
+      }
       break;
     default:  // offline with a stated request count: all queued at t = 0
       per_replica_requests = std::ceil(*p.facts.requests / dpf);
@@ -402,14 +436,19 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   w.requests = serving::make_requests(static_cast<size_t>(per_replica_requests), {row.isl, p.facts.length_spread},
                                   {row.osl, p.facts.length_spread}, rate, 1);
   const auto r = serving::simulate(m, engine, w);
+  steady = steady && r.steady.measured;
+  const auto& win = r.steady.window;
+  const auto& ttft = steady ? win.ttft_s : r.ttft_s;
+  const auto& tpot = steady ? win.tpot_s : r.tpot_s;
+  const auto& e2e = steady ? win.e2e_s : r.e2e_s;
   Operating op;
-  op.output_tok_s = r.output_tok_s * replicas;
+  op.output_tok_s = (steady ? win.output_tok_s : r.output_tok_s) * replicas;
   const bool median = row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median;
-  op.ttft_s = median ? r.ttft_s.median : r.ttft_s.mean;
-  op.tpot_s = median ? r.tpot_s.median : r.tpot_s.mean;
-  if (row.osl <= 1 || op.tpot_s <= 0) op.tpot_s = r.e2e_s.mean;  // no second token: the request time
-  op.e2e_s = r.e2e_s.mean;
-  op.batch = r.mean_in_system;
+  op.ttft_s = median ? ttft.median : ttft.mean;
+  op.tpot_s = median ? tpot.median : tpot.mean;
+  if (row.osl <= 1 || op.tpot_s <= 0) op.tpot_s = e2e.mean;  // no second token: the request time
+  op.e2e_s = e2e.mean;
+  op.batch = steady ? r.steady.mean_in_system : r.mean_in_system;
   out.simulated = true;
   out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {}",
                                   w.requests.size(), serving::to_string(engine.scheduler), engine.step_tokens,
@@ -441,7 +480,17 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
     return out;
   }
   double engine_cap = capacity;
-  if (p.facts.max_batch) engine_cap = std::min(engine_cap, *p.facts.max_batch);
+  if (p.facts.max_batch) {
+    // A cap stated per rank holds per attention-DP rank (each rank runs its own batch); a TP
+    // group shares one batch.
+    const double ranks = p.facts.max_batch_per_rank && d.attention_dp ? d.tp : 1;
+    engine_cap = std::min(engine_cap, *p.facts.max_batch * ranks);
+    if (ranks > 1) out.notes.push_back(fmt::format("engine cap {} per rank x {} ranks", *p.facts.max_batch, ranks));
+  } else if (p.facts.engine && p.facts.engine->max_sequences > 0) {
+    engine_cap = std::min(engine_cap, p.facts.engine->max_sequences);
+    out.notes.push_back(fmt::format("engine default cap {:.0f} sequences ({})", p.facts.engine->max_sequences,
+                                    p.facts.engine->id));
+  }
 
   Operating op;
   // A request process the simulator cannot run (a drawn request that can never fit) is
@@ -653,6 +702,9 @@ Summary summarise(const std::vector<RowResult>& results) {
   s.by_metric = by(results, [](const MeasuredRow& r) { return std::string(to_string(r.metric)); });
   s.by_scenario = by(results, [](const MeasuredRow& r) { return std::string(to_string(r.scenario)); });
   s.by_group = by(results, [](const MeasuredRow& r) { return r.group; });
+  s.by_group_kind = by(results, [](const MeasuredRow& r) {
+    return r.group + (is_throughput(r.metric) ? "/throughput" : "/latency");
+  });
   return s;
 }
 

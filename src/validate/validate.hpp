@@ -17,6 +17,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
+#include "serving/engine_profile.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::validate {
@@ -82,11 +83,23 @@ struct EngineFacts {
   std::optional<double> step_tokens;  // max-num-batched-tokens / max_num_tokens / chunked-prefill-size N
   double length_spread = 0;           // relative half-width of the request lengths around the mean
                                       // ("U[0.8,1]x" nominal: 1/9; "+-15%": 0.15; else 0)
-  serving::Scheduler scheduler = serving::Scheduler::mixed;  // from the engine named in the notes
-  std::string scheduler_reason;                      // which words decided it
+  serving::Scheduler scheduler = serving::Scheduler::mixed;  // the engine profile's step policy
+  std::string scheduler_reason;                      // which profile and words decided it
+  // The engine profile (data/engines) the notes and source name through the alias table; the
+  // default profile, flagged, when none matches.
+  const serving::EngineProfile* engine = nullptr;
+  bool engine_recognised = false;
+  std::optional<std::string> unsupported;            // a run the model cannot represent (disaggregated)
+  bool max_batch_per_rank = false;                   // the stated cap is per rank ("/rank", "per rank")
+  std::optional<double> memory_fraction;             // stated gpu-memory-utilization / KV fraction
   std::optional<Precision> attention_weights;        // "attn BF16": projections kept apart from the weights
 };
+// Numbers stated in the notes (caps, request counts, budgets, lengths, precisions); the engine
+// itself comes from the alias table (engine_facts).
 EngineFacts parse_notes(const std::string& notes);
+// parse_notes plus the engine profile the notes and source name, its step policy and the
+// per-rank reading of caps.
+EngineFacts engine_facts(const MeasuredRow& row, const serving::EngineProfiles& engines);
 
 // ---- prediction ----
 struct Prediction {
@@ -113,7 +126,7 @@ struct PreparedRow {
 
 class Predictor {
  public:
-  Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models);
+  Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models, const serving::EngineProfiles& engines);
   // Resolves every row's deployment with its family's efficiency from `table`. The rows point
   // into this predictor (model specs) and into `set`: both must outlive them.
   std::vector<PreparedRow> prepare(const MeasuredSet& set, const cost::EfficiencyTable& table);
@@ -121,6 +134,7 @@ class Predictor {
  private:
   const hardware::Catalog& hw_;
   const model::ModelCatalog& models_;
+  const serving::EngineProfiles& engines_;
   std::map<std::string, model::ModelSpec> model_cache_;
 };
 
@@ -146,6 +160,8 @@ struct Summary {
   double coverage = 0;  // supported_outside_poisson / n_outside_poisson
   ErrorStats throughput, latency;
   std::map<std::string, ErrorStats> by_hardware, by_model, by_metric, by_scenario, by_group;
+  // "<source group>/throughput" and "<source group>/latency": what the accuracy ratchet bounds.
+  std::map<std::string, ErrorStats> by_group_kind;
 };
 struct RowResult {
   const MeasuredRow* row = nullptr;

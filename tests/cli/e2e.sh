@@ -36,6 +36,11 @@ rm -f "$csv"
 check "simulate closed loop" 0 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm --concurrency 8 --requests 40
 contains "simulate prints TTFT" /tmp/tf_e2e_out.$$ "TTFT ms"
 check "simulate needs an arrival mode" 2 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm
+check "simulate find max rate" 0 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm --find-max-rate --max-p99-ttft-ms 500
+contains "find max rate prints the rate" /tmp/tf_e2e_out.$$ "largest sustainable rate"
+check "find max rate needs a limit" 2 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm --find-max-rate
+contains "find max rate names the limit flags" /tmp/tf_e2e_err.$$ "--max-p99-ttft-ms"
+check "find max rate with --rate" 2 "$bin" simulate --model llama-3.1-8b-instruct --hardware h100-sxm --find-max-rate --max-p99-ttft-ms 500 --rate 3
 check "list schedulers" 0 "$bin" list schedulers
 contains "schedulers list prefill-first" /tmp/tf_e2e_out.$$ "prefill-first"
 check "tco" 0 "$bin" tco --hardware h100-sxm,b200

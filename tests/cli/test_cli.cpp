@@ -1,4 +1,5 @@
 // The CLI in-process: JSON documents parsed and checked key by key, errors and exit codes.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -392,6 +393,99 @@ TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   const double d = j["result"]["duration_s"].get<double>();
   EXPECT_GT(d, 2.0);
   EXPECT_NEAR(j["result"]["output_tok_s"].get<double>() * d, 400, 1e-6);
+}
+
+TEST(CliSimulate, PoissonRunsSixHundredSecondsAndReportsTheSteadyWindowApart) {
+  const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
+                          "--isl", "500", "--osl", "100", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["workload"]["requests"].get<int>(), 1200);  // 600 s of arrivals at 2 req/s
+  const auto& s = j["steady"];
+  ASSERT_TRUE(s["measured"].get<bool>());
+  const auto& w = s["window"];
+  EXPECT_EQ(w["requests"].get<int>() + s["warmup"]["requests"].get<int>() + s["drain"]["requests"].get<int>(), 1200);
+  EXPECT_DOUBLE_EQ(s["warmup"]["end_s"].get<double>(), w["start_s"].get<double>());
+  EXPECT_DOUBLE_EQ(w["end_s"].get<double>(), s["drain"]["start_s"].get<double>());
+  // Below capacity the window's output is the arrival rate x output length (2 x 100 tok/s).
+  EXPECT_NEAR(w["output_tok_s"].get<double>(), 200, 0.06 * 200);
+  // The whole-run figures are still there, unchanged in meaning.
+  const double d = j["result"]["duration_s"].get<double>();
+  EXPECT_NEAR(j["result"]["output_tok_s"].get<double>() * d, 1200 * 100, 1e-6 * 1200 * 100);
+  // A queued batch has no window.
+  const auto b = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--batch",
+                          "--requests", "20", "--json"});
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_FALSE(json::parse(b.out)["steady"]["measured"].get<bool>());
+}
+
+TEST(CliSimulate, FindMaxRateMeetsTheLimitAndTenPercentMoreViolatesIt) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--isl", "1000", "--osl", "200", "--length-spread", "0.2", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"--find-max-rate", "--max-p99-ttft-ms", "500"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& f = j["find_max_rate"];
+  const double rate = f["rate_per_s"].get<double>();
+  ASSERT_GT(rate, 0);
+  EXPECT_TRUE(f["converged"].get<bool>());
+  EXPECT_LE(f["bracket"]["upper_per_s"].get<double>(), rate * (1 + f["tolerance"].get<double>()) * (1 + 1e-12));
+  EXPECT_LE(f["iterations"].get<int>(), f["max_iterations"].get<int>());
+  EXPECT_LE(j["at_rate"]["ttft_ms"]["p99"].get<double>(), 500);
+  EXPECT_EQ(with({"--find-max-rate", "--max-p99-ttft-ms", "500"}).out, r.out);  // deterministic
+  // Re-simulated with --rate (the same seed and run length): within the limit, and 10% more is not.
+  auto p99_ttft_at = [&](double x) {
+    const auto s = with({"--rate", fmt::format("{:.17g}", x)});
+    EXPECT_EQ(s.exit_code, 0) << s.err;
+    return json::parse(s.out)["steady"]["window"]["ttft_ms"]["p99"].get<double>();
+  };
+  EXPECT_DOUBLE_EQ(p99_ttft_at(rate), j["at_rate"]["ttft_ms"]["p99"].get<double>());
+  EXPECT_GT(p99_ttft_at(1.1 * rate), 500);
+  // The text report names the rate and the bracket.
+  auto text = base;
+  text.pop_back();
+  text.insert(text.end(), {"--find-max-rate", "--max-p99-tpot-ms", "30"});
+  const auto t = run_cli(text);
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("largest sustainable rate"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("bracket"), std::string::npos) << t.out;
+}
+
+TEST(CliSimulate, FindMaxRateBadInputsNameTheFlag) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"--find-max-rate"}, "--max-p99-ttft-ms"},
+      {{"--find-max-rate", "--max-p99-ttft-ms", "0"}, "--max-p99-ttft-ms"},
+      {{"--find-max-rate", "--max-p99-tpot-ms", "-5"}, "--max-p99-tpot-ms"},
+      {{"--find-max-rate", "--max-p99-tpot-ms", "inf"}, "--max-p99-tpot-ms"},
+      {{"--find-max-rate", "--max-p99-ttft-ms", "nan"}, "--max-p99-ttft-ms"},
+      {{"--find-max-rate", "--max-p99-ttft-ms", "500", "--rate", "3"}, "--rate"},
+      {{"--find-max-rate", "--max-p99-ttft-ms", "500", "--concurrency", "8"}, "--concurrency"},
+      {{"--find-max-rate", "--max-p99-ttft-ms", "500", "--batch"}, "--batch"},
+      {{"--rate", "3", "--max-p99-ttft-ms", "500"}, "--find-max-rate"},
+      // Unreachable: a TPOT below the batch-1 decode step.
+      {{"--find-max-rate", "--max-p99-tpot-ms", "0.01"}, "--max-p99-tpot-ms"},
+  };
+  for (const auto& [args, flag] : cases) {
+    const auto b = with(args);
+    EXPECT_EQ(b.exit_code, 2) << args.back();
+    EXPECT_NE(b.err.find(flag), std::string::npos) << b.err;
+  }
+  test::TempDir dir;
+  const auto p = dir.write("t.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n0,1000,100\n");
+  const auto tr = with({"--find-max-rate", "--max-p99-ttft-ms", "500", "--trace", p.string()});
+  EXPECT_EQ(tr.exit_code, 2);
+  EXPECT_NE(tr.err.find("--trace"), std::string::npos) << tr.err;
 }
 
 TEST(CliSimulate, BadInputsAreExitCode2) {

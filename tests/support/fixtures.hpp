@@ -3,6 +3,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
+#include "serving/engine_profile.hpp"
 #include "support/test_support.hpp"
 
 namespace tf::test {
@@ -17,6 +18,11 @@ inline const model::ModelCatalog& model_catalog() {
 }
 inline const cost::EfficiencyTable& efficiency_table() {
   static const auto c = cost::EfficiencyTable::load(data_dir() / "efficiency");
+  return c;
+}
+
+inline const serving::EngineProfiles& engine_profiles() {
+  static const auto c = serving::EngineProfiles::load(data_dir() / "engines");
   return c;
 }
 

@@ -19,7 +19,7 @@ TEST(CeilingShared, NoMeasuredRunBeatsItsCeiling) {
   const auto path = test::shared_dir() / "calibration" / "measured-calibration.csv";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "../shared/calibration/measured-calibration.csv not present";
   const auto set = read_measured(path, test::hardware_catalog(), test::model_catalog());
-  Predictor predictor(test::hardware_catalog(), test::model_catalog());
+  Predictor predictor(test::hardware_catalog(), test::model_catalog(), test::engine_profiles());
   const auto rows = predictor.prepare(set, test::efficiency_table());
   size_t checked = 0;
   std::vector<std::string> above;

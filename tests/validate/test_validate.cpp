@@ -78,22 +78,79 @@ TEST(ValidateNotes, EngineCapsAndRequestCounts) {
   EXPECT_EQ(parse_notes("no caps here").length_spread, 0);
 }
 
+EngineFacts facts(const std::string& notes, const std::string& source = "") {
+  MeasuredRow r;
+  r.notes = notes;
+  r.source = source;
+  return engine_facts(r, test::engine_profiles());
+}
+
 TEST(ValidateNotes, TokenBudgetLengthSpreadAndStepPolicy) {
-  auto f = parse_notes("InferenceMAX (sglang, v0.5); random ISL/OSL U[0.8,1]x1024/1024 (mean shown), 160 prompts");
+  auto f = facts("InferenceMAX (sglang, v0.5); random ISL/OSL U[0.8,1]x1024/1024 (mean shown), 160 prompts");
   EXPECT_EQ(f.scheduler, serving::Scheduler::prefill_first);
+  EXPECT_EQ(f.engine->id, "sglang");
   EXPECT_NEAR(f.length_spread, 0.2 / 1.8, 1e-12);  // [0.8 L, L] = 0.9 L +- 0.1 L
   ASSERT_TRUE(f.requests);
   EXPECT_EQ(*f.requests, 160);
-  f = parse_notes("vllm bench serve: 150 reqs at max concurrency 8, ISL ~20000 and OSL ~2000 (+-15%)");
+  f = facts("vllm bench serve: 150 reqs at max concurrency 8, ISL ~20000 and OSL ~2000 (+-15%)");
   EXPECT_EQ(f.scheduler, serving::Scheduler::mixed);
+  EXPECT_EQ(f.engine->id, "vllm-v1");
   EXPECT_NEAR(f.length_spread, 0.15, 1e-12);
-  f = parse_notes("vLLM ~0.6.3 benchmark_serving: 1000 ShareGPT prompts; chunked prefill on, max-num-batched-tokens 512");
-  EXPECT_EQ(f.scheduler, serving::Scheduler::mixed);
+  f = facts("vLLM ~0.6.3 benchmark_serving: 1000 ShareGPT prompts; chunked prefill on, max-num-batched-tokens 512");
+  EXPECT_EQ(f.engine->id, "vllm-v0");
+  EXPECT_EQ(f.scheduler, serving::Scheduler::mixed);  // the V0 profile's mixed_when phrase
   ASSERT_TRUE(f.step_tokens && f.requests);
   EXPECT_EQ(*f.step_tokens, 512);
   EXPECT_EQ(*f.requests, 1000);
-  EXPECT_EQ(parse_notes("vLLM ~0.6.3 benchmark_throughput: 8 prompts").scheduler, serving::Scheduler::prefill_first);
-  EXPECT_EQ(parse_notes("Triton+TRT-LLM v0.14: all 500 reqs at once").scheduler, serving::Scheduler::mixed);
+  EXPECT_EQ(facts("vLLM ~0.6.3 benchmark_throughput: 8 prompts").scheduler, serving::Scheduler::prefill_first);
+  f = facts("Triton+TRT-LLM v0.14: all 500 reqs at once");
+  EXPECT_EQ(f.scheduler, serving::Scheduler::mixed);
+  EXPECT_EQ(f.engine->id, "tensorrt-llm");
+  EXPECT_EQ(f.engine->memory.kind, cost::MemoryPolicy::Kind::fraction_of_free);
+}
+
+// Engines are data: an engine the alias table does not know is flagged and gets the default
+// profile, never a silent guess; disaggregated runs are unsupported with a reason; caps stated
+// per rank and stated memory fractions are read.
+TEST(ValidateNotes, EngineProfilesFromTheAliasTable) {
+  auto f = facts("MyServe 2.0 offline, 1000 reqs");
+  EXPECT_FALSE(f.engine_recognised);
+  EXPECT_EQ(f.engine->id, "default");
+  EXPECT_NE(f.scheduler_reason.find("not recognised"), std::string::npos) << f.scheduler_reason;
+  f = facts("offline run", "github:sgl-project/sglang-jax/docs/performance/x.md");  // the source names it
+  EXPECT_TRUE(f.engine_recognised);
+  EXPECT_EQ(f.engine->id, "sglang-jax");
+  f = facts("InferenceMAX nightly (sglang-disagg, ...); PD-disagg 8P+16D GPUs");
+  ASSERT_TRUE(f.unsupported.has_value());
+  EXPECT_NE(f.unsupported->find("disaggregated"), std::string::npos);
+  f = facts("TRT-LLM: max_batch_size 128/rank, attention DP");
+  ASSERT_TRUE(f.max_batch);
+  EXPECT_EQ(*f.max_batch, 128);
+  EXPECT_TRUE(f.max_batch_per_rank);
+  EXPECT_FALSE(facts("vLLM: max-num-seqs 256").max_batch_per_rank);
+  f = facts("trtllm-bench v1.0 offline: 30000 reqs at t=0; KV frac 0.95");
+  ASSERT_TRUE(f.memory_fraction);
+  EXPECT_DOUBLE_EQ(*f.memory_fraction, 0.95);
+  EXPECT_DOUBLE_EQ(*facts("vllm serve --gpu-memory-utilization 0.85").memory_fraction, 0.85);
+}
+
+// The memory policy is the engine's: TensorRT-LLM gives KV a share of what the weights leave,
+// vLLM a share of the whole memory (hand-computed on one H100, Llama-3.1-8B BF16).
+TEST(ValidateNotes, MemoryPolicyIsTheEnginesByHand) {
+  const auto& hw = hardware_catalog().get("h100-sxm");
+  const auto m = model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct");
+  const auto& eff = efficiency_table().for_family(hw.family);
+  cost::DeploymentSpec spec;
+  spec.memory_policy = test::engine_profiles().get("tensorrt-llm").memory;
+  const cost::StepCostModel trt(cost::resolve_deployment(spec, m, hw, eff));
+  spec.memory_policy = test::engine_profiles().get("vllm-v1").memory;
+  const cost::StepCostModel vllm(cost::resolve_deployment(spec, m, hw, eff));
+  const auto& b = trt.memory();
+  const double cap = 80.0 * (1ULL << 30);
+  const double fixed = b.weights_bytes + b.activation_bytes + b.reserve_bytes;
+  EXPECT_NEAR(b.kv_free_bytes, 0.9 * (cap - fixed), 1);
+  EXPECT_NEAR(vllm.memory().kv_free_bytes, 0.9 * cap - fixed, 1);
+  EXPECT_GT(b.kv_free_bytes, vllm.memory().kv_free_bytes);
 }
 
 // ---------------------------------------------------------------- validate, hand-checked
@@ -199,7 +256,7 @@ TEST(Validate, StaticBatchIsPrefillPlusDecodeSteps) {
   MeasuredSet set = parse_measured(
       kHeader + row("SB-1", "h100-sxm", 1, model, "fp8", "fp8", "static_batch", 1000, 100, "4", "e2e_s", 1.0, "s"),
       "sb.csv", hardware_catalog(), model_catalog());
-  Predictor p(hardware_catalog(), model_catalog());
+  Predictor p(hardware_catalog(), model_catalog(), test::engine_profiles());
   const auto rows = p.prepare(set, efficiency_table());
   const auto pr = predict(rows[0], eff);
   ASSERT_TRUE(pr.supported) << pr.reason;
@@ -290,7 +347,7 @@ std::string synthetic_csv(const cost::Efficiency& truth) {
   }
   // Replace every value by the engine's own prediction under `truth`.
   const auto set = parse_measured(csv, "syn.csv", hardware_catalog(), model_catalog());
-  Predictor p(hardware_catalog(), model_catalog());
+  Predictor p(hardware_catalog(), model_catalog(), test::engine_profiles());
   const auto rows = p.prepare(set, efficiency_table());
   std::string out = kHeader;
   for (const auto& r : rows) {
@@ -313,7 +370,7 @@ TEST(Calibrate, RecoversKnownEfficienciesFromEngineGeneratedRows) {
   const auto text = synthetic_csv(truth);
   const auto set = parse_measured(text, "syn.csv", hardware_catalog(), model_catalog());
   ASSERT_GE(set.rows.size(), 100u);
-  Predictor p(hardware_catalog(), model_catalog());
+  Predictor p(hardware_catalog(), model_catalog(), test::engine_profiles());
   const auto rows = p.prepare(set, base);
   FitOptions o;
   o.prior_weight = 0;  // exact data: nothing for the prior to decide

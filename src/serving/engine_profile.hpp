@@ -1,0 +1,70 @@
+#pragma once
+// Serving-engine profiles as data (data/engines/<engine>.yaml): step policy, memory policy,
+// default token budget and sequence cap, with citations; and the alias table that maps the
+// words a measured run uses for its engine to a profile. Hardware efficiencies stay per hardware
+// family (cost::Efficiency); what the software decides lives here.
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cost/deployment.hpp"
+#include "serving/serving.hpp"
+
+namespace tf::serving {
+
+struct EngineProfile {
+  std::string id, name, versions, citation, file;
+  Scheduler scheduler = Scheduler::mixed;
+  std::string scheduler_source;
+  std::vector<std::string> mixed_when;  // phrases that switch a prefill-first engine to mixed steps
+  cost::MemoryPolicy memory;
+  double token_budget = 8192;
+  std::string token_budget_source;
+  double max_sequences = 0;             // per engine instance; 0 = the KV memory decides
+  std::string max_sequences_source;
+  std::string preemption;               // recompute | swap | none (descriptive)
+  bool graphs = true;                   // decode as captured graphs (descriptive)
+};
+
+// What the alias table says about a run described by `text` (notes and source).
+struct EngineMatch {
+  const EngineProfile* profile = nullptr;  // the matched profile, or the default one
+  bool recognised = false;                 // false: no alias matched (the default is used)
+  std::string phrase;                      // the phrase that matched
+  std::optional<std::string> unsupported;  // a run the model cannot represent, with the reason
+};
+
+class EngineProfiles {
+ public:
+  // Loads every <engine>.yaml and aliases.yaml in `dir`; default.yaml is required. Unknown keys,
+  // bad values, an alias naming an unknown engine are DiagnosticErrors naming the file and line.
+  static EngineProfiles load(const std::filesystem::path& dir);
+  [[nodiscard]] const EngineProfile& get(const std::string& id) const;  // DiagnosticError listing ids
+  [[nodiscard]] const EngineProfile& fallback() const { return profiles_.at("default"); }
+  [[nodiscard]] const std::map<std::string, EngineProfile>& all() const { return profiles_; }
+  // Case-insensitive phrase search, first alias entry that matches wins.
+  [[nodiscard]] EngineMatch match(const std::string& text) const;
+
+ private:
+  struct Alias {
+    std::vector<std::string> phrases;
+    std::string engine;
+  };
+  struct Unsupported {
+    std::vector<std::string> phrases;
+    std::string reason;
+  };
+  std::map<std::string, EngineProfile> profiles_;
+  std::vector<Alias> aliases_;
+  std::vector<Unsupported> unsupported_;
+};
+
+EngineProfile load_engine_profile(const std::filesystem::path& path);
+
+// The engine's step policy for a run: the profile's, switched to mixed when the run's text holds
+// one of the profile's `mixed_when` phrases. `reason` says which.
+Scheduler scheduler_for(const EngineProfile& p, const std::string& text, std::string* reason = nullptr);
+
+}  // namespace tf::serving
