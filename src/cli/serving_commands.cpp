@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/documents.hpp"
 #include "cli/deployment_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -23,6 +24,7 @@ namespace {
 using nlohmann::ordered_json;
 
 struct SimulateOptions {
+  std::string engine;  // engine profile id (data/engines); empty: none
   double isl = 1024, osl = 256, spread = 0;
   double concurrency = 0, rate = 0;
   std::string trace;
@@ -93,6 +95,18 @@ void add_distribution_rows(Table& t, const char* over, const serving::Phase& p) 
   row("E2E s", p.e2e_s, 1, 2);
 }
 
+// What every simulate document starts with: the deployment and where its numbers come from.
+ordered_json run_header(const cost::Deployment& d) {
+  ordered_json j;
+  j["model"] = d.model->id;
+  j["hardware"] = d.system->id;
+  j["chips"] = d.chips;
+  j["deployment"] = d.describe();
+  j["efficiency"] = d.efficiency->file;
+  j["provenance"] = provenance_json(*d.system, *d.efficiency);
+  return j;
+}
+
 std::string requests_csv_text(const serving::Result& r) {
   std::string csv = "request,arrival_s,input_tokens,output_tokens,first_token_s,finish_s,ttft_s,tpot_s,e2e_s\n";
   for (size_t i = 0; i < r.requests.size(); ++i) {
@@ -148,8 +162,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                   serving::kSettleSeconds, serving::kMaxSimulatedRequests));
   std::vector<std::string> names;
   for (const auto& s : serving::schedulers()) names.emplace_back(s.name);
-  cmd->add_option("--scheduler", o->scheduler, "Step policy: " + join(names) + " (see 'tokenfactory list schedulers')")
-      ->capture_default_str();
+  auto* sched = cmd->add_option("--scheduler", o->scheduler,
+                                "Step policy: " + join(names) + " (see 'tokenfactory list schedulers'; default: the "
+                                "--engine profile's, else mixed)")
+                    ->capture_default_str();
+  cmd->add_option("--engine", o->engine,
+                  "Serving-engine profile (tokenfactory list engines): its step policy, memory policy, token budget "
+                  "and sequence cap are the defaults the other flags override");
   auto* step_tokens = cmd->add_option("--step-tokens", o->step_tokens,
                   "Token budget per step (max_num_batched_tokens; default: the efficiency file's activation_tokens)");
   auto* max_running = cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
@@ -162,9 +181,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, max_running,
-                 seed, find, max_ttft, max_tpot] {
+                 seed, find, max_ttft, max_tpot, sched] {
     ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
-                  max_running, seed, find, max_ttft, max_tpot] {
+                  max_running, seed, find, max_ttft, max_tpot, sched] {
       if (given(find)) {
         for (const auto* opt : {conc, rate, trace, batch})
           if (given(opt))
@@ -208,13 +227,18 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
 
       const auto& system = ctx.hardware().get(dep->hardware);
       const auto model = ctx.models().resolve(dep->model);
-      const auto d = cost::resolve_deployment(dep->spec(), model, system, ctx.efficiency().for_family(system.family));
+      const serving::EngineProfile* profile = o->engine.empty() ? nullptr : &ctx.engines().get(o->engine);
+      auto layout = dep->spec();
+      if (profile) layout.memory_policy = profile->memory;
+      const auto d = cost::resolve_deployment(layout, model, system, ctx.efficiency().for_family(system.family));
       const cost::StepCostModel m(d);
       if (!m.memory().weights_fit) fail("does not fit: " + m.memory().reason);
       serving::EngineConfig engine;
-      engine.scheduler = *scheduler;
-      engine.step_tokens = o->step_tokens > 0 ? o->step_tokens : d.efficiency->activation_tokens;
-      engine.max_running = o->max_running;
+      engine.scheduler = profile && !given(sched) ? profile->scheduler : *scheduler;
+      engine.step_tokens = o->step_tokens > 0 ? o->step_tokens
+                           : profile          ? profile->token_budget
+                                              : d.efficiency->activation_tokens;
+      engine.max_running = o->max_running > 0 ? o->max_running : profile ? profile->max_sequences : 0;
       const double chips = d.chips;
       const serving::WindowSpec window;  // the documented default: 10% warm-up, 10% drain
       auto& out = *ctx.out;
@@ -222,8 +246,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           {"scheduler", serving::to_string(engine.scheduler)},
           {"step_tokens", engine.step_tokens},
           {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()}};
+      if (profile) engine_json["profile"] = profile->id;
       const std::string engine_line = fmt::format(
-          "engine: {} steps, token budget {:.0f}, {}", serving::to_string(engine.scheduler), engine.step_tokens,
+          "provenance: {}\nengine{}: {} steps, token budget {:.0f}, {}", provenance_text(system, *d.efficiency),
+          profile ? " " + profile->id : std::string(), serving::to_string(engine.scheduler), engine.step_tokens,
           engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
                                  : std::string("KV memory decides the batch"));
 
@@ -254,12 +280,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                           : fmt::format("{:.0f} s of arrivals per probe (at least 200, at most {} requests)",
                                         serving::kSettleSeconds, serving::kMaxSimulatedRequests);
         if (o->json) {
-          ordered_json j;
-          j["model"] = d.model->id;
-          j["hardware"] = d.system->id;
-          j["chips"] = d.chips;
-          j["deployment"] = d.describe();
-          j["efficiency"] = d.efficiency->file;
+          ordered_json j = run_header(d);
           j["workload"] = {{"arrivals", "Poisson, rate searched"},
                            {"per_probe", per_probe},
                            {"mean_input_tokens", o->isl},
@@ -364,12 +385,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
 
       if (o->json) {
-        ordered_json j;
-        j["model"] = d.model->id;
-        j["hardware"] = d.system->id;
-        j["chips"] = d.chips;
-        j["deployment"] = d.describe();
-        j["efficiency"] = d.efficiency->file;
+        ordered_json j = run_header(d);
         j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
                          {"requests", w.requests.size()},
                          {"mean_input_tokens", mean_isl},

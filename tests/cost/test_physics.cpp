@@ -8,6 +8,7 @@
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
 #include "frontier/sweep.hpp"
+#include "cost/cost_setup.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::cost {
@@ -17,25 +18,7 @@ using test::efficiency_table;
 using test::hardware_catalog;
 using test::model_catalog;
 
-struct Setup {
-  model::ModelSpec model;
-  hardware::SystemSpec system;
-  Efficiency eff;
-  Deployment deployment;
-  StepCostModel build() {
-    deployment.model = &model;
-    deployment.system = &system;
-    deployment.efficiency = &eff;
-    return StepCostModel(deployment);
-  }
-};
-
-Setup make(const std::string& model_id, const std::string& hw, DeploymentSpec spec) {
-  Setup s{model_catalog().resolve(model_id), hardware_catalog().get(hw), {}, {}};
-  s.eff = efficiency_table().for_family(s.system.family);
-  s.deployment = resolve_deployment(spec, s.model, s.system, s.eff);
-  return s;
-}
+using test_setup::make;
 
 DeploymentSpec layout(int tp, int pp, Precision p = Precision::fp8) {
   DeploymentSpec d;

@@ -6,6 +6,7 @@
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
 #include "model/accounting.hpp"
+#include "cost/cost_setup.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::cost {
@@ -15,27 +16,10 @@ using test::efficiency_table;
 using test::hardware_catalog;
 using test::model_catalog;
 
-struct Setup {
-  model::ModelSpec model;
-  hardware::SystemSpec system;
-  Efficiency eff;
-  Deployment deployment;
-};
+using test_setup::make;
+using test_setup::Setup;
 
-Setup make(const std::string& model_id, const std::string& hw, DeploymentSpec spec) {
-  Setup s{model_catalog().resolve(model_id), hardware_catalog().get(hw), {}, {}};
-  s.eff = efficiency_table().for_family(s.system.family);
-  s.deployment = resolve_deployment(spec, s.model, s.system, s.eff);
-  return s;
-}
-
-// Re-points a deployment at the setup's own (possibly modified) copies.
-StepCostModel model_of(Setup& s) {
-  s.deployment.model = &s.model;
-  s.deployment.system = &s.system;
-  s.deployment.efficiency = &s.eff;
-  return StepCostModel(s.deployment);
-}
+StepCostModel model_of(Setup& s) { return s.build(); }
 
 DeploymentSpec fp8_tp(int tp) {
   DeploymentSpec d;
