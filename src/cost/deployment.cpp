@@ -143,14 +143,20 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
     fail(fmt::format("weights {} are wider than activations {}", to_string(d.weights), to_string(d.activations)),
          "GEMMs run in the activation format; use activations at least as wide as the weights");
   }
-  d.attention_weights = spec.attention_weights.value_or(d.weights);
+  // The checkpoint's own split: attention kept unquantised (modules_to_not_convert) applies when
+  // the weights are the checkpoint's native format.
+  const bool native_split = !spec.attention_weights && m.native_attention_precision &&
+                            d.weights == m.native_weight_precision && *m.native_attention_precision != d.weights;
+  d.attention_weights = spec.attention_weights.value_or(native_split ? *m.native_attention_precision : d.weights);
   d.attention_proj_class = d.gemm_class;
-  if (spec.attention_weights && *spec.attention_weights != d.weights) {
+  if (d.attention_weights != d.weights) {
     // Projections in a wider format run their GEMMs in it; a narrower one keeps the activations'.
     const auto& a = info(d.attention_weights);
     if (a.bytes_per_element > info(d.activations).bytes_per_element) {
       d.attention_proj_class = a.compute_class;
-      if (!peak_rate(s, d.attention_proj_class))
+      if (!peak_rate(s, d.attention_proj_class) && native_split)
+        d.attention_proj_class = d.gemm_class;  // no 16-bit math: dequantised into the activations' format
+      else if (!peak_rate(s, d.attention_proj_class))
         fail(fmt::format("{} has no {} compute for --attention-weights {}", s.id, to_string(d.attention_proj_class),
                          to_string(d.attention_weights)));
     }

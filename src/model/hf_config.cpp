@@ -93,8 +93,19 @@ void native_precision(const JsonObject& c, ModelSpec& m) {
   m.native_weight_precision = dtype == "float16" ? Precision::fp16
                               : dtype == "float32" ? Precision::fp32
                                                    : Precision::bf16;
+  const Precision unquantised = m.native_weight_precision;
   if (auto q = c.optional_object("quantization_config")) {
     const auto method = q->optional_string("quant_method").value_or("");
+    // Modules the quantisation skips (gpt-oss: self_attn, router, embeddings, lm_head stay
+    // bf16): attention projections named there keep the checkpoint's 16-bit precision.
+    if (const auto* skip = q->optional_array("modules_to_not_convert")) {
+      for (const auto& s : *skip) {
+        if (!s.is_string()) q->fail("modules_to_not_convert", "expected a list of module name strings");
+        const auto name = s.get<std::string>();
+        if (name.find("self_attn") != std::string::npos || name.find(".attn") != std::string::npos)
+          m.native_attention_precision = unquantised;
+      }
+    }
     if (method == "fp8") {
       m.native_weight_precision = Precision::fp8;
       m.quantization_note = "fp8 weights (quantization_config.quant_method = fp8)";

@@ -71,6 +71,9 @@ struct ModelSpec {
 
   Precision native_weight_precision = Precision::bf16;  // as published
   std::string quantization_note;                          // e.g. "mxfp4 on MoE experts only"
+  // Attention projections the checkpoint keeps unquantised (quantization_config
+  // modules_to_not_convert naming the attention modules): their precision, else none.
+  std::optional<Precision> native_attention_precision;
   std::optional<Precision> native_kv_precision;
 
   [[nodiscard]] long long num_layers() const { return static_cast<long long>(layers.size()); }

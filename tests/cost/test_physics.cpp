@@ -146,6 +146,32 @@ TEST(Links, TensorParallelBeyondTheDomainRunsOverScaleOut) {
   EXPECT_GT(out.build().step(b).groups[g].time_s, in.build().step(b).groups[g].time_s);
 }
 
+// Per-module precision from the checkpoint: gpt-oss keeps attention in bf16
+// (quantization_config.modules_to_not_convert), so its projections are priced at 2 bytes and run
+// bf16 GEMMs, while the MXFP4 experts stay 4-bit; a user-chosen other format re-quantises all.
+TEST(Precision, CheckpointKeepsAttentionUnquantised) {
+  const auto m = model_catalog().resolve("openai/gpt-oss-120b");
+  ASSERT_TRUE(m.native_attention_precision.has_value());
+  EXPECT_EQ(*m.native_attention_precision, Precision::bf16);
+  auto s = make("openai/gpt-oss-120b", "b200", {});
+  EXPECT_EQ(s.deployment.weights, Precision::mxfp4);
+  EXPECT_EQ(s.deployment.attention_weights, Precision::bf16);
+  EXPECT_EQ(s.deployment.attention_proj_class, ComputeClass::bf16);
+  const auto native = s.build();
+  DeploymentSpec requant;
+  requant.weights = requant.activations = Precision::mxfp4;
+  requant.attention_weights = Precision::mxfp4;
+  auto q = make("openai/gpt-oss-120b", "b200", requant);
+  const auto all4 = q.build();
+  // Attention projections at 2 bytes instead of 0.53: batch-1 decode reads more.
+  const Batch one{1, 1000, 0, 0, 0};
+  const auto proj = static_cast<size_t>(OpGroup::attention_proj);
+  EXPECT_NEAR(native.step(one).groups[proj].bytes / all4.step(one).groups[proj].bytes, 2.0 / 0.53125, 0.05);
+  EXPECT_GT(native.memory().weights_bytes, all4.memory().weights_bytes);
+  // A model without the split is unaffected.
+  EXPECT_FALSE(model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct").native_attention_precision.has_value());
+}
+
 // The steady state is the cycle the engine runs: prompt-chunk steps and pure decode steps priced
 // apart, not one step holding an average share of a prompt.
 TEST(SteadyState, CycleOfChunkStepsAndDecodeStepsByHand) {
