@@ -169,8 +169,9 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
     std::vector<Window> w;
     for (const auto& l : m.layers) {
       const double win = l.attention == model::AttentionKind::full ? 0 : static_cast<double>(l.window_tokens);
-      auto it = std::find_if(w.begin(), w.end(), [&](const Window& x) { return x.window == win; });
-      if (it == w.end()) w.push_back({win, fs});
+      const bool chunked = l.attention == model::AttentionKind::chunked;
+      auto it = std::find_if(w.begin(), w.end(), [&](const Window& x) { return x.window == win && x.chunked == chunked; });
+      if (it == w.end()) w.push_back({win, fs, chunked});
       else it->layers += fs;
     }
     windows_ = w;
@@ -297,19 +298,28 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   kv_bw_ = peak_kv_bw_ * e.memory_bandwidth_fraction;
 }
 
-double StepCostModel::keys(double context, double window) const {
-  return window > 0 ? std::min(context, window) : context;
+// Keys a decoding token at `context` attends: all of them, the last `window` (sliding), or the
+// ones of its own chunk, context mod chunk (chunked attention, Llama 4).
+double StepCostModel::keys(double context, const Window& w) const {
+  if (w.window <= 0 || context <= w.window) return context;
+  if (!w.chunked) return w.window;
+  return std::max(1.0, std::fmod(context, w.window));
 }
 
 // Mean keys attended per prompt token for a causal prompt of `prompt` tokens.
-double StepCostModel::mean_prefill_keys(double prompt, double window) const {
-  if (window <= 0 || prompt <= window) return prompt / 2;
-  return window - window * window / (2 * prompt);
+double StepCostModel::mean_prefill_keys(double prompt, const Window& w) const {
+  const double win = w.window;
+  if (win <= 0 || prompt <= win) return prompt / 2;
+  if (!w.chunked) return win - win * win / (2 * prompt);
+  // Whole chunks average win/2 keys, the last partial chunk r/2: sum over chunks / prompt.
+  const double whole = std::floor(prompt / win), rest = prompt - whole * win;
+  return (whole * win * win / 2 + rest * rest / 2) / prompt;
 }
 
 double StepCostModel::kv_bytes_per_chip(double seqs, double context) const {
+  // Capacity: a sliding or chunked layer holds at most its window (a chunk fills up to it).
   double tokens = 0;
-  for (const auto& w : windows_) tokens += w.layers * keys(context, w.window);
+  for (const auto& w : windows_) tokens += w.layers * (w.window > 0 ? std::min(context, w.window) : context);
   return seqs * tokens * kv_token_layer_bytes_;
 }
 
@@ -397,9 +407,9 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
   // writes the new tokens' KV.
   double keys_decode = 0, keys_prefill = 0, kv_read_tokens = 0;
   for (const auto& w : windows_) {
-    const double kd = keys(b.decode_context, w.window);
+    const double kd = keys(b.decode_context, w);
     keys_decode += w.layers * b.decode_seqs * kd;
-    const double kp = mean_prefill_keys(b.prefill_prompt, w.window);
+    const double kp = mean_prefill_keys(b.prefill_prompt, w);
     keys_prefill += w.layers * b.prefill_tokens * kp;
     kv_read_tokens += w.layers * (b.decode_seqs * kd + b.prefill_tokens);  // reads + new writes
   }

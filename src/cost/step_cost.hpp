@@ -120,12 +120,13 @@ class StepCostModel {
   struct Window {
     double window;  // tokens (0 = full attention)
     double layers;  // layers of this kind in the representative stage
+    bool chunked = false;  // chunked (attend within the chunk) rather than sliding
   };
   void stage(const Batch& b, bool ideal, StepCost& out) const;
   // Scales one micro-batch's stage cost to the whole step (see Pipeline).
   void pipeline_scale(const Pipeline& pl, StepCost& c) const;
-  [[nodiscard]] double keys(double context, double window) const;
-  [[nodiscard]] double mean_prefill_keys(double prompt, double window) const;
+  [[nodiscard]] double keys(double context, const Window& w) const;
+  [[nodiscard]] double mean_prefill_keys(double prompt, const Window& w) const;
 
   Deployment d_;
   MemoryBudget memory_;

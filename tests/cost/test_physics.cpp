@@ -172,6 +172,32 @@ TEST(Precision, CheckpointKeepsAttentionUnquantised) {
   EXPECT_FALSE(model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct").native_attention_precision.has_value());
 }
 
+// Chunked attention (Llama 4) attends within the token's own chunk: context mod chunk keys, not
+// min(context, chunk); a prompt's tokens average chunk/2 per whole chunk.
+TEST(Attention, ChunkedLayersAttendWithinTheirChunk) {
+  auto s = make("meta-llama/Llama-4-Scout-17B-16E-Instruct", "h200-sxm", layout(8, 1, Precision::bf16));
+  double full = 0, chunked = 0, chunk = 0;
+  for (const auto& l : s.model.layers) {
+    if (l.attention == model::AttentionKind::chunked) {
+      ++chunked;
+      chunk = static_cast<double>(l.window_tokens);
+    } else {
+      ++full;
+    }
+  }
+  ASSERT_GT(chunked, 0);
+  ASSERT_EQ(chunk, 8192);
+  const auto m = s.build();
+  const auto core = static_cast<size_t>(OpGroup::attention_core);
+  auto flops = [&](double ctx) { return m.step(Batch{1, ctx, 0, 0, 0}).groups[core].flops; };
+  // 10000 tokens in: chunked layers attend 10000 - 8192 = 1808 keys, full layers 10000.
+  EXPECT_NEAR(flops(10000) / flops(4096), (full * 10000 + chunked * 1808) / ((full + chunked) * 4096), 1e-9);
+  EXPECT_LT(flops(8292), flops(8192));  // a new chunk starts: fewer keys
+  // Prefill of 16384 tokens: two whole chunks, 4096 keys on average in chunked layers.
+  auto pf = [&](double p) { return m.step(Batch{0, 0, p, p, 1}).groups[core].flops; };
+  EXPECT_NEAR(pf(16384) / pf(8192), 2 * (full * 8192 + chunked * 4096) / (full * 4096 + chunked * 4096), 1e-9);
+}
+
 // The steady state is the cycle the engine runs: prompt-chunk steps and pure decode steps priced
 // apart, not one step holding an average share of a prompt.
 TEST(SteadyState, CycleOfChunkStepsAndDecodeStepsByHand) {
