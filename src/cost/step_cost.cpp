@@ -508,7 +508,10 @@ StepCost StepCostModel::step(const Batch& b) const {
     g.time_s = (pp - 1) * (pp_lat_ + (pp_bw_ > 0 ? msg / pp_bw_ : 0));
     g.net_bytes = msg * work;
   }
-  out.groups[static_cast<size_t>(OpGroup::overhead)].time_s += d_.efficiency->step_overhead_s;
+  // Each micro-batch in flight is an engine iteration of its own (vLLM virtual engines,
+  // TensorRT-LLM micro-batches): the host schedules them one after another, so a pipelined step
+  // pays the per-step overhead once per micro-batch.
+  out.groups[static_cast<size_t>(OpGroup::overhead)].time_s += d_.efficiency->step_overhead_s * pl.micro;
   std::array<double, 4> by_bound{};
   for (const auto& g : out.groups) {
     out.time_s += g.time_s;
