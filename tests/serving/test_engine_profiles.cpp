@@ -22,7 +22,7 @@ TEST(EngineProfiles, BundledProfilesLoadWithSources) {
     EXPECT_LE(p.memory.fraction, 1) << id;
     EXPECT_GE(p.token_budget, 1) << id;
   }
-  EXPECT_THROW(e.get("nope"), DiagnosticError);
+  EXPECT_THROW((void)e.get("nope"), DiagnosticError);
   // First match wins: SGLang-JAX before SGLang, vLLM 0.6 before vLLM.
   EXPECT_EQ(e.match("SGLang-JAX main on TPU").profile->id, "sglang-jax");
   EXPECT_EQ(e.match("sglang v0.5.5").profile->id, "sglang");
