@@ -1,5 +1,7 @@
 #include "economics/plan.hpp"
 
+#include <algorithm>
+
 #include <cmath>
 #include <limits>
 #include <fmt/format.h>
@@ -111,6 +113,13 @@ PlanResult plan(const model::ModelSpec& m, const std::vector<const hardware::Sys
     }
     if (sp.best && (!out.best || better(*sp.best, *out.best, budget))) out.best = sp.best;
     out.systems.push_back(std::move(sp));
+  }
+  if (!out.best && !o.price_basis.empty() &&
+      std::all_of(out.systems.begin(), out.systems.end(),
+                  [](const SystemPlan& sp) { return sp.reason.rfind("no ", 0) == 0 && sp.reason.find("price") != std::string::npos; })) {
+    fail(fmt::format("no candidate system has a {} price in the catalog", o.price_basis == "rental" ? "rental" : "purchase"),
+         o.price_basis == "rental" ? "use --price-basis owned, or add usd_per_chip_hour to the hardware file"
+                                   : "use --price-basis rental, or add price.capex_per_chip to the hardware file");
   }
   if (!out.best) {
     std::vector<std::string> lines;

@@ -314,6 +314,11 @@ TEST(CliEconomics, FrontierPowerWithoutPriceAndOneBasis) {
   const auto& p = j["systems"][0]["points"][0];
   EXPECT_NEAR(p["usd_per_mtok_total"].get<double>(), 4.0 / (p["total_tok_s_per_chip"].get<double>() * 3600) * 1e6, 1e-9);
   EXPECT_EQ(run_cli({"frontier", "--hardware", "h100-sxm", "--price-basis", "leased"}).exit_code, 2);
+  // A plan on a basis no candidate is priced on says so and names the fix.
+  const auto pl = run_cli({"plan", "--hardware", "mi355x", "--demand-output-tok-s", "1000"});
+  EXPECT_EQ(pl.exit_code, 2);
+  EXPECT_NE(pl.err.find("no candidate system has a purchase price"), std::string::npos) << pl.err;
+  EXPECT_EQ(run_cli({"plan", "--hardware", "mi355x", "--demand-output-tok-s", "1000", "--price-basis", "rental"}).exit_code, 0);
 }
 
 
