@@ -144,4 +144,17 @@ std::string provenance_text(const hardware::SystemSpec& s, const cost::Efficienc
   return e.provenance.summary() + "; " + std::string(to_string(s.status));
 }
 
+std::string ProvenanceColumn::cell(const hardware::SystemSpec& s) {
+  const auto& e = table_.for_family(s.family);
+  const bool mark = !e.provenance.is_calibrated();
+  marked_ = marked_ || mark;
+  return (mark ? "* " : "") + provenance_text(s, e);
+}
+
+std::string ProvenanceColumn::footnote() const {
+  return marked_ ? "* not calibrated against this system's own measurements: its efficiencies are inherited or "
+                   "defaults, so its rank is less certain than a calibrated neighbour's.\n"
+                 : "";
+}
+
 }  // namespace tf::cli

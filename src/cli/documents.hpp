@@ -24,4 +24,17 @@ Json provenance_json(const hardware::SystemSpec& s, const cost::Efficiency& e);
 // One short line for tables: "calibrated (636 rows, CV 13.5%); shipping".
 std::string provenance_text(const hardware::SystemSpec& s, const cost::Efficiency& e);
 
+// The provenance column of a table (frontier, plan, generations): "* " marks a system not
+// calibrated on its own measurements; footnote() explains the mark (empty when none was made).
+class ProvenanceColumn {
+ public:
+  explicit ProvenanceColumn(const cost::EfficiencyTable& table) : table_(table) {}
+  std::string cell(const hardware::SystemSpec& s);
+  [[nodiscard]] std::string footnote() const;
+
+ private:
+  const cost::EfficiencyTable& table_;
+  bool marked_ = false;
+};
+
 }  // namespace tf::cli

@@ -359,12 +359,9 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         Table t({"hardware", "$/Mtok", "chips", "racks", "MW", "HBM TB", "capex $M", "opex $M/yr", "out tok/s",
                  "tok/s/user", "provenance", "config / reason"});
         t.right_align({1, 2, 3, 4, 5, 6, 7, 8, 9});
-        bool uncalibrated = false;
+        ProvenanceColumn provenance(ctx.efficiency());
         for (const auto& sp : res.systems) {
-          const auto& e = ctx.efficiency().for_family(sp.system->family);
-          const bool flag = !e.provenance.is_calibrated();
-          uncalibrated = uncalibrated || flag;
-          const std::string prov = (flag ? "* " : "") + provenance_text(*sp.system, e);
+          const std::string prov = provenance.cell(*sp.system);
           if (!sp.best) {
             t.add_row({sp.system->id, "-", "-", "-", "-", "-", "-", "-", "-", "-", prov, sp.reason});
             continue;
@@ -376,8 +373,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                      f.point.config.describe() + (f.tco.mode == "rental" ? " (rented)" : "")});
         }
         t.print(*ctx.out);
-        if (uncalibrated)
-          *ctx.out << "* not calibrated against this system's own measurements (inherited or default efficiencies)\n";
+        *ctx.out << provenance.footnote();
         *ctx.out << fmt::format("\nbest: {} with {} chips at {:.3f} USD per million output tokens\n",
                                 res.best->system->id, thousands(res.best->chips), res.best->usd_per_mtok);
         return 0;
@@ -454,18 +450,14 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         Table t({"line", "hardware", "HBM GB", "HBM TB/s", "GB x TB/s", "out tok/s per chip", "provenance",
                  "config / note"});
         t.right_align({2, 3, 4, 5});
-        bool uncalibrated = false;
+        ProvenanceColumn provenance(ctx.efficiency());
         for (const auto& r : g.rows) {
-          const auto& e = ctx.efficiency().for_family(r.system->family);
-          const bool flag = !e.provenance.is_calibrated();
-          uncalibrated = uncalibrated || flag;
           t.add_row({r.line, r.system->id, fixed(r.hbm_capacity_bytes / 1e9, 0), fixed(r.hbm_bandwidth_bytes_per_s / 1e12, 2),
                      fixed(r.capacity_x_bandwidth / 1e21, 0), r.output_tok_s_per_chip > 0 ? fixed(r.output_tok_s_per_chip, 0) : "-",
-                     (flag ? "* " : "") + provenance_text(*r.system, e), r.output_tok_s_per_chip > 0 ? r.config : r.note});
+                     provenance.cell(*r.system), r.output_tok_s_per_chip > 0 ? r.config : r.note});
         }
         t.print(*ctx.out);
-        if (uncalibrated)
-          *ctx.out << "* not calibrated against this system's own measurements (inherited or default efficiencies)\n";
+        *ctx.out << provenance.footnote();
         *ctx.out << fmt::format("\nlog-log fit (all, n={}): tok/s per chip ~ (capacity x bandwidth)^{:.2f}, R^2 = {:.2f}\n",
                                 g.fit.n, g.fit.slope, g.fit.r2);
         for (const auto& [name, f] : g.per_line)

@@ -133,11 +133,8 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
                  "config there", "max out tok/s per chip", "max tok/s/user", "ceiling tok/s/user", "provenance",
                  "note"});
   summary.right_align({1, 3, 4, 5});
-  bool uncalibrated = false;
+  ProvenanceColumn provenance(eff);
   for (const auto& f : fs) {
-    const auto& e = eff.for_family(f.system->family);
-    const bool flag = !e.provenance.is_calibrated();
-    uncalibrated = uncalibrated || flag;
     const auto* b = best_at(f, o.at_tok_s_per_user);
     double max_chip = 0, max_user = 0;
     for (const auto& p : f.points) {
@@ -148,12 +145,10 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
                      b ? b->config.describe() : "-", f.points.empty() ? "-" : fixed(max_chip, 0),
                      f.points.empty() ? "-" : fixed(max_user, 1),
                      f.ceiling_max_tok_s_per_user > 0 ? fixed(f.ceiling_max_tok_s_per_user, 1) : "-",
-                     (flag ? "* " : "") + provenance_text(*f.system, e), f.note});
+                     provenance.cell(*f.system), f.note});
   }
   summary.print(out);
-  if (uncalibrated)
-    out << "* not calibrated against this system's own measurements: its efficiencies are inherited or "
-           "defaults, so its rank is less certain than a calibrated neighbour's.\n";
+  out << provenance.footnote();
   for (const auto& f : fs) {
     if (f.points.empty()) continue;
     out << fmt::format("\n{}: {} frontier points from {} layouts, {} operating points evaluated\n", f.system->id,
