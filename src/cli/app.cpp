@@ -2,11 +2,14 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <exception>
+#include <new>
 #include <iostream>
 #include <unistd.h>
 
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
+#include "cli/flag_checks.hpp"
 #include "core/diagnostic.hpp"
 
 namespace tf::cli {
@@ -66,6 +69,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   register_validate_commands(app, ctx);
   register_economics_commands(app, ctx);
   register_serving_commands(app, ctx);
+  register_kernel_commands(app, ctx);
+  check_every_flag(app);  // after every command: no flag escapes the numeric and text checks
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -84,6 +89,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << "error: " << e.what() << "\n";
     err << "run 'tokenfactory --help' (or 'tokenfactory <command> --help') for usage\n";
     return 2;
+  } catch (...) {
+    return report_exception(std::current_exception(), err);
   }
   if (!ctx.action) {
     out << app.help();
@@ -91,9 +98,28 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
   try {
     return ctx.action();
-  } catch (const DiagnosticError& e) {
-    err << "error: " << e.diagnostic().to_string() << "\n";
-    return 2;
+  } catch (...) {
+    return report_exception(std::current_exception(), err);
+  }
+}
+
+int report_exception(std::exception_ptr e, std::ostream& err) {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const DiagnosticError& d) {
+    err << "error: " << d.diagnostic().to_string() << "\n";
+    return kExitUserError;
+  } catch (const std::bad_alloc&) {
+    err << "internal error: out of memory (an input limit is missing: please report the command line)\n";
+    return kExitInternalError;
+  } catch (const std::exception& x) {
+    err << "internal error: " << x.what() << "\n"
+        << "this is a bug in tokenfactory, not in your input: please report it with the command line\n";
+    return kExitInternalError;
+  } catch (...) {
+    err << "internal error: unknown exception\n"
+        << "this is a bug in tokenfactory, not in your input: please report it with the command line\n";
+    return kExitInternalError;
   }
 }
 

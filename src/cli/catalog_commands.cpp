@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/documents.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "core/units.hpp"
@@ -374,7 +375,7 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
         for (const auto& s : ctx.hardware().systems()) j["hardware"].push_back(hardware_summary(s));
         for (const auto& e : ctx.models().entries())
           j["models"].push_back(model_json(ctx.models().resolve(e.id), &e, false));
-        *ctx.out << j.dump(2) << "\n";
+        *ctx.out << json_text(j) << "\n";
         return 0;
       }
       *ctx.out << "Hardware (" << ctx.hardware().systems().size() << " systems)\n\n";
@@ -394,7 +395,7 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
       if (*hw_json || *json_flag) {
         json arr = json::array();
         for (const auto& s : ctx.hardware().systems()) arr.push_back(hardware_summary(s));
-        *ctx.out << arr.dump(2) << "\n";
+        *ctx.out << json_text(arr) << "\n";
       } else {
         print_hardware_table(ctx.hardware().systems(), *ctx.out);
       }
@@ -411,7 +412,7 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
       if (*m_json || *json_flag) {
         json arr = json::array();
         for (const auto& e : ctx.models().entries()) arr.push_back(model_json(ctx.models().resolve(e.id), &e, false));
-        *ctx.out << arr.dump(2) << "\n";
+        *ctx.out << json_text(arr) << "\n";
       } else {
         print_models_table(ctx, *ctx.out);
       }
@@ -431,7 +432,7 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
     ctx.action = [&ctx, id, s_json, json_flag] {
       const bool as_json = *s_json || *json_flag;
       if (const auto* s = ctx.hardware().find(*id)) {
-        if (as_json) *ctx.out << hardware_detail(*s).dump(2) << "\n";
+        if (as_json) *ctx.out << json_text(hardware_detail(*s)) << "\n";
         else print_hardware_detail(*s, *ctx.out);
         return 0;
       }
@@ -449,7 +450,7 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
       }
       const auto m = ctx.models().resolve(entry ? entry->id : *id);
       const auto j = model_json(m, entry, true);
-      if (as_json) *ctx.out << j.dump(2) << "\n";
+      if (as_json) *ctx.out << json_text(j) << "\n";
       else print_model_detail(j, *ctx.out);
       return 0;
     };

@@ -12,5 +12,6 @@ void register_frontier_commands(CLI::App& app, Context& ctx);
 void register_validate_commands(CLI::App& app, Context& ctx);  // validate, calibrate
 void register_economics_commands(CLI::App& app, Context& ctx);  // tco, capex, plan, generations
 void register_serving_commands(CLI::App& app, Context& ctx);    // simulate
+void register_kernel_commands(CLI::App& app, Context& ctx);     // calibrate-kernels
 
 }  // namespace tf::cli

@@ -40,6 +40,12 @@ hardware::MemoryTierKind parse_tier(const std::string& s, const char* flag) {
 }  // namespace
 
 cost::DeploymentSpec DeploymentOptions::spec() const {
+  // Each degree is bounded by its flag check; their product is the replica count times the chips
+  // per replica, and must stay a chip count the model can hold in an int (docs/limits.md).
+  constexpr long long kMaxChips = 1 << 20;
+  const long long product = static_cast<long long>(tp) * pp * dp;
+  if (product > kMaxChips)
+    fail(fmt::format("--tp x --pp x --dp = {} chips, more than the {} a deployment may have", product, kMaxChips));
   cost::DeploymentSpec s;
   s.chips = chips;
   s.tp = tp;

@@ -137,7 +137,11 @@ Json provenance_json(const hardware::SystemSpec& s, const cost::Efficiency& e) {
     eff["inherited_status"] = std::string(to_string(p.from_status));
     eff["reason"] = p.reason;
   }
-  return Json{{"efficiency", eff}, {"hardware_status", std::string(to_string(s.status))}};
+  Json sw{{"engine", p.software_engine.empty() ? Json(nullptr) : Json(p.software_engine)},
+          {"calibration_rows", p.software_rows},
+          {"cv_median_ape_pct", p.software_cv_ape_pct >= 0 ? Json(p.software_cv_ape_pct) : Json(nullptr)},
+          {"summary", p.software_summary()}};
+  return Json{{"efficiency", eff}, {"software", sw}, {"hardware_status", std::string(to_string(s.status))}};
 }
 
 std::string provenance_text(const hardware::SystemSpec& s, const cost::Efficiency& e) {

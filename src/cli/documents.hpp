@@ -10,6 +10,13 @@ namespace tf::cli {
 
 using Json = nlohmann::ordered_json;
 
+// The text of a document for --json (indented by 2). Invalid UTF-8 in a string (a Latin-1 file
+// name, a stray byte in an input file) becomes U+FFFD instead of an exception.
+template <typename J>
+std::string json_text(const J& j) {
+  return j.dump(2, ' ', false, J::error_handler_t::replace);
+}
+
 Json deployment_json(const cost::Deployment& d);
 Json memory_json(const cost::StepCostModel& m, double kv_bytes_per_chip);
 Json breakdown_json(const cost::StepCost& s);

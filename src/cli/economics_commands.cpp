@@ -122,7 +122,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
             *ctx.out << "\n";
           }
         }
-        if (*as_json) *ctx.out << (arr.size() == 1 ? arr[0] : arr).dump(2) << "\n";
+        if (*as_json) *ctx.out << json_text(arr.size() == 1 ? arr[0] : arr) << "\n";
         return 0;
       };
     });
@@ -242,7 +242,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
               depreciation, p.life_years, revenue > 0 ? 100 * gross_profit / revenue : 0.0,
               std::isfinite(payback) ? fmt::format("{:.2f}", payback) : "never");
         }
-        *ctx.out << (o->json ? j.dump(2) + "\n" : text.str());
+        *ctx.out << (o->json ? json_text(j) + "\n" : text.str());
         return 0;
       };
     });
@@ -297,6 +297,10 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         }
         if (!(o->isl >= 1) || !(o->osl >= 1)) fail("--isl and --osl must be >= 1 token");
         if (o->demand_tok_s && o->demand_req_s) fail("give --demand-output-tok-s or --demand-requests-s, not both");
+        if ((o->demand_tok_s || o->demand_req_s || trace) && (o->power_cap_mw || o->capex_budget))
+          fail("a demand (--demand-output-tok-s, --demand-requests-s or --trace) cannot be combined with "
+               "--power-cap-mw or --capex-budget-usd",
+               "give a demand to size a fleet that meets it, or a budget to maximise tokens under it");
         economics::PlanRequest r;
         r.isl = o->isl;
         r.osl = o->osl;
@@ -338,7 +342,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
             sj["provenance"] = provenance_json(*sp.system, ctx.efficiency().for_family(sp.system->family));
             j["systems"].push_back(std::move(sj));
           }
-          *ctx.out << j.dump(2) << "\n";
+          *ctx.out << json_text(j) << "\n";
           return 0;
         }
         if (trace) {
@@ -438,10 +442,9 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           }
           Json per = Json::object();
           for (const auto& [name, f] : g.per_line) per[name] = fit_json(f);
-          *ctx.out << Json{{"schema", "tokenfactory.generations/1"}, {"model", model.id},
+          *ctx.out << json_text(Json{{"schema", "tokenfactory.generations/1"}, {"model", model.id},
                            {"tok_s_per_user", o->user}, {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
-                           {"rows", rows}, {"fit", fit_json(g.fit)}, {"fit_per_line", per}}
-                          .dump(2)
+                           {"rows", rows}, {"fit", fit_json(g.fit)}, {"fit_per_line", per}})
                    << "\n";
           return 0;
         }

@@ -46,7 +46,8 @@ void print_estimate(const cost::StepCostModel& m, const cost::Workload& w, const
       "at most {:.1f} tok/s per user (batch 1); at most {:.0f} tok/s per chip at full memory\n",
       c.max_concurrency, w.isl, w.osl, c.max_output_tok_s_per_user, c.max_output_tok_s_per_chip);
   out << fmt::format("efficiency: {} ({})\n", d.efficiency->family, d.efficiency->file);
-  out << fmt::format("provenance: {}\n", provenance_text(*d.system, *d.efficiency));
+  out << fmt::format("provenance: {}; software terms: {}\n", provenance_text(*d.system, *d.efficiency),
+                     d.efficiency->provenance.software_summary());
 }
 
 }  // namespace
@@ -65,8 +66,9 @@ void register_estimate_commands(CLI::App& app, Context& ctx) {
   dep->add_layout(cmd);
   auto engine = std::make_shared<std::string>();
   cmd->add_option("--engine", *engine,
-                  "Serving-engine profile whose memory policy sizes the KV cache (see 'tokenfactory list engines'; "
-                  "default: the efficiency file's memory_utilization of total memory)");
+                  "Serving-engine profile: its memory policy sizes the KV cache and its calibrated software terms "
+                  "(step and layer overheads) apply (see 'tokenfactory list engines'; default: the typical engine's "
+                  "terms and the efficiency file's memory_utilization of total memory)");
   wl->add(cmd, true);
   eo->add(cmd, true);
   cmd->add_flag("--json", *as_json, "Print the result document as JSON (times in ms, throughput in tokens/s, bytes)");
@@ -76,7 +78,9 @@ void register_estimate_commands(CLI::App& app, Context& ctx) {
       const auto model = ctx.models().resolve(dep->model);
       auto spec = dep->spec();
       if (!engine->empty()) spec.memory_policy = ctx.engines().get(*engine).memory;
-      const auto d = cost::resolve_deployment(spec, model, system, ctx.efficiency().for_family(system.family));
+      const auto& eff = engine->empty() ? ctx.efficiency().for_family(system.family)
+                                        : ctx.efficiency().for_family(system.family, ctx.engines().get(*engine).id);
+      const auto d = cost::resolve_deployment(spec, model, system, eff);
       const cost::StepCostModel m(d);
       const cost::Workload w{wl->isl, wl->osl, wl->concurrency};
       const auto e = cost::estimate(m, w);
@@ -91,7 +95,7 @@ void register_estimate_commands(CLI::App& app, Context& ctx) {
         auto j = estimate_json(m, w, e);
         j["economics"] = tc ? token_cost_json(*tc, *tco) : Json(nullptr);
         if (!tc) j["economics_note"] = "no price or power data for " + system.id + "; pass --capex-usd-per-chip or --usd-per-chip-hour";
-        *ctx.out << j.dump(2) << "\n";
+        *ctx.out << json_text(j) << "\n";
       } else {
         print_estimate(m, w, e, *ctx.out);
         if (tc) {

@@ -276,7 +276,7 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
                                   {"evaluations", f.evaluations},
                                   {"note", f.note}});
         }
-        *ctx.out << j.dump(2) << "\n";
+        *ctx.out << json_text(j) << "\n";
       } else {
         o->price_basis = overrides.price_basis;
         print_tables(*o, model, fs, tcos, eff, *ctx.out);

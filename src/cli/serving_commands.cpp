@@ -230,7 +230,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const serving::EngineProfile* profile = o->engine.empty() ? nullptr : &ctx.engines().get(o->engine);
       auto layout = dep->spec();
       if (profile) layout.memory_policy = profile->memory;
-      const auto d = cost::resolve_deployment(layout, model, system, ctx.efficiency().for_family(system.family));
+      const auto& eff = profile ? ctx.efficiency().for_family(system.family, profile->id)
+                                : ctx.efficiency().for_family(system.family);
+      const auto d = cost::resolve_deployment(layout, model, system, eff);
       const cost::StepCostModel m(d);
       if (!m.memory().weights_fit) fail("does not fit: " + m.memory().reason);
       serving::EngineConfig engine;
@@ -248,7 +250,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()}};
       if (profile) engine_json["profile"] = profile->id;
       const std::string engine_line = fmt::format(
-          "provenance: {}\nengine{}: {} steps, token budget {:.0f}, {}", provenance_text(system, *d.efficiency),
+          "provenance: {}; software terms: {}\nengine{}: {} steps, token budget {:.0f}, {}",
+          provenance_text(system, *d.efficiency), d.efficiency->provenance.software_summary(),
           profile ? " " + profile->id : std::string(), serving::to_string(engine.scheduler), engine.step_tokens,
           engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
                                  : std::string("KV memory decides the batch"));
@@ -319,7 +322,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                           {"tpot_ms", dist_json(win.tpot_s, 1e3)},
                           {"e2e_s", dist_json(win.e2e_s, 1)},
                           {"steady", steady_json(r.steady, window, chips)}};
-          out << j.dump(2) << "\n";
+          out << json_text(j) << "\n";
           return 0;
         }
         out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
@@ -412,7 +415,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                              {"ttft_ms", e.ttft_s * 1e3},
                              {"tpot_ms", e.tpot_s * 1e3},
                              {"output_tok_s", e.output_tok_s}};
-        out << j.dump(2) << "\n";
+        out << json_text(j) << "\n";
         return 0;
       }
       out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());

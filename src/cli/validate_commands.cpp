@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/documents.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "io/text.hpp"
+#include "validate/calibrate.hpp"
 #include "validate/validate.hpp"
 
 namespace tf::cli {
@@ -220,7 +223,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           j["efficiency"] = *uncalibrated ? "data/efficiency" : "data/efficiency + data/calibration";
           j["rows"] = rows_json(results);
           j["summary"] = summary_json(s);
-          *ctx.out << j.dump(2) << "\n";
+          *ctx.out << json_text(j) << "\n";
         } else {
           if (!*summary_only) {
             print_rows(results, *ctx.out);
@@ -235,9 +238,11 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
   {
     auto* cmd = app.add_subcommand(
         "calibrate",
-        "Fit the per-family efficiency parameters (bandwidth, compute, attention and network fractions, step, layer "
-        "and collective overheads) to a measured-results CSV by minimising squared log error; write "
-        "<out>/<family>.yaml and report in-sample and leave-one-source-group-out cross-validated errors");
+        "Fit the hardware terms per family (bandwidth, compute, attention and network fractions, collective "
+        "latency; held near the kernel-level fits in <data>/calibration/kernels) and the software terms per serving "
+        "engine (step and layer overheads, across families) to a measured-results CSV by minimising squared log "
+        "error; write <out>/<family>.yaml and <out>/engines/<engine>.yaml and report in-sample and "
+        "leave-one-source-group-out cross-validated errors");
     auto file = std::make_shared<std::string>();
     auto out_dir = std::make_shared<std::string>();
     auto date = std::make_shared<std::string>();
@@ -247,22 +252,58 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
     auto threads = std::make_shared<int>(2);
     auto min_rows = std::make_shared<size_t>(20);
     auto prior = std::make_shared<double>(validate::FitOptions{}.prior_weight);
+    auto kernel_prior = std::make_shared<double>(validate::FitOptions{}.kernel_prior_weight);
+    auto kernels = std::make_shared<std::string>();
+    auto kernel_params = std::make_shared<std::vector<std::string>>();
     cmd->add_option("--measured", *file, "Measured-results CSV")->required()->check(CLI::ExistingFile);
     cmd->add_option("--out", *out_dir, "Folder for <family>.yaml (default: <data>/calibration)");
     cmd->add_option("--date", *date, "Date recorded in the provenance (none by default: outputs are reproducible)");
     cmd->add_option("--markdown", *markdown, "Also write the cross-validated error tables as Markdown to this file");
     cmd->add_option("--threads", *threads, "Threads for cross-validation folds")->check(CLI::PositiveNumber);
     cmd->add_option("--min-rows", *min_rows, "Supported rows a family needs for its own fit (else pooled)");
-    cmd->add_option("--prior-weight", *prior, "Weight of the pull towards the published anchors (transformed space)");
+    cmd->add_option("--prior-weight", *prior, "Weight of the pull towards the published anchors (transformed space)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--kernel-prior-weight", *kernel_prior,
+                    "Weight of the pull towards the kernel-level hardware fits (transformed space)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--kernel-priors", *kernels,
+                    "Folder of kernel-level fits, <family>.yaml (default: <data>/calibration/kernels; 'none' for no "
+                    "kernel priors)");
+    cmd->add_option("--kernel-prior-params", *kernel_params,
+                    "Hardware terms the kernel fits hold as priors, e.g. memory_bandwidth_fraction compute_fraction "
+                    "network_fraction (default: none; see docs/kernels.md)");
     cmd->add_flag("--no-cross-validation", *no_cv, "Skip the leave-one-source-group-out cross-validation");
     cmd->add_flag("--json", *as_json, "Print the fits and errors as JSON");
-    cmd->callback([&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior] {
-      ctx.action = [&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior] {
+    cmd->callback([&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior, kernel_prior, kernels,
+                   kernel_params] {
+      ctx.action = [&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior, kernel_prior,
+                    kernels, kernel_params] {
         const auto base = cost::EfficiencyTable::load_uncalibrated(ctx.data_dir() / "efficiency");
         const auto l = load(ctx, *file, base);
         validate::FitOptions o;
         o.min_rows = *min_rows;
         o.prior_weight = *prior;
+        o.kernel_prior_weight = *kernel_prior;
+        if (!kernel_params->empty()) {
+          o.kernel_prior_params.clear();
+          for (const auto& k : *kernel_params) {
+            const auto& specs = validate::fitted_parameters();
+            const bool known = std::any_of(specs.begin(), specs.end(),
+                                           [&](const validate::ParamSpec& sp) { return !sp.software && k == sp.key; });
+            if (!known) {
+              Diagnostic d;
+              d.key = "--kernel-prior-params";
+              d.message = fmt::format("'{}' is not a fitted hardware term", k);
+              d.hint = "valid: memory_bandwidth_fraction, compute_fraction, attention_compute_fraction, "
+                       "network_fraction, collective_latency";
+              throw DiagnosticError(d);
+            }
+            o.kernel_prior_params.insert(k);
+          }
+        }
+        if (*kernels != "none")
+          o.kernel_priors = validate::load_kernel_priors(
+              kernels->empty() ? ctx.data_dir() / "calibration" / "kernels" : std::filesystem::path(*kernels));
         const auto cal = validate::calibrate(l->rows, base, o);
         const std::filesystem::path dir =
             out_dir->empty() ? ctx.data_dir() / "calibration" : std::filesystem::path(*out_dir);
@@ -281,6 +322,30 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           io::write_text_file(dir / (f.family + ".yaml"),
                               validate::calibration_yaml(f, l->set, *date, *no_cv ? nullptr : &fam_cv));
         }
+        // Software terms per engine; files of engines this fit no longer has are removed so the
+        // folder always matches the fit.
+        const auto eng_dir = dir / "engines";
+        std::filesystem::create_directories(eng_dir);
+        std::set<std::string> written;
+        for (const auto& g : cal.engines) {
+          // The rows predicted with these terms: the engine's own, or (typical engine) every row
+          // whose engine has no fit of its own.
+          std::set<std::string> own;
+          for (const auto& x : cal.engines)
+            if (x.kind == "engine") own.insert(x.engine);
+          std::vector<RowResult> mine;
+          for (size_t i = 0; i < cv_rows.size(); ++i) {
+            const auto key = validate::engine_key(l->rows[i]);
+            if ((own.count(key) ? key : std::string("default")) == g.engine) mine.push_back(cv_rows[i]);
+          }
+          const auto eng_cv = validate::summarise(mine).overall;
+          io::write_text_file(eng_dir / (g.engine + ".yaml"),
+                              validate::engine_calibration_yaml(g, l->set, *date, *no_cv ? nullptr : &eng_cv));
+          written.insert(g.engine + ".yaml");
+        }
+        for (const auto& e : std::filesystem::directory_iterator(eng_dir))
+          if (e.is_regular_file() && e.path().extension() == ".yaml" && !written.count(e.path().filename().string()))
+            std::filesystem::remove(e.path());
         // In-sample: every family with its fitted parameters.
         auto fitted = base;
         fitted.apply_overrides(dir);
@@ -290,15 +355,43 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           std::string md = "### In-sample (fitted on all rows)\n\n" + summary_markdown(in_sample);
           if (!*no_cv) md += "### Cross-validated (leave one source group out)\n\n" + summary_markdown(cv);
           md +=
-              "### Fitted parameters\n\n| family | fit | rows | mem bw | compute | attention | network | step overhead "
-              "us | layer overhead us | collective latency us | flags "
-              "|\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+              "### Fitted hardware terms per family\n\n| family | fit | rows | mem bw | compute | attention | network | "
+              "collective latency us | kernel prior | flags |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|\n";
           for (const auto& f : cal.families) {
             const auto& e = f.efficiency;
-            md += fmt::format("| {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.0f} | {:.1f} | {:.1f} | {} |\n",
-                              f.family, f.kind, f.rows, e.memory_bandwidth_fraction, e.compute_fraction,
-                              e.attention_compute_fraction, e.network_fraction, e.step_overhead_s * 1e6,
-                              e.layer_overhead_s * 1e6, e.collective_latency_s * 1e6, join(f.flags, "; "));
+            md += fmt::format("| {} | {} | {} | {:.3f} | {:.3f} | {:.3f} | {:.3f} | {:.1f} | {} | {} |\n", f.family,
+                              f.kind, f.rows, e.memory_bandwidth_fraction, e.compute_fraction,
+                              e.attention_compute_fraction, e.network_fraction, e.collective_latency_s * 1e6,
+                              f.prior.empty() ? "-" : std::filesystem::path(f.prior).filename().string(),
+                              join(f.flags, "; "));
+          }
+          if (!o.kernel_priors.empty()) {
+            md +=
+                "\n### Kernel-level vs end-to-end hardware terms\n\nKernel fits: `tokenfactory calibrate-kernels` "
+                "(data/calibration/kernels, docs/kernels.md); end to end: this fit. Held as priors: " +
+                (o.kernel_prior_params.empty() ? std::string("none") : join(std::vector<std::string>(
+                    o.kernel_prior_params.begin(), o.kernel_prior_params.end()), ", ")) +
+                ".\n\n| family | term | kernel | end to end |\n|---|---|---:|---:|\n";
+            for (const auto& f : cal.families) {
+              const auto kp = o.kernel_priors.find(f.family);
+              if (kp == o.kernel_priors.end()) continue;
+              for (const auto& [i, v] : kp->second.values)
+                md += fmt::format("| {} | {} | {:.3g} | {:.3g} |\n", f.family, validate::fitted_parameters()[i].key,
+                                  i == 6 ? v * 1e6 : v,
+                                  i == 6 ? validate::parameter_value(f.efficiency, i) * 1e6
+                                         : validate::parameter_value(f.efficiency, i));
+            }
+            md += "\n(collective latency in us)\n";
+          }
+          md +=
+              "\n### Software terms per engine (fitted across families)\n\n| engine | fit | rows | families | step "
+              "overhead us | layer overhead us | in-sample median APE % | flags |\n|---|---|---:|---|---:|---:|---:|---|\n";
+          for (const auto& g : cal.engines) {
+            std::vector<std::string> fams;
+            for (const auto& [f, n] : g.families) fams.push_back(fmt::format("{} {}", f, n));
+            md += fmt::format("| {} | {} | {} | {} | {:.0f} | {:.1f} | {:.1f} | {} |\n", g.engine, g.kind, g.rows,
+                              join(fams, ", "), g.step_overhead_s * 1e6, g.layer_overhead_s * 1e6,
+                              g.in_sample.median_ape, join(g.flags, "; "));
           }
           io::write_text_file(*markdown, md + "\n");
         }
@@ -325,26 +418,51 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
                             {"in_sample", stats_json(f.in_sample)}});
           }
           j["families"] = fams;
+          ordered_json engs = ordered_json::array();
+          for (const auto& g : cal.engines)
+            engs.push_back({{"engine", g.engine},
+                            {"fit", g.kind},
+                            {"rows", g.rows},
+                            {"families", g.families},
+                            {"file", (eng_dir / (g.engine + ".yaml")).string()},
+                            {"step_overhead_s", g.step_overhead_s},
+                            {"layer_overhead_s", g.layer_overhead_s},
+                            {"loss_start", g.start_loss},
+                            {"loss_fit", g.loss},
+                            {"flags", g.flags},
+                            {"in_sample", stats_json(g.in_sample)}});
+          j["engines"] = engs;
           j["in_sample"] = summary_json(in_sample);
           if (!*no_cv) {
             j["cross_validated"] = summary_json(cv);
             j["cross_validated_rows"] = rows_json(cv_rows);
           }
-          *ctx.out << j.dump(2) << "\n";
+          *ctx.out << json_text(j) << "\n";
         } else {
-          Table t({"family", "fit", "rows", "mem bw", "compute", "attention", "network", "step us", "layer us",
-                   "coll us", "in-sample median APE %", "flags"});
-          t.right_align({2, 3, 4, 5, 6, 7, 8, 9, 10});
+          *ctx.out << "hardware terms per family:\n";
+          Table t({"family", "fit", "rows", "mem bw", "compute", "attention", "network", "coll us",
+                   "in-sample median APE %", "flags"});
+          t.right_align({2, 3, 4, 5, 6, 7, 8});
           for (const auto& f : cal.families) {
             const auto& e = f.efficiency;
             t.add_row({f.family, f.kind, std::to_string(f.rows), fixed(e.memory_bandwidth_fraction, 3),
                        fixed(e.compute_fraction, 3), fixed(e.attention_compute_fraction, 3),
-                       fixed(e.network_fraction, 3), fixed(e.step_overhead_s * 1e6, 0),
-                       fixed(e.layer_overhead_s * 1e6, 1), fixed(e.collective_latency_s * 1e6, 1),
+                       fixed(e.network_fraction, 3), fixed(e.collective_latency_s * 1e6, 1),
                        fixed(f.in_sample.median_ape, 1), join(f.flags, "; ")});
           }
           t.print(*ctx.out);
-          *ctx.out << fmt::format("\nwrote {} file(s) to {}\n\nin-sample:\n", cal.families.size(), dir.string());
+          *ctx.out << "\nsoftware terms per engine (across families):\n";
+          Table te({"engine", "fit", "rows", "families", "step us", "layer us", "in-sample median APE %", "flags"});
+          te.right_align({2, 4, 5, 6});
+          for (const auto& g : cal.engines) {
+            std::vector<std::string> fams;
+            for (const auto& [f, n] : g.families) fams.push_back(fmt::format("{} {}", f, n));
+            te.add_row({g.engine, g.kind, std::to_string(g.rows), join(fams, ", "), fixed(g.step_overhead_s * 1e6, 0),
+                        fixed(g.layer_overhead_s * 1e6, 1), fixed(g.in_sample.median_ape, 1), join(g.flags, "; ")});
+          }
+          te.print(*ctx.out);
+          *ctx.out << fmt::format("\nwrote {} family file(s) to {} and {} engine file(s) to {}\n\nin-sample:\n",
+                                  cal.families.size(), dir.string(), cal.engines.size(), eng_dir.string());
           print_summary(in_sample, *ctx.out);
           if (!*no_cv) {
             *ctx.out << "\ncross-validated (leave one source group out):\n";

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <fmt/format.h>
 #include <utility>
 
@@ -124,7 +125,12 @@ double parse_quantity(std::string_view text, Dimension expected) {
              valid);
       }
       if (number < 0) fail(fmt::format("'{}' is negative", text), "quantities must be >= 0");
-      return number * u.scale;
+      // In SI units the value must stay a normal double: 1e-320 TB/s or 1e300 PB would compute
+      // as denormals or infinities (docs/limits.md).
+      const double si = number * u.scale;
+      if (!std::isfinite(si)) fail(fmt::format("'{}' is too large", text));
+      if (si != 0 && si < std::numeric_limits<double>::min()) fail(fmt::format("'{}' is too small to compute with", text));
+      return si;
     }
   }
   fail(fmt::format("unknown unit '{}' in '{}'", unit, text), valid);

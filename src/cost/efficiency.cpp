@@ -86,6 +86,34 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   return e;
 }
 
+SoftwareTerms load_software_file(const std::filesystem::path& path) {
+  const auto root = io::load_yaml_file(path);
+  root.expect_keys({"engine", "description", "step_overhead", "layer_overhead", "calibration"});
+  SoftwareTerms t;
+  t.file = path.string();
+  t.engine = root.required("engine").as_string();
+  if (t.engine != path.stem().string())
+    root.required("engine").fail(fmt::format("engine '{}' does not match the file name", t.engine));
+  t.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
+  t.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
+  if (auto cal = root.optional("calibration")) {
+    cal->expect_map();
+    if (auto rows = cal->optional("rows")) {
+      t.rows = rows->as_int();
+      if (t.rows < 0) rows->fail("must be >= 0");
+    }
+    if (auto cv = cal->optional("cross_validated")) {
+      cv->expect_map();
+      if (auto m = cv->optional("median_ape_pct")) {
+        t.cv_median_ape_pct = m->as_double();
+        if (!(t.cv_median_ape_pct >= 0) || !std::isfinite(t.cv_median_ape_pct))
+          m->fail("must be a finite percentage >= 0");
+      }
+    }
+  }
+  return t;
+}
+
 namespace {
 
 std::vector<std::filesystem::path> yaml_files(const std::filesystem::path& dir) {
@@ -149,6 +177,13 @@ void EfficiencyTable::apply_overrides(const std::filesystem::path& dir) {
     auto e = load_efficiency_file(p);
     by_family_[e.family] = std::move(e);
   }
+  // Software terms per engine, fitted across families (engines/<engine>.yaml).
+  if (std::filesystem::is_directory(dir / "engines", ec)) {
+    for (const auto& p : yaml_files(dir / "engines")) {
+      auto t = load_software_file(p);
+      software_[t.engine] = std::move(t);
+    }
+  }
   resolve();
 }
 
@@ -172,6 +207,34 @@ void EfficiencyTable::resolve() {
     e.provenance.status = src.family == "default" ? EfficiencyStatus::fallback : EfficiencyStatus::inherited;
     resolved_[family] = std::move(e);
   }
+  combined_.clear();
+  if (software_.empty()) return;
+  auto combine = [&](const std::string& family, const Efficiency& hw) {
+    // A family whose own file holds published anchors runs its vendor's stack: the overheads
+    // in those anchors are that stack's, not a general engine's.
+    const bool own_stack = hw.provenance.status == EfficiencyStatus::anchors ||
+                           (hw.provenance.status == EfficiencyStatus::inherited &&
+                            hw.provenance.from_status == EfficiencyStatus::anchors);
+    for (const auto& [engine, sw] : software_) {
+      Efficiency e = hw;
+      if (!own_stack) {
+        e.step_overhead_s = sw.step_overhead_s;
+        e.layer_overhead_s = sw.layer_overhead_s;
+        e.provenance.software_engine = engine;
+        e.provenance.software_rows = sw.rows;
+        e.provenance.software_cv_ape_pct = sw.cv_median_ape_pct;
+      }
+      combined_[{family, engine}] = std::move(e);
+    }
+  };
+  for (const auto& [family, e] : by_family_) combine(family, e);
+  for (const auto& [family, e] : resolved_) combine(family, e);
+}
+
+const Efficiency& EfficiencyTable::hardware_for(const std::string& family) const {
+  if (auto it = by_family_.find(family); it != by_family_.end()) return it->second;
+  if (auto it = resolved_.find(family); it != resolved_.end()) return it->second;
+  return fallback_;
 }
 
 EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& dir) {
@@ -193,9 +256,15 @@ EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& 
 }
 
 const Efficiency& EfficiencyTable::for_family(const std::string& family) const {
-  if (auto it = by_family_.find(family); it != by_family_.end()) return it->second;
-  if (auto it = resolved_.find(family); it != resolved_.end()) return it->second;
-  return fallback_;
+  return for_family(family, "default");
+}
+
+const Efficiency& EfficiencyTable::for_family(const std::string& family, const std::string& engine) const {
+  if (software_.empty()) return hardware_for(family);
+  const std::string& eng = software_.count(engine) ? engine : std::string("default");
+  if (!software_.count(eng)) return hardware_for(family);
+  const bool known = by_family_.count(family) || resolved_.count(family);
+  return combined_.at({known ? family : std::string("default"), eng});
 }
 
 std::string_view to_string(EfficiencyStatus s) {
@@ -224,6 +293,13 @@ std::string EfficiencyProvenance::summary() const {
     case EfficiencyStatus::fallback: return "default (uncalibrated)";
   }
   return "?";
+}
+
+std::string EfficiencyProvenance::software_summary() const {
+  if (software_engine.empty()) return "family file";
+  std::string s = fmt::format("engine {} (calibrated, {} rows", software_engine, software_rows);
+  if (software_cv_ape_pct >= 0) s += fmt::format(", CV {:.1f}%", software_cv_ape_pct);
+  return s + ")";
 }
 
 }  // namespace tf::cost

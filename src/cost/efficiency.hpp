@@ -24,8 +24,17 @@ struct EfficiencyProvenance {
   std::string reason;          // inherited: why (from the inheritance file)
   long long rows = 0;          // calibration rows behind the values (own or inherited)
   double cv_median_ape_pct = -1;  // cross-validated median error of those rows (-1: not recorded)
+  // The software terms (per-step and per-layer overheads): which engine's fit they come from
+  // ("vllm-v1", "default"), empty when they are the efficiency file's own (uncalibrated, or a
+  // family whose published anchors include its vendor stack).
+  std::string software_engine;
+  long long software_rows = 0;       // rows behind that engine's fit
+  double software_cv_ape_pct = -1;   // its cross-validated median error (-1: not recorded)
   // "calibrated (636 rows, CV 13.5%)", "inherited from blackwell (calibrated, 120 rows)", "default".
   [[nodiscard]] std::string summary() const;
+  // "engine vllm-v1 (calibrated, 300 rows, CV 12.0%)", or "family file" when the overheads are
+  // the efficiency file's own.
+  [[nodiscard]] std::string software_summary() const;
   // True only for values fitted to this family's own measurements.
   [[nodiscard]] bool is_calibrated() const { return status == EfficiencyStatus::calibrated; }
 };
@@ -46,6 +55,20 @@ struct Efficiency {
   double activation_tokens = 0;
 };
 
+// The software half of the step cost: fixed costs the serving engine decides (host scheduling,
+// launches, synchronisation), fitted per engine profile across hardware families by
+// `tokenfactory calibrate` (data/calibration/engines/<engine>.yaml). The hardware half (achievable
+// fractions of peak) stays per hardware family.
+struct SoftwareTerms {
+  std::string engine;  // engine profile id (data/engines); "default" = the typical engine
+  std::string file;
+  double step_overhead_s = 0;
+  double layer_overhead_s = 0;
+  long long rows = 0;
+  double cv_median_ape_pct = -1;
+};
+SoftwareTerms load_software_file(const std::filesystem::path& path);
+
 class EfficiencyTable {
  public:
   // Loads every *.yaml in `dir`; default.yaml is required. Then, when a sibling folder
@@ -59,8 +82,15 @@ class EfficiencyTable {
   void apply_overrides(const std::filesystem::path& dir);
   // The family's parameters: its own file (calibrated or anchors); else the family it inherits
   // from (data/efficiency/inheritance.yaml, resolved through chains); else default.yaml.
-  // `provenance` on the result says which.
+  // `provenance` on the result says which. The software terms are the default engine's when
+  // calibrated engine terms exist (see for_family(family, engine)).
   [[nodiscard]] const Efficiency& for_family(const std::string& family) const;
+  // As for_family, with the step and layer overheads of `engine`'s calibrated software terms
+  // (the default engine's when `engine` has none of its own). Families whose own file holds
+  // published anchors (vendor-only stacks, e.g. an LPU compiler) keep their own overheads.
+  [[nodiscard]] const Efficiency& for_family(const std::string& family, const std::string& engine) const;
+  // Calibrated software terms per engine (empty when data/calibration/engines does not exist).
+  [[nodiscard]] const std::map<std::string, SoftwareTerms>& software() const { return software_; }
   // Families with a file of their own (data/efficiency or data/calibration).
   [[nodiscard]] const std::map<std::string, Efficiency>& families() const { return by_family_; }
   struct Inheritance {
@@ -72,7 +102,11 @@ class EfficiencyTable {
 
  private:
   void resolve();
+  [[nodiscard]] const Efficiency& hardware_for(const std::string& family) const;
   std::map<std::string, Efficiency> by_family_;
+  std::map<std::string, SoftwareTerms> software_;
+  // (family, engine) -> the family's hardware terms with the engine's software terms.
+  std::map<std::pair<std::string, std::string>, Efficiency> combined_;
   std::map<std::string, Inheritance> inherits_;
   std::map<std::string, Efficiency> resolved_;  // inherited families, with their provenance
   Efficiency fallback_;                          // default.yaml, provenance "fallback"

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <thread>
 
 #include "core/diagnostic.hpp"
+#include "core/parallel.hpp"
 #include "cost/attribution.hpp"
 
 namespace tf::frontier {
@@ -165,24 +165,18 @@ std::vector<SystemFrontier> sweep(const model::ModelSpec& m, const std::vector<c
                                   const cost::EfficiencyTable& eff, const SweepOptions& o, int threads,
                                   const Progress& progress) {
   std::vector<SystemFrontier> out(systems.size());
-  std::atomic<size_t> next{0};
   std::atomic<size_t> done{0};
   std::mutex progress_mutex;
-  auto worker = [&] {
-    for (size_t i = next++; i < systems.size(); i = next++) {
-      out[i] = sweep_system(m, *systems[i], eff.for_family(systems[i]->family), o);
-      const size_t n = ++done;
-      if (progress) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        progress(n, systems.size(), systems[i]->id);
-      }
+  // An error in one system's sweep (a bad input the cost model refuses) is rethrown here, on the
+  // calling thread, after every worker has stopped.
+  parallel_for(systems.size(), threads, [&](size_t i) {
+    out[i] = sweep_system(m, *systems[i], eff.for_family(systems[i]->family), o);
+    const size_t n = ++done;
+    if (progress) {
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      progress(n, systems.size(), systems[i]->id);
     }
-  };
-  const int n = std::max(1, std::min<int>(threads, static_cast<int>(systems.size())));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < n; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  });
   return out;
 }
 

@@ -6,6 +6,15 @@ namespace tf::io {
 
 std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& file) {
   std::vector<CsvRecord> out;
+  for_each_csv_record(text, file, [&](CsvRecord& r) {
+    out.push_back(std::move(r));
+    return true;
+  });
+  return out;
+}
+
+void for_each_csv_record(const std::string& text, const std::string& file,
+                         const std::function<bool(CsvRecord&)>& on_record) {
   size_t i = 0;
   int line = 1;
   const size_t n = text.size();
@@ -69,9 +78,8 @@ std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& fil
         end_of_record = true;
       }
     }
-    out.push_back(std::move(rec));
+    if (!on_record(rec)) return;
   }
-  return out;
 }
 
 }  // namespace tf::io

@@ -1,6 +1,9 @@
 #include "io/text.hpp"
 
+#include <fmt/format.h>
+
 #include <fstream>
+#include <unistd.h>
 #include <sstream>
 
 #include "core/diagnostic.hpp"
@@ -8,41 +11,62 @@
 namespace tf::io {
 
 std::string read_text_file(const std::filesystem::path& path) {
+  auto error = [&](const std::string& message, const std::string& hint = {}) {
+    Diagnostic d;
+    d.file = path.string();
+    d.message = message;
+    d.hint = hint;
+    throw DiagnosticError(d);
+  };
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    Diagnostic d;
-    d.file = path.string();
-    d.message = "file not found";
-    throw DiagnosticError(d);
-  }
-  if (std::filesystem::is_directory(path, ec)) {
-    Diagnostic d;
-    d.file = path.string();
-    d.message = "is a directory, expected a file";
-    throw DiagnosticError(d);
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) error("file not found");
+  if (std::filesystem::is_directory(status)) error("is a directory, expected a file");
+  // A FIFO would block until a writer appears and a device such as /dev/zero never ends.
+  if (!std::filesystem::is_regular_file(status))
+    error("is not a regular file (a device, FIFO or socket)", "save the input to a file and pass its path");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) error("cannot be read");
+  if (size > kMaxInputBytes) {
+    error(fmt::format("is {} bytes, more than the {} bytes an input may have", size, kMaxInputBytes),
+          "split the input (see docs/limits.md)");
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    Diagnostic d;
-    d.file = path.string();
-    d.message = "cannot be read";
-    throw DiagnosticError(d);
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  if (!in) error("cannot be read");
+  std::string text;
+  text.resize(static_cast<size_t>(size));
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  // A file that grew since the size was taken is read up to the limit and no further.
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (in.gcount() == static_cast<std::streamsize>(size) && in.peek() != std::char_traits<char>::eof())
+    error(fmt::format("grew while being read (more than {} bytes)", size));
+  return text;
 }
 
 void write_text_file(const std::filesystem::path& path, const std::string& text) {
+  // Atomic: the text goes to a temporary file beside the target, which is renamed over it only
+  // once complete, so a failed run leaves neither a partial file nor a damaged existing one.
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out || !(out << text)) {
+  auto tmp = path;
+  tmp += fmt::format(".tmp-{}", static_cast<long>(::getpid()));
+  auto fail_write = [&](const std::string& why) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
     Diagnostic d;
     d.file = path.string();
-    d.message = "cannot be written";
+    d.message = why;
     throw DiagnosticError(d);
+  };
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail_write("cannot be written");
+    out << text;
+    out.flush();
+    if (!out) fail_write("cannot be written (disk full?)");
   }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail_write("cannot be written: " + ec.message());
 }
 
 void require_directory(const std::filesystem::path& dir, const std::string& what) {

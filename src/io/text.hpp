@@ -1,13 +1,20 @@
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
 namespace tf::io {
 
-// Reads a whole file; a missing or unreadable file is a DiagnosticError naming the path.
+// Largest input file any reader accepts (1 GiB): inputs are read whole, so this bounds the memory
+// a reader takes (see docs/limits.md).
+inline constexpr std::uintmax_t kMaxInputBytes = std::uintmax_t{1} << 30;
+
+// Reads a whole file; a missing or unreadable file, one that is not a regular file (a FIFO or a
+// device such as /dev/zero) and one larger than kMaxInputBytes are DiagnosticErrors naming the path.
 std::string read_text_file(const std::filesystem::path& path);
 
-// Writes a whole file, creating parent folders; failure is a DiagnosticError.
+// Writes a whole file atomically (a temporary file renamed over the target), creating parent
+// folders; failure is a DiagnosticError and leaves an existing file as it was.
 void write_text_file(const std::filesystem::path& path, const std::string& text);
 
 // Fails (DiagnosticError naming the path) unless `dir` is a folder; `what` names it ("model catalog").

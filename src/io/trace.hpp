@@ -36,6 +36,11 @@ struct Trace {
 };
 
 // Malformed files give a Diagnostic naming the file, line and column; an empty trace is an error.
+// Limits (docs/limits.md): at most 2^25 requests of at most 2^31 - 1 tokens each, arrival times
+// finite, Azure timestamps real calendar dates; the file is read whole (io::kMaxInputBytes) and
+// its records one at a time, so memory is the text plus about 48 bytes per request.
 Trace load_trace(const std::filesystem::path& path);
+// The same from text; `name` stands for the file (its extension picks JSONL or CSV).
+Trace parse_trace(const std::string& text, const std::string& name);
 
 }  // namespace tf::io

@@ -1,6 +1,7 @@
 #include "io/yaml_reader.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <fmt/format.h>
 
 #include "core/diagnostic.hpp"
@@ -53,17 +54,30 @@ YamlNode YamlNode::required(std::string_view key) const {
   fail(fmt::format("missing required key '{}'", key));
 }
 
+// A mapping key as text; a key that is a list or a mapping (`[a, b]: 1`) is an error at its line.
+std::string YamlNode::key_text(const YAML::Node& key) const {
+  if (key.IsScalar()) return key.Scalar();
+  Diagnostic d;
+  d.file = *file_;
+  d.line = key.Mark().line >= 0 ? key.Mark().line + 1 : line();
+  d.column = key.Mark().column >= 0 ? key.Mark().column + 1 : 0;
+  d.key = path_;
+  d.message = key.IsNull() ? "a key is empty" : key.IsSequence() ? "a key is a list" : "a key is a mapping";
+  d.hint = "keys are plain names";
+  throw DiagnosticError(d);
+}
+
 std::vector<std::string> YamlNode::keys() const {
   expect_map();
   std::vector<std::string> out;
-  for (const auto& kv : node_) out.push_back(kv.first.as<std::string>());
+  for (const auto& kv : node_) out.push_back(key_text(kv.first));
   return out;
 }
 
 void YamlNode::expect_keys(const std::vector<std::string>& allowed) const {
   expect_map();
   for (const auto& kv : node_) {
-    const auto key = kv.first.as<std::string>();
+    const auto key = key_text(kv.first);
     bool ok = false;
     for (const auto& a : allowed) ok = ok || a == key;
     if (!ok) {
@@ -105,6 +119,7 @@ double YamlNode::as_double() const {
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) fail(fmt::format("'{}' is not a number", s));
+  if (!std::isfinite(v)) fail(fmt::format("'{}' is not a finite number", s));
   return v;
 }
 
@@ -142,7 +157,7 @@ YamlNode load_yaml_string(const std::string& text, const std::string& name) {
   try {
     YAML::Node root = YAML::Load(text);
     return YamlNode(root, file, "");
-  } catch (const YAML::Exception& e) {
+  } catch (const YAML::Exception& e) {  // syntax errors, and nesting deeper than yaml-cpp's guard (2000)
     Diagnostic d;
     d.file = name;
     d.line = e.mark.line >= 0 ? e.mark.line + 1 : 0;

@@ -50,6 +50,7 @@ class YamlNode {
   [[noreturn]] void fail(const std::string& message, const std::string& hint = {}) const;
 
  private:
+  [[nodiscard]] std::string key_text(const YAML::Node& key) const;
   YAML::Node node_;
   std::shared_ptr<const std::string> file_;
   std::string path_;

@@ -1,6 +1,7 @@
 #include "model/hf_config.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <functional>
 
@@ -12,6 +13,12 @@ namespace tf::model {
 namespace {
 
 using io::JsonObject;
+// Most decoder layers a config.json may declare (the largest published models have under 200;
+// the bound keeps a typo such as 1e11 from allocating without limit). Documented in
+// docs/model-accounting.md.
+constexpr long long kMaxLayers = 16384;
+// Lower bound for keys whose own check gives the clearer message ("must be >= 1 or null").
+constexpr long long kAnyInt = -io::kMaxJsonCount;
 using Reader = std::function<void(const JsonObject&, ModelSpec&)>;
 
 struct Entry {
@@ -25,21 +32,21 @@ void read_common(const JsonObject& c, ModelSpec& m) {
   m.hidden_size = c.required_count("hidden_size");
   m.vocab_size = c.required_count("vocab_size");
   m.num_heads = c.required_count("num_attention_heads");
-  m.num_kv_heads = c.optional_int("num_key_value_heads").value_or(m.num_heads);
+  m.num_kv_heads = c.optional_count("num_key_value_heads").value_or(m.num_heads);
   if (m.num_kv_heads < 1 || m.num_heads % m.num_kv_heads != 0) {
     c.fail("num_key_value_heads",
            fmt::format("{} does not divide num_attention_heads {}", m.num_kv_heads, m.num_heads));
   }
-  m.head_dim = c.optional_int("head_dim").value_or(0);
+  m.head_dim = c.optional_count("head_dim").value_or(0);
   if (m.head_dim == 0) {
     if (m.hidden_size % m.num_heads != 0)
       c.fail("head_dim", "missing and hidden_size is not a multiple of num_attention_heads");
     m.head_dim = m.hidden_size / m.num_heads;
   }
-  m.max_position_embeddings = c.optional_int("max_position_embeddings").value_or(0);
+  m.max_position_embeddings = c.optional_count("max_position_embeddings").value_or(0);
   m.tie_word_embeddings = c.optional_bool("tie_word_embeddings").value_or(false);
   m.attention_bias = c.optional_bool("attention_bias").value_or(false);
-  const long long n = c.required_count("num_hidden_layers");
+  const long long n = c.required_count("num_hidden_layers", 1, kMaxLayers);
   m.layers.assign(static_cast<size_t>(n), LayerSpec{});
 }
 
@@ -54,7 +61,7 @@ void dense_ffn_everywhere(const JsonObject& c, ModelSpec& m, const char* key = "
 // Mistral-style `sliding_window` on every layer (null or absent = full attention).
 void uniform_sliding_window(const JsonObject& c, ModelSpec& m) {
   if (c.optional_bool("use_sliding_window") == false) return;  // Qwen: window present but disabled
-  if (auto w = c.optional_int("sliding_window")) {
+  if (auto w = c.optional_count("sliding_window", kAnyInt)) {
     if (*w < 1) c.fail("sliding_window", "must be >= 1 or null");
     for (auto& l : m.layers) {
       l.attention = AttentionKind::sliding;
@@ -70,10 +77,10 @@ void layer_types(const JsonObject& c, ModelSpec& m) {
   if (types->size() != m.layers.size()) {
     c.fail("layer_types", fmt::format("has {} entries for {} layers", types->size(), m.layers.size()));
   }
-  const long long window = c.optional_int("sliding_window").value_or(0);
+  const long long window = c.optional_count("sliding_window", kAnyInt).value_or(0);
   for (size_t i = 0; i < types->size(); ++i) {
     const auto& t = (*types)[i];
-    const std::string s = t.is_string() ? t.get<std::string>() : t.dump();
+    const std::string s = t.is_string() ? t.get<std::string>() : io::describe_json(t);
     if (s == "full_attention") {
       m.layers[i].attention = AttentionKind::full;
       m.layers[i].window_tokens = 0;
@@ -90,6 +97,8 @@ void layer_types(const JsonObject& c, ModelSpec& m) {
 
 void native_precision(const JsonObject& c, ModelSpec& m) {
   const auto dtype = c.optional_string("torch_dtype").value_or("bfloat16");
+  if (dtype != "bfloat16" && dtype != "float16" && dtype != "float32")
+    c.fail("torch_dtype", fmt::format("unknown dtype '{}'", dtype), "valid: bfloat16, float16, float32");
   m.native_weight_precision = dtype == "float16" ? Precision::fp16
                               : dtype == "float32" ? Precision::fp32
                                                    : Precision::bf16;
@@ -159,12 +168,10 @@ void read_qwen3_moe(const JsonObject& c, ModelSpec& m) {
   uniform_sliding_window(c, m);
   m.qk_norm = true;
   moe_gqa(c, m, "num_experts", "moe_intermediate_size");
-  const long long step = c.optional_int("decoder_sparse_step").value_or(1);
+  const long long step = c.optional_count("decoder_sparse_step").value_or(1);
   if (step < 1) c.fail("decoder_sparse_step", "must be >= 1");
-  std::vector<long long> dense_only;
-  if (const auto* a = c.optional_array("mlp_only_layers"))
-    for (const auto& v : *a) dense_only.push_back(v.get<long long>());
-  const long long inter = c.optional_int("intermediate_size").value_or(0);
+  const std::vector<long long> dense_only = c.optional_int_list("mlp_only_layers").value_or(std::vector<long long>{});
+  const long long inter = c.optional_count("intermediate_size").value_or(0);
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const bool dense = std::find(dense_only.begin(), dense_only.end(), static_cast<long long>(i)) !=
                            dense_only.end() ||
@@ -180,7 +187,7 @@ void read_qwen3_moe(const JsonObject& c, ModelSpec& m) {
 void read_deepseek_v3(const JsonObject& c, ModelSpec& m) {
   read_common(c, m);
   m.attention_type = AttentionType::mla;
-  m.mla.q_lora_rank = c.optional_int("q_lora_rank").value_or(0);
+  m.mla.q_lora_rank = c.optional_count("q_lora_rank").value_or(0);
   m.mla.kv_lora_rank = c.required_count("kv_lora_rank");
   m.mla.qk_nope_head_dim = c.required_count("qk_nope_head_dim");
   m.mla.qk_rope_head_dim = c.required_count("qk_rope_head_dim");
@@ -188,10 +195,10 @@ void read_deepseek_v3(const JsonObject& c, ModelSpec& m) {
   m.head_dim = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim;
   m.num_kv_heads = m.num_heads;
   moe_gqa(c, m, "n_routed_experts", "moe_intermediate_size");
-  m.moe.shared_experts = c.optional_int("n_shared_experts").value_or(0);
+  m.moe.shared_experts = c.optional_count("n_shared_experts").value_or(0);
   m.moe.shared_intermediate = m.moe.expert_intermediate;
-  const long long first_dense = c.optional_int("first_k_dense_replace").value_or(0);
-  const long long freq = c.optional_int("moe_layer_freq").value_or(1);
+  const long long first_dense = c.optional_count("first_k_dense_replace").value_or(0);
+  const long long freq = c.optional_count("moe_layer_freq").value_or(1);
   if (freq < 1) c.fail("moe_layer_freq", "must be >= 1");
   const long long inter = c.required_count("intermediate_size");
   for (size_t i = 0; i < m.layers.size(); ++i) {
@@ -199,7 +206,7 @@ void read_deepseek_v3(const JsonObject& c, ModelSpec& m) {
     m.layers[i].moe = li >= first_dense && li % freq == 0;
     if (!m.layers[i].moe) m.layers[i].dense_intermediate = inter;
   }
-  m.mtp_layers = c.optional_int("num_nextn_predict_layers").value_or(0);
+  m.mtp_layers = c.optional_count("num_nextn_predict_layers").value_or(0);
   m.moe.router_bias = c.optional_string("topk_method").value_or("") == "noaux_tc";
 }
 
@@ -221,20 +228,26 @@ long long llama4_vision_params(const JsonObject& v, long long text_hidden) {
   const long long layers = v.required_count("num_hidden_layers", 0);
   const long long patch = v.required_count("patch_size");
   const long long image = v.required_count("image_size");
-  const long long channels = v.optional_int("num_channels").value_or(3);
+  const long long channels = v.optional_count("num_channels").value_or(3);
   const double shuffle = v.optional_number("pixel_shuffle_ratio").value_or(0.5);
   const long long proj_in = v.required_count("projector_input_dim");
   const long long proj_out = v.required_count("projector_output_dim");
   const long long out_dim = v.required_count("vision_output_dim");
-  // Encoder layer: q,k,v,o with bias; fc1/fc2 with bias; two LayerNorms with bias.
-  const long long per_layer = 4 * (h * h + h) + (h * inter + inter) + (inter * h + h) + 4 * h;
-  const long long patches = (image / patch) * (image / patch) + 1;  // + class token
-  const long long embed = h /*class*/ + patches * h /*positional*/ + channels * patch * patch * h +
-                          4 * h /*pre/post LayerNorm*/;
-  const auto shuffled = static_cast<long long>(static_cast<double>(h) / (shuffle * shuffle));
-  const long long adapter = shuffled * proj_in + proj_in * proj_out;
-  const long long projector = out_dim * text_hidden;
-  return layers * per_layer + embed + adapter + projector;
+  // Encoder layer: q,k,v,o with bias; fc1/fc2 with bias; two LayerNorms with bias. Computed in
+  // double: exact for any real tower, and a hostile config cannot overflow an integer.
+  const double hd = static_cast<double>(h), interd = static_cast<double>(inter), patchd = static_cast<double>(patch);
+  const double per_layer = 4 * (hd * hd + hd) + (hd * interd + interd) + (interd * hd + hd) + 4 * hd;
+  const double side = static_cast<double>(image / patch);
+  const double patches = side * side + 1;  // + class token
+  const double embed = hd /*class*/ + patches * hd /*positional*/ + static_cast<double>(channels) * patchd * patchd * hd +
+                       4 * hd /*pre/post LayerNorm*/;
+  if (!(shuffle > 0)) v.fail("pixel_shuffle_ratio", "must be > 0");
+  const double shuffled = std::floor(hd / (shuffle * shuffle));
+  const double adapter = shuffled * static_cast<double>(proj_in) + static_cast<double>(proj_in) * static_cast<double>(proj_out);
+  const double projector = static_cast<double>(out_dim) * static_cast<double>(text_hidden);
+  const double total = static_cast<double>(layers) * per_layer + embed + adapter + projector;
+  if (!(total < 9e18)) v.fail("hidden_size", "the vision tower's parameter count does not fit a 64-bit integer");
+  return static_cast<long long>(total);
 }
 
 void read_llama4(const JsonObject& root, ModelSpec& m) {
@@ -247,22 +260,21 @@ void read_llama4(const JsonObject& root, ModelSpec& m) {
   m.moe.shared_intermediate = m.moe.expert_intermediate;
   const long long n = m.num_layers();
   std::vector<bool> moe_layer(static_cast<size_t>(n), false);
-  if (const auto* ml = c.optional_array("moe_layers")) {
-    for (const auto& v : *ml) {
-      const auto i = v.get<long long>();
+  if (const auto ml = c.optional_int_list("moe_layers")) {
+    for (const auto i : *ml) {
       if (i < 0 || i >= n) c.fail("moe_layers", fmt::format("layer {} out of range", i));
       moe_layer[static_cast<size_t>(i)] = true;
     }
   } else {
-    const long long step = c.optional_int("interleave_moe_layer_step").value_or(1);
+    const long long step = c.optional_count("interleave_moe_layer_step").value_or(1);
     if (step < 1) c.fail("interleave_moe_layer_step", "must be >= 1");
     for (long long i = step - 1; i < n; i += step) moe_layer[static_cast<size_t>(i)] = true;
   }
-  const long long dense_inter = c.optional_int("intermediate_size_mlp").value_or(0);
+  const long long dense_inter = c.optional_count("intermediate_size_mlp").value_or(0);
   // Chunked local attention on RoPE layers, global NoPE attention on the others
   // (Meta llama-models llama4/model.py: every 4th layer is NoPE when no_rope_layers is absent).
-  const long long chunk = c.optional_int("attention_chunk_size").value_or(0);
-  const auto* no_rope = c.optional_array("no_rope_layers");
+  const long long chunk = c.optional_count("attention_chunk_size").value_or(0);
+  const auto no_rope = c.optional_int_list("no_rope_layers");
   if (no_rope && static_cast<long long>(no_rope->size()) != n)
     c.fail("no_rope_layers", fmt::format("has {} entries for {} layers", no_rope->size(), n));
   for (long long i = 0; i < n; ++i) {
@@ -272,7 +284,7 @@ void read_llama4(const JsonObject& root, ModelSpec& m) {
       if (dense_inter < 1) c.fail("intermediate_size_mlp", "required for the dense layers");
       l.dense_intermediate = dense_inter;
     }
-    const bool uses_rope = no_rope ? (*no_rope)[static_cast<size_t>(i)].get<long long>() != 0 : (i + 1) % 4 != 0;
+    const bool uses_rope = no_rope ? (*no_rope)[static_cast<size_t>(i)] != 0 : (i + 1) % 4 != 0;
     if (uses_rope && chunk > 0) {
       l.attention = AttentionKind::chunked;
       l.window_tokens = chunk;

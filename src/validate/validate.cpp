@@ -7,7 +7,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -171,7 +170,7 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
     m.pp = integer("pp");
     m.ep = integer("ep");
     m.dp = integer("dp");
-    if (m.tp * m.pp * m.dp != m.num_chips)
+    if (static_cast<long long>(m.tp) * m.pp * m.dp != m.num_chips)
       bad("num_chips", fmt::format("tp x pp x dp = {} x {} x {} != num_chips {}", m.tp, m.pp, m.dp, m.num_chips));
     const auto& adp = get("attention_dp");
     if (adp == "true")
@@ -193,8 +192,13 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
     m.scenario = si->first;
     m.isl = positive("isl");
     m.osl = positive("osl");
+    // The same bounds as the CLI's --isl / --osl / --concurrency (docs/limits.md): the predictor
+    // simulates these requests and clients.
+    for (const auto& [name, v] : {std::pair{"isl", m.isl}, std::pair{"osl", m.osl}})
+      if (v > 100e6) bad(name, fmt::format("{} tokens is more than 100000000", get(name)));
     m.concurrency = number("concurrency", true);
     if (m.concurrency && !(*m.concurrency > 0)) bad("concurrency", "must be > 0");
+    if (m.concurrency && *m.concurrency > 1e6) bad("concurrency", fmt::format("{} is more than 1000000", get("concurrency")));
     m.request_rate = number("request_rate", true);
     if (m.request_rate && !(*m.request_rate > 0)) bad("request_rate", "must be > 0");
     if ((m.scenario == Scenario::static_batch || m.scenario == Scenario::fixed_concurrency) && !m.concurrency)
@@ -219,6 +223,11 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
     m.trust = get("trust");
     m.source = get("source");
     m.notes = get("notes");
+    try {  // a number in the notes that cannot be used is an error at its row, here
+      (void)parse_notes(m.notes);
+    } catch (const DiagnosticError& e) {
+      bad("notes", e.diagnostic().message, e.diagnostic().hint);
+    }
     set.rows.push_back(std::move(m));
   }
   return set;
@@ -240,42 +249,7 @@ EngineFacts engine_facts(const MeasuredRow& row, const serving::EngineProfiles& 
   return f;
 }
 
-EngineFacts parse_notes(const std::string& notes) {
-  EngineFacts f;
-  std::string lower = notes;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::regex cap(
-      R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?|max[ _-]?running[ _-]?requests)\s*[=:]?\s*(\d+))");
-  std::smatch m;
-  if (std::regex_search(lower, m, cap)) f.max_batch = std::stod(m[1].str());
-  static const std::regex reqs(R"((\d+)\s+(?:sharegpt\s+)?(?:reqs|requests|prompts)\b)");
-  if (std::regex_search(lower, m, reqs)) f.requests = std::stod(m[1].str());
-  static const std::regex budget(
-      R"((?:max[ _-]?num[ _-]?batched[ _-]?tokens|max[ _-]?num[ _-]?tokens|chunked[ _-]?prefill[ _-]?size)\s*[=:]?\s*(\d+))");
-  if (std::regex_search(lower, m, budget)) f.step_tokens = std::stod(m[1].str());
-  // Request lengths: U[a,b] x nominal (uniform between a and b times the nominal length), or +-p%.
-  static const std::regex uniform(R"(u\[\s*([0-9.]+)\s*,\s*([0-9.]+)\s*\])");
-  static const std::regex plusminus(R"(\+-\s*(\d+(?:\.\d+)?)\s*%)");
-  if (std::regex_search(lower, m, uniform)) {
-    const double a = std::stod(m[1].str()), b = std::stod(m[2].str());
-    if (a >= 0 && b > a) f.length_spread = (b - a) / (b + a);
-  } else if (std::regex_search(lower, m, plusminus)) {
-    f.length_spread = std::min(0.9, std::stod(m[1].str()) / 100);
-  }
-  // A checkpoint that keeps the attention projections in another precision ("attn BF16").
-  static const std::regex attn(R"(\battn(?:ention)?\s+(bf16|fp16|fp8)\b)");
-  if (std::regex_search(lower, m, attn)) f.attention_weights = parse_precision(m[1].str());
-  // Stated memory shares: vLLM --gpu-memory-utilization, SGLang --mem-fraction-static,
-  // TensorRT-LLM kv_cache_free_gpu_mem_fraction ("KV frac 0.95").
-  static const std::regex mem(
-      R"((?:gpu[ _-]?memory[ _-]?utilization|mem[ _-]?fraction[ _-]?static|kv[ _-]?cache[ _-]?free[ _-]?gpu[ _-]?mem[ _-]?fraction|kv frac)\s*[=:]?\s*(0?\.\d{1,4}|1\.0{0,4}))");
-  if (std::regex_search(lower, m, mem)) f.memory_fraction = std::stod(m[1].str());
-  // A cap stated per rank ("max_batch_size 128/rank", "256 per rank").
-  static const std::regex per_rank(
-      R"((?:max[ _-]?num[ _-]?seqs|max[ _-]?batch(?:[ _-]?size)?|max[ _-]?running[ _-]?requests)\s*[=:]?\s*\d+\s*(?:/\s*rank|per\s+rank))");
-  f.max_batch_per_rank = std::regex_search(lower, per_rank);
-  return f;
-}
+// parse_notes: validate/notes.cpp (a bounded hand-written scanner).
 
 // ===================================================================== prediction
 Predictor::Predictor(const hardware::Catalog& hw, const model::ModelCatalog& models,
@@ -343,7 +317,8 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
       q.notes.push_back(fmt::format("attention projections in {} (notes)", to_string(*q.facts.attention_weights)));
     }
     try {
-      q.deployment = cost::resolve_deployment(spec, it->second, system, table.for_family(system.family));
+      q.deployment =
+          cost::resolve_deployment(spec, it->second, system, table.for_family(system.family, q.facts.engine->id));
       q.modelable = true;
     } catch (const DiagnosticError& e) {
       q.reason = "layout not modelled: " + e.diagnostic().message;
@@ -642,7 +617,7 @@ std::vector<RowResult> evaluate(const std::vector<PreparedRow>& rows, const cost
   for (const auto& p : rows) {
     RowResult r;
     r.row = p.row;
-    r.prediction = predict(p, table.for_family(p.family));
+    r.prediction = predict(p, table.for_family(p.family, p.facts.engine ? p.facts.engine->id : "default"));
     if (r.prediction.supported) r.ape = 100 * std::abs(r.prediction.predicted - p.row->value) / p.row->value;
     out.push_back(std::move(r));
   }
@@ -706,385 +681,6 @@ Summary summarise(const std::vector<RowResult>& results) {
     return r.group + (is_throughput(r.metric) ? "/throughput" : "/latency");
   });
   return s;
-}
-
-// ===================================================================== calibration
-const std::vector<ParamSpec>& fitted_parameters() {
-  // Plausible ranges: achieved HBM bandwidth 40-95% of peak (STREAM-like kernels reach 90-95%),
-  // GEMM 15-90% and attention 5-90% of dense peak, collectives 10-95% of link peak; fixed costs
-  // bounded by what engine profiles show (a step above 10 ms or a layer above 150 us of pure
-  // overhead is not an efficiency, it is a missing mechanism).
-  static const std::vector<ParamSpec> p{{"memory_bandwidth_fraction", 0.40, 0.95},
-                                        {"compute_fraction", 0.15, 0.90},
-                                        {"attention_compute_fraction", 0.05, 0.90},
-                                        {"network_fraction", 0.10, 0.95},
-                                        {"step_overhead", 0.0, 10e-3},
-                                        {"layer_overhead", 0.0, 150e-6},
-                                        {"collective_latency", 0.0, 50e-6}};
-  return p;
-}
-
-namespace {
-
-constexpr size_t kParams = 7;
-using Vec = std::array<double, kParams>;
-
-double* field(cost::Efficiency& e, size_t i) {
-  switch (i) {
-    case 0:
-      return &e.memory_bandwidth_fraction;
-    case 1:
-      return &e.compute_fraction;
-    case 2:
-      return &e.attention_compute_fraction;
-    case 3:
-      return &e.network_fraction;
-    case 4:
-      return &e.step_overhead_s;
-    case 5:
-      return &e.layer_overhead_s;
-    default:
-      return &e.collective_latency_s;
-  }
-}
-
-// Bounded transform: value = lo + (hi - lo) * sigmoid(z).
-double to_value(double z, const ParamSpec& s) {
-  return s.lo + (s.hi - s.lo) / (1 + std::exp(-z));
-}
-double to_z(double v, const ParamSpec& s) {
-  const double u = std::clamp((v - s.lo) / (s.hi - s.lo), 1e-4, 1 - 1e-4);
-  return std::log(u / (1 - u));
-}
-
-cost::Efficiency with_params(const cost::Efficiency& base, const Vec& z) {
-  auto e = base;
-  for (size_t i = 0; i < kParams; ++i) *field(e, i) = to_value(z[i], fitted_parameters()[i]);
-  return e;
-}
-
-struct Objective {
-  std::vector<const PreparedRow*> rows;
-  cost::Efficiency base;
-  Vec z0{};
-  double prior = 0;
-  // The fast surrogate: each row's closed form times a per-row factor that makes it equal to
-  // the full prediction (simulation) at the last refresh; 1 for rows without a simulation.
-  std::vector<double> scale, hint;
-
-  void refresh(const cost::Efficiency& e) {
-    scale.assign(rows.size(), 1.0);
-    hint.assign(rows.size(), 1.0);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const auto full = predict(*rows[i], e);
-      if (!full.simulated || !full.supported) continue;
-      hint[i] = std::max(1.0, full.batch);
-      const auto cf = predict_closed_form(*rows[i], e, hint[i]);
-      if (cf.supported) scale[i] = full.predicted / cf.predicted;
-    }
-  }
-  // Mean squared log error over rows supported under `e` (an unsupported row costs a fixed
-  // penalty so the fit cannot "win" by making rows infeasible). `exact`: full predictions.
-  double loss(const cost::Efficiency& e, bool exact = false) const {
-    double s = 0;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const auto* p = rows[i];
-      const auto pr = exact || scale.empty() ? predict(*p, e) : predict_closed_form(*p, e, hint[i]);
-      if (!pr.supported) {
-        s += 25;
-        continue;
-      }
-      const double l = std::log(pr.predicted * (exact || scale.empty() ? 1.0 : scale[i]) / p->row->value);
-      s += l * l;
-    }
-    return rows.empty() ? 0 : s / static_cast<double>(rows.size());
-  }
-  double operator()(const Vec& z) const {
-    double reg = 0;
-    for (size_t i = 0; i < kParams; ++i) reg += (z[i] - z0[i]) * (z[i] - z0[i]);
-    return loss(with_params(base, z)) + prior * reg;
-  }
-};
-
-// Deterministic Nelder-Mead (standard coefficients) from a fixed simplex around z0.
-Vec nelder_mead(const Objective& f, Vec x0, int budget, int& evals) {
-  std::array<Vec, kParams + 1> xs;
-  std::array<double, kParams + 1> fs;
-  xs[0] = x0;
-  for (size_t i = 0; i < kParams; ++i) {
-    xs[i + 1] = x0;
-    xs[i + 1][i] += 1.0;
-  }
-  evals = 0;
-  for (size_t i = 0; i <= kParams; ++i) fs[i] = f(xs[i]), ++evals;
-  while (evals < budget) {
-    std::array<size_t, kParams + 1> idx;
-    for (size_t i = 0; i <= kParams; ++i) idx[i] = i;
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return fs[a] < fs[b]; });
-    const size_t best = idx[0], worst = idx[kParams], second = idx[kParams - 1];
-    if (std::abs(fs[worst] - fs[best]) < 1e-9 * (1 + std::abs(fs[best]))) break;
-    Vec c{};
-    for (size_t i = 0; i < kParams; ++i)
-      for (size_t k = 0; k <= kParams; ++k)
-        if (k != worst) c[i] += xs[k][i] / kParams;
-    auto along = [&](double t) {
-      Vec v;
-      for (size_t i = 0; i < kParams; ++i) v[i] = c[i] + t * (xs[worst][i] - c[i]);
-      return v;
-    };
-    const Vec xr = along(-1);
-    const double fr = f(xr);
-    ++evals;
-    if (fr < fs[best]) {
-      const Vec xe = along(-2);
-      const double fe = f(xe);
-      ++evals;
-      if (fe < fr)
-        xs[worst] = xe, fs[worst] = fe;
-      else
-        xs[worst] = xr, fs[worst] = fr;
-    } else if (fr < fs[second]) {
-      xs[worst] = xr, fs[worst] = fr;
-    } else {
-      const bool outside = fr < fs[worst];
-      const Vec xc = along(outside ? -0.5 : 0.5);
-      const double fc = f(xc);
-      ++evals;
-      if (fc < std::min(fr, fs[worst])) {
-        xs[worst] = xc, fs[worst] = fc;
-      } else {
-        for (size_t k = 0; k <= kParams; ++k) {
-          if (k == best) continue;
-          for (size_t i = 0; i < kParams; ++i) xs[k][i] = xs[best][i] + 0.5 * (xs[k][i] - xs[best][i]);
-          fs[k] = f(xs[k]);
-          ++evals;
-        }
-      }
-    }
-  }
-  size_t b = 0;
-  for (size_t i = 1; i <= kParams; ++i)
-    if (fs[i] < fs[b]) b = i;
-  return xs[b];
-}
-
-FamilyFit fit_rows(const std::string& family, const std::vector<const PreparedRow*>& rows,
-                   const cost::Efficiency& start, const FitOptions& o) {
-  FamilyFit fit;
-  fit.family = family;
-  fit.kind = "family";
-  fit.start = start;
-  fit.efficiency = start;
-  Objective f;
-  f.base = start;
-  f.prior = o.prior_weight;
-  for (const auto* p : rows)
-    if (p->modelable && predict(*p, start).supported) f.rows.push_back(p);
-  fit.rows = f.rows.size();
-  for (const auto* p : f.rows) ++fit.groups[p->row->group];
-  for (size_t i = 0; i < kParams; ++i)
-    f.z0[i] = to_z(*field(const_cast<cost::Efficiency&>(start), i), fitted_parameters()[i]);
-  fit.start_loss = fit.loss = f.loss(start, true);
-  if (f.rows.empty()) {
-    fit.kind = "defaults";
-    fit.flags.push_back("no supported rows: published anchors kept");
-    return fit;
-  }
-  // Outer iterations: refresh the surrogate (simulations at the current point), then minimise
-  // it by Nelder-Mead with restarts from the best point (it stalls on flat directions); stop a
-  // restart series when a restart no longer improves.
-  Vec z = f.z0;
-  int total = 0;
-  const int budget_per_outer = std::max(1, o.max_evaluations / std::max(1, o.outer_iterations));
-  for (int outer = 0; outer < std::max(1, o.outer_iterations); ++outer) {
-    f.refresh(with_params(start, z));
-    double best = f(z);
-    int used = 0;
-    while (used < budget_per_outer) {
-      int evals = 0;
-      const Vec next = nelder_mead(f, z, std::min(400, budget_per_outer - used), evals);
-      used += evals;
-      const double v = f(next);
-      const bool improved = v < best - 1e-12 * (1 + best);
-      if (v < best) z = next, best = v;
-      if (!improved) break;
-    }
-    total += used;
-  }
-  fit.evaluations = total;
-  const auto fitted = with_params(start, z);
-  const double loss = f.loss(fitted, true);
-  if (!(loss < fit.start_loss)) {
-    fit.kind = "defaults";
-    fit.flags.push_back("fit did not improve on the published anchors: kept");
-    return fit;
-  }
-  fit.efficiency = fitted;
-  fit.loss = loss;
-  for (size_t i = 0; i < kParams; ++i) {
-    const auto& s = fitted_parameters()[i];
-    const double v = *field(fit.efficiency, i);
-    if (v <= s.lo + 0.01 * (s.hi - s.lo) || v >= s.hi - 0.01 * (s.hi - s.lo))
-      fit.flags.push_back(fmt::format("{} at its bound ({:.4g})", s.key, v));
-  }
-  return fit;
-}
-
-ErrorStats in_sample_stats(const FamilyFit& fit, const std::vector<const PreparedRow*>& rows) {
-  std::vector<RowResult> rr;
-  for (const auto* p : rows) {
-    RowResult r;
-    r.row = p->row;
-    r.prediction = predict(*p, fit.efficiency);
-    if (r.prediction.supported) r.ape = 100 * std::abs(r.prediction.predicted - p->row->value) / p->row->value;
-    rr.push_back(std::move(r));
-  }
-  return summarise(rr).overall;
-}
-
-}  // namespace
-
-Calibration calibrate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base, const FitOptions& o) {
-  Calibration c;
-  std::map<std::string, std::vector<const PreparedRow*>> by_family;
-  std::vector<const PreparedRow*> all;
-  for (const auto& p : rows) {
-    by_family[p.family];  // every family present, even with no modelable row
-    if (!p.modelable) continue;
-    by_family[p.family].push_back(&p);
-    all.push_back(&p);
-  }
-  // Pooled: every family's rows, each under its own family's physics but one parameter set,
-  // starting from the default anchors.
-  c.pooled = fit_rows("pooled", all, base.for_family("default"), o);
-  c.pooled.kind = "pooled";
-  for (const auto& [family, frows] : by_family) {
-    const auto& start = base.for_family(family);
-    size_t supported = 0;
-    for (const auto* p : frows)
-      if (predict(*p, start).supported) ++supported;
-    FamilyFit fit;
-    if (supported >= o.min_rows) {
-      fit = fit_rows(family, frows, start, o);
-    } else {
-      fit = c.pooled;
-      fit.family = family;
-      fit.kind = "pooled";
-      fit.start = start;
-      // Memory parameters stay the family's own; only the fitted efficiencies are pooled.
-      auto e = start;
-      for (size_t i = 0; i < kParams; ++i) *field(e, i) = *field(c.pooled.efficiency, i);
-      fit.efficiency = e;
-      fit.flags.insert(fit.flags.begin(),
-                       fmt::format("{} supported rows < {}: pooled fit over all families used", supported, o.min_rows));
-      fit.rows = supported;
-      fit.groups.clear();
-      for (const auto* p : frows) ++fit.groups[p->row->group];
-    }
-    fit.efficiency.family = family;
-    fit.in_sample = in_sample_stats(fit, frows);
-    c.families.push_back(std::move(fit));
-  }
-  return c;
-}
-
-std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
-                                      const FitOptions& o, int threads) {
-  std::vector<std::string> groups;
-  for (const auto& p : rows)
-    if (std::find(groups.begin(), groups.end(), p.row->group) == groups.end()) groups.push_back(p.row->group);
-  std::sort(groups.begin(), groups.end());
-  std::vector<RowResult> out(rows.size());
-  auto fold = [&](size_t g) {
-    std::vector<PreparedRow> train;
-    for (const auto& p : rows)
-      if (p.row->group != groups[g]) train.push_back(p);
-    const auto cal = calibrate(train, base, o);
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const auto& p = rows[i];
-      if (p.row->group != groups[g]) continue;
-      const cost::Efficiency* e = nullptr;
-      for (const auto& f : cal.families)
-        if (f.family == p.family) e = &f.efficiency;
-      cost::Efficiency pooled;
-      if (!e) {  // the held-out group is the family's only evidence: pooled fit of the rest
-        pooled = base.for_family(p.family);
-        for (size_t k = 0; k < kParams; ++k)
-          *field(pooled, k) = *field(const_cast<cost::Efficiency&>(cal.pooled.efficiency), k);
-        e = &pooled;
-      }
-      RowResult r;
-      r.row = p.row;
-      r.prediction = predict(p, *e);
-      if (r.prediction.supported) r.ape = 100 * std::abs(r.prediction.predicted - p.row->value) / p.row->value;
-      out[i] = std::move(r);
-    }
-  };
-  const size_t n = groups.size();
-  const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n));
-  std::vector<std::thread> pool;
-  for (size_t w = 0; w < t; ++w)
-    pool.emplace_back([&, w] {
-      for (size_t g = w; g < n; g += t) fold(g);
-    });
-  for (auto& th : pool) th.join();
-  return out;
-}
-
-std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date,
-                             const ErrorStats* cross_validated) {
-  const auto& e = fit.efficiency;
-  const std::string src = fmt::format("tokenfactory calibrate: {} fit to {} rows of {} (fnv1a64 {})", fit.kind,
-                                      fit.rows, set.file_name, set.fnv1a64);
-  const std::string kept = fmt::format("kept from {}", std::filesystem::path(fit.start.file).filename().string());
-  std::string y;
-  y += "# Generated by `tokenfactory calibrate` (scripts/accuracy.sh); do not edit by hand.\n";
-  y += "# Overrides data/efficiency for this family; see docs/accuracy.md.\n";
-  y += fmt::format("family: {}\n", fit.family);
-  y += fmt::format("description: \"Calibrated ({}) against measured results; start: {}\"\n", fit.kind,
-                   std::filesystem::path(fit.start.file).filename().string());
-  auto frac = [&](const char* k, double v, const std::string& s) {
-    y += fmt::format("{}: {{value: {:.6g}, source: \"{}\"}}\n", k, v, s);
-  };
-  auto qty = [&](const char* k, std::string v, const std::string& s) {
-    y += fmt::format("{}: {{value: \"{}\", source: \"{}\"}}\n", k, v, s);
-  };
-  frac("memory_bandwidth_fraction", e.memory_bandwidth_fraction, src);
-  frac("compute_fraction", e.compute_fraction, src);
-  frac("attention_compute_fraction", e.attention_compute_fraction, src);
-  frac("network_fraction", e.network_fraction, src);
-  qty("collective_latency", fmt::format("{:.6g} us", e.collective_latency_s * 1e6), src);
-  qty("step_overhead", fmt::format("{:.6g} us", e.step_overhead_s * 1e6), src);
-  qty("layer_overhead", fmt::format("{:.6g} us", e.layer_overhead_s * 1e6), src);
-  frac("memory_utilization", e.memory_utilization, kept);
-  qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
-  y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
-  y += "calibration:\n";
-  y += "  tool: tokenfactory calibrate\n";
-  y += fmt::format("  input: {}\n", set.file_name);
-  y += fmt::format("  input_fnv1a64: \"{}\"\n", set.fnv1a64);
-  y += fmt::format("  input_rows: {}\n", set.rows.size());
-  if (!date.empty()) y += fmt::format("  date: \"{}\"\n", date);
-  y += fmt::format("  fit: {}\n", fit.kind);
-  y += fmt::format("  rows: {}\n", fit.rows);
-  y += "  source_groups:\n";
-  for (const auto& [g, n] : fit.groups) y += fmt::format("    {}: {}\n", g, n);
-  y += "  objective: mean squared log error of predicted vs measured over supported rows\n";
-  y += fmt::format("  loss_start: {:.6g}\n", fit.start_loss);
-  y += fmt::format("  loss_fit: {:.6g}\n", fit.loss);
-  y += fmt::format("  in_sample: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n", fit.in_sample.supported,
-                   fit.in_sample.median_ape, fit.in_sample.p90_ape);
-  if (cross_validated && cross_validated->supported > 0)
-    y += fmt::format("  cross_validated: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n",
-                     cross_validated->supported, cross_validated->median_ape, cross_validated->p90_ape);
-  y += "  flags:";
-  if (fit.flags.empty())
-    y += " []\n";
-  else {
-    y += "\n";
-    for (const auto& f : fit.flags) y += fmt::format("    - \"{}\"\n", f);
-  }
-  return y;
 }
 
 }  // namespace tf::validate

@@ -19,6 +19,7 @@
 #include "model/catalog.hpp"
 #include "serving/engine_profile.hpp"
 #include "serving/serving.hpp"
+#include "validate/notes.hpp"
 
 namespace tf::validate {
 
@@ -76,27 +77,7 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
 MeasuredSet read_measured(const std::filesystem::path& path, const hardware::Catalog& hw,
                           const model::ModelCatalog& models);
 
-// Engine-side facts stated in a row's notes.
-struct EngineFacts {
-  std::optional<double> max_batch;    // "engine cap: max batch N", max-num-seqs / max_num_seqs N
-  std::optional<double> requests;     // requests in the run: "N reqs", "N prompts"
-  std::optional<double> step_tokens;  // max-num-batched-tokens / max_num_tokens / chunked-prefill-size N
-  double length_spread = 0;           // relative half-width of the request lengths around the mean
-                                      // ("U[0.8,1]x" nominal: 1/9; "+-15%": 0.15; else 0)
-  serving::Scheduler scheduler = serving::Scheduler::mixed;  // the engine profile's step policy
-  std::string scheduler_reason;                      // which profile and words decided it
-  // The engine profile (data/engines) the notes and source name through the alias table; the
-  // default profile, flagged, when none matches.
-  const serving::EngineProfile* engine = nullptr;
-  bool engine_recognised = false;
-  std::optional<std::string> unsupported;            // a run the model cannot represent (disaggregated)
-  bool max_batch_per_rank = false;                   // the stated cap is per rank ("/rank", "per rank")
-  std::optional<double> memory_fraction;             // stated gpu-memory-utilization / KV fraction
-  std::optional<Precision> attention_weights;        // "attn BF16": projections kept apart from the weights
-};
-// Numbers stated in the notes (caps, request counts, budgets, lengths, precisions); the engine
-// itself comes from the alias table (engine_facts).
-EngineFacts parse_notes(const std::string& notes);
+// EngineFacts and parse_notes (the facts stated in a row's notes): validate/notes.hpp.
 // parse_notes plus the engine profile the notes and source name, its step policy and the
 // per-rank reading of caps.
 EngineFacts engine_facts(const MeasuredRow& row, const serving::EngineProfiles& engines);
@@ -170,53 +151,5 @@ struct RowResult {
 };
 std::vector<RowResult> evaluate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& table);
 Summary summarise(const std::vector<RowResult>& results);
-
-// ---- calibration ----
-struct FitOptions {
-  size_t min_rows = 20;        // families with fewer supported rows use the pooled fit
-  int max_evaluations = 4000;  // Nelder-Mead budget per fit (restarts included)
-  double prior_weight = 1e-2;  // weak pull to the published anchors (transformed space), which
-                               // only decides parameters the rows cannot identify
-  int outer_iterations = 3;    // refits of the closed-form surrogate against fresh simulations
-};
-
-// The fitted parameters and their bounds (physically plausible ranges).
-struct ParamSpec {
-  const char* key;
-  double lo, hi;
-};
-const std::vector<ParamSpec>& fitted_parameters();
-
-struct FamilyFit {
-  std::string family;
-  std::string kind;                      // "family" (own rows), "pooled" (too few rows), "defaults" (fit rejected)
-  cost::Efficiency efficiency;           // base values with the fitted parameters replaced
-  cost::Efficiency start;                // where the fit started (the uncalibrated file)
-  size_t rows = 0;                       // supported rows the fit used
-  std::map<std::string, size_t> groups;  // rows per source group
-  double start_loss = 0, loss = 0;       // mean squared log error
-  int evaluations = 0;
-  std::vector<std::string> flags;  // parameters at a bound, rejected fits
-  ErrorStats in_sample;
-};
-
-struct Calibration {
-  std::vector<FamilyFit> families;  // every family present in the rows, sorted
-  FamilyFit pooled;
-};
-
-// Fits every family present in `rows` (supported rows only), starting from `base` (uncalibrated).
-Calibration calibrate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
-                      const FitOptions& o = {});
-
-// Leave-one-source-group-out: for each group, fit on the other groups' rows and predict its rows.
-std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
-                                      const FitOptions& o = {}, int threads = 2);
-
-// The calibration file for one family (same schema as data/efficiency, plus provenance).
-// `cross_validated`: the family's rows' errors under leave-one-source-group-out (recorded so every
-// result can state the evidence behind its efficiencies); null when cross-validation did not run.
-std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date,
-                             const ErrorStats* cross_validated = nullptr);
 
 }  // namespace tf::validate

@@ -91,5 +91,52 @@ TEST(Provenance, BadInheritanceFilesAreClearErrors) {
   EXPECT_EQ(ok, "no error");
 }
 
+// Software terms belong to the engine: a data folder whose calibration/engines holds fitted
+// terms gives every family (but a vendor-stack family with its own anchors) the named engine's
+// overheads, the typical engine's when none is named or the engine has no file.
+TEST(Provenance, EngineSoftwareTermsOverrideTheFamilysOverheads) {
+  test::TempDir dir;
+  const auto data = dir.path() / "data";
+  std::filesystem::create_directories(data / "efficiency");
+  for (const auto& e : std::filesystem::directory_iterator(test::data_dir() / "efficiency"))
+    std::filesystem::copy(e.path(), data / "efficiency" / e.path().filename());
+  std::filesystem::create_directories(data / "calibration" / "engines");
+  auto engine_file = [&](const std::string& id, const char* step, const char* layer) {
+    std::ofstream(data / "calibration" / "engines" / (id + ".yaml"))
+        << "engine: " << id << "\ndescription: test\nstep_overhead: {value: \"" << step
+        << "\", source: test}\nlayer_overhead: {value: \"" << layer
+        << "\", source: test}\ncalibration: {rows: 40, cross_validated: {median_ape_pct: 11.5}}\n";
+  };
+  engine_file("default", "2000 us", "12 us");
+  engine_file("vllm-v1", "1100 us", "9 us");
+  const auto t = EfficiencyTable::load(data / "efficiency");
+  const auto u = EfficiencyTable::load_uncalibrated(data / "efficiency");
+  const auto& named = t.for_family("hopper", "vllm-v1");
+  EXPECT_DOUBLE_EQ(named.step_overhead_s, 1100e-6);
+  EXPECT_DOUBLE_EQ(named.layer_overhead_s, 9e-6);
+  EXPECT_EQ(named.provenance.software_engine, "vllm-v1");
+  EXPECT_EQ(named.provenance.software_summary(), "engine vllm-v1 (calibrated, 40 rows, CV 11.5%)");
+  // Hardware terms are the family's, whatever the engine.
+  EXPECT_DOUBLE_EQ(named.memory_bandwidth_fraction, u.for_family("hopper").memory_bandwidth_fraction);
+  // No engine named, or an engine without a file of its own: the typical engine.
+  EXPECT_DOUBLE_EQ(t.for_family("hopper").step_overhead_s, 2000e-6);
+  EXPECT_EQ(t.for_family("hopper", "tensorrt-llm").provenance.software_engine, "default");
+  EXPECT_DOUBLE_EQ(t.for_family("no-such-family", "vllm-v1").step_overhead_s, 1100e-6);
+  // Inherited families take the engine's terms too; a vendor stack keeps its own anchors.
+  EXPECT_DOUBLE_EQ(t.for_family("blackwell-ultra", "vllm-v1").step_overhead_s, 1100e-6);
+  EXPECT_DOUBLE_EQ(t.for_family("groq-lpu", "vllm-v1").step_overhead_s, u.for_family("groq-lpu").step_overhead_s);
+  EXPECT_EQ(t.for_family("groq-lpu", "vllm-v1").provenance.software_summary(), "family file");
+  // Without calibrated engine terms the family file's overheads apply and say so.
+  EXPECT_EQ(u.for_family("hopper", "vllm-v1").provenance.software_summary(), "family file");
+  // A malformed engine file names the file.
+  std::ofstream(data / "calibration" / "engines" / "sglang.yaml") << "engine: vllm-v1\n";
+  try {
+    (void)EfficiencyTable::load(data / "efficiency");
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(e.diagnostic().file.find("sglang.yaml"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tf::cost

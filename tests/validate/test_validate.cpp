@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "serving/serving.hpp"
 #include "io/text.hpp"
 #include "support/fixtures.hpp"
+#include "validate/calibrate.hpp"
 #include "validate/validate.hpp"
 
 namespace tf::validate {
@@ -387,6 +389,86 @@ TEST(Calibrate, RecoversKnownEfficienciesFromEngineGeneratedRows) {
   EXPECT_NEAR(f.efficiency.step_overhead_s, 2.2e-3, 2.2e-3 * 0.03);
 }
 
+// Two hardware families x two engines, each cell with rows generated under its family's hardware
+// terms and its engine's software terms: calibrate must recover both halves (the software terms
+// across families, not absorbed by the hardware).
+TEST(Calibrate, RecoversHardwarePerFamilyAndSoftwarePerEngine) {
+  const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  struct Cell {
+    std::string hardware, family, engine_note;
+  };
+  std::map<std::string, cost::Efficiency> hw;
+  hw["hopper"] = base.for_family("hopper");
+  hw["hopper"].memory_bandwidth_fraction = 0.64;
+  hw["hopper"].compute_fraction = 0.52;
+  hw["blackwell"] = base.for_family("blackwell");
+  hw["blackwell"].memory_bandwidth_fraction = 0.80;
+  hw["blackwell"].compute_fraction = 0.40;
+  const std::map<std::string, std::pair<double, double>> sw{{"tensorrt-llm", {1.2e-3, 8e-6}},
+                                                            {"vllm-v1", {3.5e-3, 20e-6}}};
+  // Two models with different layer counts separate the per-step from the per-layer overhead.
+  std::string csv = kHeader;
+  int n = 0;
+  for (const auto& [hardware, family] : {std::pair{"h100-sxm", "hopper"}, {"b200", "blackwell"}})
+    for (const auto& [engine, note] : {std::pair{"tensorrt-llm", "trtllm-bench"}, {"vllm-v1", "vllm serve"}})
+      for (const auto& [model, tp] : {std::pair{"meta-llama/Llama-3.1-8B-Instruct", 1},
+                                      {"meta-llama/Llama-3.1-8B-Instruct", 2},
+                                      {"meta-llama/Llama-3.1-70B-Instruct", 4}})
+        for (double isl : {128.0, 4096.0})
+          for (double conc : {1.0, 16.0, 128.0})
+            for (const auto& [metric, unit] : {std::pair{"tpot_ms", "ms"}, {"output_tok_s", "tok/s"}, {"ttft_ms", "ms"}})
+              csv += row(fmt::format("{}{}-{:04d}", engine == std::string("vllm-v1") ? "V" : "T", family[0], ++n),
+                         hardware, tp, model, "fp8", "fp8", "fixed_concurrency", isl, 256, fmt::format("{:.0f}", conc),
+                         metric, 1.0, unit, fmt::format("{} {:.0f} prompts", note, 3 * conc));
+  const auto set0 = parse_measured(csv, "syn.csv", hardware_catalog(), model_catalog());
+  Predictor p0(hardware_catalog(), model_catalog(), test::engine_profiles());
+  const auto rows0 = p0.prepare(set0, base);
+  std::string out = kHeader;
+  for (const auto& r : rows0) {
+    ASSERT_TRUE(r.facts.engine_recognised) << r.row->notes;
+    auto truth = hw.at(r.family);
+    const auto& [step, layer] = sw.at(r.facts.engine->id);
+    truth.step_overhead_s = step;
+    truth.layer_overhead_s = layer;
+    const auto pr = predict(r, truth);
+    ASSERT_TRUE(pr.supported) << r.row->id;
+    const auto& m = *r.row;
+    out += row(m.id, m.hardware, m.tp, m.model, "fp8", "fp8", "fixed_concurrency", m.isl, m.osl,
+               fmt::format("{:.0f}", *m.concurrency), std::string(to_string(m.metric)), pr.predicted, m.unit, m.notes);
+  }
+  const auto set = parse_measured(out, "syn.csv", hardware_catalog(), model_catalog());
+  Predictor p(hardware_catalog(), model_catalog(), test::engine_profiles());
+  const auto rows = p.prepare(set, base);
+  FitOptions o;
+  o.prior_weight = 0;  // exact data: nothing for the prior to decide
+  o.min_rows = 10;
+  const auto cal = calibrate(rows, base, o);
+  ASSERT_EQ(cal.families.size(), 2u);
+  for (const auto& f : cal.families) {
+    SCOPED_TRACE(f.family);
+    EXPECT_EQ(f.kind, "family");
+    EXPECT_NEAR(f.efficiency.memory_bandwidth_fraction, hw.at(f.family).memory_bandwidth_fraction, 0.03);
+    EXPECT_NEAR(f.efficiency.compute_fraction, hw.at(f.family).compute_fraction, 0.04);
+  }
+  size_t own = 0;
+  for (const auto& g : cal.engines) {
+    if (g.kind != "engine") continue;
+    SCOPED_TRACE(g.engine);
+    ++own;
+    EXPECT_EQ(g.families.size(), 2u);
+    EXPECT_NEAR(g.step_overhead_s, sw.at(g.engine).first, sw.at(g.engine).first * 0.1);
+    EXPECT_NEAR(g.layer_overhead_s, sw.at(g.engine).second, sw.at(g.engine).second * 0.15);
+    EXPECT_LT(g.in_sample.median_ape, 2.0);
+  }
+  EXPECT_EQ(own, 2u);
+  // Every row is predicted with its family's hardware and its engine's software terms.
+  for (const auto& r : rows) {
+    const auto pr = predict(r, cal.efficiency_for(r, base));
+    ASSERT_TRUE(pr.supported);
+    EXPECT_NEAR(pr.predicted / r.row->value, 1.0, 0.05) << r.row->id;
+  }
+}
+
 TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
   const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
   auto truth = base.for_family("hopper");
@@ -396,7 +478,7 @@ TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
   const auto out1 = dir.path() / "a", out2 = dir.path() / "b";
   for (const auto& out : {out1, out2}) {
     const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
-                            "--date", "2026-01-02", "--prior-weight", "0"});
+                            "--date", "2026-01-02", "--prior-weight", "0", "--kernel-priors", "none"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   const auto a = io::read_text_file(out1 / "hopper.yaml");
