@@ -396,9 +396,11 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4", "mxfp4"};
       std::string lines_file, csv;
       bool json = false;
+      EconomicsOptions eo;
     };
     auto o = std::make_shared<Opt>();
     cmd->add_option("--model", o->model, "Reference model")->capture_default_str();
+    o->eo.add(cmd, false, true);
     cmd->add_option("--tok-s-per-user", o->user, "Interactivity at which chips are compared (tokens/s per user)")->capture_default_str();
     cmd->add_option("--isl", o->isl, "Input tokens per request")->capture_default_str();
     cmd->add_option("--osl", o->osl, "Output tokens per request")->capture_default_str();
@@ -419,45 +421,87 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         so.osl = o->osl;
         so.precisions = parse_precisions(o->precisions);
         const auto g = economics::generations(model, lines, ctx.hardware(), ctx.efficiency(), o->user, so, default_threads());
+        // Cost and power of each row's best point, on one price basis for every system (a system
+        // without a price on it has no cost; power alone gives tokens per MW).
+        const auto params = o->eo.params(ctx);
+        const auto overrides = o->eo.overrides();
+        struct Cost {
+          std::optional<economics::Tco> tco;
+          std::optional<economics::TokenCost> tc;
+          std::optional<economics::Power> power;
+        };
+        std::vector<Cost> costs;
+        for (const auto& r : g.rows) {
+          Cost c;
+          c.tco = economics::try_compute_tco(*r.system, params, overrides);
+          c.power = economics::facility_power(*r.system, params, overrides);
+          if (c.tco && r.output_tok_s_per_chip > 0)
+            c.tc = economics::token_cost(*c.tco, r.output_tok_s_per_chip, r.output_tok_s_per_chip * o->isl / o->osl, 0);
+          costs.push_back(std::move(c));
+        }
+        auto per_mw = [&](size_t i) -> std::optional<double> {
+          if (!costs[i].power || !(g.rows[i].output_tok_s_per_chip > 0)) return std::nullopt;
+          return economics::tok_s_per_mw(g.rows[i].output_tok_s_per_chip, costs[i].power->facility_w);
+        };
+        auto usd = [&](size_t i) -> std::optional<double> {
+          if (!costs[i].tc || !(costs[i].tco->usd_per_chip_hour > 0)) return std::nullopt;
+          return costs[i].tc->usd_per_mtok_total;
+        };
         auto fit_json = [](const economics::LogLogFit& f) {
           return Json{{"slope", f.slope}, {"intercept", f.intercept}, {"r2", f.r2}, {"n", f.n}};
         };
         if (!o->csv.empty()) {
           std::ostringstream c;
-          c << "line,hardware,hbm_capacity_bytes,hbm_bandwidth_bytes_per_s,capacity_x_bandwidth,output_tok_s_per_chip,config\n";
-          for (const auto& r : g.rows) {
-            c << fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{}\n", r.line, r.system->id, r.hbm_capacity_bytes,
-                             r.hbm_bandwidth_bytes_per_s, r.capacity_x_bandwidth, r.output_tok_s_per_chip, r.config);
+          c << "line,hardware,hbm_capacity_bytes,hbm_bandwidth_bytes_per_s,capacity_x_bandwidth,output_tok_s_per_chip,"
+               "output_tok_s_per_mw,usd_per_mtok_total,price_basis,config\n";
+          for (size_t i = 0; i < g.rows.size(); ++i) {
+            const auto& r = g.rows[i];
+            auto opt = [](const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : std::string(); };
+            c << fmt::format("{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{}\n", r.line, r.system->id,
+                             r.hbm_capacity_bytes, r.hbm_bandwidth_bytes_per_s, r.capacity_x_bandwidth,
+                             r.output_tok_s_per_chip, opt(per_mw(i)), opt(usd(i)), overrides.price_basis, r.config);
           }
           io::write_text_file(o->csv, c.str());
         }
         if (o->json) {
           Json rows = Json::array();
-          for (const auto& r : g.rows) {
+          for (size_t i = 0; i < g.rows.size(); ++i) {
+            const auto& r = g.rows[i];
+            const auto mw = per_mw(i), cost = usd(i);
             rows.push_back({{"line", r.line}, {"hardware", r.system->id}, {"hbm_capacity_bytes", r.hbm_capacity_bytes},
                             {"hbm_bandwidth_bytes_per_s", r.hbm_bandwidth_bytes_per_s},
                             {"capacity_x_bandwidth", r.capacity_x_bandwidth},
-                            {"output_tok_s_per_chip", r.output_tok_s_per_chip}, {"config", r.config}, {"note", r.note},
+                            {"output_tok_s_per_chip", r.output_tok_s_per_chip},
+                            {"output_tok_s_per_mw", mw ? Json(*mw) : Json(nullptr)},
+                            {"usd_per_mtok_total", cost ? Json(*cost) : Json(nullptr)},
+                            {"config", r.config}, {"note", r.note},
                             {"provenance", provenance_json(*r.system, ctx.efficiency().for_family(r.system->family))}});
           }
           Json per = Json::object();
           for (const auto& [name, f] : g.per_line) per[name] = fit_json(f);
           *ctx.out << json_text(Json{{"schema", "tokenfactory.generations/1"}, {"model", model.id},
                            {"tok_s_per_user", o->user}, {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
+                           {"economics", params.name}, {"price_basis", overrides.price_basis}, {"pue", params.pue},
                            {"rows", rows}, {"fit", fit_json(g.fit)}, {"fit_per_line", per}})
                    << "\n";
           return 0;
         }
-        *ctx.out << fmt::format("Generations: {} at >= {:.0f} tok/s per user ({:.0f} in / {:.0f} out)\n\n", model.id,
+        *ctx.out << fmt::format("Generations: {} at >= {:.0f} tok/s per user ({:.0f} in / {:.0f} out)\n", model.id,
                                 o->user, o->isl, o->osl);
-        Table t({"line", "hardware", "HBM GB", "HBM TB/s", "GB x TB/s", "out tok/s per chip", "provenance",
-                 "config / note"});
-        t.right_align({2, 3, 4, 5});
+        *ctx.out << fmt::format("cost: {} preset, price basis {} (systems without a price on it show -); per MW of "
+                                "facility power (IT power x PUE {:.2f})\n\n",
+                                params.name, overrides.price_basis, params.pue);
+        Table t({"line", "hardware", "HBM GB", "HBM TB/s", "GB x TB/s", "out tok/s per chip", "out tok/s per MW",
+                 "USD per Mtok", "provenance", "config / note"});
+        t.right_align({2, 3, 4, 5, 6, 7});
         ProvenanceColumn provenance(ctx.efficiency());
-        for (const auto& r : g.rows) {
+        for (size_t i = 0; i < g.rows.size(); ++i) {
+          const auto& r = g.rows[i];
+          const auto mw = per_mw(i), cost = usd(i);
           t.add_row({r.line, r.system->id, fixed(r.hbm_capacity_bytes / 1e9, 0), fixed(r.hbm_bandwidth_bytes_per_s / 1e12, 2),
                      fixed(r.capacity_x_bandwidth / 1e21, 0), r.output_tok_s_per_chip > 0 ? fixed(r.output_tok_s_per_chip, 0) : "-",
-                     provenance.cell(*r.system), r.output_tok_s_per_chip > 0 ? r.config : r.note});
+                     mw ? fixed(*mw, 0) : "-", cost ? fixed(*cost, 3) : "-", provenance.cell(*r.system),
+                     r.output_tok_s_per_chip > 0 ? r.config : r.note});
         }
         t.print(*ctx.out);
         *ctx.out << provenance.footnote();

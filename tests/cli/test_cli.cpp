@@ -274,6 +274,26 @@ TEST(CliEconomics, GenerationsJson) {
   }
   EXPECT_TRUE(j["fit"].contains("slope"));
   EXPECT_TRUE(j["fit"].contains("r2"));
+  // One price basis for every row; tokens per MW from power alone: a row with a throughput and
+  // catalog power always has it, $/Mtok only when the system has a price on that basis.
+  EXPECT_EQ(j["price_basis"], "owned");
+  size_t priced = 0;
+  for (const auto& row : j["rows"]) {
+    if (row["output_tok_s_per_chip"].get<double>() <= 0) continue;
+    ASSERT_TRUE(row["output_tok_s_per_mw"].is_number()) << row["hardware"];
+    if (row["usd_per_mtok_total"].is_number()) ++priced;
+    if (row["hardware"] == "h100-sxm") {
+      // IT power 1,370 W x PUE 1.25 (default economics): tokens/s per MW = tok/s per chip / facility MW.
+      EXPECT_NEAR(row["output_tok_s_per_mw"].get<double>(), row["output_tok_s_per_chip"].get<double>() / (1370 * 1.25e-6),
+                  1e-6 * row["output_tok_s_per_mw"].get<double>());
+      EXPECT_GT(row["usd_per_mtok_total"].get<double>(), 0);
+    }
+  }
+  EXPECT_GT(priced, 0u);
+  const auto rent = run_cli({"generations", "--model", "llama-3.1-70b-instruct", "--price-basis", "rental", "--json"});
+  ASSERT_EQ(rent.exit_code, 0) << rent.err;
+  EXPECT_EQ(json::parse(rent.out)["price_basis"], "rental");
+  EXPECT_EQ(run_cli({"generations", "--price-basis", "leased"}).exit_code, 2);
 }
 
 TEST(CliEconomics, EstimateAndFrontierCarryCosts) {
