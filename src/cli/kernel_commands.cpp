@@ -132,7 +132,8 @@ void register_kernel_commands(CLI::App& app, Context& ctx) {
       "calibrate-kernels",
       "Fit the hardware efficiency terms (GEMM compute and bandwidth fractions, attention, MoE, all-reduce bandwidth "
       "and latency) bottom-up from measured kernel timings (aiconfigurator perf database) with the cost model's "
-      "roofline formulas; write <out>/<family>.yaml as priors for `tokenfactory calibrate`");
+      "roofline formulas; write <out>/<family>.yaml, which `tokenfactory calibrate` compares with its end-to-end "
+      "fit (and holds as priors with --kernel-prior-params)");
   auto kernels = std::make_shared<std::string>();
   auto out_dir = std::make_shared<std::string>();
   auto markdown = std::make_shared<std::string>();

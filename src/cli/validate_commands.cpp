@@ -261,11 +261,9 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--markdown", *markdown, "Also write the cross-validated error tables as Markdown to this file");
     cmd->add_option("--threads", *threads, "Threads for cross-validation folds")->check(CLI::PositiveNumber);
     cmd->add_option("--min-rows", *min_rows, "Supported rows a family needs for its own fit (else pooled)");
-    cmd->add_option("--prior-weight", *prior, "Weight of the pull towards the published anchors (transformed space)")
-        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--prior-weight", *prior, "Weight of the pull towards the published anchors (transformed space)");
     cmd->add_option("--kernel-prior-weight", *kernel_prior,
-                    "Weight of the pull towards the kernel-level hardware fits (transformed space)")
-        ->check(CLI::NonNegativeNumber);
+                    "Weight of the pull towards the kernel-level hardware fits (transformed space)");
     cmd->add_option("--kernel-priors", *kernels,
                     "Folder of kernel-level fits, <family>.yaml (default: <data>/calibration/kernels; 'none' for no "
                     "kernel priors)");

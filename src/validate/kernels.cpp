@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/diagnostic.hpp"
+#include "core/hash.hpp"
 #include "core/stats.hpp"
 #include "cost/deployment.hpp"
 #include "io/csv.hpp"
@@ -119,14 +120,6 @@ std::string_view table_name(Table t) {
   return "?";
 }
 
-uint64_t fnv1a64(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 // Constant columns the curation dropped from a file (MANIFEST.csv constant_columns_dropped):
 // file -> column -> value. A column missing from a header is taken from here before it counts
@@ -1200,7 +1193,7 @@ KernelCalibration calibrate_kernels(const fs::path& dir, const KernelConfig& con
   Constants constants;
   if (const auto manifest = dir / "MANIFEST.csv"; fs::is_regular_file(manifest)) {
     const auto text = io::read_text_file(manifest);
-    cal.manifest_fnv1a64 = fmt::format("{:016x}", fnv1a64(text));
+    cal.manifest_fnv1a64 = fnv1a64_hex(text);
     constants = read_manifest(manifest, text);
   }
 

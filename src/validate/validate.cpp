@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/diagnostic.hpp"
+#include "core/hash.hpp"
 #include "core/stats.hpp"
 #include "cost/estimate.hpp"
 #include "cost/step_cost.hpp"
@@ -45,18 +46,6 @@ const std::vector<MetricInfo> kMetrics{{Metric::output_tok_s, "output_tok_s", "t
 
 const std::vector<std::string> kDtypes{"bf16", "fp16", "fp8", "nvfp4", "mxfp4", "int4", "int8", "unknown"};
 
-std::string hex64(uint64_t h) {
-  return fmt::format("{:016x}", h);
-}
-
-uint64_t fnv1a64(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 }  // namespace
 
@@ -85,7 +74,7 @@ MeasuredSet parse_measured(const std::string& text, const std::string& file, con
   MeasuredSet set;
   set.file = file;
   set.file_name = std::filesystem::path(file).filename().string();
-  set.fnv1a64 = hex64(fnv1a64(text));
+  set.fnv1a64 = fnv1a64_hex(text);
   const auto records = parse_csv(text, file);
   auto fail_at = [&](int line, int column, const std::string& key, const std::string& msg,
                      const std::string& hint = {}) { tf::fail_at(file, line, key, msg, hint, column); };
