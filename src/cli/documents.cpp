@@ -156,7 +156,7 @@ std::string ProvenanceColumn::cell(const hardware::SystemSpec& s) {
 }
 
 std::string ProvenanceColumn::footnote() const {
-  return marked_ ? "* not calibrated against this system's own measurements: its efficiencies are inherited or "
+  return marked_ ? "* not calibrated against this system's own measurements: its efficiencies are inherited, pooled across families or "
                    "defaults, so its rank is less certain than a calibrated neighbour's.\n"
                  : "";
 }

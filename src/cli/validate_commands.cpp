@@ -250,6 +250,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
     auto as_json = std::make_shared<bool>(false);
     auto no_cv = std::make_shared<bool>(false);
     auto threads = std::make_shared<int>(2);
+    auto cv_by = std::make_shared<std::string>("group");
     auto min_rows = std::make_shared<size_t>(20);
     auto prior = std::make_shared<double>(validate::FitOptions{}.prior_weight);
     auto kernel_prior = std::make_shared<double>(validate::FitOptions{}.kernel_prior_weight);
@@ -270,12 +271,19 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--kernel-prior-params", *kernel_params,
                     "Hardware terms the kernel fits hold as priors, e.g. memory_bandwidth_fraction compute_fraction "
                     "network_fraction (default: none; see docs/kernels.md)");
-    cmd->add_flag("--no-cross-validation", *no_cv, "Skip the leave-one-source-group-out cross-validation");
+    cmd->add_flag("--no-cross-validation", *no_cv, "Skip the cross-validation");
+    cmd->add_option("--cv-by", *cv_by,
+                    "What each cross-validation fold holds out: 'group' (one source group: an engine version, "
+                    "benchmark round or publication the fit has not seen) or 'family' (one hardware family, "
+                    "predicted with the other families' pooled terms, as an uncalibrated chip is)")
+        ->check(CLI::IsMember({"group", "family"}));
     cmd->add_flag("--json", *as_json, "Print the fits and errors as JSON");
     cmd->callback([&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior, kernel_prior, kernels,
-                   kernel_params] {
+                   kernel_params, cv_by] {
       ctx.action = [&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior, kernel_prior,
-                    kernels, kernel_params] {
+                    kernels, kernel_params, cv_by] {
+        const auto hold_out = *cv_by == "family" ? validate::HoldOut::family : validate::HoldOut::source_group;
+        const std::string cv_title = fmt::format("leave one {} out", validate::to_string(hold_out));
         const auto base = cost::EfficiencyTable::load_uncalibrated(ctx.data_dir() / "efficiency");
         const auto l = load(ctx, *file, base);
         validate::FitOptions o;
@@ -308,7 +316,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
         std::vector<RowResult> cv_rows;
         Summary cv;
         if (!*no_cv) {
-          cv_rows = validate::cross_validate(l->rows, base, o, *threads);
+          cv_rows = validate::cross_validate(l->rows, base, o, *threads, hold_out);
           cv = validate::summarise(cv_rows);
         }
         for (const auto& f : cal.families) {
@@ -318,7 +326,19 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
             if (l->rows[i].family == f.family) mine.push_back(cv_rows[i]);
           const auto fam_cv = validate::summarise(mine).overall;
           io::write_text_file(dir / (f.family + ".yaml"),
-                              validate::calibration_yaml(f, l->set, *date, *no_cv ? nullptr : &fam_cv));
+                              validate::calibration_yaml(f, l->set, *date, *no_cv ? nullptr : &fam_cv, hold_out));
+        }
+        // The pooled hardware terms, which families without measurements inherit
+        // (inheritance.yaml `from: pooled`). Its cross-validated error is recorded under
+        // `--cv-by family` only: every row then is predicted by the pooled fit of the other
+        // families, as an unmeasured family is.
+        {
+          const auto pooled_cv = cv.overall;
+          io::write_text_file(dir / "pooled.yaml",
+                              validate::calibration_yaml(cal.pooled, l->set, *date,
+                                                         !*no_cv && hold_out == validate::HoldOut::family ? &pooled_cv
+                                                                                                          : nullptr,
+                                                         hold_out));
         }
         // Software terms per engine; files of engines this fit no longer has are removed so the
         // folder always matches the fit.
@@ -338,7 +358,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           }
           const auto eng_cv = validate::summarise(mine).overall;
           io::write_text_file(eng_dir / (g.engine + ".yaml"),
-                              validate::engine_calibration_yaml(g, l->set, *date, *no_cv ? nullptr : &eng_cv));
+                              validate::engine_calibration_yaml(g, l->set, *date, *no_cv ? nullptr : &eng_cv, hold_out));
           written.insert(g.engine + ".yaml");
         }
         for (const auto& e : std::filesystem::directory_iterator(eng_dir))
@@ -351,7 +371,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
         const auto in_sample = validate::summarise(in_rows);
         if (!markdown->empty()) {
           std::string md = "### In-sample (fitted on all rows)\n\n" + summary_markdown(in_sample);
-          if (!*no_cv) md += "### Cross-validated (leave one source group out)\n\n" + summary_markdown(cv);
+          if (!*no_cv) md += fmt::format("### Cross-validated ({})\n\n", cv_title) + summary_markdown(cv);
           md +=
               "### Fitted hardware terms per family\n\n| family | fit | rows | mem bw | compute | attention | network | "
               "collective latency us | kernel prior | flags |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|\n";
@@ -432,6 +452,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           j["engines"] = engs;
           j["in_sample"] = summary_json(in_sample);
           if (!*no_cv) {
+            j["cross_validation"] = {{"hold_out", std::string(validate::to_string(hold_out))}};
             j["cross_validated"] = summary_json(cv);
             j["cross_validated_rows"] = rows_json(cv_rows);
           }
@@ -463,7 +484,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
                                   cal.families.size(), dir.string(), cal.engines.size(), eng_dir.string());
           print_summary(in_sample, *ctx.out);
           if (!*no_cv) {
-            *ctx.out << "\ncross-validated (leave one source group out):\n";
+            *ctx.out << fmt::format("\ncross-validated ({}):\n", cv_title);
             print_summary(cv, *ctx.out);
           }
         }

@@ -56,6 +56,8 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
     // ran, the family's cross-validated median error.
     cal->expect_map();
     e.provenance.status = EfficiencyStatus::calibrated;
+    if (auto fit = cal->optional("fit"); fit && fit->as_string() == "pooled")
+      e.provenance.status = EfficiencyStatus::pooled;
     if (auto rows = cal->optional("rows")) {
       e.provenance.rows = rows->as_int();
       if (e.provenance.rows < 0) rows->fail("must be >= 0");
@@ -66,6 +68,11 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
         e.provenance.cv_median_ape_pct = m->as_double();
         if (!(e.provenance.cv_median_ape_pct >= 0) || !std::isfinite(e.provenance.cv_median_ape_pct))
           m->fail("must be a finite percentage >= 0");
+      }
+      if (auto h = cv->optional("hold_out")) {
+        e.provenance.cv_hold_out = h->as_string();
+        if (e.provenance.cv_hold_out != "source group" && e.provenance.cv_hold_out != "hardware family")
+          h->fail("must be 'source group' or 'hardware family'");
       }
     }
   }
@@ -204,6 +211,7 @@ void EfficiencyTable::resolve() {
     e.provenance.from_status = src.provenance.status;
     e.provenance.rows = src.provenance.rows;
     e.provenance.cv_median_ape_pct = src.provenance.cv_median_ape_pct;
+    e.provenance.cv_hold_out = src.provenance.cv_hold_out;
     e.provenance.status = src.family == "default" ? EfficiencyStatus::fallback : EfficiencyStatus::inherited;
     resolved_[family] = std::move(e);
   }
@@ -271,6 +279,7 @@ std::string_view to_string(EfficiencyStatus s) {
   switch (s) {
     case EfficiencyStatus::calibrated: return "calibrated";
     case EfficiencyStatus::anchors: return "anchors";
+    case EfficiencyStatus::pooled: return "pooled";
     case EfficiencyStatus::inherited: return "inherited";
     case EfficiencyStatus::fallback: return "default";
   }
@@ -280,13 +289,21 @@ std::string_view to_string(EfficiencyStatus s) {
 std::string EfficiencyProvenance::summary() const {
   auto evidence = [&] {
     std::string s = fmt::format("{} rows", rows);
-    if (cv_median_ape_pct >= 0) s += fmt::format(", CV {:.1f}%", cv_median_ape_pct);
+    if (cv_median_ape_pct >= 0)
+      s += fmt::format(", CV {:.1f}%{}", cv_median_ape_pct,
+                       cv_hold_out == "hardware family" ? " leaving each family out" : "");
     return s;
   };
   switch (status) {
     case EfficiencyStatus::calibrated: return fmt::format("calibrated ({})", evidence());
     case EfficiencyStatus::anchors: return "uncalibrated (family anchors)";
+    case EfficiencyStatus::pooled:
+      if (family == "pooled") return fmt::format("pooled across calibrated families ({})", evidence());
+      return rows > 0 ? fmt::format("pooled across calibrated families ({} rows of its own, too few for a fit)", rows)
+                      : "pooled across calibrated families";
     case EfficiencyStatus::inherited:
+      if (from_status == EfficiencyStatus::pooled)
+        return fmt::format("pooled across calibrated families ({}; none of its own)", evidence());
       return from_status == EfficiencyStatus::calibrated
                  ? fmt::format("inherited from {} (calibrated, {})", from_family, evidence())
                  : fmt::format("inherited from {} ({})", from_family, to_string(from_status));

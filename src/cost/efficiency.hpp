@@ -10,6 +10,8 @@ namespace tf::cost {
 // Where a family's efficiency values come from, stated on every result that uses them.
 enum class EfficiencyStatus {
   calibrated,  // fitted by `tokenfactory calibrate` to measured rows of this family
+  pooled,      // fitted by `tokenfactory calibrate` to the rows of every calibrated family together
+               // (a family with too few rows of its own, or data/calibration/pooled.yaml itself)
   anchors,     // the family's own published planning anchors (data/efficiency), not fitted
   inherited,   // another family's values (data/efficiency/inheritance.yaml names which and why)
   fallback,    // data/efficiency/default.yaml: no family-specific evidence at all
@@ -24,13 +26,15 @@ struct EfficiencyProvenance {
   std::string reason;          // inherited: why (from the inheritance file)
   long long rows = 0;          // calibration rows behind the values (own or inherited)
   double cv_median_ape_pct = -1;  // cross-validated median error of those rows (-1: not recorded)
+  std::string cv_hold_out;        // what that cross-validation held out ("source group", "hardware family")
   // The software terms (per-step and per-layer overheads): which engine's fit they come from
   // ("vllm-v1", "default"), empty when they are the efficiency file's own (uncalibrated, or a
   // family whose published anchors include its vendor stack).
   std::string software_engine;
   long long software_rows = 0;       // rows behind that engine's fit
   double software_cv_ape_pct = -1;   // its cross-validated median error (-1: not recorded)
-  // "calibrated (636 rows, CV 13.5%)", "inherited from blackwell (calibrated, 120 rows)", "default".
+  // "calibrated (636 rows, CV 13.5%)", "inherited from blackwell (calibrated, 120 rows)",
+  // "pooled across calibrated families (inherited: no rows of its own)", "default".
   [[nodiscard]] std::string summary() const;
   // "engine vllm-v1 (calibrated, 300 rows, CV 12.0%)", or "family file" when the overheads are
   // the efficiency file's own.

@@ -716,6 +716,29 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
     fit.in_sample = stats_under(fr, st);
     c.families.push_back(std::move(fit));
   }
+  // The pooled terms as a family file of their own (data/calibration/pooled.yaml): what families
+  // without measurements inherit. In-sample: every row under the pooled hardware terms.
+  {
+    for (size_t k = 0; k < sw_idx.size(); ++k) set_parameter(c.pooled.efficiency, sw_idx[k], st.typical[k]);
+    for (const auto* r : all) ++c.pooled.groups[r->p->row->group];
+    State pooled_only = st;
+    pooled_only.hardware.clear();
+    c.pooled.in_sample = stats_under(all, pooled_only);
+    auto loss_under = [&](const cost::Efficiency& hw) {
+      auto f = objective(
+          all,
+          [&](const Row& r) {
+            State s1 = pooled_only;
+            s1.pooled = hw;
+            return std::pair{r.family + "|" + r.engine, s1.efficiency(r.family, r.engine)};
+          },
+          {}, {}, {});
+      return f.loss({}, true);
+    };
+    c.pooled.start_loss = loss_under(start_default);
+    c.pooled.loss = loss_under(*pooled_only.pooled);
+    flag_bounds(c.pooled.efficiency, hw_idx, c.pooled.flags);
+  }
   auto engine_fit = [&](const std::string& engine, const std::vector<const Row*>& er, const Vec& v, const char* kind) {
     EngineFit g;
     g.engine = engine;
@@ -759,21 +782,32 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
   return c;
 }
 
+std::string_view to_string(HoldOut h) {
+  switch (h) {
+    case HoldOut::source_group: return "source group";
+    case HoldOut::family: return "hardware family";
+  }
+  return "?";
+}
+
 std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
-                                      const FitOptions& o, int threads) {
+                                      const FitOptions& o, int threads, HoldOut by) {
+  auto key = [by](const PreparedRow& p) -> const std::string& {
+    return by == HoldOut::family ? p.family : p.row->group;
+  };
   std::vector<std::string> groups;
   for (const auto& p : rows)
-    if (std::find(groups.begin(), groups.end(), p.row->group) == groups.end()) groups.push_back(p.row->group);
+    if (std::find(groups.begin(), groups.end(), key(p)) == groups.end()) groups.push_back(key(p));
   std::sort(groups.begin(), groups.end());
   std::vector<RowResult> out(rows.size());
   auto fold = [&](size_t g) {
     std::vector<PreparedRow> train;
     for (const auto& p : rows)
-      if (p.row->group != groups[g]) train.push_back(p);
+      if (key(p) != groups[g]) train.push_back(p);
     const auto cal = calibrate(train, base, o);
     for (size_t i = 0; i < rows.size(); ++i) {
       const auto& p = rows[i];
-      if (p.row->group != groups[g]) continue;
+      if (key(p) != groups[g]) continue;
       // The held-out group may be a family's or an engine's only evidence: the pooled hardware
       // and the typical engine stand in (Calibration::efficiency_for).
       const auto e = cal.efficiency_for(p, base);
@@ -793,7 +827,8 @@ namespace {
 
 std::string yaml_provenance(const MeasuredSet& set, const std::string& date, const std::string& fit, size_t rows,
                             const std::map<std::string, size_t>& groups, double start_loss, double loss,
-                            const ErrorStats& in_sample, const ErrorStats* cv, const std::vector<std::string>& flags) {
+                            const ErrorStats& in_sample, const ErrorStats* cv, HoldOut hold_out,
+                            const std::vector<std::string>& flags) {
   std::string y = "calibration:\n";
   y += "  tool: tokenfactory calibrate\n";
   y += fmt::format("  input: {}\n", set.file_name);
@@ -811,8 +846,8 @@ std::string yaml_provenance(const MeasuredSet& set, const std::string& date, con
   y += fmt::format("  in_sample: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n", in_sample.supported,
                    in_sample.median_ape, in_sample.p90_ape);
   if (cv && cv->supported > 0)
-    y += fmt::format("  cross_validated: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n", cv->supported,
-                     cv->median_ape, cv->p90_ape);
+    y += fmt::format("  cross_validated: {{hold_out: \"{}\", rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n",
+                     to_string(hold_out), cv->supported, cv->median_ape, cv->p90_ape);
   y += "  flags:";
   if (flags.empty()) {
     y += " []\n";
@@ -826,7 +861,7 @@ std::string yaml_provenance(const MeasuredSet& set, const std::string& date, con
 }  // namespace
 
 std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date,
-                             const ErrorStats* cross_validated) {
+                             const ErrorStats* cross_validated, HoldOut hold_out) {
   const auto& e = fit.efficiency;
   std::string src = fmt::format("tokenfactory calibrate: {} fit to {} rows of {} (fnv1a64 {})", fit.kind, fit.rows,
                                 set.file_name, set.fnv1a64);
@@ -860,12 +895,12 @@ std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const
   qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
   y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
   y += yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
-                       cross_validated, fit.flags);
+                       cross_validated, hold_out, fit.flags);
   return y;
 }
 
 std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set, const std::string& date,
-                                    const ErrorStats* cross_validated) {
+                                    const ErrorStats* cross_validated, HoldOut hold_out) {
   const std::string src =
       fmt::format("tokenfactory calibrate: {} fit to {} rows of {} (fnv1a64 {}) on {} hardware families", fit.kind,
                   fit.rows, set.file_name, set.fnv1a64, fit.families.size());
@@ -881,7 +916,7 @@ std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set
   y += fmt::format("step_overhead: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.step_overhead_s * 1e6, src);
   y += fmt::format("layer_overhead: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.layer_overhead_s * 1e6, src);
   std::string y2 = yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
-                                   cross_validated, fit.flags);
+                                   cross_validated, hold_out, fit.flags);
   // Rows per hardware family, inside the calibration block (before its flags).
   std::string fams = "  families:";
   fams += fit.families.empty() ? " {}\n" : "\n";

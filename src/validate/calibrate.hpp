@@ -105,17 +105,29 @@ std::string engine_key(const PreparedRow& p);
 Calibration calibrate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
                       const FitOptions& o = {});
 
-// Leave-one-source-group-out: for each group, fit on the other groups' rows and predict its rows.
+// What a cross-validation fold holds out.
+enum class HoldOut {
+  source_group,  // one source group (a publication, benchmark round or engine version)
+  family,        // one hardware family: how well a chip family never measured is predicted
+};
+std::string_view to_string(HoldOut h);
+
+// Leave-one-out over `by`: for each group (or family), fit on the other rows and predict its rows.
+// A held-out family has no fit of its own, so its rows take the pooled hardware terms of the
+// other families (Calibration::efficiency_for), as an uncalibrated family would.
 std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, const cost::EfficiencyTable& base,
-                                      const FitOptions& o = {}, int threads = 2);
+                                      const FitOptions& o = {}, int threads = 2,
+                                      HoldOut by = HoldOut::source_group);
 
 // The calibration file for one family (same schema as data/efficiency, plus provenance).
-// `cross_validated`: the family's rows' errors under leave-one-source-group-out (recorded so every
-// result can state the evidence behind its efficiencies); null when cross-validation did not run.
+// `cross_validated`: the family's rows' errors under the cross-validation that held out `hold_out`
+// (recorded, with what was held out, so every result can state the evidence behind its
+// efficiencies); null when cross-validation did not run.
 std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const std::string& date,
-                             const ErrorStats* cross_validated = nullptr);
+                             const ErrorStats* cross_validated = nullptr, HoldOut hold_out = HoldOut::source_group);
 // The software-terms file for one engine (data/calibration/engines/<engine>.yaml).
 std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set, const std::string& date,
-                                    const ErrorStats* cross_validated = nullptr);
+                                    const ErrorStats* cross_validated = nullptr,
+                                    HoldOut hold_out = HoldOut::source_group);
 
 }  // namespace tf::validate

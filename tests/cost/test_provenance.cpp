@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/diagnostic.hpp"
+#include "io/text.hpp"
 #include "support/fixtures.hpp"
 #include "support/test_support.hpp"
 
@@ -25,9 +26,10 @@ TEST(Provenance, EveryCatalogFamilyHasAFileOrAStatedInheritance) {
   }
 }
 
-// Every entry names a family the catalog has (or default): a typo would silently mean defaults.
+// Every entry names a family the catalog has (or default, or the pooled fit): a typo would
+// silently mean defaults.
 TEST(Provenance, EveryInheritanceNamesACatalogFamily) {
-  std::set<std::string> families{"default"};
+  std::set<std::string> families{"default", "pooled"};
   for (const auto& s : hardware_catalog().systems()) families.insert(s.family);
   for (const auto& [family, inh] : efficiency_table().inheritance()) {
     EXPECT_TRUE(families.count(family)) << family << " is not a catalog family";
@@ -48,14 +50,62 @@ TEST(Provenance, InheritedFamiliesUseTheirParentsValuesAndSaySo) {
   EXPECT_EQ(child.provenance.rows, parent.provenance.rows);
   EXPECT_NE(child.provenance.summary().find("inherited from blackwell (calibrated"), std::string::npos)
       << child.provenance.summary();
-  // Chains resolve: trainium3 -> trainium2 -> default.
-  EXPECT_EQ(t.for_family("trainium3").provenance.status, EfficiencyStatus::fallback);
-  EXPECT_EQ(t.for_family("trainium3").family, "default");
+  // Chains resolve: trainium3 -> trainium2 -> pooled (the fit over every calibrated family),
+  // and default.yaml when there is no calibration.
+  EXPECT_EQ(t.for_family("trainium3").provenance.status, EfficiencyStatus::inherited);
+  EXPECT_EQ(t.for_family("trainium3").provenance.from_status, EfficiencyStatus::pooled);
+  EXPECT_EQ(t.for_family("trainium3").family, "pooled");
+  const auto u = EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  EXPECT_EQ(u.for_family("trainium3").provenance.status, EfficiencyStatus::fallback);
+  EXPECT_EQ(u.for_family("trainium3").family, "default");
   // Own anchors without a fit, and the calibrated families, say what they are.
   EXPECT_EQ(t.for_family("groq-lpu").provenance.status, EfficiencyStatus::anchors);
   EXPECT_GT(t.for_family("hopper").provenance.rows, 0);
   // A family no file and no entry names is the default, never silently another's.
   EXPECT_EQ(t.for_family("no-such-family").provenance.status, EfficiencyStatus::fallback);
+}
+
+// A family with no rows and no close relative takes the pooled hardware terms; a family with too
+// few rows for a fit of its own says it is pooled, not calibrated; both are flagged as not
+// calibrated in rankings, and the pooled figure's cross-validation says it left families out.
+TEST(Provenance, UnmeasuredFamiliesTakeThePooledFitAndSaySo) {
+  const auto& t = efficiency_table();
+  const auto& pooled = t.for_family("pooled");
+  ASSERT_EQ(pooled.provenance.status, EfficiencyStatus::pooled);
+  const auto& gaudi = t.for_family("gaudi");
+  EXPECT_EQ(gaudi.provenance.status, EfficiencyStatus::inherited);
+  EXPECT_EQ(gaudi.provenance.from_family, "pooled");
+  EXPECT_FALSE(gaudi.provenance.is_calibrated());
+  EXPECT_DOUBLE_EQ(gaudi.memory_bandwidth_fraction, pooled.memory_bandwidth_fraction);
+  EXPECT_DOUBLE_EQ(gaudi.compute_fraction, pooled.compute_fraction);
+  EXPECT_NE(gaudi.provenance.summary().find("pooled across calibrated families"), std::string::npos)
+      << gaudi.provenance.summary();
+  EXPECT_NE(gaudi.provenance.summary().find("none of its own"), std::string::npos) << gaudi.provenance.summary();
+  EXPECT_EQ(pooled.provenance.cv_hold_out, "hardware family");
+  EXPECT_NE(pooled.provenance.summary().find("leaving each family out"), std::string::npos)
+      << pooled.provenance.summary();
+  // tpu-v7 has rows, but too few for a fit: pooled, and it says so.
+  const auto& v7 = t.for_family("tpu-v7");
+  EXPECT_EQ(v7.provenance.status, EfficiencyStatus::pooled);
+  EXPECT_FALSE(v7.provenance.is_calibrated());
+  EXPECT_NE(v7.provenance.summary().find("too few for a fit"), std::string::npos) << v7.provenance.summary();
+  // What a cross-validation held out is one of two things, else an error naming the file.
+  test::TempDir dir;
+  const auto data = dir.path() / "data";
+  std::filesystem::create_directories(data / "calibration");
+  std::filesystem::copy(test::data_dir() / "efficiency", data / "efficiency");
+  auto text = io::read_text_file(test::data_dir() / "calibration" / "pooled.yaml");
+  const auto at = text.find("hold_out: \"hardware family\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("hold_out: \"hardware family\"").size(), "hold_out: \"one row\"");
+  std::ofstream(data / "calibration" / "pooled.yaml") << text;
+  try {
+    (void)EfficiencyTable::load(data / "efficiency");
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(e.diagnostic().file.find("pooled.yaml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("hardware family"), std::string::npos) << e.what();
+  }
 }
 
 // The bundled data with one inheritance file swapped in.
