@@ -55,8 +55,8 @@ Rows that describe a request process run through the request-level serving simul
 
 | scenario | prediction |
 |---|---|
-| `offline` with a stated request count ("1000 reqs at t=0") | simulated: every request queued at t = 0, continuous batching under the KV memory (and any stated engine cap), prompt chunks under the token budget; throughput = output tokens / makespan (ramp-up and drain included), TTFT / TPOT the request means |
-| `offline` without a count | steady state (`cost::estimate`) at the largest batch the KV memory admits at isl + osl, capped by a stated engine cap |
+| `offline` with a stated request count ("1000 reqs at t=0") | simulated: every request queued at t = 0, continuous batching under the KV memory (and any stated engine cap; whole-context reservation for engines that never evict, paged KV with preemption by recompute for vLLM / SGLang / ATOM), prompt chunks under the token budget; throughput = output tokens / makespan (ramp-up and drain included), TTFT / TPOT the request means |
+| `offline` without a count | steady state (`cost::estimate`) at the largest batch the KV memory admits at isl + osl (engines that preempt and allocate paged KV on demand: at the mean context isl + osl/2), capped by a stated engine cap |
 | `static_batch` | one batch of `concurrency` requests per replica, in waves when KV cannot hold it: prefill in activation-budget chunks, then osl - 1 decode steps at mean context isl + osl/2 |
 | `fixed_concurrency` | simulated closed loop: `concurrency` clients spread over the DP replicas, each sending its next request when the previous completes, for the stated number of prompts (else 10 per client) |
 | `single_stream` | one request at a time: its prefill alone, then batch-1 decode steps |

@@ -31,6 +31,7 @@ struct SimulateOptions {
   bool batch = false;
   long long requests = 0;
   std::string scheduler = "mixed";
+  std::string kv_admission;  // empty: the --engine profile's (paged when it preempts), else whole-context
   double step_tokens = 0, max_running = 0;
   unsigned long long seed = 1;
   bool json = false;
@@ -172,6 +173,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* step_tokens = cmd->add_option("--step-tokens", o->step_tokens,
                   "Token budget per step (max_num_batched_tokens; default: the efficiency file's activation_tokens)");
   auto* max_running = cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
+  cmd->add_option("--kv-admission", o->kv_admission,
+                  "How requests get KV memory: 'whole-context' (reserved at admission, never evicted: TensorRT-LLM "
+                  "guaranteed-no-evict) or 'paged' (prompt blocks at admission, grown per token, the latest request "
+                  "preempted and recomputed when memory runs out: vLLM, SGLang); default: the --engine profile's "
+                  "(paged when it preempts), else whole-context")
+      ->check(CLI::IsMember({"whole-context", "paged"}));
   auto* seed = cmd->add_option("--seed", o->seed, "Seed of the lengths and arrival times (not with --trace)")
                    ->capture_default_str();
   cmd->add_option("--requests-csv", o->requests_csv,
@@ -241,18 +248,25 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            : profile          ? profile->token_budget
                                               : d.efficiency->activation_tokens;
       engine.max_running = o->max_running > 0 ? o->max_running : profile ? profile->max_sequences : 0;
+      engine.kv_admission = !o->kv_admission.empty()
+                                ? (o->kv_admission == "paged" ? serving::KvAdmission::paged
+                                                              : serving::KvAdmission::whole_context)
+                            : profile ? serving::kv_admission_for(*profile)
+                                      : serving::KvAdmission::whole_context;
       const double chips = d.chips;
       const serving::WindowSpec window;  // the documented default: 10% warm-up, 10% drain
       auto& out = *ctx.out;
       ordered_json engine_json = {
           {"scheduler", serving::to_string(engine.scheduler)},
           {"step_tokens", engine.step_tokens},
-          {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()}};
+          {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()},
+          {"kv_admission", serving::to_string(engine.kv_admission)}};
       if (profile) engine_json["profile"] = profile->id;
       const std::string engine_line = fmt::format(
-          "provenance: {}; software terms: {}\nengine{}: {} steps, token budget {:.0f}, {}",
+          "provenance: {}; software terms: {}\nengine{}: {} steps, {} KV, token budget {:.0f}, {}",
           provenance_text(system, *d.efficiency), d.efficiency->provenance.software_summary(),
-          profile ? " " + profile->id : std::string(), serving::to_string(engine.scheduler), engine.step_tokens,
+          profile ? " " + profile->id : std::string(), serving::to_string(engine.scheduler),
+          serving::to_string(engine.kv_admission), engine.step_tokens,
           engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
                                  : std::string("KV memory decides the batch"));
 
@@ -407,6 +421,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                        {"mean_requests_in_system", r.mean_in_system},
                        {"peak_running_per_replica", r.peak_running},
                        {"peak_kv_bytes_per_chip", r.peak_kv_bytes},
+                       {"preemptions", r.preemptions},
+                       {"recomputed_tokens", r.recomputed_tokens},
                        {"steps", r.steps},
                        {"step_evaluations", r.step_evaluations}};
         j["steady"] = steady_json(st, window, chips);
@@ -424,9 +440,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       out << fmt::format("{}; KV {:.1f} GB per chip\n", engine_line, r.kv_capacity_bytes / 1e9);
       out << fmt::format("whole run, {:.1f} s (first arrival to last completion): {:.0f} output tok/s ({:.0f} per "
                          "chip), {:.1f} requests in the system on average, peak {:.0f} running per replica, peak KV "
-                         "{:.1f} GB per chip\n",
+                         "{:.1f} GB per chip{}\n",
                          r.duration_s, r.output_tok_s, r.output_tok_s / chips, r.mean_in_system, r.peak_running,
-                         r.peak_kv_bytes / 1e9);
+                         r.peak_kv_bytes / 1e9,
+                         engine.kv_admission == serving::KvAdmission::paged
+                             ? fmt::format(", {} preemptions ({:.0f} tokens recomputed)", r.preemptions,
+                                           r.recomputed_tokens)
+                             : std::string());
       if (st.measured) {
         out << fmt::format("steady window {:.1f} - {:.1f} s ({}): {} requests, {:.0f} output tok/s ({:.0f} per chip), "
                            "{:.1f} requests in the system on average\n",

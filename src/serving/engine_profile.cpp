@@ -106,6 +106,10 @@ EngineProfile load_engine_profile(const std::filesystem::path& path) {
   return p;
 }
 
+KvAdmission kv_admission_for(const EngineProfile& p) {
+  return p.preemption == "none" ? KvAdmission::whole_context : KvAdmission::paged;
+}
+
 EngineProfiles EngineProfiles::load(const std::filesystem::path& dir) {
   io::require_directory(dir, "engines");
   EngineProfiles out;

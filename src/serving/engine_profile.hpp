@@ -24,7 +24,9 @@ struct EngineProfile {
   std::string token_budget_source;
   double max_sequences = 0;             // per engine instance; 0 = the KV memory decides
   std::string max_sequences_source;
-  std::string preemption;               // recompute | swap | none (descriptive)
+  // recompute | swap | none: engines that preempt allocate paged KV on demand (KvAdmission::paged;
+  // swap is priced as recompute), engines that never evict reserve the whole context.
+  std::string preemption;
   bool graphs = true;                   // decode as captured graphs (descriptive)
 };
 
@@ -62,6 +64,10 @@ class EngineProfiles {
 };
 
 EngineProfile load_engine_profile(const std::filesystem::path& path);
+
+// How the engine gives KV memory to requests: paged on demand when it preempts, else the whole
+// context at admission.
+KvAdmission kv_admission_for(const EngineProfile& p);
 
 // The engine's step policy for a run: the profile's, switched to mixed when the run's text holds
 // one of the profile's `mixed_when` phrases. `reason` says which.

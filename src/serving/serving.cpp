@@ -9,6 +9,8 @@
 #include <queue>
 #include <limits>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include "core/diagnostic.hpp"
 #include "core/stats.hpp"
@@ -186,12 +188,23 @@ SteadyWindow steady_window(const std::vector<RequestRecord>& requests, const Win
   return s;
 }
 
+std::string_view to_string(KvAdmission k) {
+  switch (k) {
+    case KvAdmission::whole_context: return "whole-context";
+    case KvAdmission::paged: return "paged";
+  }
+  return "?";
+}
+
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w) {
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
+  if (!(engine.kv_watermark >= 0 && engine.kv_watermark < 1))
+    fail(fmt::format("simulation: KV watermark must be in [0, 1), got {}", engine.kv_watermark));
   const size_t n = w.requests.size();
   const bool closed = w.clients > 0;
+  const bool paged = engine.kv_admission == KvAdmission::paged;
   const double cap_running = engine.max_running > 0 ? engine.max_running : std::numeric_limits<double>::infinity();
 
   Result res;
@@ -209,39 +222,77 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     issued = n;
     for (size_t i = 0; i < n; ++i) arrival[i] = w.requests[i].arrival_s;
   }
-  std::vector<double> need(n);  // KV bytes per chip each request reserves
-  for (size_t i = 0; i < n; ++i)
-    need[i] = model.kv_bytes_per_chip(1, w.requests[i].input_tokens + w.requests[i].output_tokens);
+  // KV bytes per chip a request holds while prefilling: its whole context (whole-context
+  // admission), or its prompt and first token (paged; the prompt grows by the tokens it had
+  // generated when it is preempted and recomputed).
+  std::vector<double> prompt(n), emitted(n, 0), need(n);
+  auto kv = [&](double tokens) { return model.kv_bytes_per_chip(1, tokens); };
+  for (size_t i = 0; i < n; ++i) {
+    prompt[i] = w.requests[i].input_tokens;
+    need[i] = paged ? kv(prompt[i] + 1) : kv(w.requests[i].input_tokens + w.requests[i].output_tokens);
+  }
   res.kv_capacity_bytes = cap_kv;
+  const double admit_cap = paged ? cap_kv * (1 - engine.kv_watermark) : cap_kv;
+  const double slack = 1e-9 * cap_kv;  // KV sums in bytes: compare with a relative tolerance
 
   // Sequences whose prompt is being processed, first come first served (prompt tokens done).
   std::deque<std::pair<size_t, double>> prefilling;
   // Decoding sequences all advance one token per decode step ("tick"), so one that starts
-  // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick.
-  using Finish = std::pair<double, size_t>;
+  // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick
+  // (entries of preempted sequences are stale: their epoch has moved on).
+  struct Finish {
+    double tick;
+    size_t id;
+    uint32_t epoch;
+    bool operator>(const Finish& o) const { return std::tie(tick, id) > std::tie(o.tick, o.id); }
+  };
   std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishing;
+  std::vector<uint32_t> epoch(n, 0);
+  // Paged KV: decoding sequences in admission order (the last is preempted first), with the tick
+  // and tokens emitted when each started decoding.
+  std::set<std::pair<uint64_t, size_t>> decoders;
+  std::vector<uint64_t> admitted_as(n, 0);
+  std::vector<double> start_tick(n, 0), start_emitted(n, 0);
+  uint64_t admissions = 0;
   double tick = 0, decoding = 0, context_sum = 0;  // context_sum: cached tokens of the decoders
   std::deque<size_t> waiting;
   size_t next = 0, done = 0;
-  double t = 0, reserved = 0;
+  double t = 0, reserved = 0;  // reserved: whole-context reservations, or paged prefill blocks
   auto in_flight = [&] { return decoding + static_cast<double>(prefilling.size()); };
   auto complete = [&](size_t id) {
     res.requests[id].finish_s = t;
-    reserved -= need[id];
+    if (!paged) reserved -= need[id];
     ++done;
     if (closed && issued < n) arrival[issued++] = t;  // the client sends its next request
+  };
+  // Paged KV held by the decoders, and how much the next decode step adds to it.
+  auto decoder_kv = [&](double& growth) {
+    double held = 0;
+    growth = 0;
+    for (const auto& [order, id] : decoders) {
+      const double ctx = w.requests[id].input_tokens + start_emitted[id] + (tick - start_tick[id]);
+      const double now = kv(ctx);
+      held += now;
+      growth += kv(ctx + 1) - now;
+    }
+    return held;
   };
   std::vector<double> chunk;  // tokens per prefilling entry this step (a prefix of the queue)
 
   while (done < n) {
     while (next < issued && arrival[next] <= t) waiting.push_back(next++);
+    double growth = 0;
+    double held = paged ? decoder_kv(growth) : 0;
     // Admission: first come, first served; a request that does not fit blocks the ones behind it.
+    // The paged watermark keeps room for running requests to grow: with none running, a request
+    // that fits at all is admitted.
     while (!waiting.empty()) {
       const size_t i = waiting.front();
       if (in_flight() + 1 > cap_running + 1e-9) break;
-      if (reserved + need[i] > cap_kv + 1e-9) break;
+      if (reserved + held + need[i] > (in_flight() > 0 ? admit_cap : cap_kv) + slack) break;
       prefilling.emplace_back(i, 0.0);
       reserved += need[i];
+      admitted_as[i] = admissions++;
       waiting.pop_front();
     }
     if (in_flight() == 0) {
@@ -249,10 +300,34 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       t = std::max(t, arrival[next]);
       continue;
     }
-    res.peak_running = std::max(res.peak_running, in_flight());
-    res.peak_kv_bytes = std::max(res.peak_kv_bytes, reserved);
 
     const bool with_decodes = !(!prefilling.empty() && engine.scheduler == Scheduler::prefill_first);
+    // Paged KV: when the decoders' next tokens do not fit, preempt the most recently admitted
+    // decoder (recompute: its KV is freed, it rejoins the queue at the front with the tokens it
+    // had generated added to its prompt), until they do.
+    if (paged && with_decodes) {
+      while (!decoders.empty() && reserved + held + growth > cap_kv + slack) {
+        const auto last = std::prev(decoders.end());
+        const size_t id = last->second;
+        decoders.erase(last);
+        const double gen = start_emitted[id] + (tick - start_tick[id]);
+        const double ctx = w.requests[id].input_tokens + gen;
+        held -= kv(ctx);
+        growth -= kv(ctx + 1) - kv(ctx);
+        decoding -= 1;
+        context_sum -= ctx;
+        emitted[id] = gen;
+        prompt[id] = ctx;
+        need[id] = kv(prompt[id] + 1);
+        ++epoch[id];
+        ++res.preemptions;
+        res.recomputed_tokens += prompt[id];
+        waiting.push_front(id);
+      }
+      if (in_flight() == 0) continue;
+    }
+    res.peak_running = std::max(res.peak_running, in_flight());
+
     cost::Batch b;
     if (with_decodes) b.decode_seqs = decoding;
     // Prompt chunks, first come first served, in what the token budget leaves.
@@ -260,24 +335,28 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     chunk.clear();
     double prompt_weighted = 0;
     for (size_t k = 0; k < prefilling.size() && budget > 0; ++k) {
-      const auto& r = w.requests[prefilling[k].first];
-      const double left = r.input_tokens - prefilling[k].second;
+      const double len = prompt[prefilling[k].first];
+      const double left = len - prefilling[k].second;
       const double c = std::min(left, budget);
       budget -= c;
       chunk.push_back(c);
       b.prefill_tokens += c;
-      prompt_weighted += c * r.input_tokens;
+      prompt_weighted += c * len;
       if (c >= left) b.prefill_seqs += 1;
     }
     if (b.prefill_tokens > 0) b.prefill_prompt = prompt_weighted / b.prefill_tokens;
 
     // Steps this iteration: one when prompts are in it; a pure-decode stretch otherwise, up to
-    // the next completion or the next arrival that could be admitted.
+    // the next completion, the next arrival that could be admitted, or (paged KV) the step whose
+    // tokens would no longer fit.
     double steps = 1;
     if (chunk.empty() && b.decode_seqs > 0) {
-      steps = std::max(1.0, finishing.top().first - tick);
+      while (epoch[finishing.top().id] != finishing.top().epoch) finishing.pop();  // preempted
+      steps = std::max(1.0, finishing.top().tick - tick);
+      if (paged && growth > 0)
+        steps = std::min(steps, std::max(1.0, std::floor((cap_kv + slack - reserved - held) / growth)));
       const bool admissible = waiting.empty() && next < issued && in_flight() + 1 <= cap_running + 1e-9 &&
-                              reserved + need[next] <= cap_kv + 1e-9;
+                              reserved + held + growth * steps + need[next] <= admit_cap + slack;
       if (admissible) {
         b.decode_context = context_sum / decoding;
         const double tau = model.step(b).time_s;
@@ -285,6 +364,9 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
         if (tau > 0) steps = std::min(steps, std::max(1.0, std::ceil((arrival[next] - t) / tau)));
       }
     }
+    // The KV in use at the end of these steps (growth per step only falls as contexts pass
+    // their windows, so this bounds it).
+    res.peak_kv_bytes = std::max(res.peak_kv_bytes, reserved + held + (b.decode_seqs > 0 ? growth * steps : 0));
     if (b.decode_seqs > 0) b.decode_context = context_sum / decoding + (steps - 1) / 2;
     const double dt = steps * model.step(b).time_s;
     ++res.step_evaluations;
@@ -296,28 +378,38 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
     if (b.decode_seqs > 0) {
       tick += steps;
       context_sum += decoding * steps;
-      while (!finishing.empty() && finishing.top().first <= tick + 1e-9) {
-        const size_t id = finishing.top().second;
+      while (!finishing.empty() && finishing.top().tick <= tick + 1e-9) {
+        const auto f = finishing.top();
         finishing.pop();
+        if (epoch[f.id] != f.epoch) continue;  // preempted since
         decoding -= 1;
-        context_sum -= w.requests[id].input_tokens + w.requests[id].output_tokens;
-        complete(id);
+        context_sum -= w.requests[f.id].input_tokens + w.requests[f.id].output_tokens;
+        if (paged) decoders.erase({admitted_as[f.id], f.id});
+        complete(f.id);
       }
     }
-    // Prompts whose last chunk ran emit their first token and start decoding (or complete).
+    // Prompts whose last chunk ran emit their next token (the first, unless recomputed after a
+    // preemption) and start decoding (or complete).
     for (size_t k = 0; k < chunk.size(); ++k) prefilling[k].second += chunk[k];
-    while (!prefilling.empty() && prefilling.front().second >= w.requests[prefilling.front().first].input_tokens) {
+    while (!prefilling.empty() && prefilling.front().second >= prompt[prefilling.front().first]) {
       const size_t id = prefilling.front().first;
       prefilling.pop_front();
-      res.requests[id].first_token_s = t;
+      if (paged) reserved -= need[id];
       const auto& r = w.requests[id];
-      if (r.output_tokens <= 1) {
+      if (emitted[id] == 0) res.requests[id].first_token_s = t;
+      emitted[id] += 1;
+      if (emitted[id] >= r.output_tokens) {
         complete(id);
         continue;
       }
       decoding += 1;
-      context_sum += r.input_tokens + 1;
-      finishing.emplace(tick + r.output_tokens - 1, id);
+      context_sum += r.input_tokens + emitted[id];
+      finishing.push({tick + r.output_tokens - emitted[id], id, epoch[id]});
+      if (paged) {
+        start_tick[id] = tick;
+        start_emitted[id] = emitted[id];
+        decoders.emplace(admitted_as[id], id);
+      }
     }
   }
 
@@ -361,6 +453,8 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
     res.peak_running = std::max(res.peak_running, one.peak_running);
     res.peak_kv_bytes = std::max(res.peak_kv_bytes, one.peak_kv_bytes);
     res.kv_capacity_bytes = one.kv_capacity_bytes;
+    res.preemptions += one.preemptions;
+    res.recomputed_tokens += one.recomputed_tokens;
   }
   summarise(res, w.window);
   return res;

@@ -1,9 +1,10 @@
 #pragma once
 // The request-level serving simulator (fidelity 3): one engine replica serving a stream of
-// requests with continuous batching, chunked prefill under a per-step token budget and a paged
-// KV cache that admits a request only when its whole context (prompt + output) fits, so nothing
-// is ever evicted. Each engine step is priced by cost::StepCostModel, so the simulator and the
-// steady-state estimate share one cost model.
+// requests with continuous batching, chunked prefill under a per-step token budget and a KV
+// cache that either reserves a request's whole context (prompt + output) at admission, so nothing
+// is ever evicted, or allocates it on demand and preempts (KvAdmission). Each engine step is
+// priced by cost::StepCostModel, so the simulator and the steady-state estimate share one cost
+// model.
 //
 // Time advances step by step while prompts are being prefilled; stretches of pure decode in
 // which no request arrives, finishes or can be admitted are advanced in one jump (their steps
@@ -41,8 +42,25 @@ struct SchedulerInfo {
 };
 const std::vector<SchedulerInfo>& schedulers();
 
+// How the engine gives KV memory to requests.
+enum class KvAdmission {
+  // A request reserves the KV of its whole context (input + output) when admitted, so nothing is
+  // ever evicted (TensorRT-LLM GUARANTEED_NO_EVICT, fixed-slot engines).
+  whole_context,
+  // Paged KV on demand (vLLM, SGLang): a request is admitted when its prompt's blocks fit, its
+  // KV grows a token per decode step, and when the next step's tokens no longer fit the most
+  // recently admitted decoding request is preempted: its KV is freed and it goes back to the
+  // front of the queue, to recompute its prompt and the tokens it had generated when readmitted.
+  paged,
+};
+std::string_view to_string(KvAdmission k);
+
 struct EngineConfig {
   Scheduler scheduler = Scheduler::mixed;
+  KvAdmission kv_admission = KvAdmission::whole_context;
+  // Paged admission leaves this share of the KV capacity free for running requests to grow into
+  // (vLLM's block-manager watermark).
+  double kv_watermark = 0.01;
   double max_running = 0;       // sequences in flight per replica (engine cap); 0 = no cap
   double step_tokens = 8192;    // token budget per step (max_num_batched_tokens / max_num_tokens)
   // KV bytes per chip the engine may fill; unset: what the deployment leaves after weights,
@@ -127,10 +145,13 @@ struct Result {
   double peak_running = 0;              // most sequences in flight at once
   double peak_kv_bytes = 0;             // most KV bytes per chip reserved at once (<= capacity)
   double kv_capacity_bytes = 0;         // the capacity the run used
+  size_t preemptions = 0;               // paged KV: decoding requests preempted (and recomputed)
+  double recomputed_tokens = 0;         // paged KV: prompt + generated tokens prefilled again
 };
 
 // Simulates one replica. DiagnosticError when the workload is invalid (no requests, lengths
-// below 1, unsorted open-loop arrivals) or a request cannot fit the KV capacity on its own.
+// below 1, unsorted open-loop arrivals) or a request cannot fit the KV capacity on its own
+// (under paged KV too: a request whose whole context never fits would be preempted forever).
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
 
 // Simulates the deployment's DP replicas behind a round-robin router: open-loop request i goes

@@ -359,6 +359,7 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   const double dpf = m.deployment().dp;
   serving::EngineConfig engine;
   engine.scheduler = p.facts.scheduler;
+  engine.kv_admission = p.facts.engine ? serving::kv_admission_for(*p.facts.engine) : serving::KvAdmission::whole_context;
   engine.max_running = std::isfinite(engine_cap) ? engine_cap : 0;
   engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens
                        : p.facts.engine    ? p.facts.engine->token_budget
@@ -414,8 +415,10 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
   op.e2e_s = e2e.mean;
   op.batch = steady ? r.steady.mean_in_system : r.mean_in_system;
   out.simulated = true;
-  out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {}",
+  out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {} KV{}, {}",
                                   w.requests.size(), serving::to_string(engine.scheduler), engine.step_tokens,
+                                  serving::to_string(engine.kv_admission),
+                                  r.preemptions > 0 ? fmt::format(" ({} preemptions)", r.preemptions) : "",
                                   p.facts.scheduler_reason));
   return op;
 }
@@ -443,25 +446,34 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
     out.reason = fmt::format("does not fit: not one request of {} tokens fits the KV memory", isl + osl);
     return out;
   }
-  double engine_cap = capacity;
+  double engine_limit = std::numeric_limits<double>::infinity();  // the engine's sequence cap
   if (p.facts.max_batch) {
     // A cap stated per rank holds per attention-DP rank (each rank runs its own batch); a TP
     // group shares one batch.
     const double ranks = p.facts.max_batch_per_rank && d.attention_dp ? d.tp : 1;
-    engine_cap = std::min(engine_cap, *p.facts.max_batch * ranks);
+    engine_limit = *p.facts.max_batch * ranks;
     if (ranks > 1) out.notes.push_back(fmt::format("engine cap {} per rank x {} ranks", *p.facts.max_batch, ranks));
   } else if (p.facts.engine && p.facts.engine->max_sequences > 0) {
-    engine_cap = std::min(engine_cap, p.facts.engine->max_sequences);
+    engine_limit = p.facts.engine->max_sequences;
     out.notes.push_back(fmt::format("engine default cap {:.0f} sequences ({})", p.facts.engine->max_sequences,
                                     p.facts.engine->id));
   }
+  // Batches whose requests run in lockstep (static batches) reach their whole context together.
+  const double lockstep_cap = std::min(capacity, engine_limit);
+  // Requests in flight in a steady state: an engine that allocates paged KV on demand holds each
+  // request's KV as it grows, at a steady mix of progress a mean context of isl + osl / 2 (the
+  // simulator preempts when the mix runs out); one that reserves the whole context holds isl + osl.
+  const bool paged = p.facts.engine && serving::kv_admission_for(*p.facts.engine) == serving::KvAdmission::paged;
+  const double engine_cap = paged ? std::min(std::max(capacity, m.max_sequences(isl + osl / 2)), engine_limit)
+                                  : lockstep_cap;
 
   Operating op;
   // A request process the simulator cannot run (a drawn request that can never fit) is
   // reported as unsupported with the simulator's reason.
   auto run_sim = [&] {
     try {
-      op = simulate_row(p, m, engine_cap, out);
+      // Paged KV: the simulator admits on the prompt's blocks, so only the engine's cap applies.
+      op = simulate_row(p, m, paged ? engine_limit : engine_cap, out);
       return true;
     } catch (const DiagnosticError& e) {
       out.reason = e.diagnostic().message;
@@ -479,7 +491,7 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
   };
   // `n` requests per replica at t=0, run as waves of at most `cap` (KV decides, static batching).
   auto waves = [&](double n) {
-    const double k = std::ceil(n / engine_cap);
+    const double k = std::ceil(n / lockstep_cap);
     const double b = n / k;
     const auto t = batch_times(m, b, isl, osl);
     const double wave_s = t.prefill_s + (osl - 1) * t.decode_s;
@@ -496,7 +508,7 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
       const double n = p.facts.requests ? *p.facts.requests / dpf : std::numeric_limits<double>::infinity();
       if (simulate && p.facts.requests) {
         if (!run_sim()) return out;
-      } else if (n <= engine_cap) {
+      } else if (n <= lockstep_cap) {
         waves(n);
       } else {
         steady(engine_cap);
