@@ -38,6 +38,7 @@ struct SimulateOptions {
   std::string requests_csv;
   bool find_max_rate = false;
   double max_p99_ttft_ms = 0, max_p99_tpot_ms = 0;
+  double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput SLO (0: not given)
 };
 
 ordered_json dist_json(const serving::Distribution& d, double scale) {
@@ -94,6 +95,40 @@ void add_distribution_rows(Table& t, const char* over, const serving::Phase& p) 
   row("TTFT ms", p.ttft_s, 1e3, 1);
   row("TPOT ms", p.tpot_s, 1e3, 2);
   row("E2E s", p.e2e_s, 1, 2);
+}
+
+ordered_json bench_definitions() {
+  return {{"names", "as vllm bench serve reports them"},
+          {"tpot", "(e2e - ttft) / (output tokens - 1), requests with more than one output token (vLLM)"},
+          {"tpot_incl_first", "e2e / output tokens (the convention that counts the first token)"},
+          {"itl", "gaps between successive tokens, pooled over requests; the simulator spreads a request's tokens "
+                  "evenly after its first, so each gap is its TPOT"},
+          {"goodput", "requests per second meeting every SLO given (--slo-ttft-ms, --slo-tpot-ms)"}};
+}
+
+ordered_json bench_json(const serving::BenchMetrics& m) {
+  ordered_json j{{"completed", m.completed},
+                 {"duration", m.duration_s},
+                 {"request_throughput", m.request_throughput},
+                 {"output_throughput", m.output_throughput},
+                 {"total_token_throughput", m.total_token_throughput}};
+  auto add = [&](const char* name, const serving::Distribution& d) {
+    j[fmt::format("mean_{}_ms", name)] = d.mean * 1e3;
+    j[fmt::format("median_{}_ms", name)] = d.median * 1e3;
+    j[fmt::format("p90_{}_ms", name)] = d.p90 * 1e3;
+    j[fmt::format("p99_{}_ms", name)] = d.p99 * 1e3;
+  };
+  add("ttft", m.ttft_s);
+  add("tpot", m.tpot_s);
+  add("tpot_incl_first", m.tpot_incl_first_s);
+  add("itl", m.itl_s);
+  add("e2el", m.e2el_s);
+  if (m.slo_given) {
+    j["request_goodput"] = m.goodput;
+    j["slo_met"] = m.slo_met;
+    j["slo_attainment"] = m.slo_attainment;
+  }
+  return j;
 }
 
 // What every simulate document starts with: the deployment and where its numbers come from.
@@ -156,6 +191,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                    "With --find-max-rate: limit on the steady window's p99 time to first token (ms)");
   auto* max_tpot = cmd->add_option("--max-p99-tpot-ms", o->max_p99_tpot_ms,
                                    "With --find-max-rate: limit on the steady window's p99 time per output token (ms)");
+  auto* slo_ttft = cmd->add_option("--slo-ttft-ms", o->slo_ttft_ms,
+                                   "Goodput SLO: a request meets it when its time to first token is at most this (ms)");
+  auto* slo_tpot = cmd->add_option(
+      "--slo-tpot-ms", o->slo_tpot_ms,
+      "Goodput SLO: a request meets it when its time per output token (first excluded) is at most this (ms)");
   auto* requests = cmd->add_option(
       "--requests", o->requests,
       fmt::format("Requests to simulate (default: 10 per client; for --rate and each --find-max-rate probe, {:.0f} s "
@@ -188,8 +228,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, max_running,
+                 slo_ttft, slo_tpot,
                  seed, find, max_ttft, max_tpot, sched] {
-    ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
+    ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, slo_ttft,
+                  slo_tpot,
                   max_running, seed, find, max_ttft, max_tpot, sched] {
       if (given(find)) {
         for (const auto* opt : {conc, rate, trace, batch})
@@ -206,7 +248,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           fail("simulate needs exactly one arrival mode",
                "--concurrency N, --rate R, --trace FILE, --batch or --find-max-rate");
       }
-      for (const auto& [opt, v] : {std::pair{max_ttft, o->max_p99_ttft_ms}, std::pair{max_tpot, o->max_p99_tpot_ms}})
+      for (const auto& [opt, v] : {std::pair{max_ttft, o->max_p99_ttft_ms}, std::pair{max_tpot, o->max_p99_tpot_ms},
+                                   std::pair{slo_ttft, o->slo_ttft_ms}, std::pair{slo_tpot, o->slo_tpot_ms}})
         if (given(opt) && !(v > 0 && std::isfinite(v)))
           fail(fmt::format("{} must be a finite number of milliseconds > 0, got {}", opt->get_name(), v));
       if (given(conc) && !(o->concurrency >= 1 && o->concurrency == std::floor(o->concurrency)))
@@ -392,6 +435,30 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       }
       const auto r = serving::simulate_deployment(m, engine, w);
       const auto& st = r.steady;
+      serving::Slo slo;
+      if (given(slo_ttft)) slo.ttft_s = o->slo_ttft_ms / 1e3;
+      if (given(slo_tpot)) slo.tpot_s = o->slo_tpot_ms / 1e3;
+      // vllm bench serve's figures: the whole run, and the requests arriving in the steady window
+      // (throughput there: tokens emitted in the window over its length).
+      const auto bench = serving::bench_metrics(r.requests, r.duration_s, slo);
+      std::optional<serving::BenchMetrics> bench_window;
+      if (st.measured) {
+        std::vector<serving::RequestRecord> in_window;
+        for (const auto& q : r.requests)
+          if (q.arrival_s >= st.window.start_s && q.arrival_s < st.window.end_s) in_window.push_back(q);
+        const double len = st.window.end_s - st.window.start_s;
+        auto bw = serving::bench_metrics(in_window, len, slo);
+        double in_tok = 0, out_tok = 0;
+        for (const auto& q : in_window) {
+          in_tok += q.input_tokens;
+          out_tok += q.output_tokens;
+        }
+        bw.completed = st.window.completed;
+        bw.request_throughput = static_cast<double>(st.window.completed) / len;
+        bw.output_throughput = st.window.output_tok_s;
+        bw.total_token_throughput = out_tok > 0 ? st.window.output_tok_s * (in_tok + out_tok) / out_tok : 0;
+        bench_window = bw;
+      }
 
       // The steady state at the mean number of requests in the system (over the steady window
       // when there is one), for comparison.
@@ -426,6 +493,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                        {"steps", r.steps},
                        {"step_evaluations", r.step_evaluations}};
         j["steady"] = steady_json(st, window, chips);
+        j["metrics"] = {{"definitions", bench_definitions()},
+                        {"whole_run", bench_json(bench)},
+                        {"steady_window", bench_window ? bench_json(*bench_window) : ordered_json()}};
+        if (slo.any())
+          j["metrics"]["slo"] = {{"ttft_ms", slo.ttft_s ? ordered_json(o->slo_ttft_ms) : ordered_json()},
+                                 {"tpot_ms", slo.tpot_s ? ordered_json(o->slo_tpot_ms) : ordered_json()}};
         j["steady_state"] = {{"concurrency", steady_c},
                              {"feasible", e.feasible},
                              {"ttft_ms", e.ttft_s * 1e3},
@@ -473,6 +546,22 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          "tok/s{}\n",
                          steady_c, e.ttft_s * 1e3, e.tpot_s * 1e3, e.output_tok_s,
                          e.feasible ? "" : " (infeasible: " + e.reason + ")");
+      const auto& bm = bench_window ? *bench_window : bench;
+      out << fmt::format("vllm bench serve figures ({}): completed {}, request_throughput {:.3g} req/s, "
+                         "output_throughput {:.0f} tok/s, total_token_throughput {:.0f} tok/s, mean_itl_ms {:.2f}, "
+                         "p99_itl_ms {:.2f} (TPOT excludes the first token; E2E / output tokens: mean {:.2f} ms)\n",
+                         bench_window ? "steady window" : "whole run", bm.completed, bm.request_throughput,
+                         bm.output_throughput, bm.total_token_throughput, bm.itl_s.mean * 1e3, bm.itl_s.p99 * 1e3,
+                         bm.tpot_incl_first_s.mean * 1e3);
+      if (slo.any()) {
+        std::vector<std::string> limits;
+        if (slo.ttft_s) limits.push_back(fmt::format("TTFT <= {:g} ms", o->slo_ttft_ms));
+        if (slo.tpot_s) limits.push_back(fmt::format("TPOT <= {:g} ms", o->slo_tpot_ms));
+        out << fmt::format("goodput under {}: {:.3g} req/s, SLO attainment {:.1f}% ({} of the {} requests {})\n",
+                           join(limits, " and "), bm.goodput, 100 * bm.slo_attainment, bm.slo_met,
+                           bench_window ? st.window.requests : r.requests.size(),
+                           bench_window ? "arriving in the steady window" : "of the run");
+      }
       out << fmt::format("{} engine steps in {} step-cost evaluations\n", r.steps, r.step_evaluations);
       return 0;
     };

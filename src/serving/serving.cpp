@@ -460,6 +460,67 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   return res;
 }
 
+bool Slo::met_by(const RequestRecord& r) const {
+  if (ttft_s && r.ttft_s() > *ttft_s) return false;
+  if (tpot_s && r.output_tokens > 1 && r.tpot_s() > *tpot_s) return false;
+  return true;
+}
+
+BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double duration_s, const Slo& slo) {
+  for (const auto* v : {&slo.ttft_s, &slo.tpot_s})
+    if (*v && (!(**v > 0) || !std::isfinite(**v))) fail(fmt::format("SLO limits must be finite and > 0 s, got {}", **v));
+  BenchMetrics m;
+  m.completed = requests.size();
+  m.duration_s = duration_s;
+  m.slo_given = slo.any();
+  std::vector<double> ttft, tpot, incl, e2e;
+  // ITL: each request's TPOT, once per gap; percentiles over the pooled gaps (token-weighted).
+  std::vector<std::pair<double, double>> gaps;  // (gap, count)
+  double in_tokens = 0, out_tokens = 0, gap_count = 0, gap_sum = 0;
+  for (const auto& r : requests) {
+    in_tokens += r.input_tokens;
+    out_tokens += r.output_tokens;
+    ttft.push_back(r.ttft_s());
+    e2e.push_back(r.e2e_s());
+    incl.push_back(r.e2e_s() / r.output_tokens);
+    if (r.output_tokens > 1) {
+      tpot.push_back(r.tpot_s());
+      gaps.emplace_back(r.tpot_s(), r.output_tokens - 1);
+      gap_count += r.output_tokens - 1;
+      gap_sum += r.tpot_s() * (r.output_tokens - 1);
+    }
+    if (slo.met_by(r)) ++m.slo_met;
+  }
+  m.ttft_s = distribution(std::move(ttft));
+  m.tpot_s = distribution(std::move(tpot));
+  m.tpot_incl_first_s = distribution(std::move(incl));
+  m.e2el_s = distribution(std::move(e2e));
+  if (gap_count > 0) {
+    std::sort(gaps.begin(), gaps.end());
+    auto weighted = [&](double p) {  // smallest gap with at least p of the gaps at or below it
+      double seen = 0;
+      for (const auto& [g, c] : gaps) {
+        seen += c;
+        if (seen >= p * gap_count) return g;
+      }
+      return gaps.back().first;
+    };
+    m.itl_s.mean = gap_sum / gap_count;
+    m.itl_s.median = weighted(0.5);
+    m.itl_s.p90 = weighted(0.9);
+    m.itl_s.p99 = weighted(0.99);
+    m.itl_s.max = gaps.back().first;
+  }
+  if (duration_s > 0) {
+    m.request_throughput = static_cast<double>(m.completed) / duration_s;
+    m.output_throughput = out_tokens / duration_s;
+    m.total_token_throughput = (in_tokens + out_tokens) / duration_s;
+    m.goodput = static_cast<double>(m.slo_met) / duration_s;
+  }
+  m.slo_attainment = m.completed > 0 ? static_cast<double>(m.slo_met) / static_cast<double>(m.completed) : 0;
+  return m;
+}
+
 std::vector<Request> make_requests(size_t n, const LengthSpec& input, const LengthSpec& output, double rate_per_s,
                                    uint64_t seed) {
   for (const auto* l : {&input, &output}) {

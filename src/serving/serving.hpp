@@ -162,6 +162,35 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
 // remaining replicas idle.
 Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
 
+// ---- benchmark metrics (vllm bench serve's names) ----
+
+// Service-level objectives a request meets when its TTFT and its TPOT (first token excluded)
+// are within them; unset: no limit of that kind.
+struct Slo {
+  std::optional<double> ttft_s, tpot_s;
+  [[nodiscard]] bool any() const { return ttft_s || tpot_s; }
+  [[nodiscard]] bool met_by(const RequestRecord& r) const;
+};
+
+// The figures `vllm bench serve` reports, over a set of requests and the span they were served
+// in, plus goodput under an SLO. Throughputs divide by `duration_s`. TPOT follows vLLM: (E2E -
+// TTFT) / (output tokens - 1) over requests with more than one output token; `tpot_incl_first`
+// is the other convention, E2E / output tokens. ITL pools the gaps between successive tokens of
+// every request; the simulator spreads a request's tokens evenly after its first, so each of its
+// output - 1 gaps is its TPOT (token-weighted; real ITL also has the spikes of prompt chunks
+// sharing a step, which this does not show).
+struct BenchMetrics {
+  size_t completed = 0;
+  double duration_s = 0;
+  double request_throughput = 0, output_throughput = 0, total_token_throughput = 0;  // per s
+  Distribution ttft_s, tpot_s, tpot_incl_first_s, itl_s, e2el_s;
+  bool slo_given = false;
+  size_t slo_met = 0;
+  double slo_attainment = 0;  // share of requests meeting the SLO, 0..1
+  double goodput = 0;         // requests per second meeting the SLO
+};
+BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double duration_s, const Slo& slo = {});
+
 // ---- workload helpers (deterministic for a seed) ----
 
 // Token lengths drawn uniformly from [mean x (1 - spread), mean x (1 + spread)], rounded to

@@ -444,6 +444,43 @@ TEST(CliSimulate, PoissonRunsSixHundredSecondsAndReportsTheSteadyWindowApart) {
   EXPECT_FALSE(json::parse(b.out)["steady"]["measured"].get<bool>());
 }
 
+// The figures vllm bench serve reports, under its names, with goodput under an SLO: a TTFT
+// limit above every request's TTFT is met by all, one below every request's by none.
+TEST(CliSimulate, ReportsVllmBenchServeMetricsAndGoodput) {
+  auto run = [](const std::string& slo_ttft) {
+    const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "4",
+                            "--requests", "400", "--isl", "500", "--osl", "100", "--slo-ttft-ms", slo_ttft, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  };
+  const auto j = run("100000");
+  const auto& m = j["metrics"]["whole_run"];
+  EXPECT_EQ(m["completed"].get<int>(), 400);
+  const double d = j["result"]["duration_s"].get<double>();
+  EXPECT_NEAR(m["request_throughput"].get<double>(), 400 / d, 1e-9);
+  EXPECT_NEAR(m["output_throughput"].get<double>(), 400 * 100 / d, 1e-6);
+  EXPECT_NEAR(m["total_token_throughput"].get<double>(), 400 * 600 / d, 1e-6);
+  EXPECT_NEAR(m["mean_ttft_ms"].get<double>(), j["result"]["ttft_ms"]["mean"].get<double>(), 1e-9);
+  EXPECT_NEAR(m["p99_tpot_ms"].get<double>(), j["result"]["tpot_ms"]["p99"].get<double>(), 1e-9);
+  // Equal output lengths: pooled ITL has the mean TPOT; E2E / tokens includes the first token.
+  EXPECT_NEAR(m["mean_itl_ms"].get<double>(), m["mean_tpot_ms"].get<double>(), 1e-9);
+  EXPECT_GT(m["mean_tpot_incl_first_ms"].get<double>(), 0);
+  EXPECT_NEAR(m["mean_e2el_ms"].get<double>(), 1e3 * j["result"]["e2e_s"]["mean"].get<double>(), 1e-6);
+  EXPECT_DOUBLE_EQ(m["slo_attainment"].get<double>(), 1.0);
+  EXPECT_NEAR(m["request_goodput"].get<double>(), 400 / d, 1e-9);
+  EXPECT_TRUE(j["metrics"]["steady_window"].is_object());
+  const auto none = run("0.001");
+  EXPECT_DOUBLE_EQ(none["metrics"]["whole_run"]["slo_attainment"].get<double>(), 0.0);
+  EXPECT_DOUBLE_EQ(none["metrics"]["whole_run"]["request_goodput"].get<double>(), 0.0);
+  // A limit of 0 or below, or not a number, is refused naming the flag.
+  for (const char* bad : {"0", "-1", "nan"}) {
+    const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "4",
+                            "--slo-tpot-ms", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--slo-tpot-ms"), std::string::npos) << r.err;
+  }
+}
+
 TEST(CliSimulate, FindMaxRateMeetsTheLimitAndTenPercentMoreViolatesIt) {
   const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
                                       "--isl", "1000", "--osl", "200", "--length-spread", "0.2", "--json"};

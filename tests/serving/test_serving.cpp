@@ -201,6 +201,35 @@ TEST(Serving, PagedKvUnderPressureConservesRequestsAndTokens) {
   EXPECT_GT(r.output_tok_s, whole.output_tok_s);
 }
 
+// vllm bench serve's figures by hand: two requests over 2 s.
+TEST(Serving, BenchMetricsByHand) {
+  RequestRecord a, b;
+  a.arrival_s = 0, a.first_token_s = 0.1, a.finish_s = 1.1, a.input_tokens = 100, a.output_tokens = 11;  // TPOT 0.1
+  b.arrival_s = 0.5, b.first_token_s = 0.7, b.finish_s = 1.5, b.input_tokens = 50, b.output_tokens = 5;  // TPOT 0.2
+  Slo slo;
+  slo.ttft_s = 0.15;
+  const auto m = bench_metrics({a, b}, 2.0, slo);
+  EXPECT_EQ(m.completed, 2u);
+  EXPECT_DOUBLE_EQ(m.request_throughput, 1.0);
+  EXPECT_DOUBLE_EQ(m.output_throughput, 8.0);
+  EXPECT_DOUBLE_EQ(m.total_token_throughput, 83.0);
+  EXPECT_DOUBLE_EQ(m.ttft_s.mean, 0.15);
+  EXPECT_DOUBLE_EQ(m.tpot_s.mean, 0.15);
+  EXPECT_DOUBLE_EQ(m.tpot_incl_first_s.mean, (1.1 / 11 + 1.0 / 5) / 2);
+  // ITL pools 10 gaps of 0.1 s and 4 of 0.2 s.
+  EXPECT_DOUBLE_EQ(m.itl_s.mean, (10 * 0.1 + 4 * 0.2) / 14);
+  EXPECT_DOUBLE_EQ(m.itl_s.median, 0.1);
+  EXPECT_DOUBLE_EQ(m.itl_s.p99, 0.2);
+  EXPECT_DOUBLE_EQ(m.e2el_s.mean, 1.05);
+  EXPECT_EQ(m.slo_met, 1u);
+  EXPECT_DOUBLE_EQ(m.slo_attainment, 0.5);
+  EXPECT_DOUBLE_EQ(m.goodput, 0.5);
+  slo.tpot_s = 0.05;  // now neither meets it
+  EXPECT_EQ(bench_metrics({a, b}, 2.0, slo).slo_met, 0u);
+  slo.ttft_s = -1;
+  EXPECT_THROW((void)bench_metrics({a, b}, 2.0, slo), DiagnosticError);
+}
+
 TEST(Serving, ClosedLoopNeverHasMoreInFlightThanClients) {
   const auto m = llama8b().cost_model();
   Workload w;
