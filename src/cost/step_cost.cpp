@@ -192,7 +192,8 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   // scale-up domain runs over scale-out. A needed link without a bandwidth figure makes the
   // layout infeasible: never free.
   std::string link_problem;
-  auto link = [&](double group, const char* what, double& bw, double& lat, double& wire_lat) {
+  auto link = [&](double group, const char* what, hardware::Collective kind, double& bw, double& lat,
+                  double& wire_lat) {
     bw = lat = wire_lat = 0;
     if (group <= 1) return;
     const bool up = group <= domain;
@@ -209,14 +210,18 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
       peak *= std::min(group - 1, domain - 1) / (domain - 1);
     bw = peak * e.network_fraction;
     wire_lat = l.latency_s ? l.latency_s->value : 0;
+    // A multi-hop network states its latency per hop; a collective pays one per dependent round.
+    if (l.topology == hardware::Topology::multi_hop) wire_lat *= hardware::collective_hops(kind, group);
     lat = wire_lat + e.collective_latency_s;
   };
   tp_group_ = tp;
   ep_group_ = moe_group;
   double tp_wire = 0, ep_wire = 0, pp_wire = 0;
-  link(tp, "tensor parallelism", tp_bw_, tp_lat_, tp_wire);
-  if (m.is_moe() && (d.attention_dp || ep > tp)) link(moe_group, "expert parallelism", ep_bw_, ep_lat_, ep_wire);
-  if (pp > 1) link(tp * pp, "pipeline parallelism", pp_bw_, pp_lat_, pp_wire);
+  using hardware::Collective;
+  link(tp, "tensor parallelism", Collective::all_reduce, tp_bw_, tp_lat_, tp_wire);
+  if (m.is_moe() && (d.attention_dp || ep > tp))
+    link(moe_group, "expert parallelism", Collective::all_to_all, ep_bw_, ep_lat_, ep_wire);
+  if (pp > 1) link(tp * pp, "pipeline parallelism", Collective::point_to_point, pp_bw_, pp_lat_, pp_wire);
   const double dense_layers = stage_layers_ - moe_layers_;
   if (tp > 1) {
     if (!d.attention_dp) {

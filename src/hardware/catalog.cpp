@@ -71,7 +71,7 @@ void read_link(const YamlNode& n, Link& link, const References& refs) {
   n.expect_keys({"domain_chips", "technology", "topology", "bandwidth", "latency"});
   if (auto t = n.optional("technology")) link.technology = t->as_string();
   if (auto t = n.optional("topology"))
-    link.topology = read_enum<Topology>(*t, {{"switched", Topology::switched}, {"full_mesh", Topology::full_mesh}});
+    link.topology = read_enum<Topology>(*t, {{"switched", Topology::switched}, {"full_mesh", Topology::full_mesh}, {"multi_hop", Topology::multi_hop}});
   if (auto b = n.optional("bandwidth"))
     link.bandwidth_bytes_per_s = read_quantity(*b, Dimension::bytes_per_s, refs, true);
   if (auto l = n.optional("latency")) link.latency_s = read_quantity(*l, Dimension::seconds, refs);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 namespace tf::hardware {
 
@@ -29,6 +30,7 @@ std::string_view to_string(Topology t) {
   switch (t) {
     case Topology::switched: return "switched";
     case Topology::full_mesh: return "full_mesh";
+    case Topology::multi_hop: return "multi_hop";
   }
   return "?";
 }
@@ -66,6 +68,17 @@ std::vector<ComputeClass> SystemSpec::compute_classes() const {
   std::vector<ComputeClass> out;
   for (const auto& [c, _] : compute) out.push_back(c);
   return out;
+}
+
+double collective_hops(Collective c, double n) {
+  if (n <= 1) return 0;
+  const double rounds = std::ceil(std::log2(n) - 1e-12);
+  switch (c) {
+    case Collective::all_reduce: return 2 * rounds;
+    case Collective::all_to_all: return rounds;
+    case Collective::point_to_point: return 1;
+  }
+  return 1;
 }
 
 }  // namespace tf::hardware

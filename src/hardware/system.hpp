@@ -37,7 +37,16 @@ enum class Topology {
               // uses the chip's whole bandwidth
   full_mesh,  // one direct link per peer (AMD xGMI on UBB, Gaudi RoCE): a group of n chips in a
               // domain of D uses n - 1 of the D - 1 peer links
+  multi_hop,  // a direct chip-to-chip network without switches whose chips forward for each other
+              // (Groq's software-scheduled Dragonfly): the link's `latency` is per hop, and a
+              // collective over n chips pays one per dependent round (collective_hops)
 };
+// Dependent rounds, each at least one hop, of a collective over `n` chips on a multi-hop network,
+// with the latency-optimal algorithms (Thakur, Rabenseifner and Gropp, "Optimization of Collective
+// Communication Operations in MPICH", IJHPCA 2005): all-reduce by recursive halving and doubling,
+// 2 ceil(log2 n); all-to-all by Bruck's algorithm, ceil(log2 n); a point-to-point hand-off, 1.
+enum class Collective { all_reduce, all_to_all, point_to_point };
+double collective_hops(Collective c, double n);
 std::string_view to_string(Topology t);
 
 struct Link {

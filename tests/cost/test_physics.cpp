@@ -118,6 +118,35 @@ TEST(Links, FullMeshGroupUsesItsPeerLinksOnly) {
   EXPECT_NEAR(s8.build().step(b).groups[g].time_s, sw8.build().step(b).groups[g].time_s, 1e-15);
 }
 
+// A multi-hop network (Groq's C2C Dragonfly) states its latency per hop; an all-reduce over n
+// chips pays 2 ceil(log2 n) hops (recursive halving and doubling), in the step and in the
+// ceiling's communication floor, where a switched fabric pays the latency once.
+TEST(Links, MultiHopCollectivesPayTheirLatencyPerHop) {
+  using hardware::Collective;
+  using hardware::collective_hops;
+  EXPECT_EQ(collective_hops(Collective::all_reduce, 1), 0);
+  EXPECT_EQ(collective_hops(Collective::all_reduce, 2), 2);
+  EXPECT_EQ(collective_hops(Collective::all_reduce, 3), 4);
+  EXPECT_EQ(collective_hops(Collective::all_reduce, 64), 12);
+  EXPECT_EQ(collective_hops(Collective::all_to_all, 8), 3);
+  EXPECT_EQ(collective_hops(Collective::point_to_point, 16), 1);
+  auto s = make("meta-llama/Llama-3.1-8B-Instruct", "groq-lpu", layout(32, 1));
+  ASSERT_EQ(s.system.scale_up.topology, hardware::Topology::multi_hop);
+  ASSERT_TRUE(s.system.scale_up.latency_s);
+  const double hop = s.system.scale_up.latency_s->value;
+  const auto multi = s.build();
+  auto sw = s;
+  sw.system.scale_up.topology = hardware::Topology::switched;
+  const auto switched = sw.build();
+  const Batch b{1, 1000, 0, 0, 0};
+  const auto g = static_cast<size_t>(OpGroup::tp_collective);
+  const double allreduces = 2 * 32;  // after attention and after the FFN, 32 layers
+  EXPECT_NEAR(multi.step(b).groups[g].time_s - switched.step(b).groups[g].time_s, allreduces * hop * (10 - 1),
+              1e-12);
+  EXPECT_NEAR(multi.ceiling_step_time(1, 1000) - switched.ceiling_step_time(1, 1000), allreduces * hop * (10 - 1),
+              1e-12);
+}
+
 TEST(Links, MissingBandwidthMakesTheLayoutInfeasibleNeverFree) {
   auto s = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", layout(4, 1));
   s.system.scale_up.bandwidth_bytes_per_s.reset();
