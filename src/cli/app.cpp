@@ -1,6 +1,10 @@
 #include "cli/app.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <exception>
 #include <new>
@@ -85,8 +89,26 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     out << "tokenfactory 0.1.0\n";
     return 0;
   } catch (const CLI::ParseError& e) {
-    // Help for the subcommand the user was in, when it can be found.
-    err << "error: " << e.what() << "\n";
+    // CLI11 checks required options before it reports arguments it does not know: a mistyped
+    // flag would read as "--x is required". Name the unknown flag first.
+    std::string what = e.what();
+    if (dynamic_cast<const CLI::RequiredError*>(&e)) {
+      const CLI::App* sub = nullptr;
+      for (const auto* c : app.get_subcommands([](const CLI::App*) { return true; }))
+        if (std::find(args.begin(), args.end(), c->get_name()) != args.end()) sub = c;
+      for (const auto& a : args) {
+        // Flags only: not "--", not a negative number given as a value.
+        if (a.size() < 2 || a[0] != '-' || a == "--" || std::isdigit(static_cast<unsigned char>(a[1])) || a[1] == '.')
+          continue;
+        const auto name = a.substr(0, a.find('='));
+        const bool known = (sub && sub->get_option_no_throw(name)) || app.get_option_no_throw(name);
+        if (!known && !(sub && sub->get_name() == a)) {
+          what = fmt::format("unknown flag {}{}", name, sub ? " for " + sub->get_name() : std::string());
+          break;
+        }
+      }
+    }
+    err << "error: " << what << "\n";
     err << "run 'tokenfactory --help' (or 'tokenfactory <command> --help') for usage\n";
     return 2;
   } catch (...) {

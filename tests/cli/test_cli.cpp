@@ -83,6 +83,14 @@ TEST(Cli, UnknownFlagAndMissingArgumentAreExitCode2) {
   EXPECT_EQ(run_cli({"catalog", "hardware", "--jsn"}).exit_code, 2);
   EXPECT_EQ(run_cli({"catalog", "show"}).exit_code, 2);
   EXPECT_EQ(run_cli({"no-such-command"}).exit_code, 2);
+  // A mistyped flag on a command with required options is named as unknown, not reported as a
+  // missing required option; a negative number given as a value is not taken for a flag.
+  const auto r = run_cli({"calibrate-kernels", "--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown flag --bogus for calibrate-kernels"), std::string::npos) << r.err;
+  const auto m = run_cli({"calibrate", "--min-rows", "3"});
+  EXPECT_EQ(m.exit_code, 2);
+  EXPECT_NE(m.err.find("--measured is required"), std::string::npos) << m.err;
 }
 
 TEST(Cli, HelpExplainsFlags) {
