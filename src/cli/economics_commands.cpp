@@ -1,7 +1,9 @@
 // Economics commands: tco, capex, plan, generations.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -12,6 +14,7 @@
 #include "core/diagnostic.hpp"
 #include "economics/generations.hpp"
 #include "economics/plan.hpp"
+#include "economics/verify.hpp"
 #include "io/text.hpp"
 #include "io/trace.hpp"
 
@@ -262,11 +265,20 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4"};
       int max_chips = 0;
       bool json = false;
+      double attainment = 0.99;
+      bool no_check = false;
       EconomicsOptions eo;
     };
     auto o = std::make_shared<Opt>();
     cmd->add_option("--model", o->model, "Model id, short name or config.json path")->capture_default_str();
     cmd->add_option("--hardware", o->hardware, "Candidate systems (comma-separated), or all")->delimiter(',')->required();
+    cmd->add_option("--slo-attainment", o->attainment,
+                    "Share of requests that must meet the TTFT / TPOT limits when the plan is checked under load "
+                    "(with --trace or a TTFT / TPOT limit: each system's fleet is replayed through the serving "
+                    "simulator and grown until it holds)")
+        ->capture_default_str();
+    cmd->add_flag("--no-serving-check", o->no_check,
+                  "Skip the check under load: size from steady-state estimates only");
     cmd->add_option("--demand-output-tok-s", o->demand_tok_s, "Output tokens per second to serve");
     cmd->add_option("--demand-requests-s", o->demand_req_s, "Requests per second to serve (each --osl output tokens)");
     cmd->add_option("--trace", o->trace,
@@ -315,8 +327,75 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         r.max_chips_per_replica = o->max_chips;
         const auto p = o->eo.params(ctx);
         const auto model = ctx.models().resolve(o->model);
-        const auto res = economics::plan(model, resolve_systems(ctx, o->hardware), ctx.efficiency(), p, r,
-                                         o->eo.overrides(), default_threads());
+        auto res = economics::plan(model, resolve_systems(ctx, o->hardware), ctx.efficiency(), p, r,
+                                   o->eo.overrides(), default_threads());
+        // Plans that hold under load: with a trace, or TTFT / TPOT limits, each system's fleet is
+        // replayed request by request (the trace, else Poisson arrivals at the demand) and grown
+        // until the share of requests meeting the limits reaches --slo-attainment.
+        if (!(o->attainment > 0 && o->attainment <= 1))
+          fail(fmt::format("--slo-attainment must be in (0, 1], got {}", o->attainment));
+        std::map<std::string, economics::ServingCheck> checks;
+        const bool budget = r.power_cap_w || r.capex_budget_usd;
+        economics::ServingCheckSpec spec;
+        if (o->max_ttft_ms > 0) spec.slo.ttft_s = o->max_ttft_ms / 1e3;
+        if (o->max_tpot_ms > 0 || o->min_user > 0)
+          spec.slo.tpot_s = std::min(o->max_tpot_ms > 0 ? o->max_tpot_ms / 1e3 : 1e300,
+                                     o->min_user > 0 ? 1.0 / o->min_user : 1e300);
+        spec.target_attainment = o->attainment;
+        const bool check = !o->no_check && !budget && spec.slo.any() && (trace || o->max_ttft_ms > 0 || o->max_tpot_ms > 0);
+        if (check) {
+          if (trace) {
+            for (const auto& q : trace->requests)
+              spec.requests.push_back({q.arrival_s, static_cast<double>(std::max(1LL, q.input_tokens)),
+                                       static_cast<double>(std::max(1LL, q.output_tokens))});
+          } else {
+            const double rate = r.demand_output_tok_s / r.osl;
+            spec.requests = serving::make_requests(serving::open_loop_requests(rate, std::nullopt, std::nullopt, 20000),
+                                                   {r.isl, 0}, {r.osl, 0}, rate, 1);
+          }
+          for (auto& sp : res.systems) {
+            if (!sp.best) continue;
+            const auto c = economics::check_under_load(*sp.best, spec);
+            if (c.units != sp.best->units) sp.best = economics::with_units(*sp.best, c.units, p, r);
+            checks[sp.system->id] = c;
+          }
+          // The cheapest fleet that holds under load (the cheapest of all when none does).
+          const bool any_holds = std::any_of(checks.begin(), checks.end(), [](const auto& kv) { return kv.second.holds; });
+          res.best.reset();
+          for (const auto& sp : res.systems) {
+            if (!sp.best || (any_holds && !checks.at(sp.system->id).holds)) continue;
+            if (!res.best || sp.best->usd_per_mtok < res.best->usd_per_mtok ||
+                (sp.best->usd_per_mtok == res.best->usd_per_mtok && sp.best->chips < res.best->chips))
+              res.best = sp.best;
+          }
+        }
+        auto check_json = [&](const std::string& id) {
+          const auto it = checks.find(id);
+          if (it == checks.end()) return Json(nullptr);
+          const auto& c = it->second;
+          return Json{{"requests", spec.requests.size()},
+                      {"arrivals", trace ? "trace" : "poisson at the demand"},
+                      {"target_attainment", spec.target_attainment},
+                      {"planned_replicas", c.planned_units},
+                      {"planned_attainment", c.planned_attainment},
+                      {"planned_p99_ttft_ms", c.planned_p99_ttft_s * 1e3},
+                      {"planned_p99_tpot_ms", c.planned_p99_tpot_s * 1e3},
+                      {"replicas", c.units},
+                      {"attainment", c.attainment},
+                      {"p99_ttft_ms", c.p99_ttft_s * 1e3},
+                      {"p99_tpot_ms", c.p99_tpot_s * 1e3},
+                      {"holds", c.holds},
+                      {"simulations", c.simulations},
+                      {"note", c.note}};
+        };
+        auto check_text = [&](const std::string& id) -> std::string {
+          const auto it = checks.find(id);
+          if (it == checks.end()) return "-";
+          const auto& c = it->second;
+          if (c.units == c.planned_units) return fmt::format("{:.1f}% meet SLO", 100 * c.attainment);
+          return fmt::format("{:.1f}% at {:.0f} -> {:.1f}% at {:.0f} replicas{}", 100 * c.planned_attainment,
+                             c.planned_units, 100 * c.attainment, c.units, c.holds ? "" : " (does not hold)");
+        };
         if (o->json) {
           Json j{{"schema", "tokenfactory.plan/1"},
                  {"model", model.id},
@@ -326,6 +405,10 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                  {"economics", p.name},
                  {"price_basis", o->eo.price_basis},
                  {"best", fleet_json(*res.best)},
+                 {"serving_check", check ? Json{{"target_attainment", spec.target_attainment},
+                                                {"ttft_ms", spec.slo.ttft_s ? Json(*spec.slo.ttft_s * 1e3) : Json(nullptr)},
+                                                {"tpot_ms", spec.slo.tpot_s ? Json(*spec.slo.tpot_s * 1e3) : Json(nullptr)}}
+                                         : Json(nullptr)},
                  {"systems", Json::array()}};
           if (r.power_cap_w) j["power_cap_mw"] = *o->power_cap_mw;
           if (trace) {
@@ -340,6 +423,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                               : Json{{"hardware", sp.system->id}, {"reason", sp.reason},
                                      {"best_tok_s_per_user", sp.best_tok_s_per_user}};
             sj["provenance"] = provenance_json(*sp.system, ctx.efficiency().for_family(sp.system->family));
+            if (sp.best) sj["serving_check"] = check_json(sp.system->id);
             j["systems"].push_back(std::move(sj));
           }
           *ctx.out << json_text(j) << "\n";
@@ -360,24 +444,36 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                                 o->max_ttft_ms > 0 ? fmt::format(", TTFT <= {:.0f} ms", o->max_ttft_ms) : "",
                                 o->max_tpot_ms > 0 ? fmt::format(", TPOT <= {:.1f} ms", o->max_tpot_ms) : "",
                                 o->eo.price_basis);
-        Table t({"hardware", "$/Mtok", "chips", "racks", "MW", "HBM TB", "capex $M", "opex $M/yr", "out tok/s",
-                 "tok/s/user", "provenance", "config / reason"});
+        std::vector<std::string> cols{"hardware", "$/Mtok", "chips", "racks", "MW", "HBM TB", "capex $M", "opex $M/yr",
+                                      "out tok/s", "tok/s/user", "provenance", "config / reason"};
+        if (check) cols.insert(cols.end() - 1, "under load");
+        Table t(cols);
         t.right_align({1, 2, 3, 4, 5, 6, 7, 8, 9});
         ProvenanceColumn provenance(ctx.efficiency());
         for (const auto& sp : res.systems) {
           const std::string prov = provenance.cell(*sp.system);
+          std::vector<std::string> row;
           if (!sp.best) {
-            t.add_row({sp.system->id, "-", "-", "-", "-", "-", "-", "-", "-", "-", prov, sp.reason});
-            continue;
+            row = {sp.system->id, "-", "-", "-", "-", "-", "-", "-", "-", "-", prov, sp.reason};
+          } else {
+            const auto& f = *sp.best;
+            row = {f.system->id, fixed(f.usd_per_mtok, 3), thousands(f.chips), thousands(f.racks), fixed(f.power_w / 1e6, 3),
+                   fixed(f.hbm_bytes / 1e12, 1), fixed(f.capex_usd / 1e6, 1), fixed(f.opex_usd_per_year / 1e6, 2),
+                   thousands(f.output_tok_s), fixed(f.point.output_tok_s_per_user, 1), prov,
+                   f.point.config.describe() + (f.tco.mode == "rental" ? " (rented)" : "")};
           }
-          const auto& f = *sp.best;
-          t.add_row({f.system->id, fixed(f.usd_per_mtok, 3), thousands(f.chips), thousands(f.racks), fixed(f.power_w / 1e6, 3),
-                     fixed(f.hbm_bytes / 1e12, 1), fixed(f.capex_usd / 1e6, 1), fixed(f.opex_usd_per_year / 1e6, 2),
-                     thousands(f.output_tok_s), fixed(f.point.output_tok_s_per_user, 1), prov,
-                     f.point.config.describe() + (f.tco.mode == "rental" ? " (rented)" : "")});
+          if (check) row.insert(row.end() - 1, sp.best ? check_text(sp.system->id) : "-");
+          t.add_row(row);
         }
         t.print(*ctx.out);
         *ctx.out << provenance.footnote();
+        if (check)
+          *ctx.out << fmt::format("\nunder load: each fleet replayed through the serving simulator ({} requests, {}) and "
+                                  "grown by 10% until {:.1f}% of requests meet{}{}\n",
+                                  spec.requests.size(), trace ? "the trace's arrivals" : "Poisson arrivals at the demand",
+                                  100 * spec.target_attainment,
+                                  spec.slo.ttft_s ? fmt::format(" TTFT <= {:g} ms", *spec.slo.ttft_s * 1e3) : "",
+                                  spec.slo.tpot_s ? fmt::format(" TPOT <= {:.4g} ms", *spec.slo.tpot_s * 1e3) : "");
         *ctx.out << fmt::format("\nbest: {} with {} chips at {:.3f} USD per million output tokens\n",
                                 res.best->system->id, thousands(res.best->chips), res.best->usd_per_mtok);
         return 0;

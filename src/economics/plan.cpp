@@ -10,27 +10,16 @@
 
 namespace tf::economics {
 
-FleetPlan size_fleet(const frontier::Point& p, const Tco& t, const EconomicsParams& e, const PlanRequest& r) {
-  FleetPlan f;
-  const auto& s = *p.config.system;
-  f.system = &s;
-  f.point = p;
-  f.tco = t;
-  const double unit_chips = p.config.chips;
-  const double unit_tok_s = p.output_tok_s_per_chip * unit_chips;
-  if (r.power_cap_w || r.capex_budget_usd) {
-    double units = std::numeric_limits<double>::infinity();
-    if (r.power_cap_w) units = std::min(units, std::floor(*r.power_cap_w / (t.all_in_power_w * unit_chips)));
-    if (r.capex_budget_usd) {
-      const double per_unit = t.capex_usd_per_chip * unit_chips;
-      if (per_unit > 0) units = std::min(units, std::floor(*r.capex_budget_usd / per_unit));
-    }
-    f.units = std::isfinite(units) ? std::max(0.0, units) : 0;
-  } else {
-    f.units = std::ceil(r.demand_output_tok_s / unit_tok_s - 1e-9);
-  }
+namespace {
+
+// Everything about a fleet that follows from its replica count.
+void fill_fleet(FleetPlan& f, double units, const EconomicsParams& e, const PlanRequest& r) {
+  const auto& s = *f.system;
+  const auto& t = f.tco;
+  const double unit_chips = f.point.config.chips;
+  f.units = units;
   f.chips = f.units * unit_chips;
-  f.output_tok_s = f.units * unit_tok_s;
+  f.output_tok_s = f.units * f.point.output_tok_s_per_chip * unit_chips;
   const double domain = s.scale_up_domain_chips.value;
   const double per_node = s.host.chips_per_node ? s.host.chips_per_node->value : std::min(domain, 8.0);
   f.nodes = std::ceil(f.chips / per_node);
@@ -46,7 +35,37 @@ FleetPlan size_fleet(const frontier::Point& p, const Tco& t, const EconomicsPara
   const double served = r.demand_output_tok_s > 0 && !(r.power_cap_w || r.capex_budget_usd) ? r.demand_output_tok_s
                                                                                              : f.output_tok_s;
   f.usd_per_mtok = served > 0 ? f.chips * t.usd_per_busy_chip_hour / (served * 3600) * 1e6 : 0;
+}
+
+}  // namespace
+
+FleetPlan size_fleet(const frontier::Point& p, const Tco& t, const EconomicsParams& e, const PlanRequest& r) {
+  FleetPlan f;
+  f.system = p.config.system;
+  f.point = p;
+  f.tco = t;
+  const double unit_chips = p.config.chips;
+  const double unit_tok_s = p.output_tok_s_per_chip * unit_chips;
+  double units = 0;
+  if (r.power_cap_w || r.capex_budget_usd) {
+    double u = std::numeric_limits<double>::infinity();
+    if (r.power_cap_w) u = std::min(u, std::floor(*r.power_cap_w / (t.all_in_power_w * unit_chips)));
+    if (r.capex_budget_usd) {
+      const double per_unit = t.capex_usd_per_chip * unit_chips;
+      if (per_unit > 0) u = std::min(u, std::floor(*r.capex_budget_usd / per_unit));
+    }
+    units = std::isfinite(u) ? std::max(0.0, u) : 0;
+  } else {
+    units = std::ceil(r.demand_output_tok_s / unit_tok_s - 1e-9);
+  }
+  fill_fleet(f, units, e, r);
   return f;
+}
+
+FleetPlan with_units(const FleetPlan& f, double units, const EconomicsParams& e, const PlanRequest& r) {
+  FleetPlan g = f;
+  fill_fleet(g, units, e, r);
+  return g;
 }
 
 namespace {

@@ -57,6 +57,8 @@ struct PlanResult {
 
 // Sizes a fleet for one operating point (exposed for tests and brute-force checks).
 FleetPlan size_fleet(const frontier::Point& p, const Tco& t, const EconomicsParams& e, const PlanRequest& r);
+// The same fleet with `units` replicas (chips, racks, power, HBM, capex, opex and $/Mtok follow).
+FleetPlan with_units(const FleetPlan& f, double units, const EconomicsParams& e, const PlanRequest& r);
 
 // Throws DiagnosticError when no candidate meets the SLO, naming the best each system can do.
 PlanResult plan(const model::ModelSpec& model, const std::vector<const hardware::SystemSpec*>& systems,

@@ -373,6 +373,49 @@ TEST(CliEconomics, PlanFromATrace) {
 }
 
 
+// Plans that hold under load: a burst of 200 prompts in 0.2 s, then one more after 300 s, is a
+// low mean rate that the steady-state plan serves with one replica, but the burst's queue breaks
+// a 500 ms TTFT limit. Replayed through the simulator the fleet is grown until 99% of requests
+// meet it, and the grown fleet costs what its chips cost.
+TEST(CliEconomics, PlanIsCheckedUnderLoadAndGrownUntilTheSloHolds) {
+  test::TempDir dir;
+  std::string text = "arrived_at,num_prefill_tokens,num_decode_tokens\n";
+  for (int i = 0; i < 200; ++i) text += fmt::format("{},1000,100\n", i * 0.001);
+  text += "300,1000,100\n";
+  const auto p = dir.write("burst.csv", text);
+  const std::vector<std::string> base{"plan", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--trace", p.string(), "--max-ttft-ms", "500", "--json"};
+  const auto r = run_cli(base);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& c = j["systems"][0]["serving_check"];
+  ASSERT_TRUE(c.is_object()) << r.out;
+  EXPECT_EQ(c["requests"].get<int>(), 201);
+  EXPECT_LT(c["planned_attainment"].get<double>(), 0.99);
+  EXPECT_GT(c["replicas"].get<double>(), c["planned_replicas"].get<double>());
+  EXPECT_GE(c["attainment"].get<double>(), 0.99);
+  EXPECT_TRUE(c["holds"].get<bool>());
+  EXPECT_LE(c["p99_ttft_ms"].get<double>(), 500 + 1e-9);
+  const auto& best = j["best"];
+  EXPECT_DOUBLE_EQ(best["replicas"].get<double>(), c["replicas"].get<double>());
+  // Without the check the plan is the steady-state one, smaller and cheaper per token.
+  auto no_check = base;
+  no_check.push_back("--no-serving-check");
+  const auto u = run_cli(no_check);
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  const auto k = json::parse(u.out);
+  EXPECT_TRUE(k["systems"][0]["serving_check"].is_null());
+  EXPECT_DOUBLE_EQ(k["best"]["replicas"].get<double>(), c["planned_replicas"].get<double>());
+  EXPECT_NEAR(best["usd_per_mtok"].get<double>() / k["best"]["usd_per_mtok"].get<double>(),
+              c["replicas"].get<double>() / c["planned_replicas"].get<double>(), 1e-9);
+  // A target attainment outside (0, 1] is refused.
+  auto bad = base;
+  bad.insert(bad.end(), {"--slo-attainment", "1.5"});
+  const auto b = run_cli(bad);
+  EXPECT_EQ(b.exit_code, 2);
+  EXPECT_NE(b.err.find("--slo-attainment"), std::string::npos) << b.err;
+}
+
 // ---------------------------------------------------------------- simulate
 TEST(CliSimulate, NegligibleLoadReproducesTheAnalyticalLatency) {
   // One request every 10 s on average: each finds the engine idle, so its TTFT is its prefill
