@@ -48,6 +48,16 @@ std::string load_error(const std::string& file, const std::string& text) {
   return "no error";
 }
 
+// Engines that preempt allocate paged KV on demand; engines that never evict reserve the whole
+// context (the simulator's two KV admission policies).
+TEST(EngineProfiles, KvAdmissionFollowsThePreemptionPolicy) {
+  const auto& e = test::engine_profiles();
+  for (const char* id : {"vllm-v1", "vllm-v0", "sglang", "atom"})
+    EXPECT_EQ(kv_admission_for(e.get(id)), KvAdmission::paged) << id;
+  for (const char* id : {"tensorrt-llm", "default", "jetstream", "neuron"})
+    EXPECT_EQ(kv_admission_for(e.get(id)), KvAdmission::whole_context) << id;
+}
+
 TEST(EngineProfiles, BadFilesNameTheFileAndKey) {
   EXPECT_NE(load_error("aliases.yaml", "engines:\n  - {match: [x], engine: ghost}\n").find("unknown engine 'ghost'"),
             std::string::npos);
