@@ -345,9 +345,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         const bool check = !o->no_check && !budget && spec.slo.any() && (trace || o->max_ttft_ms > 0 || o->max_tpot_ms > 0);
         if (check) {
           if (trace) {
-            for (const auto& q : trace->requests)
-              spec.requests.push_back({q.arrival_s, static_cast<double>(std::max(1LL, q.input_tokens)),
-                                       static_cast<double>(std::max(1LL, q.output_tokens))});
+            spec.requests = serving::requests_from_trace(*trace);
           } else {
             const double rate = r.demand_output_tok_s / r.osl;
             spec.requests = serving::make_requests(serving::open_loop_requests(rate, std::nullopt, std::nullopt, 20000),
@@ -364,9 +362,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           res.best.reset();
           for (const auto& sp : res.systems) {
             if (!sp.best || (any_holds && !checks.at(sp.system->id).holds)) continue;
-            if (!res.best || sp.best->usd_per_mtok < res.best->usd_per_mtok ||
-                (sp.best->usd_per_mtok == res.best->usd_per_mtok && sp.best->chips < res.best->chips))
-              res.best = sp.best;
+            if (!res.best || economics::better_plan(*sp.best, *res.best, false)) res.best = sp.best;
           }
         }
         auto check_json = [&](const std::string& id) {

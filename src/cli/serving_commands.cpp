@@ -414,13 +414,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       double mean_isl = o->isl, mean_osl = o->osl;
       if (!o->trace.empty()) {
         const auto t = io::load_trace(o->trace);
-        size_t n = t.requests.size();
-        if (o->requests > 0) n = std::min<size_t>(n, static_cast<size_t>(o->requests));
-        for (size_t i = 0; i < n; ++i) {
-          const auto& r = t.requests[i];
-          w.requests.push_back({r.arrival_s, static_cast<double>(std::max(1LL, r.input_tokens)),
-                                static_cast<double>(std::max(1LL, r.output_tokens))});
-        }
+        w.requests = serving::requests_from_trace(t, o->requests > 0 ? static_cast<size_t>(o->requests) : 0);
         mean_isl = t.mean_input_tokens();
         mean_osl = t.mean_output_tokens();
       } else {

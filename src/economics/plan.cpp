@@ -68,8 +68,7 @@ FleetPlan with_units(const FleetPlan& f, double units, const EconomicsParams& e,
   return g;
 }
 
-namespace {
-bool better(const FleetPlan& a, const FleetPlan& b, bool budget_mode) {
+bool better_plan(const FleetPlan& a, const FleetPlan& b, bool budget_mode) {
   if (budget_mode) {
     if (a.output_tok_s != b.output_tok_s) return a.output_tok_s > b.output_tok_s;
     return a.usd_per_mtok < b.usd_per_mtok;
@@ -77,7 +76,6 @@ bool better(const FleetPlan& a, const FleetPlan& b, bool budget_mode) {
   if (a.usd_per_mtok != b.usd_per_mtok) return a.usd_per_mtok < b.usd_per_mtok;
   return a.chips < b.chips;
 }
-}  // namespace
 
 PlanResult plan(const model::ModelSpec& m, const std::vector<const hardware::SystemSpec*>& systems,
                 const cost::EfficiencyTable& eff, const EconomicsParams& e, const PlanRequest& r,
@@ -122,7 +120,7 @@ PlanResult plan(const model::ModelSpec& m, const std::vector<const hardware::Sys
       for (const auto& p : sweeps[i].points) {
         auto f = size_fleet(p, *tco, e, r);
         if (budget && f.units < 1) continue;
-        if (!sp.best || better(f, *sp.best, budget)) sp.best = std::move(f);
+        if (!sp.best || better_plan(f, *sp.best, budget)) sp.best = std::move(f);
       }
       if (!sp.best) sp.reason = sweeps[i].note.empty() ? "the budget buys less than one replica" : sweeps[i].note;
     }
@@ -130,7 +128,7 @@ PlanResult plan(const model::ModelSpec& m, const std::vector<const hardware::Sys
       const auto f = frontier::sweep_system(m, s, eff.for_family(s.family), fastest);
       for (const auto& p : f.points) sp.best_tok_s_per_user = std::max(sp.best_tok_s_per_user, p.output_tok_s_per_user);
     }
-    if (sp.best && (!out.best || better(*sp.best, *out.best, budget))) out.best = sp.best;
+    if (sp.best && (!out.best || better_plan(*sp.best, *out.best, budget))) out.best = sp.best;
     out.systems.push_back(std::move(sp));
   }
   if (!out.best && !o.price_basis.empty() &&

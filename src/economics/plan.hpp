@@ -57,6 +57,9 @@ struct PlanResult {
 
 // Sizes a fleet for one operating point (exposed for tests and brute-force checks).
 FleetPlan size_fleet(const frontier::Point& p, const Tco& t, const EconomicsParams& e, const PlanRequest& r);
+// Whether fleet `a` beats `b`: cheaper per token, then fewer chips (budget mode: more tokens, then
+// cheaper per token).
+bool better_plan(const FleetPlan& a, const FleetPlan& b, bool budget_mode);
 // The same fleet with `units` replicas (chips, racks, power, HBM, capex, opex and $/Mtok follow).
 FleetPlan with_units(const FleetPlan& f, double units, const EconomicsParams& e, const PlanRequest& r);
 

@@ -521,6 +521,18 @@ BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double du
   return m;
 }
 
+std::vector<Request> requests_from_trace(const io::Trace& t, size_t n) {
+  if (n == 0 || n > t.requests.size()) n = t.requests.size();
+  std::vector<Request> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    const auto& r = t.requests[i];
+    out.push_back({r.arrival_s, static_cast<double>(std::max(1LL, r.input_tokens)),
+                   static_cast<double>(std::max(1LL, r.output_tokens))});
+  }
+  return out;
+}
+
 std::vector<Request> make_requests(size_t n, const LengthSpec& input, const LengthSpec& output, double rate_per_s,
                                    uint64_t seed) {
   for (const auto* l : {&input, &output}) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cost/step_cost.hpp"
+#include "io/trace.hpp"
 
 namespace tf::serving {
 
@@ -199,6 +200,10 @@ struct LengthSpec {
   double mean = 1;
   double spread = 0;  // relative half-width, 0 <= spread < 1
 };
+
+// The first `n` requests of a trace (all when n is 0) as simulator requests: its arrival times,
+// and token counts of at least 1.
+std::vector<Request> requests_from_trace(const io::Trace& t, size_t n = 0);
 
 // `n` requests; arrival times all zero (closed loop or a batch queued at t = 0) when
 // `rate_per_s` is 0, else a Poisson process of that rate starting at t = 0.
