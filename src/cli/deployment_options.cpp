@@ -24,6 +24,9 @@ void DeploymentOptions::add_layout(CLI::App* cmd) {
   cmd->add_option("--attention-weights", attention_weights,
                   "Precision of the attention projections when a checkpoint keeps them apart from the rest "
                   "(e.g. bf16 for FFN-only FP8 checkpoints; default: --weights)");
+  cmd->add_option("--moe-dispatch", moe_dispatch,
+                  "Precision of the hidden states an expert-parallel all-to-all dispatches (the combine stays "
+                  "16-bit; e.g. fp8 for DeepEP; default: the engine profile's, else bf16)");
   cmd->add_option("--weights-tier", weight_tier,
                   "Memory tier holding weights: hbm, sram, gddr, lpddr, ddr (default: fastest that fits)");
   cmd->add_option("--kv-tier", kv_tier, "Memory tier holding the KV cache (default: the weights' tier)");
@@ -57,6 +60,7 @@ cost::DeploymentSpec DeploymentOptions::spec() const {
   if (!activations.empty()) s.activations = parse_precision(activations);
   if (!kv.empty()) s.kv = parse_precision(kv);
   if (!attention_weights.empty()) s.attention_weights = parse_precision(attention_weights);
+  if (!moe_dispatch.empty()) s.moe_dispatch = parse_precision(moe_dispatch);
   if (!weight_tier.empty()) s.weight_tier = parse_tier(weight_tier, "--weights-tier");
   if (!kv_tier.empty()) s.kv_tier = parse_tier(kv_tier, "--kv-tier");
   return s;

@@ -77,7 +77,7 @@ void register_estimate_commands(CLI::App& app, Context& ctx) {
       const auto& system = ctx.hardware().get(dep->hardware);
       const auto model = ctx.models().resolve(dep->model);
       auto spec = dep->spec();
-      if (!engine->empty()) spec.memory_policy = ctx.engines().get(*engine).memory;
+      if (!engine->empty()) serving::apply_engine(ctx.engines().get(*engine), spec);
       const auto& eff = engine->empty() ? ctx.efficiency().for_family(system.family)
                                         : ctx.efficiency().for_family(system.family, ctx.engines().get(*engine).id);
       const auto d = cost::resolve_deployment(spec, model, system, eff);

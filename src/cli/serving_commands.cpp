@@ -279,7 +279,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const auto model = ctx.models().resolve(dep->model);
       const serving::EngineProfile* profile = o->engine.empty() ? nullptr : &ctx.engines().get(o->engine);
       auto layout = dep->spec();
-      if (profile) layout.memory_policy = profile->memory;
+      if (profile) serving::apply_engine(*profile, layout);
       const auto& eff = profile ? ctx.efficiency().for_family(system.family, profile->id)
                                 : ctx.efficiency().for_family(system.family);
       const auto d = cost::resolve_deployment(layout, model, system, eff);

@@ -25,6 +25,8 @@ std::string_view to_string(MemoryPolicy::Kind k) {
   return k == MemoryPolicy::Kind::fraction_of_free ? "fraction_of_free" : "fraction_of_total";
 }
 
+std::string_view to_string(AttentionKernels k) { return k == AttentionKernels::split ? "split" : "unified"; }
+
 std::string Deployment::describe() const {
   std::string s = fmt::format("TP{} PP{}", tp, pp);
   if (model && model->is_moe()) s += fmt::format(" EP{}", ep);
@@ -32,6 +34,7 @@ std::string Deployment::describe() const {
   if (attention_dp) s += " attnDP";
   s += fmt::format(" w{}/a{} kv{}", to_string(weights), to_string(activations), to_string(kv));
   if (attention_weights != weights) s += fmt::format(" attn-w{}", to_string(attention_weights));
+  if (model && model->is_moe() && moe_dispatch != Precision::bf16) s += fmt::format(" dispatch-{}", to_string(moe_dispatch));
   return s;
 }
 
@@ -179,6 +182,13 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
   check_tier(spec.kv_tier, "--kv-tier");
   d.weight_tier = spec.weight_tier;
   d.kv_tier = spec.kv_tier;
+  if (spec.moe_dispatch) {
+    if (info(*spec.moe_dispatch).bytes_per_element > 2)
+      fail(fmt::format("--moe-dispatch {} is wider than the 16-bit activations it would carry", to_string(*spec.moe_dispatch)),
+           "valid: bf16, fp16, fp8, int8, nvfp4, mxfp4, int4");
+    d.moe_dispatch = *spec.moe_dispatch;
+  }
+  d.attention_kernels = spec.attention_kernels.value_or(AttentionKernels::unified);
   if (spec.memory_policy) {
     const double f = spec.memory_policy->fraction;
     if (!(f > 0 && f <= 1)) fail(fmt::format("memory fraction {} is not in (0, 1]", f));

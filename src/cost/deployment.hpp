@@ -29,6 +29,16 @@ struct MemoryPolicy {
 };
 std::string_view to_string(MemoryPolicy::Kind k);
 
+// How the engine runs attention in a step that mixes decodes and prompt chunks (a property of the
+// engine and its attention backend, not the chip).
+enum class AttentionKernels {
+  split,    // one kernel per phase (TensorRT-LLM context FMHA + generation XQA; FlashInfer's
+            // prefill and decode wrappers): each phase pays its own roofline, the times add
+  unified,  // one varlen launch over every query (vLLM V1 FlashAttention): the memory-bound decode
+            // work and the compute-bound prefill work share one roofline
+};
+std::string_view to_string(AttentionKernels k);
+
 struct DeploymentSpec {
   int chips = 0;  // 0: tp x pp x dp
   int tp = 1;     // tensor parallel within one engine instance
@@ -43,6 +53,10 @@ struct DeploymentSpec {
   // weights, as checkpoints that quantise only the FFN/experts do (Meta's Llama 3.1 FP8: FFN-only
   // FP8, attention BF16). Default: the weights' precision.
   std::optional<Precision> attention_weights;
+  // Precision of the hidden states an expert-parallel all-to-all dispatches (the combine returns
+  // 16-bit activations); default bf16. DeepEP dispatches FP8 with block scales.
+  std::optional<Precision> moe_dispatch;
+  std::optional<AttentionKernels> attention_kernels;   // default: unified (the default engine's)
   std::optional<hardware::MemoryTierKind> weight_tier;  // default: fastest tier that holds the weights
   std::optional<hardware::MemoryTierKind> kv_tier;      // default: the weights' tier
   // The serving engine's memory policy; default: fraction_of_total at the efficiency's
@@ -63,6 +77,8 @@ struct Deployment {
   ComputeClass gemm_class = ComputeClass::bf16;       // math format of the GEMMs
   ComputeClass attention_proj_class = ComputeClass::bf16;  // math format of the attention projections
   ComputeClass attention_class = ComputeClass::bf16;  // math format of attention
+  Precision moe_dispatch = Precision::bf16;           // EP all-to-all dispatch on the wire
+  AttentionKernels attention_kernels = AttentionKernels::unified;
   std::optional<hardware::MemoryTierKind> weight_tier;
   std::optional<hardware::MemoryTierKind> kv_tier;
   std::optional<MemoryPolicy> memory_policy;

@@ -78,6 +78,11 @@ Estimate estimate(const StepCostModel& model, const Workload& w, bool with_ceili
   mixed.prefill_tokens = b * w.isl / prefill_steps;
   mixed.prefill_prompt = w.isl;
   mixed.prefill_seqs = b / prefill_steps;
+  const auto pieces = chunked_prefill(w.isl, room);
+  if (pieces.chunks > 1) {
+    mixed.prefill_pieces = b * pieces.chunks / prefill_steps;
+    mixed.prefill_prior = b * pieces.prior_tokens / prefill_steps;
+  }
   const auto t_mixed = model.step(mixed);
   StepCost t_decode;
   const double decode_steps = cycle_steps - prefill_steps;

@@ -29,6 +29,14 @@ std::string_view to_string(Bound b) {
   return "?";
 }
 
+ChunkedPrefill chunked_prefill(double prompt, double chunk) {
+  ChunkedPrefill c;
+  if (!(prompt > 0) || !(chunk > 0) || prompt <= chunk) return c;
+  c.chunks = std::ceil(prompt / chunk - 1e-9);
+  c.prior_tokens = chunk * c.chunks * (c.chunks - 1) / 2;
+  return c;
+}
+
 double StepCost::total_flops() const {
   double f = 0;
   for (const auto& g : groups) f += g.flops;
@@ -185,6 +193,7 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
 
   // Communication: 16-bit activations on the wire.
   comm_bytes_per_token_ = h * 2;
+  ep_pair_bytes_per_token_ = h * (info(d.moe_dispatch).bytes_per_element + 2);
   const double domain = s.scale_up_domain_chips.value;
   // One meaning of latency: a link's stated `latency` is what a collective step pays on the wire
   // (physical, part of the ceiling); the efficiency's `collective_latency` is the software cost
@@ -408,20 +417,33 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
   auto& G = out.groups;
   roof(G[0], flops_attn_proj_ * tokens, ideal ? peak_proj_ : proj_rate_, w_attn_ + act * 0.5, 0);
 
-  // Attention core: decode reads each sequence's cached keys; prefill attends causally and
-  // writes the new tokens' KV.
-  double keys_decode = 0, keys_prefill = 0, kv_read_tokens = 0;
+  // Attention core: decode reads each sequence's cached keys; prefill attends causally, writes
+  // the new tokens' KV and, for a prompt chunk, re-reads the KV its earlier chunks left (at
+  // least once per chunk: the traffic floor of a flash kernel streaming the prefix). Decode and
+  // prefill attention run as separate kernels with rooflines of their own (one memory-bound, the
+  // other compute-bound) whose times add, unless the engine runs them in one launch.
+  double keys_decode = 0, keys_prefill = 0, kv_decode_tokens = 0, kv_prefill_tokens = 0;
+  const double prior_per_piece = b.prefill_pieces > 0 ? b.prefill_prior / b.prefill_pieces : 0;
   for (const auto& w : windows_) {
     const double kd = keys(b.decode_context, w);
     keys_decode += w.layers * b.decode_seqs * kd;
     const double kp = mean_prefill_keys(b.prefill_prompt, w);
     keys_prefill += w.layers * b.prefill_tokens * kp;
-    kv_read_tokens += w.layers * (b.decode_seqs * kd + b.prefill_tokens);  // reads + new writes
+    kv_decode_tokens += w.layers * b.decode_seqs * kd;
+    const double reread = w.window > 0 ? b.prefill_pieces * std::min(prior_per_piece, w.window) : b.prefill_prior;
+    kv_prefill_tokens += w.layers * (b.prefill_tokens + reread);
   }
-  // Prefill chunks re-read their prompt's earlier KV once per chunk; the flash kernels keep the
-  // rest on chip, so traffic is the chunk's own KV (counted above).
-  roof(G[1], per_key_decode_ * keys_decode + per_key_prefill_ * keys_prefill, attn, 0,
-       kv_read_tokens * kv_token_layer_bytes_);
+  {
+    GroupCost dec, pre;
+    roof(dec, per_key_decode_ * keys_decode, attn, 0, kv_decode_tokens * kv_token_layer_bytes_);
+    roof(pre, per_key_prefill_ * keys_prefill, attn, 0, kv_prefill_tokens * kv_token_layer_bytes_);
+    G[1].flops = dec.flops + pre.flops;
+    G[1].bytes = dec.bytes + pre.bytes;
+    G[1].time_s = dec.time_s + pre.time_s;
+    if (d_.attention_kernels == AttentionKernels::unified)
+      roof(G[1], dec.flops + pre.flops, attn, 0, dec.bytes + pre.bytes);
+    G[1].bound = dec.time_s >= pre.time_s ? dec.bound : pre.bound;
+  }
 
   roof(G[2], flops_dense_ * tokens, gemm, w_dense_ + act * 0.5, 0);
 
@@ -466,17 +488,18 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
       g.net_bytes = tp_allreduces_ * 2 * (tp_group_ - 1) / tp_group_ * msg;
     }
   }
-  // Expert-parallel all-to-all: each token's hidden state goes to k experts and comes back;
-  // (n-1)/n of it leaves the chip.
+  // Expert-parallel all-to-all: each token's hidden state goes to k experts (dispatch, in the
+  // engine's dispatch precision) and comes back (combine, 16-bit); (n-1)/n of it leaves the chip.
   {
     auto& g = G[6];
     g = GroupCost{};
     g.bound = Bound::network;
     if (ep_alltoalls_ > 0 && tokens > 0) {
-      const double per_chip = tokens * tokens_per_chip_factor_ * top_k_ * comm_bytes_per_token_ *
+      const double pairs = ep_alltoalls_ / 2;  // one dispatch + one combine per MoE layer
+      const double per_chip = tokens * tokens_per_chip_factor_ * top_k_ * ep_pair_bytes_per_token_ *
                               (ep_group_ - 1) / ep_group_;
-      g.time_s = ep_alltoalls_ * (ep_lat_ + (ep_bw_ > 0 ? per_chip / ep_bw_ : 0));
-      g.net_bytes = ep_alltoalls_ * per_chip;
+      g.time_s = ep_alltoalls_ * ep_lat_ + pairs * (ep_bw_ > 0 ? per_chip / ep_bw_ : 0);
+      g.net_bytes = pairs * per_chip;
     }
   }
   G[7] = GroupCost{};
@@ -498,6 +521,8 @@ StepCost StepCostModel::step(const Batch& b) const {
     mb.decode_seqs *= share;
     mb.prefill_tokens *= share;
     mb.prefill_seqs *= share;
+    mb.prefill_pieces *= share;
+    mb.prefill_prior *= share;
   }
   stage(mb, false, out);
   pipeline_scale(pl, out);

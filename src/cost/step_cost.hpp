@@ -40,7 +40,20 @@ struct Batch {
   double prefill_tokens = 0;   // prompt tokens processed this step
   double prefill_prompt = 0;   // length of those prompts (for the causal attention term)
   double prefill_seqs = 0;     // prompts completing this step (they need logits)
+  // Chunked prefill: prompt pieces in this step, and the KV tokens their prompts' earlier chunks
+  // left in the cache, summed over the pieces (each piece's attention re-reads them from memory).
+  // Both 0 when every piece is a whole prompt; see chunked_prefill().
+  double prefill_pieces = 0;
+  double prefill_prior = 0;
 };
+
+// A prompt of `prompt` tokens run in chunks of at most `chunk` tokens: how many chunks, and the
+// earlier-chunk KV tokens they re-read in all (chunk k re-reads the k x chunk tokens before it).
+struct ChunkedPrefill {
+  double chunks = 1;
+  double prior_tokens = 0;
+};
+ChunkedPrefill chunked_prefill(double prompt, double chunk);
 
 struct GroupCost {
   double time_s = 0;
@@ -155,6 +168,7 @@ class StepCostModel {
   double tp_group_ = 1, ep_group_ = 1;
   double tp_bw_ = 0, tp_lat_ = 0, ep_bw_ = 0, ep_lat_ = 0, pp_bw_ = 0, pp_lat_ = 0;
   double comm_bytes_per_token_ = 0;  // hidden x 2 bytes
+  double ep_pair_bytes_per_token_ = 0;  // one dispatch (its precision) + one combine (16-bit), hidden states
   double tokens_per_chip_factor_ = 1;  // tokens originating per chip / replica tokens
   // Rates.
   double gemm_rate_ = 0, attn_rate_ = 0, peak_gemm_ = 0, peak_attn_ = 0;

@@ -62,7 +62,8 @@ std::string sourced_text(const io::YamlNode& root, const char* key, std::string&
 EngineProfile load_engine_profile(const std::filesystem::path& path) {
   const auto root = io::load_yaml_file(path);
   root.expect_keys({"engine", "name", "versions", "citation", "scheduler", "mixed_when", "memory_policy",
-                    "token_budget", "max_sequences", "preemption", "graphs"});
+                    "token_budget", "max_sequences", "preemption", "graphs", "moe_dispatch",
+                    "attention_kernels"});
   EngineProfile p;
   p.file = path.string();
   p.id = root.required("engine").as_string();
@@ -103,7 +104,30 @@ EngineProfile load_engine_profile(const std::filesystem::path& path) {
     const auto fig = root.required("graphs");
     p.graphs = fig.sourced_value().as_bool();
   }
+  if (auto fig = root.optional("moe_dispatch")) {
+    const auto v = fig->sourced_value();
+    const auto prec = precision_from_string(v.as_string());
+    if (!prec || info(*prec).bytes_per_element > 2)
+      v.fail(fmt::format("unknown or too wide moe_dispatch precision '{}'", v.as_string()),
+             "valid: bf16, fp16, fp8, int8, nvfp4, mxfp4, int4");
+    p.moe_dispatch = *prec;
+    p.moe_dispatch_source = fig->required("source").as_string();
+  }
+  if (auto fig = root.optional("attention_kernels")) {
+    const auto v = fig->sourced_value();
+    const auto k = v.as_string();
+    if (k == "split") p.attention_kernels = cost::AttentionKernels::split;
+    else if (k == "unified") p.attention_kernels = cost::AttentionKernels::unified;
+    else v.fail(fmt::format("unknown attention_kernels '{}'", k), "valid: split, unified");
+    p.attention_kernels_source = fig->required("source").as_string();
+  }
   return p;
+}
+
+void apply_engine(const EngineProfile& p, cost::DeploymentSpec& spec) {
+  spec.memory_policy = p.memory;
+  if (!spec.moe_dispatch) spec.moe_dispatch = p.moe_dispatch;
+  if (!spec.attention_kernels) spec.attention_kernels = p.attention_kernels;
 }
 
 KvAdmission kv_admission_for(const EngineProfile& p) {

@@ -28,7 +28,17 @@ struct EngineProfile {
   // swap is priced as recompute), engines that never evict reserve the whole context.
   std::string preemption;
   bool graphs = true;                   // decode as captured graphs (descriptive)
+  // Precision its expert-parallel all-to-all dispatches hidden states in (the combine is 16-bit).
+  Precision moe_dispatch = Precision::bf16;
+  std::string moe_dispatch_source = "default: 16-bit activations on the wire";
+  // Attention in mixed steps: one kernel per phase, or one launch over every query.
+  cost::AttentionKernels attention_kernels = cost::AttentionKernels::unified;
+  std::string attention_kernels_source = "default: one launch per step, as the default engine";
 };
+
+// What an engine decides about a deployment: its memory policy and, unless the user chose them,
+// its MoE dispatch precision and attention kernels.
+void apply_engine(const EngineProfile& p, cost::DeploymentSpec& spec);
 
 // What the alias table says about a run described by `text` (notes and source).
 struct EngineMatch {

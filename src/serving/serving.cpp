@@ -343,6 +343,10 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       b.prefill_tokens += c;
       prompt_weighted += c * len;
       if (c >= left) b.prefill_seqs += 1;
+      if (c < len) {  // a chunk of a longer prompt: it re-reads the KV its earlier chunks left
+        b.prefill_pieces += 1;
+        b.prefill_prior += prefilling[k].second;
+      }
     }
     if (b.prefill_tokens > 0) b.prefill_prompt = prompt_weighted / b.prefill_tokens;
 

@@ -296,7 +296,7 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     spec.weights = dtype(row.weight_dtype, "weight");
     spec.activations = dtype(row.act_dtype, "activation");
     spec.kv = dtype(row.kv_dtype, "kv");
-    spec.memory_policy = q.facts.engine->memory;
+    serving::apply_engine(*q.facts.engine, spec);
     if (q.facts.memory_fraction) {
       spec.memory_policy->fraction = *q.facts.memory_fraction;
       q.notes.push_back(fmt::format("memory fraction {} (notes)", *q.facts.memory_fraction));
@@ -333,6 +333,11 @@ PhaseTimes batch_times(const cost::StepCostModel& m, double b, double isl, doubl
   pre.prefill_tokens = tokens / chunks;
   pre.prefill_prompt = isl;
   pre.prefill_seqs = b / chunks;
+  const auto pieces = cost::chunked_prefill(isl, pre.prefill_tokens);
+  if (pieces.chunks > 1) {
+    pre.prefill_pieces = b * pieces.chunks / chunks;
+    pre.prefill_prior = b * pieces.prior_tokens / chunks;
+  }
   t.prefill_s = chunks * m.step(pre).time_s;
   cost::Batch dec;
   dec.decode_seqs = b;

@@ -95,6 +95,29 @@ TEST(ExpertParallel, BusiestRankTouchesTheExpectedMaximum) {
   EXPECT_EQ(m1.expert_token_imbalance(1), 1);
 }
 
+// The all-to-all carries the dispatch in its own precision and the combine in 16 bits: per
+// chip and MoE layer, T/tp tokens x k copies x hidden x (dispatch + 2 bytes) x (n-1)/n.
+TEST(ExpertParallel, DispatchPrecisionSetsTheAllToAllBytes) {
+  DeploymentSpec spec = layout(8, 1);
+  spec.ep = 8;
+  spec.attention_dp = true;
+  auto bf = make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec);
+  spec.moe_dispatch = Precision::fp8;
+  auto f8 = make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec);
+  const auto mb = bf.build();
+  const auto m8 = f8.build();
+  EXPECT_NE(f8.deployment.describe().find("dispatch-fp8"), std::string::npos);
+  const auto ep = static_cast<size_t>(OpGroup::ep_collective);
+  const Batch b{64, 2000, 0, 0, 0};
+  const double moe_layers = 58, hidden = 7168, k = 8;
+  const double per_layer_bf16 = 64.0 / 8 * k * hidden * (2 + 2) * 7 / 8;
+  EXPECT_NEAR(mb.step(b).groups[ep].net_bytes, moe_layers * per_layer_bf16, 1e-6 * moe_layers * per_layer_bf16);
+  EXPECT_NEAR(m8.step(b).groups[ep].net_bytes, 0.75 * moe_layers * per_layer_bf16, 1e-6 * moe_layers * per_layer_bf16);
+  EXPECT_LT(m8.step(b).groups[ep].time_s, mb.step(b).groups[ep].time_s);
+  spec.moe_dispatch = Precision::fp32;
+  EXPECT_THROW(make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec), DiagnosticError);
+}
+
 // A full mesh gives TP2 one peer link of the seven (MI300X: 448 GB/s per direction in all, 64
 // to each peer), a switch gives it the whole chip bandwidth.
 TEST(Links, FullMeshGroupUsesItsPeerLinksOnly) {
@@ -225,6 +248,63 @@ TEST(Attention, ChunkedLayersAttendWithinTheirChunk) {
   // Prefill of 16384 tokens: two whole chunks, 4096 keys on average in chunked layers.
   auto pf = [&](double p) { return m.step(Batch{0, 0, p, p, 1}).groups[core].flops; };
   EXPECT_NEAR(pf(16384) / pf(8192), 2 * (full * 8192 + chunked * 4096) / (full * 4096 + chunked * 4096), 1e-9);
+}
+
+// A prompt chunk re-reads the KV its prompt's earlier chunks left (at least once per chunk),
+// capped at the window on sliding layers: 32 layers x (2048 new + 4096 earlier) x 4096 B for
+// Llama-3.1-8B BF16 (8 KV heads x 128 x K and V x 2 bytes).
+TEST(Attention, PromptChunksReReadTheirEarlierKv) {
+  const auto c = chunked_prefill(8192, 2048);
+  EXPECT_EQ(c.chunks, 4);
+  EXPECT_EQ(c.prior_tokens, 2048 * (0 + 1 + 2 + 3));
+  EXPECT_EQ(chunked_prefill(100, 200).prior_tokens, 0);
+  EXPECT_EQ(chunked_prefill(100, 200).chunks, 1);
+  EXPECT_EQ(chunked_prefill(5000, 2048).chunks, 3);
+
+  auto s = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", layout(1, 1, Precision::bf16));
+  const auto m = s.build();
+  const auto core = static_cast<size_t>(OpGroup::attention_core);
+  Batch chunk{0, 0, 2048, 8192, 0};
+  chunk.prefill_pieces = 1;
+  chunk.prefill_prior = 4096;
+  EXPECT_DOUBLE_EQ(m.step(chunk).groups[core].bytes, 32.0 * (2048 + 4096) * 4096);
+
+  // gpt-oss: sliding layers (128-token window) re-read at most the window.
+  auto g = make("openai/gpt-oss-120b", "h100-sxm", DeploymentSpec{});
+  double full = 0, sliding = 0;
+  for (const auto& l : g.model.layers) (l.attention == model::AttentionKind::full ? full : sliding) += 1;
+  ASSERT_GT(sliding, 0);
+  const auto mg = g.build();
+  const double per_token_layer = mg.step(Batch{1, 1, 0, 0, 0}).groups[core].bytes / (full + sliding);
+  Batch gc{0, 0, 2048, 8192, 0};
+  gc.prefill_pieces = 1;
+  const double fresh = mg.step(gc).groups[core].bytes;
+  gc.prefill_prior = 4096;
+  EXPECT_NEAR(mg.step(gc).groups[core].bytes - fresh, per_token_layer * (full * 4096 + sliding * 128), 1e-6 * fresh);
+}
+
+// Decode attention (memory-bound) and prefill attention (compute-bound) as separate kernels: a
+// mixed step's attention time is the sum of their rooflines, not one roofline over the sum.
+TEST(Attention, DecodeAndPrefillAttentionHaveRooflinesOfTheirOwn) {
+  auto split = layout(1, 1, Precision::bf16);
+  split.attention_kernels = AttentionKernels::split;
+  auto s = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", split);
+  const auto m = s.build();
+  const auto core = static_cast<size_t>(OpGroup::attention_core);
+  const Batch dec{64, 4000, 0, 0, 0}, pre{0, 0, 4096, 4096, 1}, mixed{64, 4000, 4096, 4096, 1};
+  const auto d = m.step(dec).groups[core], p = m.step(pre).groups[core], x = m.step(mixed).groups[core];
+  EXPECT_NEAR(x.time_s, d.time_s + p.time_s, 1e-12);
+  EXPECT_EQ(d.bound, Bound::memory);
+  EXPECT_EQ(p.bound, Bound::compute);
+  // One roofline over the summed work would hide one kernel under the other.
+  const double rate = p.flops / p.time_s, bw = d.bytes / d.time_s;
+  const double one_roof = std::max((d.flops + p.flops) / rate, (d.bytes + p.bytes) / bw);
+  EXPECT_GT(x.time_s, 1.2 * one_roof);
+  // An engine that runs every query in one launch (vLLM V1 FlashAttention) pays that one roofline.
+  auto u = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", layout(1, 1, Precision::bf16));  // default
+  const auto mu = u.build();
+  EXPECT_NEAR(mu.step(mixed).groups[core].time_s, one_roof, 1e-9 * one_roof);
+  EXPECT_NEAR(mu.step(dec).groups[core].time_s, d.time_s, 1e-15);  // one phase: the same either way
 }
 
 // The steady state is the cycle the engine runs: prompt-chunk steps and pure decode steps priced

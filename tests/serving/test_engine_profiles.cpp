@@ -79,6 +79,28 @@ TEST(EngineProfiles, BadFilesNameTheFileAndKey) {
             std::string::npos);
   EXPECT_EQ(load_error("mine.yaml", base + "memory_policy: {kind: fraction_of_free, fraction: {value: 0.9, source: s}}\n"),
             "no error");
+  const std::string policy = "memory_policy: {kind: fraction_of_free, fraction: {value: 0.9, source: s}}\n";
+  EXPECT_NE(load_error("mine.yaml", base + policy + "moe_dispatch: {value: fp32, source: s}\n").find("moe_dispatch"),
+            std::string::npos);
+  EXPECT_NE(load_error("mine.yaml", base + policy + "moe_dispatch: {value: fp7, source: s}\n").find("mine.yaml:11"),
+            std::string::npos);
+  EXPECT_EQ(load_error("mine.yaml", base + policy + "moe_dispatch: {value: fp8, source: s}\n"), "no error");
+}
+
+// The engine's MoE dispatch precision reaches the deployment unless the user chose one.
+TEST(EngineProfiles, ApplyEngineSetsMemoryPolicyAndDispatchUnlessChosen) {
+  EngineProfile p;
+  p.memory.fraction = 0.8;
+  p.moe_dispatch = Precision::fp8;
+  cost::DeploymentSpec spec;
+  apply_engine(p, spec);
+  ASSERT_TRUE(spec.memory_policy && spec.moe_dispatch);
+  EXPECT_DOUBLE_EQ(spec.memory_policy->fraction, 0.8);
+  EXPECT_EQ(*spec.moe_dispatch, Precision::fp8);
+  cost::DeploymentSpec chosen;
+  chosen.moe_dispatch = Precision::bf16;
+  apply_engine(p, chosen);
+  EXPECT_EQ(*chosen.moe_dispatch, Precision::bf16);
 }
 
 }  // namespace

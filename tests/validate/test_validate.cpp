@@ -165,6 +165,8 @@ TEST(Validate, FixtureErrorsMatchHandComputedEstimates) {
   ds.weights = Precision::bf16;
   ds.kv = Precision::bf16;
   ds.activations = Precision::bf16;
+  // Rows whose engine the alias table does not recognise run as the default engine.
+  serving::apply_engine(test::engine_profiles().fallback(), ds);
   const auto d = cost::resolve_deployment(ds, spec, sys, eff);
   const cost::StepCostModel m(d);
   // Single stream: decode steps at batch 1, mean context isl + osl / 2.
