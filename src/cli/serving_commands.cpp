@@ -39,6 +39,9 @@ struct SimulateOptions {
   bool find_max_rate = false;
   double max_p99_ttft_ms = 0, max_p99_tpot_ms = 0;
   double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput SLO (0: not given)
+  bool prefix_caching = false;
+  double shared_prefix_tokens = 0;
+  int prefix_groups = 1;
 };
 
 ordered_json dist_json(const serving::Distribution& d, double scale) {
@@ -224,15 +227,31 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--requests-csv", o->requests_csv,
                   "Also write every request's arrival, first token and finish (--find-max-rate: the run at the rate "
                   "found)");
+  cmd->add_flag("--prefix-caching", o->prefix_caching,
+                "Reuse cached KV of prompt prefixes (vLLM automatic prefix caching, SGLang RadixAttention): prompts "
+                "whose leading blocks are cached skip their prefill; uses a trace's block hashes (Mooncake hash_ids, "
+                "512-token blocks) or --shared-prefix-tokens; the run is compared with caching off");
+  auto* shared = cmd->add_option("--shared-prefix-tokens", o->shared_prefix_tokens,
+                                 "Synthetic workloads: every prompt starts with a shared system prompt of this many "
+                                 "tokens (hashed in 16-token blocks; not with --trace)");
+  auto* groups = cmd->add_option("--prefix-groups", o->prefix_groups,
+                                 "Distinct shared prefixes, request i using prefix i mod N (with --shared-prefix-tokens)")
+                     ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, max_running,
-                 slo_ttft, slo_tpot,
+                 slo_ttft, slo_tpot, shared, groups,
                  seed, find, max_ttft, max_tpot, sched] {
     ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, slo_ttft,
-                  slo_tpot,
+                  slo_tpot, shared, groups,
                   max_running, seed, find, max_ttft, max_tpot, sched] {
+      if (given(groups) && !given(shared)) fail("--prefix-groups needs --shared-prefix-tokens");
+      if (given(shared) && (given(trace) || given(find)))
+        fail(fmt::format("--shared-prefix-tokens cannot be combined with {}", given(trace) ? "--trace (it has its own "
+                                                                                            "prefixes or none)"
+                                                                                          : "--find-max-rate"));
+      if (given(find) && o->prefix_caching) fail("--prefix-caching cannot be combined with --find-max-rate");
       if (given(find)) {
         for (const auto* opt : {conc, rate, trace, batch})
           if (given(opt))
@@ -411,10 +430,15 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
 
       serving::Workload w;
       w.window = window;
+      std::string prefix_note;
       double mean_isl = o->isl, mean_osl = o->osl;
       if (!o->trace.empty()) {
         const auto t = io::load_trace(o->trace);
         w.requests = serving::requests_from_trace(t, o->requests > 0 ? static_cast<size_t>(o->requests) : 0);
+        if (serving::add_trace_prefixes(t, w) && !o->prefix_caching)
+          prefix_note = fmt::format("the trace gives prefix-block hashes ({:g}-token blocks) that this run does not use: "
+                                    "--prefix-caching reuses them",
+                                    w.block_tokens);
         mean_isl = t.mean_input_tokens();
         mean_osl = t.mean_output_tokens();
       } else {
@@ -426,8 +450,20 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                           : 1000;
         w.requests = serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed);
         w.clients = static_cast<int>(o->concurrency);
+        if (given(shared)) serving::add_shared_prefixes(w, o->shared_prefix_tokens, o->prefix_groups);
       }
+      if (o->prefix_caching && w.block_hashes.empty())
+        prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
+                      "or --shared-prefix-tokens gives them)";
+      engine.prefix_caching = o->prefix_caching;
       const auto r = serving::simulate_deployment(m, engine, w);
+      // What caching bought: the same requests with it off.
+      std::optional<serving::Result> uncached;
+      if (engine.prefix_caching && !w.block_hashes.empty()) {
+        auto off = engine;
+        off.prefix_caching = false;
+        uncached = serving::simulate_deployment(m, off, w);
+      }
       const auto& st = r.steady;
       serving::Slo slo;
       if (given(slo_ttft)) slo.ttft_s = o->slo_ttft_ms / 1e3;
@@ -486,6 +522,24 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                        {"recomputed_tokens", r.recomputed_tokens},
                        {"steps", r.steps},
                        {"step_evaluations", r.step_evaluations}};
+        {
+          const auto& pc = r.prefix_cache;
+          ordered_json p = {{"enabled", pc.enabled},
+                            {"block_tokens", w.block_tokens},
+                            {"lookup_tokens", pc.lookup_tokens},
+                            {"hit_tokens", pc.hit_tokens},
+                            {"hit_rate", pc.hit_rate()},
+                            {"evicted_blocks", pc.evicted_blocks},
+                            {"peak_cached_blocks_per_replica", pc.peak_blocks}};
+          if (uncached) {
+            p["without_caching"] = {{"mean_ttft_ms", uncached->ttft_s.mean * 1e3},
+                                    {"p99_ttft_ms", uncached->ttft_s.p99 * 1e3},
+                                    {"output_tok_s", uncached->output_tok_s}};
+            p["mean_ttft_saved_ms"] = (uncached->ttft_s.mean - r.ttft_s.mean) * 1e3;
+          }
+          if (!prefix_note.empty()) p["note"] = prefix_note;
+          j["result"]["prefix_cache"] = p;
+        }
         j["steady"] = steady_json(st, window, chips);
         j["metrics"] = {{"definitions", bench_definitions()},
                         {"whole_run", bench_json(bench)},
@@ -514,6 +568,18 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                              ? fmt::format(", {} preemptions ({:.0f} tokens recomputed)", r.preemptions,
                                            r.recomputed_tokens)
                              : std::string());
+      if (r.prefix_cache.enabled && !w.block_hashes.empty()) {
+        const auto& pc = r.prefix_cache;
+        out << fmt::format("prefix cache ({:g}-token blocks): {:.1f}% of prompt tokens reused ({:.0f} of {:.0f}), {} "
+                           "blocks evicted, at most {} cached per replica",
+                           w.block_tokens, 100 * pc.hit_rate(), pc.hit_tokens, pc.lookup_tokens, pc.evicted_blocks,
+                           pc.peak_blocks);
+        if (uncached)
+          out << fmt::format("; without caching mean TTFT {:.1f} ms (now {:.1f}), {:.0f} output tok/s (now {:.0f})",
+                             uncached->ttft_s.mean * 1e3, r.ttft_s.mean * 1e3, uncached->output_tok_s, r.output_tok_s);
+        out << "\n";
+      }
+      if (!prefix_note.empty()) out << "note: " << prefix_note << "\n";
       if (st.measured) {
         out << fmt::format("steady window {:.1f} - {:.1f} s ({}): {} requests, {:.0f} output tok/s ({:.0f} per chip), "
                            "{:.1f} requests in the system on average\n",

@@ -6,11 +6,13 @@
 #include <cmath>
 #include <deque>
 #include <functional>
+#include <list>
 #include <queue>
 #include <limits>
 #include <random>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/diagnostic.hpp"
 #include "core/stats.hpp"
@@ -86,8 +88,66 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
                          r.arrival_s, i - 1, last));
       last = r.arrival_s;
     }
+    if (r.context_blocks > 0 || r.prompt_blocks > 0) {
+      if (r.prompt_blocks > r.context_blocks || static_cast<size_t>(r.hash_begin) + r.context_blocks > w.block_hashes.size())
+        fail(fmt::format("simulation: request {} names prefix blocks [{}, {} + {}) (prompt {}) outside the workload's {} "
+                         "block hashes",
+                         i, r.hash_begin, r.hash_begin, r.context_blocks, r.prompt_blocks, w.block_hashes.size()));
+    }
   }
+  if (!w.block_hashes.empty() && !(w.block_tokens >= 1 && std::isfinite(w.block_tokens)))
+    fail(fmt::format("simulation: the workload has block hashes but {} tokens per block (must be >= 1)", w.block_tokens));
 }
+
+// Cached KV blocks by hash: pinned while running requests use them, else on a least-recently-used
+// list, evicted from its front when the KV memory they occupy is needed.
+class PrefixCache {
+ public:
+  PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats)
+      : h_(hashes), block_bytes_(block_bytes), stats_(stats) {}
+  // Leading blocks of [begin, begin + count) that are cached (pinned or not).
+  [[nodiscard]] uint32_t match(uint32_t begin, uint32_t count) const {
+    uint32_t k = 0;
+    while (k < count && map_.count(h_[begin + k])) ++k;
+    return k;
+  }
+  // Pins blocks [begin + from, begin + to), inserting the ones not cached.
+  void pin(uint32_t begin, uint32_t from, uint32_t to) {
+    for (uint32_t k = from; k < to; ++k) {
+      auto [it, added] = map_.try_emplace(h_[begin + k]);
+      if (!added && it->second.refs == 0) lru_.erase(it->second.lru);
+      ++it->second.refs;
+    }
+    stats_.peak_blocks = std::max(stats_.peak_blocks, map_.size());
+  }
+  // Unpins blocks [begin, begin + count): the last user gone, a block joins the LRU list's back.
+  void unpin(uint32_t begin, uint32_t count) {
+    for (uint32_t k = 0; k < count; ++k) {
+      auto it = map_.find(h_[begin + k]);
+      if (it == map_.end() || it->second.refs == 0) continue;
+      if (--it->second.refs == 0) it->second.lru = lru_.insert(lru_.end(), it->first);
+    }
+  }
+  // Evicts least recently used unpinned blocks until they fit in `room` bytes.
+  void trim(double room) {
+    while (!lru_.empty() && static_cast<double>(lru_.size()) * block_bytes_ > room) {
+      map_.erase(lru_.front());
+      lru_.pop_front();
+      ++stats_.evicted_blocks;
+    }
+  }
+
+ private:
+  struct Entry {
+    uint32_t refs = 0;
+    std::list<uint64_t>::iterator lru;
+  };
+  const uint64_t* h_;
+  double block_bytes_;
+  Result::PrefixCache& stats_;
+  std::unordered_map<uint64_t, Entry> map_;
+  std::list<uint64_t> lru_;
+};
 
 }  // namespace
 
@@ -259,7 +319,23 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
   size_t next = 0, done = 0;
   double t = 0, reserved = 0;  // reserved: whole-context reservations, or paged prefill blocks
   auto in_flight = [&] { return decoding + static_cast<double>(prefilling.size()); };
+  // Prefix caching: a request's leading cached blocks are pinned at admission and skipped by
+  // its prefill (at least one prompt token is computed, for the logits); its other prompt
+  // blocks are cached when its prefill ends, the ones its output fills when it completes, and
+  // all are unpinned when it completes or is preempted.
+  const bool caching = engine.prefix_caching && !w.block_hashes.empty();
+  res.prefix_cache.enabled = engine.prefix_caching;
+  PrefixCache cache(w.block_hashes.data(), caching ? kv(w.block_tokens) : 0, res.prefix_cache);
+  std::vector<uint32_t> pinned(caching ? n : 0, 0);  // leading blocks each request has pinned
+  auto release = [&](size_t id, bool finished) {
+    if (!caching) return;
+    const auto& r = w.requests[id];
+    if (finished) cache.pin(r.hash_begin, pinned[id], r.context_blocks), pinned[id] = r.context_blocks;
+    cache.unpin(r.hash_begin, pinned[id]);
+    pinned[id] = 0;
+  };
   auto complete = [&](size_t id) {
+    release(id, true);
     res.requests[id].finish_s = t;
     if (!paged) reserved -= need[id];
     ++done;
@@ -290,11 +366,27 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       const size_t i = waiting.front();
       if (in_flight() + 1 > cap_running + 1e-9) break;
       if (reserved + held + need[i] > (in_flight() > 0 ? admit_cap : cap_kv) + slack) break;
-      prefilling.emplace_back(i, 0.0);
+      double cached = 0;
+      if (caching && w.requests[i].prompt_blocks > 0) {
+        const auto& r = w.requests[i];
+        const uint32_t hit = cache.match(r.hash_begin, r.prompt_blocks);
+        cache.pin(r.hash_begin, 0, hit);
+        pinned[i] = hit;
+        cached = std::min(hit * w.block_tokens, prompt[i] - 1);
+        if (epoch[i] == 0) {
+          res.prefix_cache.lookup_tokens += r.input_tokens;
+          res.prefix_cache.hit_tokens += cached;
+        } else {
+          res.recomputed_tokens -= cached;  // a preempted request's cached prefix is not recomputed
+        }
+      }
+      prefilling.emplace_back(i, cached);
       reserved += need[i];
       admitted_as[i] = admissions++;
       waiting.pop_front();
     }
+    // Unpinned cached blocks live in the KV memory running requests leave free.
+    if (caching) cache.trim(std::max(0.0, cap_kv - reserved - held));
     if (in_flight() == 0) {
       if (next >= issued) fail("simulation: internal error: no request can make progress");
       t = std::max(t, arrival[next]);
@@ -318,6 +410,7 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
         context_sum -= ctx;
         emitted[id] = gen;
         prompt[id] = ctx;
+        release(id, false);
         need[id] = kv(prompt[id] + 1);
         ++epoch[id];
         ++res.preemptions;
@@ -400,6 +493,10 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
       prefilling.pop_front();
       if (paged) reserved -= need[id];
       const auto& r = w.requests[id];
+      if (caching && pinned[id] < r.prompt_blocks) {
+        cache.pin(r.hash_begin, pinned[id], r.prompt_blocks);
+        pinned[id] = r.prompt_blocks;
+      }
       if (emitted[id] == 0) res.requests[id].first_token_s = t;
       emitted[id] += 1;
       if (emitted[id] >= r.output_tokens) {
@@ -430,6 +527,11 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   const size_t n = w.requests.size();
   std::vector<Workload> parts(dp);
   std::vector<std::vector<size_t>> index(dp);  // workload index of each replica's requests
+  for (auto& p : parts) {
+    p.block_hashes = w.block_hashes;  // each replica keeps a prefix cache of its own
+    p.block_tokens = w.block_tokens;
+    p.window = w.window;
+  }
   if (w.clients > 0) {
     // Clients c = 0..C-1 go to replica c mod DP; request i belongs to client i mod C.
     const size_t c = static_cast<size_t>(w.clients);
@@ -459,6 +561,11 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
     res.kv_capacity_bytes = one.kv_capacity_bytes;
     res.preemptions += one.preemptions;
     res.recomputed_tokens += one.recomputed_tokens;
+    res.prefix_cache.enabled = one.prefix_cache.enabled;
+    res.prefix_cache.lookup_tokens += one.prefix_cache.lookup_tokens;
+    res.prefix_cache.hit_tokens += one.prefix_cache.hit_tokens;
+    res.prefix_cache.evicted_blocks += one.prefix_cache.evicted_blocks;
+    res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
   }
   summarise(res, w.window);
   return res;
@@ -535,6 +642,53 @@ std::vector<Request> requests_from_trace(const io::Trace& t, size_t n) {
                    static_cast<double>(std::max(1LL, r.output_tokens))});
   }
   return out;
+}
+
+bool add_trace_prefixes(const io::Trace& t, Workload& w) {
+  std::vector<uint64_t> pool;
+  const size_t n = std::min(w.requests.size(), t.requests.size());
+  for (size_t i = 0; i < n; ++i) {
+    const auto& h = t.requests[i].block_hashes;
+    if (pool.size() + h.size() > std::numeric_limits<uint32_t>::max())
+      fail(fmt::format("{}: more than {} prefix-block hashes", t.file, std::numeric_limits<uint32_t>::max()));
+    auto& r = w.requests[i];
+    r.hash_begin = static_cast<uint32_t>(pool.size());
+    r.prompt_blocks = r.context_blocks = static_cast<uint32_t>(h.size());
+    pool.insert(pool.end(), h.begin(), h.end());
+  }
+  if (pool.empty()) {
+    for (size_t i = 0; i < n; ++i) w.requests[i].hash_begin = w.requests[i].prompt_blocks = w.requests[i].context_blocks = 0;
+    return false;
+  }
+  w.block_hashes = std::move(pool);
+  w.block_tokens = kMooncakeBlockTokens;
+  return true;
+}
+
+void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens) {
+  if (!(tokens >= 1 && std::isfinite(tokens)))
+    fail(fmt::format("shared prefix: must be >= 1 token, got {}", tokens));
+  if (groups < 1 || groups > (1 << 20)) fail(fmt::format("shared prefix: groups must be in [1, 2^20], got {}", groups));
+  if (!(block_tokens >= 1)) fail(fmt::format("shared prefix: block size must be >= 1 token, got {}", block_tokens));
+  for (size_t i = 0; i < w.requests.size(); ++i)
+    if (w.requests[i].input_tokens <= tokens)
+      fail(fmt::format("shared prefix of {} tokens: request {} has a prompt of only {} tokens (the prefix must be "
+                       "shorter than every prompt)",
+                       tokens, i, w.requests[i].input_tokens));
+  const auto blocks = static_cast<uint32_t>(std::floor(tokens / block_tokens));
+  if (static_cast<double>(blocks) * groups > 1e8)
+    fail(fmt::format("shared prefix: {} groups x {} blocks is more than 1e8 hashes", groups, blocks));
+  // Chained hashes: block k of group g stands for that group's first k + 1 blocks.
+  w.block_hashes.clear();
+  for (int g = 0; g < groups; ++g)
+    for (uint32_t k = 0; k < blocks; ++k)
+      w.block_hashes.push_back((static_cast<uint64_t>(g) << 32) | k);
+  w.block_tokens = block_tokens;
+  for (size_t i = 0; i < w.requests.size(); ++i) {
+    auto& r = w.requests[i];
+    r.hash_begin = static_cast<uint32_t>((i % static_cast<size_t>(groups)) * blocks);
+    r.prompt_blocks = r.context_blocks = blocks;
+  }
 }
 
 std::vector<Request> make_requests(size_t n, const LengthSpec& input, const LengthSpec& output, double rate_per_s,

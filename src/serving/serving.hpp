@@ -64,6 +64,12 @@ struct EngineConfig {
   double kv_watermark = 0.01;
   double max_running = 0;       // sequences in flight per replica (engine cap); 0 = no cap
   double step_tokens = 8192;    // token budget per step (max_num_batched_tokens / max_num_tokens)
+  // Prefix caching (vLLM automatic prefix caching, SGLang RadixAttention, TensorRT-LLM KV block
+  // reuse): a request whose prompt starts with blocks already in the KV cache skips their
+  // prefill. Blocks a running request uses are pinned; the others stay cached in the KV memory
+  // running requests leave free and are evicted least recently used first. Needs the workload's
+  // block hashes (Workload::block_hashes); without them it changes nothing.
+  bool prefix_caching = false;
   // KV bytes per chip the engine may fill; unset: what the deployment leaves after weights,
   // activations and reserve (StepCostModel::memory().kv_free_bytes). A request reserves the KV
   // of its whole context (input + output, sliding windows included) when it is admitted.
@@ -74,6 +80,12 @@ struct Request {
   double arrival_s = 0;  // open loop only (closed loop: the client's previous completion)
   double input_tokens = 1;
   double output_tokens = 1;
+  // Prefix blocks: Workload::block_hashes[hash_begin, hash_begin + prompt_blocks) are the hashes
+  // of the prompt's consecutive blocks of Workload::block_tokens tokens (a block's hash stands
+  // for its content and every block before it, as vLLM's and Mooncake's chained hashes do);
+  // [.., hash_begin + context_blocks) also covers blocks its output fills (multi-turn: the next
+  // turn's prompt starts with them). Requests of one shared prefix point at the same range.
+  uint32_t hash_begin = 0, prompt_blocks = 0, context_blocks = 0;
 };
 
 // Where a run's steady window lies (see SteadyWindow): the window holds the requests that
@@ -86,6 +98,8 @@ struct WindowSpec {
 
 struct Workload {
   std::vector<Request> requests;  // served in this order (FCFS)
+  std::vector<uint64_t> block_hashes;  // see Request::hash_begin
+  double block_tokens = 0;             // tokens per hashed block (> 0 when there are hashes)
   int clients = 0;                // > 0: closed loop with this many concurrent clients
   WindowSpec window;              // how Result::steady is cut out of the run
 };
@@ -148,6 +162,15 @@ struct Result {
   double kv_capacity_bytes = 0;         // the capacity the run used
   size_t preemptions = 0;               // paged KV: decoding requests preempted (and recomputed)
   double recomputed_tokens = 0;         // paged KV: prompt + generated tokens prefilled again
+  // Prefix caching (EngineConfig::prefix_caching): over every request's first admission, the
+  // prompt tokens looked up and the ones found cached (their prefill skipped); cached blocks
+  // evicted to make room; the most blocks cached at once.
+  struct PrefixCache {
+    bool enabled = false;
+    double lookup_tokens = 0, hit_tokens = 0;
+    size_t evicted_blocks = 0, peak_blocks = 0;
+    [[nodiscard]] double hit_rate() const { return lookup_tokens > 0 ? hit_tokens / lookup_tokens : 0; }
+  } prefix_cache;
 };
 
 // Simulates one replica. DiagnosticError when the workload is invalid (no requests, lengths
@@ -204,6 +227,18 @@ struct LengthSpec {
 // The first `n` requests of a trace (all when n is 0) as simulator requests: its arrival times,
 // and token counts of at least 1.
 std::vector<Request> requests_from_trace(const io::Trace& t, size_t n = 0);
+
+// Mooncake traces hash each 512-token prompt block, chained over the blocks before it.
+inline constexpr double kMooncakeBlockTokens = 512;
+
+// Gives w's requests (the trace's first w.requests.size()) the trace's prefix-block hashes, at
+// its block size; false (w unchanged) when the trace has none.
+bool add_trace_prefixes(const io::Trace& t, Workload& w);
+
+// Synthetic shared system prompts: request i's prompt starts with the `tokens`-token prefix of
+// group i mod `groups` (hashed in blocks of `block_tokens`), the rest of it its own. DiagnosticError
+// when the prefix is not shorter than every prompt, or a count is not positive.
+void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens = 16);
 
 // `n` requests; arrival times all zero (closed loop or a batch queued at t = 0) when
 // `rate_per_s` is 0, else a Poisson process of that rate starting at t = 0.

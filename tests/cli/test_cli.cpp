@@ -497,6 +497,29 @@ TEST(CliSimulate, PoissonRunsSixHundredSecondsAndReportsTheSteadyWindowApart) {
 
 // The figures vllm bench serve reports, under its names, with goodput under an SLO: a TTFT
 // limit above every request's TTFT is met by all, one below every request's by none.
+// Shared system prompts with prefix caching: the reused share is the prefix's, TTFT falls against
+// the same requests without caching, and misused flags are user errors naming them.
+TEST(CliSimulate, PrefixCachingReusesSharedPromptsAndSaysWhatItSaved) {
+  const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "8",
+                          "--requests", "300", "--isl", "3000", "--osl", "100", "--shared-prefix-tokens", "2400",
+                          "--prefix-groups", "3", "--prefix-caching", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& p = j["result"]["prefix_cache"];
+  EXPECT_TRUE(p["enabled"].get<bool>());
+  EXPECT_NEAR(p["hit_tokens"].get<double>(), (300 - 3) * 2400.0, 1e-6);
+  EXPECT_NEAR(p["hit_rate"].get<double>(), (300 - 3) * 2400.0 / (300 * 3000.0), 1e-12);
+  EXPECT_GT(p["mean_ttft_saved_ms"].get<double>(), 0);
+  const auto bad = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "8",
+                            "--prefix-groups", "3"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--prefix-groups needs --shared-prefix-tokens"), std::string::npos) << bad.err;
+  const auto longer = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
+                               "8", "--isl", "1000", "--shared-prefix-tokens", "1000"});
+  EXPECT_EQ(longer.exit_code, 2);
+  EXPECT_NE(longer.err.find("shorter than every prompt"), std::string::npos) << longer.err;
+}
+
 TEST(CliSimulate, ReportsVllmBenchServeMetricsAndGoodput) {
   auto run = [](const std::string& slo_ttft) {
     const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "4",

@@ -530,3 +530,90 @@ TEST(Serving, BadWorkloadsAreClearErrors) {
 
 }  // namespace
 }  // namespace tf::serving
+
+namespace tf::serving {
+namespace {
+
+// Prefix caching: the second prompt of a shared 2000-token prefix (125 blocks of 16) prefills
+// only its own 1000 tokens, re-reading the cached 2000 (one chunk step, priced by hand).
+TEST(PrefixCache, HitsSkipTheCachedPrefillByHand) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  Workload w;
+  w.requests = {{0.0, 3000, 2}, {100.0, 3000, 2}};
+  add_shared_prefixes(w, 2000, 1);
+  ASSERT_EQ(w.block_hashes.size(), 125u);
+  const auto r = simulate(m, e, w);
+  cost::Batch b;
+  b.prefill_tokens = 1000;
+  b.prefill_prompt = 3000;
+  b.prefill_seqs = 1;
+  b.prefill_pieces = 1;
+  b.prefill_prior = 2000;
+  const double chunk = m.step(b).time_s;
+  EXPECT_NEAR(r.requests[1].first_token_s - 100.0, chunk, 1e-12);  // arrives while the engine idles
+  EXPECT_DOUBLE_EQ(r.prefix_cache.hit_tokens, 2000);
+  EXPECT_DOUBLE_EQ(r.prefix_cache.lookup_tokens, 6000);
+  EXPECT_NEAR(r.prefix_cache.hit_rate(), 1.0 / 3, 1e-12);
+  EXPECT_LT(r.requests[1].ttft_s(), r.requests[0].ttft_s());
+  // Off, both prompts pay the whole prefill.
+  e.prefix_caching = false;
+  const auto off = simulate(m, e, w);
+  EXPECT_NEAR(off.requests[1].ttft_s(), off.requests[0].ttft_s(), 1e-12);
+  EXPECT_FALSE(off.prefix_cache.enabled);
+  EXPECT_EQ(off.prefix_cache.hit_tokens, 0);
+}
+
+// No block shared between requests: caching changes nothing (the same run, to the bit).
+TEST(PrefixCache, NoSharedBlocksEqualsCachingOff) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  Workload w;
+  w.requests = make_requests(400, {2000, 0.5}, {200, 0.5}, 30, 7);
+  add_shared_prefixes(w, 600, 400);  // one group per request: nothing shared
+  e.prefix_caching = true;
+  const auto on = simulate(m, e, w);
+  e.prefix_caching = false;
+  const auto off = simulate(m, e, w);
+  EXPECT_EQ(on.prefix_cache.hit_tokens, 0);
+  ASSERT_EQ(on.requests.size(), off.requests.size());
+  for (size_t i = 0; i < on.requests.size(); ++i) {
+    EXPECT_EQ(on.requests[i].first_token_s, off.requests[i].first_token_s) << i;
+    EXPECT_EQ(on.requests[i].finish_s, off.requests[i].finish_s) << i;
+  }
+}
+
+// Unpinned cached blocks live in the KV memory running requests leave: with room for one
+// request, B (another prefix) evicts A's blocks, so C (A's prefix again) finds nothing.
+TEST(PrefixCache, EvictsLeastRecentlyUsedBlocksWhenMemoryIsNeeded) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  e.kv_capacity_bytes = m.kv_bytes_per_chip(1, 3002);
+  Workload w;
+  w.requests = {{0.0, 3000, 2}, {100.0, 3000, 2}, {200.0, 3000, 2}};
+  add_shared_prefixes(w, 2000, 2);  // A, C: group 0; B: group 1
+  const auto r = simulate(m, e, w);
+  EXPECT_GE(r.prefix_cache.evicted_blocks, 125u);
+  EXPECT_EQ(r.prefix_cache.hit_tokens, 0);
+  // With memory to spare, C reuses A's prefix.
+  e.kv_capacity_bytes.reset();
+  const auto roomy = simulate(m, e, w);
+  EXPECT_EQ(roomy.prefix_cache.evicted_blocks, 0u);
+  EXPECT_DOUBLE_EQ(roomy.prefix_cache.hit_tokens, 2000);
+}
+
+TEST(PrefixCache, BadPrefixesAreRefused) {
+  Workload w;
+  w.requests = {{0.0, 100, 2}};
+  EXPECT_THROW(add_shared_prefixes(w, 100, 1), DiagnosticError);  // not shorter than the prompt
+  EXPECT_THROW(add_shared_prefixes(w, 10, 0), DiagnosticError);
+  add_shared_prefixes(w, 50, 1);
+  w.requests[0].context_blocks = 99;  // beyond the hashes
+  const auto m = llama8b().cost_model();
+  EXPECT_THROW(simulate(m, engine_for(m, 0), w), DiagnosticError);
+}
+
+}  // namespace
+}  // namespace tf::serving
