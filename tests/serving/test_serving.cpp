@@ -617,3 +617,31 @@ TEST(PrefixCache, BadPrefixesAreRefused) {
 
 }  // namespace
 }  // namespace tf::serving
+
+namespace tf::serving {
+namespace {
+
+// The Mooncake conversation trace's hash_ids drive the cache: its first 2,000 requests on one
+// H100 reuse part of their prompts, every request completes, and nothing is recomputed.
+TEST(PrefixCache, MooncakeTraceHashesAreReused) {
+  const auto file = test::shared_dir() / "traces" / "mooncake-fast25" / "conversation_trace.jsonl";
+  if (!std::filesystem::exists(file)) GTEST_SKIP() << "shared Mooncake trace not present: " << file;
+  const auto t = io::load_trace(file);
+  Workload w;
+  w.requests = requests_from_trace(t, 2000);
+  ASSERT_TRUE(add_trace_prefixes(t, w));
+  EXPECT_EQ(w.block_tokens, kMooncakeBlockTokens);
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  const auto r = simulate(m, e, w);
+  EXPECT_GT(r.prefix_cache.hit_rate(), 0.01);
+  EXPECT_LT(r.prefix_cache.hit_tokens, r.prefix_cache.lookup_tokens);
+  for (const auto& q : r.requests) EXPECT_GE(q.finish_s, q.first_token_s);
+  e.prefix_caching = false;
+  const auto off = simulate(m, e, w);
+  EXPECT_LT(r.ttft_s.mean, off.ttft_s.mean);
+}
+
+}  // namespace
+}  // namespace tf::serving
