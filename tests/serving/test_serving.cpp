@@ -44,6 +44,21 @@ EngineConfig engine_for(const cost::StepCostModel&, double) {
   return e;
 }
 
+// Every request's first token and finish at the same times in both runs (to the bit when the
+// runs must be identical; EXPECT_DOUBLE_EQ allows 4 ulps, so `exact` asks for equality).
+void expect_same_timings(const Result& a, const Result& b, bool exact = false) {
+  ASSERT_EQ(a.requests.size(), b.requests.size());
+  for (size_t i = 0; i < a.requests.size(); ++i) {
+    if (exact) {
+      EXPECT_EQ(a.requests[i].first_token_s, b.requests[i].first_token_s) << i;
+      EXPECT_EQ(a.requests[i].finish_s, b.requests[i].finish_s) << i;
+    } else {
+      EXPECT_DOUBLE_EQ(a.requests[i].first_token_s, b.requests[i].first_token_s) << i;
+      EXPECT_DOUBLE_EQ(a.requests[i].finish_s, b.requests[i].finish_s) << i;
+    }
+  }
+}
+
 double prefill_time(const cost::StepCostModel& m, double tokens, double prompt) {
   cost::Batch b;
   b.prefill_tokens = tokens;
@@ -163,11 +178,7 @@ TEST(Serving, PagedKvEqualsWholeContextWhenMemoryIsAmple) {
   const auto paged = simulate(m, e, w);
   ASSERT_LT(whole.peak_kv_bytes, 0.5 * whole.kv_capacity_bytes);
   EXPECT_EQ(paged.preemptions, 0u);
-  ASSERT_EQ(paged.requests.size(), whole.requests.size());
-  for (size_t i = 0; i < whole.requests.size(); ++i) {
-    EXPECT_DOUBLE_EQ(paged.requests[i].first_token_s, whole.requests[i].first_token_s) << i;
-    EXPECT_DOUBLE_EQ(paged.requests[i].finish_s, whole.requests[i].finish_s) << i;
-  }
+  expect_same_timings(paged, whole);
 }
 
 // Under memory pressure paged admission runs more requests at once than whole contexts allow,
@@ -528,11 +539,6 @@ TEST(Serving, BadWorkloadsAreClearErrors) {
   EXPECT_THROW(make_requests(3, {100, 1.5}, {10, 0}, 0, 1), DiagnosticError);
 }
 
-}  // namespace
-}  // namespace tf::serving
-
-namespace tf::serving {
-namespace {
 
 // Prefix caching: the second prompt of a shared 2000-token prefix (125 blocks of 16) prefills
 // only its own 1000 tokens, re-reading the cached 2000 (one chunk step, priced by hand).
@@ -577,11 +583,7 @@ TEST(PrefixCache, NoSharedBlocksEqualsCachingOff) {
   e.prefix_caching = false;
   const auto off = simulate(m, e, w);
   EXPECT_EQ(on.prefix_cache.hit_tokens, 0);
-  ASSERT_EQ(on.requests.size(), off.requests.size());
-  for (size_t i = 0; i < on.requests.size(); ++i) {
-    EXPECT_EQ(on.requests[i].first_token_s, off.requests[i].first_token_s) << i;
-    EXPECT_EQ(on.requests[i].finish_s, off.requests[i].finish_s) << i;
-  }
+  expect_same_timings(on, off, true);  // to the bit
 }
 
 // Unpinned cached blocks live in the KV memory running requests leave: with room for one
@@ -615,11 +617,6 @@ TEST(PrefixCache, BadPrefixesAreRefused) {
   EXPECT_THROW(simulate(m, engine_for(m, 0), w), DiagnosticError);
 }
 
-}  // namespace
-}  // namespace tf::serving
-
-namespace tf::serving {
-namespace {
 
 // The Mooncake conversation trace's hash_ids drive the cache: its first 2,000 requests on one
 // H100 reuse part of their prompts, every request completes, and nothing is recomputed.
