@@ -83,8 +83,9 @@ simulated medians.
 Calibration keeps hardware and software apart. **Hardware terms** belong to a hardware family
 (memory-bandwidth, GEMM, attention and network fractions, collective latency; written to
 `data/calibration/<family>.yaml`); **software terms** belong to the serving engine that ran the
-row (per-step and per-layer overheads; `data/calibration/engines/<engine>.yaml`), fitted over that
-engine's rows on every family it ran on, so an engine's launch and scheduling costs are no longer
+row (per-step and per-layer overheads, and the host's per-layer dispatch time of runs without
+captured graphs, `eager_launch`, which only eager rows identify;
+`data/calibration/engines/<engine>.yaml`), fitted over that engine's rows on every family it ran on, so an engine's launch and scheduling costs are no longer
 absorbed into the chip it happened to run on. Engines with fewer than 20 rows, rows whose engine
 is not recognised, and every prediction that names no engine (`frontier`, `estimate` and
 `simulate` without `--engine`) use the **typical engine**: one set of software terms fitted over

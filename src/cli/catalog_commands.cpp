@@ -309,13 +309,13 @@ void register_list_command(CLI::App& app, Context& ctx) {
         t.print(out);
       } else if (*what == "engines") {
         Table t({"engine", "name", "versions", "steps", "KV admission", "memory policy", "token budget", "max seqs",
-                 "MoE dispatch", "source"});
+                 "MoE dispatch", "launch", "source"});
         for (const auto& [id, e] : ctx.engines().all()) {
           t.add_row({id, e.name, e.versions, std::string(serving::to_string(e.scheduler)),
                      fmt::format("{} ({} preemption)", serving::to_string(serving::kv_admission_for(e)), e.preemption),
                      fmt::format("{} {:g}", cost::to_string(e.memory.kind), e.memory.fraction),
                      fmt::format("{:g}", e.token_budget), e.max_sequences > 0 ? fmt::format("{:g}", e.max_sequences) : "KV decides",
-                     std::string(to_string(e.moe_dispatch)), e.citation});
+                     std::string(to_string(e.moe_dispatch)), e.graphs ? "graphs" : "eager", e.citation});
         }
         t.print(out);
       } else if (*what == "schedulers") {

@@ -27,6 +27,10 @@ void DeploymentOptions::add_layout(CLI::App* cmd) {
   cmd->add_option("--moe-dispatch", moe_dispatch,
                   "Precision of the hidden states an expert-parallel all-to-all dispatches (the combine stays "
                   "16-bit; e.g. fp8 for DeepEP; default: the engine profile's, else bf16)");
+  cmd->add_option("--launch", launch,
+                  "How the engine issues a step's kernels: graphs (captured CUDA/HIP graphs or a compiled step) or "
+                  "eager (host dispatch per kernel, e.g. vLLM --enforce-eager: a step takes at least layers x the "
+                  "engine's eager_launch; default: the engine profile's, else graphs)");
   cmd->add_option("--weights-tier", weight_tier,
                   "Memory tier holding weights: hbm, sram, gddr, lpddr, ddr (default: fastest that fits)");
   cmd->add_option("--kv-tier", kv_tier, "Memory tier holding the KV cache (default: the weights' tier)");
@@ -61,6 +65,9 @@ cost::DeploymentSpec DeploymentOptions::spec() const {
   if (!kv.empty()) s.kv = parse_precision(kv);
   if (!attention_weights.empty()) s.attention_weights = parse_precision(attention_weights);
   if (!moe_dispatch.empty()) s.moe_dispatch = parse_precision(moe_dispatch);
+  if (launch == "graphs") s.launch = cost::Launch::graphs;
+  else if (launch == "eager") s.launch = cost::Launch::eager;
+  else if (!launch.empty()) fail(fmt::format("unknown --launch '{}'", launch), "valid: graphs, eager");
   if (!weight_tier.empty()) s.weight_tier = parse_tier(weight_tier, "--weights-tier");
   if (!kv_tier.empty()) s.kv_tier = parse_tier(kv_tier, "--kv-tier");
   return s;

@@ -15,7 +15,7 @@ struct DeploymentOptions {
   std::string hardware;
   int chips = 0, tp = 1, pp = 1, ep = 1, dp = 1;
   bool attention_dp = false;
-  std::string weights, activations, kv, attention_weights, weight_tier, kv_tier, moe_dispatch;
+  std::string weights, activations, kv, attention_weights, weight_tier, kv_tier, moe_dispatch, launch;
 
   // Adds --chips --tp --pp --ep --dp --attention-dp --weights --activations --kv and the tiers.
   void add_layout(CLI::App* cmd);

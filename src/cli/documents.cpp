@@ -13,7 +13,11 @@ Json deployment_json(const cost::Deployment& d) {
               {"activations", std::string(to_string(d.activations))},
               {"kv", std::string(to_string(d.kv))},
               {"gemm_math", std::string(to_string(d.gemm_class))},
-              {"attention_math", std::string(to_string(d.attention_class))}};
+              {"attention_math", std::string(to_string(d.attention_class))},
+              {"attention_weights", std::string(to_string(d.attention_weights))},
+              {"moe_dispatch", std::string(to_string(d.moe_dispatch))},
+              {"attention_kernels", std::string(to_string(d.attention_kernels))},
+              {"launch", std::string(to_string(d.launch))}};
 }
 
 Json memory_json(const cost::StepCostModel& m, double kv_bytes_per_chip) {

@@ -27,6 +27,8 @@ std::string_view to_string(MemoryPolicy::Kind k) {
 
 std::string_view to_string(AttentionKernels k) { return k == AttentionKernels::split ? "split" : "unified"; }
 
+std::string_view to_string(Launch l) { return l == Launch::eager ? "eager" : "graphs"; }
+
 std::string Deployment::describe() const {
   std::string s = fmt::format("TP{} PP{}", tp, pp);
   if (model && model->is_moe()) s += fmt::format(" EP{}", ep);
@@ -35,6 +37,7 @@ std::string Deployment::describe() const {
   s += fmt::format(" w{}/a{} kv{}", to_string(weights), to_string(activations), to_string(kv));
   if (attention_weights != weights) s += fmt::format(" attn-w{}", to_string(attention_weights));
   if (model && model->is_moe() && moe_dispatch != Precision::bf16) s += fmt::format(" dispatch-{}", to_string(moe_dispatch));
+  if (launch == Launch::eager) s += " eager";
   return s;
 }
 
@@ -189,6 +192,7 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
     d.moe_dispatch = *spec.moe_dispatch;
   }
   d.attention_kernels = spec.attention_kernels.value_or(AttentionKernels::unified);
+  d.launch = spec.launch.value_or(Launch::graphs);
   if (spec.memory_policy) {
     const double f = spec.memory_policy->fraction;
     if (!(f > 0 && f <= 1)) fail(fmt::format("memory fraction {} is not in (0, 1]", f));

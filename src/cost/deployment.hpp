@@ -39,6 +39,16 @@ enum class AttentionKernels {
 };
 std::string_view to_string(AttentionKernels k);
 
+// How the engine issues a step's kernels (a property of the engine and how it is run, not the
+// chip). Captured graphs replay a step as one launch; in eager mode the host dispatches every
+// kernel of every layer itself (PyTorch eager, vLLM --enforce-eager), and a step cannot finish
+// before the host has issued it.
+enum class Launch {
+  graphs,  // CUDA/HIP/HPU graphs or a compiled step: no per-kernel host time on the step
+  eager,   // per-kernel host dispatch: the step takes at least layers x the engine's eager_launch
+};
+std::string_view to_string(Launch l);
+
 struct DeploymentSpec {
   int chips = 0;  // 0: tp x pp x dp
   int tp = 1;     // tensor parallel within one engine instance
@@ -57,6 +67,7 @@ struct DeploymentSpec {
   // 16-bit activations); default bf16. DeepEP dispatches FP8 with block scales.
   std::optional<Precision> moe_dispatch;
   std::optional<AttentionKernels> attention_kernels;   // default: unified (the default engine's)
+  std::optional<Launch> launch;                         // default: graphs (the default engine's)
   std::optional<hardware::MemoryTierKind> weight_tier;  // default: fastest tier that holds the weights
   std::optional<hardware::MemoryTierKind> kv_tier;      // default: the weights' tier
   // The serving engine's memory policy; default: fraction_of_total at the efficiency's
@@ -79,6 +90,7 @@ struct Deployment {
   ComputeClass attention_class = ComputeClass::bf16;  // math format of attention
   Precision moe_dispatch = Precision::bf16;           // EP all-to-all dispatch on the wire
   AttentionKernels attention_kernels = AttentionKernels::unified;
+  Launch launch = Launch::graphs;
   std::optional<hardware::MemoryTierKind> weight_tier;
   std::optional<hardware::MemoryTierKind> kv_tier;
   std::optional<MemoryPolicy> memory_policy;

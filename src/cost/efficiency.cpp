@@ -21,6 +21,7 @@ const std::vector<std::string> kKeys{"family",
                                      "collective_latency",
                                      "step_overhead",
                                      "layer_overhead",
+                                     "eager_launch",
                                      "memory_utilization",
                                      "runtime_reserve",
                                      "activation_tokens",
@@ -86,6 +87,7 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   e.collective_latency_s = quantity(root, "collective_latency", Dimension::seconds);
   e.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
   e.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
+  e.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
   e.runtime_reserve_bytes = quantity(root, "runtime_reserve", Dimension::bytes);
   const auto tokens = value_node(root, "activation_tokens");
   e.activation_tokens = static_cast<double>(tokens.as_int());
@@ -95,7 +97,7 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
 
 SoftwareTerms load_software_file(const std::filesystem::path& path) {
   const auto root = io::load_yaml_file(path);
-  root.expect_keys({"engine", "description", "step_overhead", "layer_overhead", "calibration"});
+  root.expect_keys({"engine", "description", "step_overhead", "layer_overhead", "eager_launch", "calibration"});
   SoftwareTerms t;
   t.file = path.string();
   t.engine = root.required("engine").as_string();
@@ -103,6 +105,7 @@ SoftwareTerms load_software_file(const std::filesystem::path& path) {
     root.required("engine").fail(fmt::format("engine '{}' does not match the file name", t.engine));
   t.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
   t.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
+  t.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
   if (auto cal = root.optional("calibration")) {
     cal->expect_map();
     if (auto rows = cal->optional("rows")) {
@@ -228,6 +231,7 @@ void EfficiencyTable::resolve() {
       if (!own_stack) {
         e.step_overhead_s = sw.step_overhead_s;
         e.layer_overhead_s = sw.layer_overhead_s;
+        e.eager_launch_s = sw.eager_launch_s;
         e.provenance.software_engine = engine;
         e.provenance.software_rows = sw.rows;
         e.provenance.software_cv_ape_pct = sw.cv_median_ape_pct;

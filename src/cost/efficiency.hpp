@@ -54,6 +54,9 @@ struct Efficiency {
   double collective_latency_s = 0;
   double step_overhead_s = 0;
   double layer_overhead_s = 0;
+  // Host time to dispatch one layer's kernels in eager mode (Launch::eager): a software term of
+  // the engine, unused when the step runs as captured graphs.
+  double eager_launch_s = 0;
   double memory_utilization = 0;
   double runtime_reserve_bytes = 0;
   double activation_tokens = 0;
@@ -68,6 +71,7 @@ struct SoftwareTerms {
   std::string file;
   double step_overhead_s = 0;
   double layer_overhead_s = 0;
+  double eager_launch_s = 0;
   long long rows = 0;
   double cv_median_ape_pct = -1;
 };

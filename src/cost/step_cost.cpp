@@ -507,6 +507,17 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
   G[8] = GroupCost{};
   G[8].bound = Bound::overhead;
   G[8].time_s = e.layer_overhead_s * stage_layers_;
+  // Eager launch: the host issues every layer's kernels itself while the device runs those
+  // already issued, so a stage's layers take the longer of their device time and the host's
+  // dispatch time; the LM head, issued last, runs after them. What the device cannot hide is
+  // charged as overhead. (A step with no tokens launches nothing.)
+  if (d_.launch == Launch::eager && tokens > 0) {
+    double device = 0;
+    for (size_t i = 0; i < kOpGroups; ++i)
+      if (i != static_cast<size_t>(OpGroup::lm_head)) device += G[i].time_s;
+    const double host = e.eager_launch_s * stage_layers_;
+    if (host > device) G[8].time_s += host - device;
+  }
 }
 
 StepCost StepCostModel::step(const Batch& b) const {

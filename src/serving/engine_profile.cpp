@@ -128,6 +128,7 @@ void apply_engine(const EngineProfile& p, cost::DeploymentSpec& spec) {
   spec.memory_policy = p.memory;
   if (!spec.moe_dispatch) spec.moe_dispatch = p.moe_dispatch;
   if (!spec.attention_kernels) spec.attention_kernels = p.attention_kernels;
+  if (!spec.launch) spec.launch = p.graphs ? cost::Launch::graphs : cost::Launch::eager;
 }
 
 KvAdmission kv_admission_for(const EngineProfile& p) {

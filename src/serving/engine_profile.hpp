@@ -27,7 +27,7 @@ struct EngineProfile {
   // recompute | swap | none: engines that preempt allocate paged KV on demand (KvAdmission::paged;
   // swap is priced as recompute), engines that never evict reserve the whole context.
   std::string preemption;
-  bool graphs = true;                   // decode as captured graphs (descriptive)
+  bool graphs = true;                   // steps as captured graphs (false: eager, cost::Launch::eager)
   // Precision its expert-parallel all-to-all dispatches hidden states in (the combine is 16-bit).
   Precision moe_dispatch = Precision::bf16;
   std::string moe_dispatch_source = "default: 16-bit activations on the wire";
@@ -37,7 +37,7 @@ struct EngineProfile {
 };
 
 // What an engine decides about a deployment: its memory policy and, unless the user chose them,
-// its MoE dispatch precision and attention kernels.
+// its MoE dispatch precision, attention kernels and launch mode (graphs or eager).
 void apply_engine(const EngineProfile& p, cost::DeploymentSpec& spec);
 
 // What the alias table says about a run described by `text` (notes and source).

@@ -15,14 +15,16 @@ const std::vector<ParamSpec>& fitted_parameters() {
   // Plausible ranges: achieved HBM bandwidth 40-95% of peak (STREAM-like kernels reach 90-95%),
   // GEMM 15-90% and attention 5-90% of dense peak, collectives 10-95% of link peak; fixed costs
   // bounded by what engine profiles show (a step above 10 ms or a layer above 150 us of pure
-  // overhead is not an efficiency, it is a missing mechanism).
+  // overhead is not an efficiency, it is a missing mechanism); eager dispatch of one layer's
+  // kernels from 0 to 1 ms (PyTorch eager issues a kernel in ~5-20 us, a layer has ~10-30).
   static const std::vector<ParamSpec> p{{"memory_bandwidth_fraction", 0.40, 0.95, false},
                                         {"compute_fraction", 0.15, 0.90, false},
                                         {"attention_compute_fraction", 0.05, 0.90, false},
                                         {"network_fraction", 0.10, 0.95, false},
                                         {"step_overhead", 0.0, 10e-3, true},
                                         {"layer_overhead", 0.0, 150e-6, true},
-                                        {"collective_latency", 0.0, 50e-6, false}};
+                                        {"collective_latency", 0.0, 50e-6, false},
+                                        {"eager_launch", 0.0, 1e-3, true}};
   return p;
 }
 
@@ -42,8 +44,10 @@ double* field(cost::Efficiency& e, size_t i) {
       return &e.step_overhead_s;
     case 5:
       return &e.layer_overhead_s;
-    default:
+    case 6:
       return &e.collective_latency_s;
+    default:
+      return &e.eager_launch_s;
   }
 }
 
@@ -364,6 +368,7 @@ cost::Efficiency Calibration::efficiency_for(const PreparedRow& p, const cost::E
   if (eng) {
     e.step_overhead_s = eng->step_overhead_s;
     e.layer_overhead_s = eng->layer_overhead_s;
+    e.eager_launch_s = eng->eager_launch_s;
   }
   return e;
 }
@@ -745,16 +750,23 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
     g.kind = kind;
     g.step_overhead_s = v[0];
     g.layer_overhead_s = v[1];
+    g.eager_launch_s = v[2];
     g.rows = er.size();
     for (const auto* r : er) {
       ++g.groups[r->p->row->group];
       ++g.families[r->family];
+      if (r->p->deployment.launch == cost::Launch::eager) ++g.eager_rows;
     }
     g.start_loss = eng_start_loss.count(engine) ? eng_start_loss.at(engine) : 0;
     g.loss = exact_loss(er);
     cost::Efficiency e = start_default;
     for (size_t k = 0; k < sw_idx.size(); ++k) set_parameter(e, sw_idx[k], v[k]);
     flag_bounds(e, sw_idx, g.flags);
+    if (g.eager_rows == 0) {
+      // Rows that ran as graphs do not move it: not a fit, and not a bound worth flagging.
+      std::erase_if(g.flags, [](const std::string& f) { return f.starts_with("eager_launch "); });
+      g.flags.push_back("eager_launch not identified (no eager rows): held at its prior");
+    }
     g.in_sample = stats_under(er, st);
     return g;
   };
@@ -891,6 +903,7 @@ std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const
   qty("collective_latency", fmt::format("{:.6g} us", e.collective_latency_s * 1e6), src);
   qty("step_overhead", fmt::format("{:.6g} us", e.step_overhead_s * 1e6), sw);
   qty("layer_overhead", fmt::format("{:.6g} us", e.layer_overhead_s * 1e6), sw);
+  qty("eager_launch", fmt::format("{:.6g} us", e.eager_launch_s * 1e6), sw);
   frac("memory_utilization", e.memory_utilization, kept);
   qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
   y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
@@ -915,6 +928,10 @@ std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set
                        : "Software terms fitted over the rows this engine ran, on every hardware family");
   y += fmt::format("step_overhead: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.step_overhead_s * 1e6, src);
   y += fmt::format("layer_overhead: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.layer_overhead_s * 1e6, src);
+  y += fmt::format("eager_launch: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.eager_launch_s * 1e6,
+                   fit.eager_rows > 0 ? src
+                                      : std::string("held at its prior (data/efficiency/default.yaml): none of this "
+                                                    "engine's rows ran eager"));
   std::string y2 = yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
                                    cross_validated, hold_out, fit.flags);
   // Rows per hardware family, inside the calibration block (before its flags).

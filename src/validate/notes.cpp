@@ -314,6 +314,10 @@ EngineFacts parse_notes(const std::string& notes) {
   if (const auto c = memory_fraction(s); c.found()) f.memory_fraction = decimal(s, c);
   // A cap stated per rank ("max_batch_size 128/rank", "256 per rank").
   f.max_batch_per_rank = cap_per_rank(s);
+  // Kernels issued from the host: vLLM --enforce-eager, SGLang --disable-cuda-graph.
+  for (std::string_view k : {"enforce-eager", "enforce_eager", "eager mode", "no cuda graphs", "no hip graphs",
+                             "disable-cuda-graph", "disable_cuda_graph"})
+    if (lower.find(k) != std::string::npos) f.launch = cost::Launch::eager;
   return f;
 }
 

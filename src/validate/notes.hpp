@@ -16,6 +16,7 @@
 //   memory    (gpu·memory·utilization|mem·fraction·static|kv·cache·free·gpu·mem·fraction|kv frac)
 //             \s*[=:]?\s*(0?\.\d{1,4}|1\.0{0,4})
 //   per rank  <cap keyword>\s*[=:]?\s*\d+\s*(/\s*rank|per\s+rank)
+// and, as plain substrings, the phrases that say a run issued its kernels eagerly (parse_notes).
 #include <optional>
 #include <string>
 
@@ -42,6 +43,9 @@ struct EngineFacts {
   bool max_batch_per_rank = false;             // the stated cap is per rank ("/rank", "per rank")
   std::optional<double> memory_fraction;       // stated gpu-memory-utilization / KV fraction
   std::optional<Precision> attention_weights;  // "attn BF16": projections kept apart from the weights
+  // "--enforce-eager", "eager mode", "no HIP graphs", "--disable-cuda-graph": the run issued its
+  // kernels from the host (cost::Launch::eager), whatever its engine profile's default.
+  std::optional<cost::Launch> launch;
 };
 
 // Largest cap, request count or token budget a note may state: the predictor simulates the

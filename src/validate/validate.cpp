@@ -296,6 +296,10 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     spec.weights = dtype(row.weight_dtype, "weight");
     spec.activations = dtype(row.act_dtype, "activation");
     spec.kv = dtype(row.kv_dtype, "kv");
+    if (q.facts.launch) {
+      spec.launch = q.facts.launch;
+      q.notes.push_back(fmt::format("{} launch (notes)", to_string(*q.facts.launch)));
+    }
     serving::apply_engine(*q.facts.engine, spec);
     if (q.facts.memory_fraction) {
       spec.memory_policy->fraction = *q.facts.memory_fraction;

@@ -147,6 +147,29 @@ TEST(CliEstimate, InfeasibleIsAResultNotAnError) {
   EXPECT_NE(j["reason"].get<std::string>().find("weights need"), std::string::npos);
 }
 
+// --launch eager: at small batch the host's dispatch bounds the step (an engine whose profile
+// runs graphs is slower when told to run eager); a misspelt mode is exit code 2 naming the valid ones.
+TEST(CliEstimate, EagerLaunchIsSlowerAtSmallBatchAndSaysSo) {
+  const std::vector<std::string> base{"estimate", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--hardware", "h100-sxm",
+                                      "--concurrency", "1", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  const auto g = with({"--engine", "vllm-v0"});
+  const auto e = with({"--engine", "vllm-v0", "--launch", "eager"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const auto jg = json::parse(g.out), je = json::parse(e.out);
+  EXPECT_GT(je["tpot_ms"].get<double>(), 1.1 * jg["tpot_ms"].get<double>());
+  EXPECT_EQ(je["deployment"]["launch"], "eager");  // the layout says how it ran
+  EXPECT_EQ(jg["deployment"]["launch"], "graphs");
+  const auto bad = with({"--launch", "eagr"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("valid: graphs, eager"), std::string::npos) << bad.err;
+}
+
 TEST(CliEstimate, ImpossibleLayoutIsExitCode2WithValidChoices) {
   auto r = run_cli({"estimate", "--model", "meta-llama/Llama-3.1-70B-Instruct", "--hardware", "h100-sxm", "--tp", "3"});
   EXPECT_EQ(r.exit_code, 2);

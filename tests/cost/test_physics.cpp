@@ -307,6 +307,50 @@ TEST(Attention, DecodeAndPrefillAttentionHaveRooflinesOfTheirOwn) {
   EXPECT_NEAR(mu.step(dec).groups[core].time_s, d.time_s, 1e-15);  // one phase: the same either way
 }
 
+// Eager launch: the host dispatches every layer's kernels while the device runs them, so a
+// step's layers take the longer of the device's time and layers x eager_launch; the LM head,
+// issued last, runs after them, and the per-step overhead is on top. With captured graphs the
+// host time is not on the step.
+TEST(Launch, EagerStepTakesTheLongerOfDeviceAndHostDispatch) {
+  auto graphs = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", layout(1, 1, Precision::bf16));
+  auto eager_spec = layout(1, 1, Precision::bf16);
+  eager_spec.launch = Launch::eager;
+  auto eager = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", eager_spec);
+  graphs.eff.eager_launch_s = eager.eff.eager_launch_s = 400e-6;
+  const auto mg = graphs.build();
+  const auto me = eager.build();
+  const double layers = 32, step = eager.eff.step_overhead_s, host = layers * 400e-6;  // 12.8 ms
+  // One decode: ~16 GB of weights in ~6-7 ms, under the host's 12.8 ms.
+  const Batch one{1, 1000, 0, 0, 0};
+  const double dev_one = mg.step(one).time_s - step;
+  const double lm = mg.step(one).groups[static_cast<size_t>(OpGroup::lm_head)].time_s;
+  ASSERT_LT(dev_one, host);
+  ASSERT_GT(lm, 0);
+  EXPECT_NEAR(me.step(one).time_s, host + lm + step, 1e-12);
+  EXPECT_EQ(me.step(one).bound_by, Bound::overhead);
+  // A long prompt keeps the device busy past the host: the same step as with graphs.
+  const Batch prompt{0, 0, 8192, 8192, 1};
+  ASSERT_GT(mg.step(prompt).time_s - step, host);
+  EXPECT_NEAR(me.step(prompt).time_s, mg.step(prompt).time_s, 1e-12);
+  // With graphs, eager_launch is never charged.
+  graphs.eff.eager_launch_s = 1e-3;
+  EXPECT_NEAR(graphs.build().step(one).time_s, dev_one + step, 1e-12);
+  // Two pipeline stages: each dispatches its own half of the layers.
+  auto pp_spec = eager_spec;
+  pp_spec.pp = 2;
+  auto staged = make("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", pp_spec);
+  staged.eff.eager_launch_s = 400e-6;
+  const auto ms = staged.build();
+  const auto cs = ms.step(one);
+  const double handoff = cs.groups[static_cast<size_t>(OpGroup::pp_transfer)].time_s;
+  // One sequence passes the two stages in turn: each stage's host time, the LM head once.
+  EXPECT_NEAR(cs.time_s, 2 * (host / 2) + lm + handoff + step, 1e-12);
+  EXPECT_EQ(cs.bound_by, Bound::overhead);
+  // The layout says how it runs.
+  EXPECT_NE(me.deployment().describe().find("eager"), std::string::npos);
+  EXPECT_EQ(mg.deployment().describe().find("eager"), std::string::npos);
+}
+
 // The steady state is the cycle the engine runs: prompt-chunk steps and pure decode steps priced
 // apart, not one step holding an average share of a prompt.
 TEST(SteadyState, CycleOfChunkStepsAndDecodeStepsByHand) {

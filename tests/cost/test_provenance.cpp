@@ -151,19 +151,20 @@ TEST(Provenance, EngineSoftwareTermsOverrideTheFamilysOverheads) {
   for (const auto& e : std::filesystem::directory_iterator(test::data_dir() / "efficiency"))
     std::filesystem::copy(e.path(), data / "efficiency" / e.path().filename());
   std::filesystem::create_directories(data / "calibration" / "engines");
-  auto engine_file = [&](const std::string& id, const char* step, const char* layer) {
+  auto engine_file = [&](const std::string& id, const char* step, const char* layer, const char* eager) {
     std::ofstream(data / "calibration" / "engines" / (id + ".yaml"))
         << "engine: " << id << "\ndescription: test\nstep_overhead: {value: \"" << step
-        << "\", source: test}\nlayer_overhead: {value: \"" << layer
-        << "\", source: test}\ncalibration: {rows: 40, cross_validated: {median_ape_pct: 11.5}}\n";
+        << "\", source: test}\nlayer_overhead: {value: \"" << layer << "\", source: test}\neager_launch: {value: \""
+        << eager << "\", source: test}\ncalibration: {rows: 40, cross_validated: {median_ape_pct: 11.5}}\n";
   };
-  engine_file("default", "2000 us", "12 us");
-  engine_file("vllm-v1", "1100 us", "9 us");
+  engine_file("default", "2000 us", "12 us", "150 us");
+  engine_file("vllm-v1", "1100 us", "9 us", "90 us");
   const auto t = EfficiencyTable::load(data / "efficiency");
   const auto u = EfficiencyTable::load_uncalibrated(data / "efficiency");
   const auto& named = t.for_family("hopper", "vllm-v1");
   EXPECT_DOUBLE_EQ(named.step_overhead_s, 1100e-6);
   EXPECT_DOUBLE_EQ(named.layer_overhead_s, 9e-6);
+  EXPECT_DOUBLE_EQ(named.eager_launch_s, 90e-6);
   EXPECT_EQ(named.provenance.software_engine, "vllm-v1");
   EXPECT_EQ(named.provenance.software_summary(), "engine vllm-v1 (calibrated, 40 rows, CV 11.5%)");
   // Hardware terms are the family's, whatever the engine.
@@ -175,6 +176,7 @@ TEST(Provenance, EngineSoftwareTermsOverrideTheFamilysOverheads) {
   // Inherited families take the engine's terms too; a vendor stack keeps its own anchors.
   EXPECT_DOUBLE_EQ(t.for_family("blackwell-ultra", "vllm-v1").step_overhead_s, 1100e-6);
   EXPECT_DOUBLE_EQ(t.for_family("groq-lpu", "vllm-v1").step_overhead_s, u.for_family("groq-lpu").step_overhead_s);
+  EXPECT_DOUBLE_EQ(t.for_family("groq-lpu", "vllm-v1").eager_launch_s, u.for_family("groq-lpu").eager_launch_s);
   EXPECT_EQ(t.for_family("groq-lpu", "vllm-v1").provenance.software_summary(), "family file");
   // Without calibrated engine terms the family file's overheads apply and say so.
   EXPECT_EQ(u.for_family("hopper", "vllm-v1").provenance.software_summary(), "family file");

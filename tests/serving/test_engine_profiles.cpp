@@ -97,10 +97,19 @@ TEST(EngineProfiles, ApplyEngineSetsMemoryPolicyAndDispatchUnlessChosen) {
   ASSERT_TRUE(spec.memory_policy && spec.moe_dispatch);
   EXPECT_DOUBLE_EQ(spec.memory_policy->fraction, 0.8);
   EXPECT_EQ(*spec.moe_dispatch, Precision::fp8);
+  ASSERT_TRUE(spec.launch);
+  EXPECT_EQ(*spec.launch, cost::Launch::graphs);
   cost::DeploymentSpec chosen;
   chosen.moe_dispatch = Precision::bf16;
+  chosen.launch = cost::Launch::eager;  // e.g. a run's notes say --enforce-eager
   apply_engine(p, chosen);
   EXPECT_EQ(*chosen.moe_dispatch, Precision::bf16);
+  EXPECT_EQ(*chosen.launch, cost::Launch::eager);
+  // A profile without graphs runs eager.
+  p.graphs = false;
+  cost::DeploymentSpec plain;
+  apply_engine(p, plain);
+  EXPECT_EQ(*plain.launch, cost::Launch::eager);
 }
 
 }  // namespace

@@ -179,6 +179,19 @@ TEST(Notes, EveryRowOfTheSharedCsvAsTheRegexVersion) {
   EXPECT_EQ(fnv1a64(facts), 0x6669ecaf1cf2d4daULL);
 }
 
+// A run that says it issued its kernels from the host is eager, whatever its engine's default;
+// one that mentions graphs, or says nothing, is left to the engine profile.
+TEST(Notes, EagerRunsAreRecognisedByTheirFlags) {
+  for (const char* n : {"vLLM 0.6.3; MI300X --enforce-eager (no HIP graphs)", "enforce_eager=True",
+                        "sglang --disable-cuda-graph", "PyTorch eager mode", "No CUDA graphs"}) {
+    const auto f = parse_notes(n);
+    ASSERT_TRUE(f.launch) << n;
+    EXPECT_EQ(*f.launch, cost::Launch::eager) << n;
+  }
+  for (const char* n : {"trtllm-bench: CUDA graphs to bs8192", "vLLM 0.6.3 benchmark_throughput", ""})
+    EXPECT_FALSE(parse_notes(n).launch) << n;
+}
+
 Diagnostic refusal(const std::string& note) {
   try {
     (void)parse_notes(note);
