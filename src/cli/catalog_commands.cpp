@@ -297,9 +297,10 @@ void register_list_command(CLI::App& app, Context& ctx) {
                                          "precisions, efficiency (families with data), economics (presets), "
                                          "schedulers (serving step policies)");
   auto what = std::make_shared<std::string>();
-  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers | engines")
+  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers | engines | routers")
       ->required()
-      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics", "schedulers", "engines"}));
+      ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics", "schedulers", "engines",
+                             "routers"}));
   cmd->callback([&ctx, what] {
     ctx.action = [&ctx, what] {
       auto& out = *ctx.out;
@@ -317,6 +318,11 @@ void register_list_command(CLI::App& app, Context& ctx) {
                      fmt::format("{:g}", e.token_budget), e.max_sequences > 0 ? fmt::format("{:g}", e.max_sequences) : "KV decides",
                      std::string(to_string(e.moe_dispatch)), e.graphs ? "graphs" : "eager", e.citation});
         }
+        t.print(out);
+      } else if (*what == "routers") {
+        Table t({"router", "what it picks", "source"});
+        for (const auto& r : serving::routers())
+          t.add_row({std::string(r.name), std::string(r.description), std::string(r.citation)});
         t.print(out);
       } else if (*what == "schedulers") {
         Table t({"scheduler", "what a step holds", "source"});

@@ -42,6 +42,7 @@ struct SimulateOptions {
   bool prefix_caching = false;
   double shared_prefix_tokens = 0;
   int prefix_groups = 1;
+  std::string router = "round-robin";
 };
 
 ordered_json dist_json(const serving::Distribution& d, double scale) {
@@ -237,6 +238,15 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* groups = cmd->add_option("--prefix-groups", o->prefix_groups,
                                  "Distinct shared prefixes, request i using prefix i mod N (with --shared-prefix-tokens)")
                      ->capture_default_str();
+  {
+    std::vector<std::string> rnames;
+    for (const auto& r : serving::routers()) rnames.emplace_back(r.name);
+    cmd->add_option("--router", o->router,
+                    "How requests are spread over the DP replicas: " + join(rnames) +
+                        " (see 'tokenfactory list routers'); the load-aware ones decide at each arrival, every "
+                        "replica on one clock (open-loop workloads)")
+        ->capture_default_str();
+  }
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
@@ -304,6 +314,14 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const auto d = cost::resolve_deployment(layout, model, system, eff);
       const cost::StepCostModel m(d);
       if (!m.memory().weights_fit) fail("does not fit: " + m.memory().reason);
+      const auto router = serving::parse_router(o->router);
+      if (!router) {
+        std::vector<std::string> valid;
+        for (const auto& r : serving::routers()) valid.emplace_back(r.name);
+        fail(fmt::format("unknown --router '{}'", o->router), "valid: " + join(valid));
+      }
+      if (*router != serving::Router::round_robin && o->find_max_rate)
+        fail("--router " + o->router + " with --find-max-rate is not supported yet: the rate search routes round-robin");
       serving::EngineConfig engine;
       engine.scheduler = profile && !given(sched) ? profile->scheduler : *scheduler;
       engine.step_tokens = o->step_tokens > 0 ? o->step_tokens
@@ -456,13 +474,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
                       "or --shared-prefix-tokens gives them)";
       engine.prefix_caching = o->prefix_caching;
-      const auto r = serving::simulate_deployment(m, engine, w);
+      const auto r = serving::simulate_deployment(m, engine, w, *router);
       // What caching bought: the same requests with it off.
       std::optional<serving::Result> uncached;
       if (engine.prefix_caching && !w.block_hashes.empty()) {
         auto off = engine;
         off.prefix_caching = false;
-        uncached = serving::simulate_deployment(m, off, w);
+        uncached = serving::simulate_deployment(m, off, w, *router);
       }
       const auto& st = r.steady;
       serving::Slo slo;
@@ -508,6 +526,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          {"seed", o->seed}};
         engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
         j["engine"] = engine_json;
+        j["router"] = {{"policy", o->router}, {"requests_per_replica", r.per_replica}};
         j["result"] = {{"duration_s", r.duration_s},
                        {"output_tok_s", r.output_tok_s},
                        {"input_tok_s", r.input_tok_s},
@@ -568,6 +587,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                              ? fmt::format(", {} preemptions ({:.0f} tokens recomputed)", r.preemptions,
                                            r.recomputed_tokens)
                              : std::string());
+      if (r.per_replica.size() > 1) {
+        std::vector<std::string> counts;
+        for (size_t k : r.per_replica) counts.push_back(std::to_string(k));
+        out << fmt::format("router {}: requests per replica {}\n", o->router, join(counts, ", "));
+      }
       if (r.prefix_cache.enabled && !w.block_hashes.empty()) {
         const auto& pc = r.prefix_cache;
         out << fmt::format("prefix cache ({:g}-token blocks): {:.1f}% of prompt tokens reused ({:.0f} of {:.0f}), {} "

@@ -7,15 +7,18 @@
 #include <deque>
 #include <functional>
 #include <list>
+#include <memory>
 #include <queue>
 #include <limits>
 #include <random>
 #include <set>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/diagnostic.hpp"
 #include "core/stats.hpp"
+#include "serving/replica.hpp"
 
 namespace tf::serving {
 
@@ -59,97 +62,6 @@ Distribution distribution(std::vector<double> v) {
   d.max = v.back();
   return d;
 }
-
-namespace {
-
-
-void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double cap_kv, const Workload& w) {
-  if (w.requests.empty()) fail("simulation: the workload has no requests");
-  if (w.clients < 0) fail(fmt::format("simulation: clients must be >= 0, got {}", w.clients));
-  if (!(e.step_tokens >= 1)) fail(fmt::format("simulation: step token budget must be >= 1, got {}", e.step_tokens));
-  if (!(e.max_running >= 0)) fail(fmt::format("simulation: max running sequences must be >= 0, got {}", e.max_running));
-  if (!(cap_kv > 0)) fail(fmt::format("simulation: KV capacity must be > 0 bytes per chip, got {}", cap_kv));
-  double last = 0;
-  for (size_t i = 0; i < w.requests.size(); ++i) {
-    const auto& r = w.requests[i];
-    if (!(r.input_tokens >= 1) || !(r.output_tokens >= 1))
-      fail(fmt::format("simulation: request {} has {} input and {} output tokens (both must be >= 1)", i,
-                       r.input_tokens, r.output_tokens));
-    if (m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) > cap_kv)
-      fail(fmt::format("simulation: request {} needs {:.3g} GB of KV per chip for {} tokens (input + output) but the "
-                       "engine holds {:.3g} GB: it can never run",
-                       i, m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) / 1e9,
-                       r.input_tokens + r.output_tokens, cap_kv / 1e9));
-    if (w.clients == 0) {
-      if (!(r.arrival_s >= 0) || !std::isfinite(r.arrival_s))
-        fail(fmt::format("simulation: request {} arrives at {} s (must be finite and >= 0)", i, r.arrival_s));
-      if (r.arrival_s < last)
-        fail(fmt::format("simulation: request {} arrives at {} s, before request {} ({} s): arrivals must be sorted", i,
-                         r.arrival_s, i - 1, last));
-      last = r.arrival_s;
-    }
-    if (r.context_blocks > 0 || r.prompt_blocks > 0) {
-      if (r.prompt_blocks > r.context_blocks || static_cast<size_t>(r.hash_begin) + r.context_blocks > w.block_hashes.size())
-        fail(fmt::format("simulation: request {} names prefix blocks [{}, {} + {}) (prompt {}) outside the workload's {} "
-                         "block hashes",
-                         i, r.hash_begin, r.hash_begin, r.context_blocks, r.prompt_blocks, w.block_hashes.size()));
-    }
-  }
-  if (!w.block_hashes.empty() && !(w.block_tokens >= 1 && std::isfinite(w.block_tokens)))
-    fail(fmt::format("simulation: the workload has block hashes but {} tokens per block (must be >= 1)", w.block_tokens));
-}
-
-// Cached KV blocks by hash: pinned while running requests use them, else on a least-recently-used
-// list, evicted from its front when the KV memory they occupy is needed.
-class PrefixCache {
- public:
-  PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats)
-      : h_(hashes), block_bytes_(block_bytes), stats_(stats) {}
-  // Leading blocks of [begin, begin + count) that are cached (pinned or not).
-  [[nodiscard]] uint32_t match(uint32_t begin, uint32_t count) const {
-    uint32_t k = 0;
-    while (k < count && map_.count(h_[begin + k])) ++k;
-    return k;
-  }
-  // Pins blocks [begin + from, begin + to), inserting the ones not cached.
-  void pin(uint32_t begin, uint32_t from, uint32_t to) {
-    for (uint32_t k = from; k < to; ++k) {
-      auto [it, added] = map_.try_emplace(h_[begin + k]);
-      if (!added && it->second.refs == 0) lru_.erase(it->second.lru);
-      ++it->second.refs;
-    }
-    stats_.peak_blocks = std::max(stats_.peak_blocks, map_.size());
-  }
-  // Unpins blocks [begin, begin + count): the last user gone, a block joins the LRU list's back.
-  void unpin(uint32_t begin, uint32_t count) {
-    for (uint32_t k = 0; k < count; ++k) {
-      auto it = map_.find(h_[begin + k]);
-      if (it == map_.end() || it->second.refs == 0) continue;
-      if (--it->second.refs == 0) it->second.lru = lru_.insert(lru_.end(), it->first);
-    }
-  }
-  // Evicts least recently used unpinned blocks until they fit in `room` bytes.
-  void trim(double room) {
-    while (!lru_.empty() && static_cast<double>(lru_.size()) * block_bytes_ > room) {
-      map_.erase(lru_.front());
-      lru_.pop_front();
-      ++stats_.evicted_blocks;
-    }
-  }
-
- private:
-  struct Entry {
-    uint32_t refs = 0;
-    std::list<uint64_t>::iterator lru;
-  };
-  const uint64_t* h_;
-  double block_bytes_;
-  Result::PrefixCache& stats_;
-  std::unordered_map<uint64_t, Entry> map_;
-  std::list<uint64_t> lru_;
-};
-
-}  // namespace
 
 namespace {
 
@@ -260,268 +172,175 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
-  if (!(engine.kv_watermark >= 0 && engine.kv_watermark < 1))
-    fail(fmt::format("simulation: KV watermark must be in [0, 1), got {}", engine.kv_watermark));
-  const size_t n = w.requests.size();
-  const bool closed = w.clients > 0;
-  const bool paged = engine.kv_admission == KvAdmission::paged;
-  const double cap_running = engine.max_running > 0 ? engine.max_running : std::numeric_limits<double>::infinity();
-
-  Result res;
-  res.requests.resize(n);
-  std::vector<double> arrival(n, std::numeric_limits<double>::infinity());
-  for (size_t i = 0; i < n; ++i) {
-    res.requests[i].input_tokens = w.requests[i].input_tokens;
-    res.requests[i].output_tokens = w.requests[i].output_tokens;
-  }
-  size_t issued = 0;  // requests whose arrival time is known; they arrive in index order
-  if (closed) {
-    issued = std::min<size_t>(static_cast<size_t>(w.clients), n);
-    for (size_t i = 0; i < issued; ++i) arrival[i] = 0;
-  } else {
-    issued = n;
-    for (size_t i = 0; i < n; ++i) arrival[i] = w.requests[i].arrival_s;
-  }
-  // KV bytes per chip a request holds while prefilling: its whole context (whole-context
-  // admission), or its prompt and first token (paged; the prompt grows by the tokens it had
-  // generated when it is preempted and recomputed).
-  std::vector<double> prompt(n), emitted(n, 0), need(n);
-  auto kv = [&](double tokens) { return model.kv_bytes_per_chip(1, tokens); };
-  for (size_t i = 0; i < n; ++i) {
-    prompt[i] = w.requests[i].input_tokens;
-    need[i] = paged ? kv(prompt[i] + 1) : kv(w.requests[i].input_tokens + w.requests[i].output_tokens);
-  }
-  res.kv_capacity_bytes = cap_kv;
-  const double admit_cap = paged ? cap_kv * (1 - engine.kv_watermark) : cap_kv;
-  const double slack = 1e-9 * cap_kv;  // KV sums in bytes: compare with a relative tolerance
-
-  // Sequences whose prompt is being processed, first come first served (prompt tokens done).
-  std::deque<std::pair<size_t, double>> prefilling;
-  // Decoding sequences all advance one token per decode step ("tick"), so one that starts
-  // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick
-  // (entries of preempted sequences are stale: their epoch has moved on).
-  struct Finish {
-    double tick;
-    size_t id;
-    uint32_t epoch;
-    bool operator>(const Finish& o) const { return std::tie(tick, id) > std::tie(o.tick, o.id); }
-  };
-  std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishing;
-  std::vector<uint32_t> epoch(n, 0);
-  // Paged KV: decoding sequences in admission order (the last is preempted first), with the tick
-  // and tokens emitted when each started decoding.
-  std::set<std::pair<uint64_t, size_t>> decoders;
-  std::vector<uint64_t> admitted_as(n, 0);
-  std::vector<double> start_tick(n, 0), start_emitted(n, 0);
-  uint64_t admissions = 0;
-  double tick = 0, decoding = 0, context_sum = 0;  // context_sum: cached tokens of the decoders
-  std::deque<size_t> waiting;
-  size_t next = 0, done = 0;
-  double t = 0, reserved = 0;  // reserved: whole-context reservations, or paged prefill blocks
-  auto in_flight = [&] { return decoding + static_cast<double>(prefilling.size()); };
-  // Prefix caching: a request's leading cached blocks are pinned at admission and skipped by
-  // its prefill (at least one prompt token is computed, for the logits); its other prompt
-  // blocks are cached when its prefill ends, the ones its output fills when it completes, and
-  // all are unpinned when it completes or is preempted.
-  const bool caching = engine.prefix_caching && !w.block_hashes.empty();
-  res.prefix_cache.enabled = engine.prefix_caching;
-  PrefixCache cache(w.block_hashes.data(), caching ? kv(w.block_tokens) : 0, res.prefix_cache);
-  std::vector<uint32_t> pinned(caching ? n : 0, 0);  // leading blocks each request has pinned
-  auto release = [&](size_t id, bool finished) {
-    if (!caching) return;
-    const auto& r = w.requests[id];
-    if (finished) cache.pin(r.hash_begin, pinned[id], r.context_blocks), pinned[id] = r.context_blocks;
-    cache.unpin(r.hash_begin, pinned[id]);
-    pinned[id] = 0;
-  };
-  auto complete = [&](size_t id) {
-    release(id, true);
-    res.requests[id].finish_s = t;
-    if (!paged) reserved -= need[id];
-    ++done;
-    if (closed && issued < n) arrival[issued++] = t;  // the client sends its next request
-  };
-  // Paged KV held by the decoders, and how much the next decode step adds to it.
-  auto decoder_kv = [&](double& growth) {
-    double held = 0;
-    growth = 0;
-    for (const auto& [order, id] : decoders) {
-      const double ctx = w.requests[id].input_tokens + start_emitted[id] + (tick - start_tick[id]);
-      const double now = kv(ctx);
-      held += now;
-      growth += kv(ctx + 1) - now;
-    }
-    return held;
-  };
-  std::vector<double> chunk;  // tokens per prefilling entry this step (a prefix of the queue)
-
-  while (done < n) {
-    while (next < issued && arrival[next] <= t) waiting.push_back(next++);
-    double growth = 0;
-    double held = paged ? decoder_kv(growth) : 0;
-    // Admission: first come, first served; a request that does not fit blocks the ones behind it.
-    // The paged watermark keeps room for running requests to grow: with none running, a request
-    // that fits at all is admitted.
-    while (!waiting.empty()) {
-      const size_t i = waiting.front();
-      if (in_flight() + 1 > cap_running + 1e-9) break;
-      if (reserved + held + need[i] > (in_flight() > 0 ? admit_cap : cap_kv) + slack) break;
-      double cached = 0;
-      if (caching && w.requests[i].prompt_blocks > 0) {
-        const auto& r = w.requests[i];
-        const uint32_t hit = cache.match(r.hash_begin, r.prompt_blocks);
-        cache.pin(r.hash_begin, 0, hit);
-        pinned[i] = hit;
-        cached = std::min(hit * w.block_tokens, prompt[i] - 1);
-        if (epoch[i] == 0) {
-          res.prefix_cache.lookup_tokens += r.input_tokens;
-          res.prefix_cache.hit_tokens += cached;
-        } else {
-          res.recomputed_tokens -= cached;  // a preempted request's cached prefix is not recomputed
-        }
-      }
-      prefilling.emplace_back(i, cached);
-      reserved += need[i];
-      admitted_as[i] = admissions++;
-      waiting.pop_front();
-    }
-    // Unpinned cached blocks live in the KV memory running requests leave free.
-    if (caching) cache.trim(std::max(0.0, cap_kv - reserved - held));
-    if (in_flight() == 0) {
-      if (next >= issued) fail("simulation: internal error: no request can make progress");
-      t = std::max(t, arrival[next]);
-      continue;
-    }
-
-    const bool with_decodes = !(!prefilling.empty() && engine.scheduler == Scheduler::prefill_first);
-    // Paged KV: when the decoders' next tokens do not fit, preempt the most recently admitted
-    // decoder (recompute: its KV is freed, it rejoins the queue at the front with the tokens it
-    // had generated added to its prompt), until they do.
-    if (paged && with_decodes) {
-      while (!decoders.empty() && reserved + held + growth > cap_kv + slack) {
-        const auto last = std::prev(decoders.end());
-        const size_t id = last->second;
-        decoders.erase(last);
-        const double gen = start_emitted[id] + (tick - start_tick[id]);
-        const double ctx = w.requests[id].input_tokens + gen;
-        held -= kv(ctx);
-        growth -= kv(ctx + 1) - kv(ctx);
-        decoding -= 1;
-        context_sum -= ctx;
-        emitted[id] = gen;
-        prompt[id] = ctx;
-        release(id, false);
-        need[id] = kv(prompt[id] + 1);
-        ++epoch[id];
-        ++res.preemptions;
-        res.recomputed_tokens += prompt[id];
-        waiting.push_front(id);
-      }
-      if (in_flight() == 0) continue;
-    }
-    res.peak_running = std::max(res.peak_running, in_flight());
-
-    cost::Batch b;
-    if (with_decodes) b.decode_seqs = decoding;
-    // Prompt chunks, first come first served, in what the token budget leaves.
-    double budget = std::max(0.0, engine.step_tokens - b.decode_seqs);
-    chunk.clear();
-    double prompt_weighted = 0;
-    for (size_t k = 0; k < prefilling.size() && budget > 0; ++k) {
-      const double len = prompt[prefilling[k].first];
-      const double left = len - prefilling[k].second;
-      const double c = std::min(left, budget);
-      budget -= c;
-      chunk.push_back(c);
-      b.prefill_tokens += c;
-      prompt_weighted += c * len;
-      if (c >= left) b.prefill_seqs += 1;
-      if (c < len) {  // a chunk of a longer prompt: it re-reads the KV its earlier chunks left
-        b.prefill_pieces += 1;
-        b.prefill_prior += prefilling[k].second;
-      }
-    }
-    if (b.prefill_tokens > 0) b.prefill_prompt = prompt_weighted / b.prefill_tokens;
-
-    // Steps this iteration: one when prompts are in it; a pure-decode stretch otherwise, up to
-    // the next completion, the next arrival that could be admitted, or (paged KV) the step whose
-    // tokens would no longer fit.
-    double steps = 1;
-    if (chunk.empty() && b.decode_seqs > 0) {
-      while (epoch[finishing.top().id] != finishing.top().epoch) finishing.pop();  // preempted
-      steps = std::max(1.0, finishing.top().tick - tick);
-      if (paged && growth > 0)
-        steps = std::min(steps, std::max(1.0, std::floor((cap_kv + slack - reserved - held) / growth)));
-      const bool admissible = waiting.empty() && next < issued && in_flight() + 1 <= cap_running + 1e-9 &&
-                              reserved + held + growth * steps + need[next] <= admit_cap + slack;
-      if (admissible) {
-        b.decode_context = context_sum / decoding;
-        const double tau = model.step(b).time_s;
-        ++res.step_evaluations;
-        if (tau > 0) steps = std::min(steps, std::max(1.0, std::ceil((arrival[next] - t) / tau)));
-      }
-    }
-    // The KV in use at the end of these steps (growth per step only falls as contexts pass
-    // their windows, so this bounds it).
-    res.peak_kv_bytes = std::max(res.peak_kv_bytes, reserved + held + (b.decode_seqs > 0 ? growth * steps : 0));
-    if (b.decode_seqs > 0) b.decode_context = context_sum / decoding + (steps - 1) / 2;
-    const double dt = steps * model.step(b).time_s;
-    ++res.step_evaluations;
-    t += dt;
-    res.busy_s += dt;
-    res.steps += steps;
-
-    // Decoders advance; the ones whose last token this was complete.
-    if (b.decode_seqs > 0) {
-      tick += steps;
-      context_sum += decoding * steps;
-      while (!finishing.empty() && finishing.top().tick <= tick + 1e-9) {
-        const auto f = finishing.top();
-        finishing.pop();
-        if (epoch[f.id] != f.epoch) continue;  // preempted since
-        decoding -= 1;
-        context_sum -= w.requests[f.id].input_tokens + w.requests[f.id].output_tokens;
-        if (paged) decoders.erase({admitted_as[f.id], f.id});
-        complete(f.id);
-      }
-    }
-    // Prompts whose last chunk ran emit their next token (the first, unless recomputed after a
-    // preemption) and start decoding (or complete).
-    for (size_t k = 0; k < chunk.size(); ++k) prefilling[k].second += chunk[k];
-    while (!prefilling.empty() && prefilling.front().second >= prompt[prefilling.front().first]) {
-      const size_t id = prefilling.front().first;
-      prefilling.pop_front();
-      if (paged) reserved -= need[id];
-      const auto& r = w.requests[id];
-      if (caching && pinned[id] < r.prompt_blocks) {
-        cache.pin(r.hash_begin, pinned[id], r.prompt_blocks);
-        pinned[id] = r.prompt_blocks;
-      }
-      if (emitted[id] == 0) res.requests[id].first_token_s = t;
-      emitted[id] += 1;
-      if (emitted[id] >= r.output_tokens) {
-        complete(id);
-        continue;
-      }
-      decoding += 1;
-      context_sum += r.input_tokens + emitted[id];
-      finishing.push({tick + r.output_tokens - emitted[id], id, epoch[id]});
-      if (paged) {
-        start_tick[id] = tick;
-        start_emitted[id] = emitted[id];
-        decoders.emplace(admitted_as[id], id);
-      }
-    }
-  }
-
-  for (size_t i = 0; i < n; ++i) res.requests[i].arrival_s = arrival[i];
+  Replica r(model, engine, w, cap_kv, w.requests.size());
+  for (const auto& q : w.requests) r.add(q);
+  while (!r.finished()) r.iterate();
+  Result res = r.take();
   summarise(res, w.window);
   return res;
 }
 
-Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w) {
+namespace {
+
+// Adds one replica's run to the deployment's: its requests (local k is workload index[k]),
+// summed steps and work, maximised peaks, summed prefix-cache counts.
+void merge(Result& res, const Result& one, const std::vector<size_t>& index) {
+  for (size_t k = 0; k < one.requests.size(); ++k) res.requests[index[k]] = one.requests[k];
+  res.steps += one.steps;
+  res.step_evaluations += one.step_evaluations;
+  res.busy_s += one.busy_s;
+  res.peak_running = std::max(res.peak_running, one.peak_running);
+  res.peak_kv_bytes = std::max(res.peak_kv_bytes, one.peak_kv_bytes);
+  res.kv_capacity_bytes = one.kv_capacity_bytes;
+  res.preemptions += one.preemptions;
+  res.recomputed_tokens += one.recomputed_tokens;
+  res.prefix_cache.enabled = one.prefix_cache.enabled;
+  res.prefix_cache.lookup_tokens += one.prefix_cache.lookup_tokens;
+  res.prefix_cache.hit_tokens += one.prefix_cache.hit_tokens;
+  res.prefix_cache.evicted_blocks += one.prefix_cache.evicted_blocks;
+  res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
+}
+
+// Imbalance guard of the prefix-affinity router (the sgl-router cache-aware policy's defaults):
+// when the busiest replica holds more than kBalanceAbs requests beyond the idlest and more than
+// kBalanceRel times as many, a request goes to the idlest replica whatever its prefix.
+constexpr double kBalanceAbs = 32;
+constexpr double kBalanceRel = 1.0001;
+
+// The load-aware routers: every replica on one clock; each request is routed when it arrives,
+// from the replicas' state then (as of their last finished iteration). Events are taken in time
+// order, an arrival before an iteration that starts at the same time, replicas in index order.
+Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Router router) {
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
-  if (dp == 1) return simulate(model, engine, w);
+  if (w.clients > 0)
+    fail(fmt::format("simulation: the {} router needs an open-loop workload (arrival times); closed-loop clients "
+                     "are pinned to replicas round-robin",
+                     to_string(router)),
+         "use --router round-robin with --clients, or an arrival rate or trace");
+  const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
+  check_workload(model, engine, cap_kv, w);
+  check_window(w.window);
+  const size_t n = w.requests.size();
+  std::vector<std::unique_ptr<Replica>> reps;
+  for (size_t r = 0; r < dp; ++r) reps.push_back(std::make_unique<Replica>(model, engine, w, cap_kv, n / dp + 1));
+  std::vector<std::vector<size_t>> index(dp);
+  // Prefix affinity: the leading prompt blocks each replica has been sent (its cache to be).
+  std::vector<std::unordered_set<uint64_t>> sent(router == Router::prefix_affinity ? dp : 0);
+  auto affinity = [&](size_t r, const Request& q) {
+    uint32_t k = 0;
+    while (k < q.prompt_blocks && sent[r].count(w.block_hashes[q.hash_begin + k])) ++k;
+    return k;
+  };
+  auto in_system = [&](size_t r) { return static_cast<double>(reps[r]->requests() - reps[r]->completed()); };
+  auto least_outstanding = [&] {
+    size_t best = 0;
+    for (size_t r = 1; r < dp; ++r)
+      if (reps[r]->outstanding_tokens() < reps[best]->outstanding_tokens()) best = r;
+    return best;
+  };
+  auto choose = [&](const Request& q) -> size_t {
+    switch (router) {
+      case Router::least_kv: {
+        size_t best = 0;
+        double best_share = reps[0]->kv_in_use_bytes() / cap_kv;
+        for (size_t r = 1; r < dp; ++r) {
+          const double share = reps[r]->kv_in_use_bytes() / cap_kv;
+          if (share < best_share ||
+              (share == best_share && reps[r]->outstanding_tokens() < reps[best]->outstanding_tokens()))
+            best = r, best_share = share;
+        }
+        return best;
+      }
+      case Router::prefix_affinity: {
+        double lo = in_system(0), hi = lo;
+        for (size_t r = 1; r < dp; ++r) lo = std::min(lo, in_system(r)), hi = std::max(hi, in_system(r));
+        if (hi - lo > kBalanceAbs && hi > kBalanceRel * lo) return least_outstanding();
+        size_t best = least_outstanding();
+        uint32_t best_match = affinity(best, q);
+        for (size_t r = 0; r < dp; ++r) {
+          const uint32_t m = affinity(r, q);
+          if (m > best_match) best = r, best_match = m;
+        }
+        return best;
+      }
+      default:
+        return least_outstanding();
+    }
+  };
+  size_t j = 0;
+  while (true) {
+    size_t due = dp;
+    double t_due = std::numeric_limits<double>::infinity();
+    for (size_t r = 0; r < dp; ++r) {
+      const double t = reps[r]->next_time();
+      if (t < t_due) t_due = t, due = r;
+    }
+    if (j < n && w.requests[j].arrival_s <= t_due) {
+      const auto& q = w.requests[j];
+      const size_t r = choose(q);
+      reps[r]->add(q);
+      index[r].push_back(j);
+      if (!sent.empty())
+        for (uint32_t k = 0; k < q.prompt_blocks; ++k) sent[r].insert(w.block_hashes[q.hash_begin + k]);
+      ++j;
+      continue;
+    }
+    if (due == dp) break;  // every replica idle and every request routed: done
+    reps[due]->iterate(j < n ? Arrival{w.requests[j].arrival_s, &w.requests[j]} : Arrival{});
+  }
+  Result res;
+  res.requests.resize(n);
+  res.per_replica.assign(dp, 0);
+  for (size_t r = 0; r < dp; ++r) {
+    if (index[r].empty()) continue;
+    merge(res, reps[r]->take(), index[r]);
+    res.per_replica[r] = index[r].size();
+  }
+  summarise(res, w.window);
+  return res;
+}
+
+}  // namespace
+
+const std::vector<RouterInfo>& routers() {
+  static const std::vector<RouterInfo> v{
+      {Router::round_robin, "round-robin", "request i to replica i mod DP, whatever their load",
+       "vLLM production-stack and NGINX default; llm-d round-robin baseline"},
+      {Router::least_outstanding_tokens, "least-outstanding-tokens",
+       "the replica with the fewest prompt and output tokens still to process (queued and running)",
+       "llm-d / Gateway API inference extension queue- and load-aware scoring; AIBrix least-request"},
+      {Router::least_kv, "least-kv", "the replica with the smallest share of its KV memory in use",
+       "llm-d kv-cache-utilization scorer; vLLM production-stack session/KV-aware routing"},
+      {Router::prefix_affinity, "prefix-affinity",
+       "the replica that was sent the longest run of this prompt's leading blocks; the idlest when loads drift "
+       "apart by more than 32 requests",
+       "SGLang sgl-router cache-aware policy (approximate radix tree of routed prompts, balance thresholds 32 and "
+       "1.0001); llm-d prefix-cache scorer"},
+  };
+  return v;
+}
+
+std::string_view to_string(Router r) {
+  for (const auto& i : routers())
+    if (i.router == r) return i.name;
+  return "?";
+}
+
+std::optional<Router> parse_router(std::string_view s) {
+  for (const auto& i : routers())
+    if (i.name == s) return i.router;
+  return std::nullopt;
+}
+
+Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w,
+                           Router router) {
+  const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
+  if (router != Router::round_robin) return simulate_routed(model, engine, w, router);
+  if (dp == 1) {
+    auto res = simulate(model, engine, w);
+    res.per_replica = {res.requests.size()};
+    return res;
+  }
   if (w.requests.empty()) fail("simulation: the workload has no requests");
   check_window(w.window);
   const size_t n = w.requests.size();
@@ -549,23 +368,11 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   }
   Result res;
   res.requests.resize(n);
+  res.per_replica.assign(dp, 0);
   for (size_t r = 0; r < dp; ++r) {
     if (parts[r].requests.empty() || (w.clients > 0 && parts[r].clients == 0)) continue;
-    const auto one = simulate(model, engine, parts[r]);
-    for (size_t k = 0; k < one.requests.size(); ++k) res.requests[index[r][k]] = one.requests[k];
-    res.steps += one.steps;
-    res.step_evaluations += one.step_evaluations;
-    res.busy_s += one.busy_s;
-    res.peak_running = std::max(res.peak_running, one.peak_running);
-    res.peak_kv_bytes = std::max(res.peak_kv_bytes, one.peak_kv_bytes);
-    res.kv_capacity_bytes = one.kv_capacity_bytes;
-    res.preemptions += one.preemptions;
-    res.recomputed_tokens += one.recomputed_tokens;
-    res.prefix_cache.enabled = one.prefix_cache.enabled;
-    res.prefix_cache.lookup_tokens += one.prefix_cache.lookup_tokens;
-    res.prefix_cache.hit_tokens += one.prefix_cache.hit_tokens;
-    res.prefix_cache.evicted_blocks += one.prefix_cache.evicted_blocks;
-    res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
+    merge(res, simulate(model, engine, parts[r]), index[r]);
+    res.per_replica[r] = index[r].size();
   }
   summarise(res, w.window);
   return res;

@@ -171,6 +171,7 @@ struct Result {
     size_t evicted_blocks = 0, peak_blocks = 0;
     [[nodiscard]] double hit_rate() const { return lookup_tokens > 0 ? hit_tokens / lookup_tokens : 0; }
   } prefix_cache;
+  std::vector<size_t> per_replica;  // requests each replica served (simulate_deployment)
 };
 
 // Simulates one replica. DiagnosticError when the workload is invalid (no requests, lengths
@@ -178,13 +179,32 @@ struct Result {
 // (under paged KV too: a request whose whole context never fits would be preempted forever).
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
 
-// Simulates the deployment's DP replicas behind a round-robin router: open-loop request i goes
+// How requests are spread over a deployment's DP replicas.
+enum class Router {
+  round_robin,               // request i to replica i mod DP, whatever their load
+  least_outstanding_tokens,  // the replica with the fewest prompt + output tokens still to process
+  least_kv,                  // the replica with the smallest share of its KV memory in use
+  prefix_affinity,           // the replica that was sent the longest run of this prompt's leading blocks
+};
+struct RouterInfo {
+  Router router;
+  std::string_view name, description, citation;
+};
+const std::vector<RouterInfo>& routers();
+std::string_view to_string(Router r);
+std::optional<Router> parse_router(std::string_view s);
+
+// Simulates the deployment's DP replicas behind a router. Round-robin: open-loop request i goes
 // to replica i mod DP; closed-loop clients are split as evenly as possible (the first
-// clients mod DP replicas get one more) and each replica serves its clients' requests. The
+// clients mod DP replicas get one more) and each replica serves its clients' requests; fewer
+// clients than replicas leave the remaining replicas idle. The load-aware routers decide when
+// each request arrives, from the replicas' state at that time: every replica runs on one clock
+// (open-loop workloads only; a closed-loop workload with one of them is a DiagnosticError). The
 // result merges every request (in workload order); steps and peaks are summed / maximised
-// over replicas, throughput is the whole deployment's. Fewer clients than replicas leave the
-// remaining replicas idle.
-Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
+// over replicas, throughput is the whole deployment's; Result::per_replica says how many
+// requests each replica served.
+Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w,
+                           Router router = Router::round_robin);
 
 // ---- benchmark metrics (vllm bench serve's names) ----
 

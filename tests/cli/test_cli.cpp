@@ -647,6 +647,32 @@ TEST(CliSimulate, FindMaxRateBadInputsNameTheFlag) {
   EXPECT_NE(tr.err.find("--trace"), std::string::npos) << tr.err;
 }
 
+// --router: the JSON says which router ran and what each replica served; an unknown router, or a
+// load-aware one on a closed loop, is exit code 2 naming the valid ones.
+TEST(CliSimulate, RouterSpreadsRequestsAndSaysHow) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--dp", "3", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"--rate", "6", "--requests", "300", "--router", "least-outstanding-tokens"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["router"]["policy"], "least-outstanding-tokens");
+  const auto per = j["router"]["requests_per_replica"].get<std::vector<size_t>>();
+  ASSERT_EQ(per.size(), 3u);
+  EXPECT_EQ(per[0] + per[1] + per[2], 300u);
+  for (size_t k : per) EXPECT_GT(k, 50u);
+  const auto bad = with({"--rate", "6", "--router", "random"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("valid: round-robin, least-outstanding-tokens"), std::string::npos) << bad.err;
+  const auto closed = with({"--concurrency", "6", "--router", "least-kv"});
+  EXPECT_EQ(closed.exit_code, 2);
+  EXPECT_NE(closed.err.find("open-loop"), std::string::npos) << closed.err;
+}
+
 TEST(CliSimulate, BadInputsAreExitCode2) {
   const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm"};
   auto with = [&](std::vector<std::string> extra) {

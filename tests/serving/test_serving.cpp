@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
@@ -19,12 +20,13 @@ struct Fixture {
   hardware::SystemSpec system;
   cost::Efficiency eff;
   cost::Deployment deployment;
-  Fixture(const std::string& model_id, const std::string& hw, int tp) {
+  Fixture(const std::string& model_id, const std::string& hw, int tp, int dp = 1) {
     model = test::model_catalog().resolve(model_id);
     system = test::hardware_catalog().get(hw);
     eff = test::efficiency_table().for_family(system.family);
     cost::DeploymentSpec spec;
     spec.tp = tp;
+    spec.dp = dp;
     deployment = cost::resolve_deployment(spec, model, system, eff);
     deployment.model = &model;
     deployment.system = &system;
@@ -638,6 +640,121 @@ TEST(PrefixCache, MooncakeTraceHashesAreReused) {
   e.prefix_caching = false;
   const auto off = simulate(m, e, w);
   EXPECT_LT(r.ttft_s.mean, off.ttft_s.mean);
+}
+
+
+// ---- routers on one clock ----
+
+// One replica behind a load-aware router runs on the shared clock exactly as alone: the same
+// run, to the bit (paged KV, prefix caching and decode stretches cut at arrivals included).
+TEST(Router, OneReplicaOnTheSharedClockIsTheSingleReplicaRun) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.kv_admission = KvAdmission::paged;
+  e.prefix_caching = true;
+  e.kv_capacity_bytes = 40 * m.kv_bytes_per_chip(1, 2000);
+  Workload w;
+  w.requests = make_requests(600, {1500, 0.5}, {300, 0.8}, 12, 11);
+  add_shared_prefixes(w, 512, 6);
+  const auto alone = simulate(m, e, w);
+  ASSERT_GT(alone.preemptions, 0u);
+  ASSERT_GT(alone.prefix_cache.hit_tokens, 0);
+  for (auto r : {Router::least_outstanding_tokens, Router::least_kv, Router::prefix_affinity}) {
+    const auto routed = simulate_deployment(m, e, w, r);
+    expect_same_timings(routed, alone, true);
+    EXPECT_EQ(routed.preemptions, alone.preemptions) << to_string(r);
+    EXPECT_EQ(routed.prefix_cache.hit_tokens, alone.prefix_cache.hit_tokens) << to_string(r);
+    EXPECT_EQ(routed.per_replica, std::vector<size_t>{600});
+  }
+}
+
+// Every router serves every request once, on some replica, with all its tokens, after it
+// arrives; the replicas' counts add up.
+TEST(Router, EveryRouterServesEveryRequestOnce) {
+  static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 4);
+  const auto m = f.cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  Workload w;
+  w.requests = make_requests(2000, {1000, 0.5}, {200, 0.9}, 60, 5);
+  add_shared_prefixes(w, 256, 10);
+  for (const auto& info : routers()) {
+    const auto r = simulate_deployment(m, e, w, info.router);
+    ASSERT_EQ(r.requests.size(), w.requests.size()) << info.name;
+    ASSERT_EQ(r.per_replica.size(), 4u);
+    size_t total = 0;
+    for (size_t k : r.per_replica) total += k;
+    EXPECT_EQ(total, w.requests.size()) << info.name;
+    for (size_t i = 0; i < w.requests.size(); ++i) {
+      const auto& q = r.requests[i];
+      ASSERT_EQ(q.arrival_s, w.requests[i].arrival_s) << info.name << " " << i;
+      ASSERT_GT(q.first_token_s, q.arrival_s) << info.name << " " << i;
+      ASSERT_GE(q.finish_s, q.first_token_s) << info.name << " " << i;
+      ASSERT_EQ(q.output_tokens, w.requests[i].output_tokens);
+    }
+    EXPECT_LE(r.peak_kv_bytes, r.kv_capacity_bytes * (1 + 1e-9)) << info.name;
+  }
+}
+
+// Round-robin sends every long prompt of an alternating long/short stream to one replica; a
+// router that sees outstanding tokens (or KV) spreads them, and requests wait less.
+TEST(Router, LoadAwareRoutersBalanceWhatRoundRobinPilesUp) {
+  static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 2);
+  const auto m = f.cost_model();
+  auto e = engine_for(m, 0);
+  Workload w;
+  for (int i = 0; i < 400; ++i) w.requests.push_back({0.25 * i, i % 2 == 0 ? 16000.0 : 200.0, 100});
+  const auto rr = simulate_deployment(m, e, w, Router::round_robin);
+  const auto lot = simulate_deployment(m, e, w, Router::least_outstanding_tokens);
+  const auto kv = simulate_deployment(m, e, w, Router::least_kv);
+  ASSERT_EQ(rr.per_replica, (std::vector<size_t>{200, 200}));  // every 16k prompt on replica 0
+  EXPECT_LT(lot.ttft_s.p99, 0.7 * rr.ttft_s.p99) << lot.ttft_s.p99 << " vs " << rr.ttft_s.p99;
+  EXPECT_LT(lot.e2e_s.mean, rr.e2e_s.mean);
+  EXPECT_LT(kv.ttft_s.p99, rr.ttft_s.p99);
+}
+
+// Requests that share a system prompt find it cached more often when the router sends them where
+// it was sent before: with KV room for a few prefixes per replica, round-robin cycles all 24
+// through every replica's cache, affinity keeps each replica to about a quarter of them.
+TEST(Router, PrefixAffinityFindsMoreOfThePromptCached) {
+  static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 4);
+  const auto m = f.cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  e.kv_capacity_bytes = 12 * m.kv_bytes_per_chip(1, 3100);
+  Workload w;
+  w.requests = make_requests(3000, {3000, 0.2}, {100, 0.5}, 16, 9);
+  add_shared_prefixes(w, 2048, 24);
+  // Tenants arrive in no order (add_shared_prefixes cycles the groups, which round-robin over 4
+  // replicas would turn into perfect affinity).
+  const uint32_t blocks = w.requests[0].prompt_blocks;
+  std::mt19937 rng(3);
+  for (auto& q : w.requests) q.hash_begin = static_cast<uint32_t>(rng() % 24) * blocks;
+  const auto rr = simulate_deployment(m, e, w, Router::round_robin);
+  const auto aff = simulate_deployment(m, e, w, Router::prefix_affinity);
+  EXPECT_GT(aff.prefix_cache.hit_rate(), rr.prefix_cache.hit_rate() + 0.05)
+      << aff.prefix_cache.hit_rate() << " vs " << rr.prefix_cache.hit_rate();
+  EXPECT_LT(aff.ttft_s.mean, rr.ttft_s.mean);
+  // Names round-trip; an unknown one is not a router.
+  for (const auto& info : routers()) EXPECT_EQ(parse_router(info.name), info.router);
+  EXPECT_FALSE(parse_router("random"));
+}
+
+// A load-aware router decides at arrival: a closed-loop workload (clients pinned round-robin) is
+// refused, naming the router.
+TEST(Router, LoadAwareRoutersNeedOpenLoopArrivals) {
+  static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 2);
+  const auto m = f.cost_model();
+  Workload w;
+  w.clients = 4;
+  w.requests = make_requests(20, {500, 0}, {50, 0}, 0, 1);
+  try {
+    (void)simulate_deployment(m, engine_for(m, 0), w, Router::least_kv);
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& err) {
+    EXPECT_NE(err.diagnostic().message.find("least-kv"), std::string::npos) << err.what();
+  }
+  EXPECT_NO_THROW((void)simulate_deployment(m, engine_for(m, 0), w, Router::round_robin));
 }
 
 }  // namespace

@@ -1,0 +1,366 @@
+#include "serving/replica.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/diagnostic.hpp"
+
+namespace tf::serving {
+
+void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double cap_kv, const Workload& w) {
+  if (w.requests.empty()) fail("simulation: the workload has no requests");
+  if (w.clients < 0) fail(fmt::format("simulation: clients must be >= 0, got {}", w.clients));
+  if (!(e.step_tokens >= 1)) fail(fmt::format("simulation: step token budget must be >= 1, got {}", e.step_tokens));
+  if (!(e.max_running >= 0)) fail(fmt::format("simulation: max running sequences must be >= 0, got {}", e.max_running));
+  if (!(cap_kv > 0)) fail(fmt::format("simulation: KV capacity must be > 0 bytes per chip, got {}", cap_kv));
+  if (!(e.kv_watermark >= 0 && e.kv_watermark < 1))
+    fail(fmt::format("simulation: KV watermark must be in [0, 1), got {}", e.kv_watermark));
+  double last = 0;
+  for (size_t i = 0; i < w.requests.size(); ++i) {
+    const auto& r = w.requests[i];
+    if (!(r.input_tokens >= 1) || !(r.output_tokens >= 1))
+      fail(fmt::format("simulation: request {} has {} input and {} output tokens (both must be >= 1)", i,
+                       r.input_tokens, r.output_tokens));
+    if (m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) > cap_kv)
+      fail(fmt::format("simulation: request {} needs {:.3g} GB of KV per chip for {} tokens (input + output) but the "
+                       "engine holds {:.3g} GB: it can never run",
+                       i, m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) / 1e9,
+                       r.input_tokens + r.output_tokens, cap_kv / 1e9));
+    if (w.clients == 0) {
+      if (!(r.arrival_s >= 0) || !std::isfinite(r.arrival_s))
+        fail(fmt::format("simulation: request {} arrives at {} s (must be finite and >= 0)", i, r.arrival_s));
+      if (r.arrival_s < last)
+        fail(fmt::format("simulation: request {} arrives at {} s, before request {} ({} s): arrivals must be sorted", i,
+                         r.arrival_s, i - 1, last));
+      last = r.arrival_s;
+    }
+    if (r.context_blocks > 0 || r.prompt_blocks > 0) {
+      if (r.prompt_blocks > r.context_blocks || static_cast<size_t>(r.hash_begin) + r.context_blocks > w.block_hashes.size())
+        fail(fmt::format("simulation: request {} names prefix blocks [{}, {} + {}) (prompt {}) outside the workload's {} "
+                         "block hashes",
+                         i, r.hash_begin, r.hash_begin, r.context_blocks, r.prompt_blocks, w.block_hashes.size()));
+    }
+  }
+  if (!w.block_hashes.empty() && !(w.block_tokens >= 1 && std::isfinite(w.block_tokens)))
+    fail(fmt::format("simulation: the workload has block hashes but {} tokens per block (must be >= 1)", w.block_tokens));
+}
+
+// ---- prefix cache ----
+
+uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
+  uint32_t k = 0;
+  while (k < count && map_.count(h_[begin + k])) ++k;
+  return k;
+}
+
+void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
+  for (uint32_t k = from; k < to; ++k) {
+    auto [it, added] = map_.try_emplace(h_[begin + k]);
+    if (!added && it->second.refs == 0) lru_.erase(it->second.lru);
+    ++it->second.refs;
+  }
+  stats_->peak_blocks = std::max(stats_->peak_blocks, map_.size());
+}
+
+void PrefixCache::unpin(uint32_t begin, uint32_t count) {
+  for (uint32_t k = 0; k < count; ++k) {
+    auto it = map_.find(h_[begin + k]);
+    if (it == map_.end() || it->second.refs == 0) continue;
+    if (--it->second.refs == 0) it->second.lru = lru_.insert(lru_.end(), it->first);
+  }
+}
+
+void PrefixCache::trim(double room) {
+  while (!lru_.empty() && static_cast<double>(lru_.size()) * block_bytes_ > room) {
+    map_.erase(lru_.front());
+    lru_.pop_front();
+    ++stats_->evicted_blocks;
+  }
+}
+
+// ---- replica ----
+
+Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv,
+                 size_t expected_requests)
+    : model_(model),
+      engine_(engine),
+      w_(w),
+      cap_kv_(cap_kv),
+      admit_cap_(engine.kv_admission == KvAdmission::paged ? cap_kv * (1 - engine.kv_watermark) : cap_kv),
+      slack_(1e-9 * cap_kv),  // KV sums in bytes: compare with a relative tolerance
+      cap_running_(engine.max_running > 0 ? engine.max_running : std::numeric_limits<double>::infinity()),
+      closed_(w.clients > 0),
+      paged_(engine.kv_admission == KvAdmission::paged),
+      caching_(engine.prefix_caching && !w.block_hashes.empty()),
+      clients_(static_cast<size_t>(std::max(0, w.clients))) {
+  res_.kv_capacity_bytes = cap_kv;
+  res_.prefix_cache.enabled = engine.prefix_caching;
+  // Prefix caching: a request's leading cached blocks are pinned at admission and skipped by its
+  // prefill (at least one prompt token is computed, for the logits); its other prompt blocks are
+  // cached when its prefill ends, the ones its output fills when it completes, and all are
+  // unpinned when it completes or is preempted.
+  cache_ = std::make_unique<PrefixCache>(w.block_hashes.data(), caching_ ? kv(w.block_tokens) : 0, res_.prefix_cache);
+  for (auto* v : {&arrival_, &prompt_, &emitted_, &need_, &start_tick_, &start_emitted_}) v->reserve(expected_requests);
+  reqs_.reserve(expected_requests);
+  res_.requests.reserve(expected_requests);
+}
+
+void Replica::add(const Request& r) {
+  reqs_.push_back(r);
+  RequestRecord rec;
+  rec.input_tokens = r.input_tokens;
+  rec.output_tokens = r.output_tokens;
+  res_.requests.push_back(rec);
+  if (closed_) {
+    // The first `clients` requests arrive at once; each later one when an earlier completes.
+    const bool now = issued_ < clients_;
+    arrival_.push_back(now ? 0 : std::numeric_limits<double>::infinity());
+    if (now) ++issued_;
+  } else {
+    arrival_.push_back(r.arrival_s);
+    ++issued_;
+  }
+  // KV bytes per chip a request holds while prefilling: its whole context (whole-context
+  // admission), or its prompt and first token (paged; the prompt grows by the tokens it had
+  // generated when it is preempted and recomputed).
+  prompt_.push_back(r.input_tokens);
+  emitted_.push_back(0);
+  need_.push_back(paged_ ? kv(r.input_tokens + 1) : kv(r.input_tokens + r.output_tokens));
+  epoch_.push_back(0);
+  admitted_as_.push_back(0);
+  start_tick_.push_back(0);
+  start_emitted_.push_back(0);
+  if (caching_) pinned_.push_back(0);
+  outstanding_ += r.input_tokens + r.output_tokens;
+}
+
+double Replica::next_time() const {
+  if (in_flight() > 0 || !waiting_.empty()) return t_;
+  if (next_ < issued_) return std::max(t_, arrival_[next_]);
+  return std::numeric_limits<double>::infinity();
+}
+
+void Replica::release(size_t id, bool finished) {
+  if (!caching_) return;
+  const auto& r = reqs_[id];
+  if (finished) cache_->pin(r.hash_begin, pinned_[id], r.context_blocks), pinned_[id] = r.context_blocks;
+  cache_->unpin(r.hash_begin, pinned_[id]);
+  pinned_[id] = 0;
+}
+
+void Replica::complete(size_t id) {
+  release(id, true);
+  res_.requests[id].finish_s = t_;
+  if (!paged_) reserved_ -= need_[id];
+  ++done_;
+  if (closed_ && issued_ < reqs_.size()) arrival_[issued_++] = t_;  // the client sends its next request
+}
+
+// Paged KV held by the decoders, and how much the next decode step adds to it.
+double Replica::decoder_kv(double& growth) const {
+  double held = 0;
+  growth = 0;
+  for (const auto& [order, id] : decoders_) {
+    const double ctx = reqs_[id].input_tokens + start_emitted_[id] + (tick_ - start_tick_[id]);
+    const double now = kv(ctx);
+    held += now;
+    growth += kv(ctx + 1) - now;
+  }
+  return held;
+}
+
+double Replica::kv_in_use_bytes() const {
+  double growth = 0;
+  return reserved_ + (paged_ ? decoder_kv(growth) : 0);
+}
+
+uint32_t Replica::cached_blocks(const Request& r) const {
+  return caching_ && r.prompt_blocks > 0 ? cache_->match(r.hash_begin, r.prompt_blocks) : 0;
+}
+
+void Replica::iterate(const Arrival& external) {
+  while (next_ < issued_ && arrival_[next_] <= t_) waiting_.push_back(next_++);
+  double growth = 0;
+  double held = paged_ ? decoder_kv(growth) : 0;
+  // Admission: first come, first served; a request that does not fit blocks the ones behind it.
+  // The paged watermark keeps room for running requests to grow: with none running, a request
+  // that fits at all is admitted.
+  while (!waiting_.empty()) {
+    const size_t i = waiting_.front();
+    if (in_flight() + 1 > cap_running_ + 1e-9) break;
+    if (reserved_ + held + need_[i] > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
+    double cached = 0;
+    if (caching_ && reqs_[i].prompt_blocks > 0) {
+      const auto& r = reqs_[i];
+      const uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
+      cache_->pin(r.hash_begin, 0, hit);
+      pinned_[i] = hit;
+      cached = std::min(hit * w_.block_tokens, prompt_[i] - 1);
+      if (epoch_[i] == 0) {
+        res_.prefix_cache.lookup_tokens += r.input_tokens;
+        res_.prefix_cache.hit_tokens += cached;
+      } else {
+        res_.recomputed_tokens -= cached;  // a preempted request's cached prefix is not recomputed
+      }
+      outstanding_ -= cached;
+    }
+    prefilling_.emplace_back(i, cached);
+    reserved_ += need_[i];
+    admitted_as_[i] = admissions_++;
+    waiting_.pop_front();
+  }
+  // Unpinned cached blocks live in the KV memory running requests leave free.
+  if (caching_) cache_->trim(std::max(0.0, cap_kv_ - reserved_ - held));
+  if (in_flight() == 0) {
+    if (next_ >= issued_) {
+      if (external.request) return;  // idle until a request is routed here
+      fail("simulation: internal error: no request can make progress");
+    }
+    t_ = std::max(t_, arrival_[next_]);
+    return;
+  }
+
+  const bool with_decodes = !(!prefilling_.empty() && engine_.scheduler == Scheduler::prefill_first);
+  // Paged KV: when the decoders' next tokens do not fit, preempt the most recently admitted
+  // decoder (recompute: its KV is freed, it rejoins the queue at the front with the tokens it
+  // had generated added to its prompt), until they do.
+  if (paged_ && with_decodes) {
+    while (!decoders_.empty() && reserved_ + held + growth > cap_kv_ + slack_) {
+      const auto last = std::prev(decoders_.end());
+      const size_t id = last->second;
+      decoders_.erase(last);
+      const double gen = start_emitted_[id] + (tick_ - start_tick_[id]);
+      const double ctx = reqs_[id].input_tokens + gen;
+      held -= kv(ctx);
+      growth -= kv(ctx + 1) - kv(ctx);
+      decoding_ -= 1;
+      context_sum_ -= ctx;
+      emitted_[id] = gen;
+      prompt_[id] = ctx;
+      release(id, false);
+      need_[id] = kv(prompt_[id] + 1);
+      ++epoch_[id];
+      ++res_.preemptions;
+      res_.recomputed_tokens += prompt_[id];
+      outstanding_ += ctx;
+      waiting_.push_front(id);
+    }
+    if (in_flight() == 0) return;
+  }
+  res_.peak_running = std::max(res_.peak_running, in_flight());
+
+  cost::Batch b;
+  if (with_decodes) b.decode_seqs = decoding_;
+  // Prompt chunks, first come first served, in what the token budget leaves.
+  double budget = std::max(0.0, engine_.step_tokens - b.decode_seqs);
+  chunk_.clear();
+  double prompt_weighted = 0;
+  for (size_t k = 0; k < prefilling_.size() && budget > 0; ++k) {
+    const double len = prompt_[prefilling_[k].first];
+    const double left = len - prefilling_[k].second;
+    const double c = std::min(left, budget);
+    budget -= c;
+    chunk_.push_back(c);
+    b.prefill_tokens += c;
+    prompt_weighted += c * len;
+    if (c >= left) b.prefill_seqs += 1;
+    if (c < len) {  // a chunk of a longer prompt: it re-reads the KV its earlier chunks left
+      b.prefill_pieces += 1;
+      b.prefill_prior += prefilling_[k].second;
+    }
+  }
+  if (b.prefill_tokens > 0) b.prefill_prompt = prompt_weighted / b.prefill_tokens;
+
+  // Steps this iteration: one when prompts are in it; a pure-decode stretch otherwise, up to the
+  // next completion, the next arrival that could be admitted (its own, or one not yet routed
+  // that may come here), or (paged KV) the step whose tokens would no longer fit.
+  double steps = 1;
+  if (chunk_.empty() && b.decode_seqs > 0) {
+    while (epoch_[finishing_.top().id] != finishing_.top().epoch) finishing_.pop();  // preempted
+    steps = std::max(1.0, finishing_.top().tick - tick_);
+    if (paged_ && growth > 0)
+      steps = std::min(steps, std::max(1.0, std::floor((cap_kv_ + slack_ - reserved_ - held) / growth)));
+    double next_arrival = 0, next_need = 0;
+    bool has_next = false;
+    if (next_ < issued_ && !(external.request && external.time < arrival_[next_])) {
+      has_next = true;
+      next_arrival = arrival_[next_];
+      next_need = need_[next_];
+    } else if (external.request) {
+      const auto& r = *external.request;
+      has_next = true;
+      next_arrival = external.time;
+      next_need = paged_ ? kv(r.input_tokens + 1) : kv(r.input_tokens + r.output_tokens);
+    }
+    const bool admissible = waiting_.empty() && has_next && in_flight() + 1 <= cap_running_ + 1e-9 &&
+                            reserved_ + held + growth * steps + next_need <= admit_cap_ + slack_;
+    if (admissible) {
+      b.decode_context = context_sum_ / decoding_;
+      const double tau = model_.step(b).time_s;
+      ++res_.step_evaluations;
+      if (tau > 0) steps = std::min(steps, std::max(1.0, std::ceil((next_arrival - t_) / tau)));
+    }
+  }
+  // The KV in use at the end of these steps (growth per step only falls as contexts pass their
+  // windows, so this bounds it).
+  res_.peak_kv_bytes = std::max(res_.peak_kv_bytes, reserved_ + held + (b.decode_seqs > 0 ? growth * steps : 0));
+  if (b.decode_seqs > 0) b.decode_context = context_sum_ / decoding_ + (steps - 1) / 2;
+  const double dt = steps * model_.step(b).time_s;
+  ++res_.step_evaluations;
+  t_ += dt;
+  res_.busy_s += dt;
+  res_.steps += steps;
+  outstanding_ -= b.decode_seqs * steps + b.prefill_tokens;
+
+  // Decoders advance; the ones whose last token this was complete.
+  if (b.decode_seqs > 0) {
+    tick_ += steps;
+    context_sum_ += decoding_ * steps;
+    while (!finishing_.empty() && finishing_.top().tick <= tick_ + 1e-9) {
+      const auto f = finishing_.top();
+      finishing_.pop();
+      if (epoch_[f.id] != f.epoch) continue;  // preempted since
+      decoding_ -= 1;
+      context_sum_ -= reqs_[f.id].input_tokens + reqs_[f.id].output_tokens;
+      if (paged_) decoders_.erase({admitted_as_[f.id], f.id});
+      complete(f.id);
+    }
+  }
+  // Prompts whose last chunk ran emit their next token (the first, unless recomputed after a
+  // preemption) and start decoding (or complete).
+  for (size_t k = 0; k < chunk_.size(); ++k) prefilling_[k].second += chunk_[k];
+  while (!prefilling_.empty() && prefilling_.front().second >= prompt_[prefilling_.front().first]) {
+    const size_t id = prefilling_.front().first;
+    prefilling_.pop_front();
+    if (paged_) reserved_ -= need_[id];
+    const auto& r = reqs_[id];
+    if (caching_ && pinned_[id] < r.prompt_blocks) {
+      cache_->pin(r.hash_begin, pinned_[id], r.prompt_blocks);
+      pinned_[id] = r.prompt_blocks;
+    }
+    if (emitted_[id] == 0) res_.requests[id].first_token_s = t_;
+    emitted_[id] += 1;
+    outstanding_ -= 1;
+    if (emitted_[id] >= r.output_tokens) {
+      complete(id);
+      continue;
+    }
+    decoding_ += 1;
+    context_sum_ += r.input_tokens + emitted_[id];
+    finishing_.push({tick_ + r.output_tokens - emitted_[id], id, epoch_[id]});
+    if (paged_) {
+      start_tick_[id] = tick_;
+      start_emitted_[id] = emitted_[id];
+      decoders_.emplace(admitted_as_[id], id);
+    }
+  }
+}
+
+Result Replica::take() {
+  for (size_t i = 0; i < reqs_.size(); ++i) res_.requests[i].arrival_s = arrival_[i];
+  return std::move(res_);
+}
+
+}  // namespace tf::serving

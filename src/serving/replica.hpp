@@ -1,0 +1,138 @@
+#pragma once
+// One engine instance as a state machine the caller advances one engine iteration at a time, so
+// that several replicas can share one clock behind a router (serving/cluster). `simulate` runs a
+// single replica to completion with this class; the arithmetic is the one the simulator has
+// always had (continuous batching, chunked prefill, whole-context or paged KV with preemption by
+// recompute, prefix caching, the pure-decode jump).
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <limits>
+#include <memory>
+#include <queue>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "cost/step_cost.hpp"
+#include "serving/serving.hpp"
+
+namespace tf::serving {
+
+// Cached KV blocks by hash: pinned while running requests use them, else on a least-recently-used
+// list, evicted from its front when the KV memory they occupy is needed.
+class PrefixCache {
+ public:
+  PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats)
+      : h_(hashes), block_bytes_(block_bytes), stats_(&stats) {}
+  // Leading blocks of [begin, begin + count) that are cached (pinned or not).
+  [[nodiscard]] uint32_t match(uint32_t begin, uint32_t count) const;
+  // Pins blocks [begin + from, begin + to), inserting the ones not cached.
+  void pin(uint32_t begin, uint32_t from, uint32_t to);
+  // Unpins blocks [begin, begin + count): the last user gone, a block joins the LRU list's back.
+  void unpin(uint32_t begin, uint32_t count);
+  // Evicts least recently used unpinned blocks until they fit in `room` bytes.
+  void trim(double room);
+
+ private:
+  struct Entry {
+    uint32_t refs = 0;
+    std::list<uint64_t>::iterator lru;
+  };
+  const uint64_t* h_;
+  double block_bytes_;
+  Result::PrefixCache* stats_;
+  std::unordered_map<uint64_t, Entry> map_;
+  std::list<uint64_t> lru_;
+};
+
+// A request that may arrive at a replica before its next iteration ends: the replica ends a
+// pure-decode stretch at the first step after `time` if the request could be admitted, as it does
+// for its own next arrival.
+struct Arrival {
+  double time = std::numeric_limits<double>::infinity();
+  const Request* request = nullptr;
+};
+
+class Replica {
+ public:
+  // `w` supplies the block hashes, block size and client count (its requests are not read:
+  // they are added with add()); `cap_kv` is the KV capacity in bytes per chip. The workload must
+  // have been checked (check_workload).
+  Replica(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv,
+          size_t expected_requests = 0);
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Adds a request (local index = requests added before it). Open loop: it arrives at
+  // r.arrival_s, not before the previous one. Closed loop: the first `clients` arrive at 0, every
+  // later one when an earlier one completes.
+  void add(const Request& r);
+  // When the next iteration starts (+inf when there is nothing to do until a request is added).
+  [[nodiscard]] double next_time() const;
+  // Runs one engine iteration (or moves the clock to the next arrival when idle). `external`: a
+  // request not yet routed that may come here (ends a decode stretch like an own arrival).
+  void iterate(const Arrival& external = {});
+  [[nodiscard]] bool finished() const { return done_ == reqs_.size(); }
+
+  // What a router sees.
+  [[nodiscard]] double outstanding_tokens() const { return outstanding_; }  // prompt + output not yet done
+  [[nodiscard]] double kv_in_use_bytes() const;                             // reserved + held by decoders
+  [[nodiscard]] double kv_capacity_bytes() const { return cap_kv_; }
+  [[nodiscard]] uint32_t cached_blocks(const Request& r) const;             // leading prompt blocks cached
+  [[nodiscard]] size_t requests() const { return reqs_.size(); }
+  [[nodiscard]] size_t completed() const { return done_; }
+
+  // The run: request records in local order (arrival filled), counters; not yet summarised.
+  Result take();
+
+ private:
+  double kv(double tokens) const { return model_.kv_bytes_per_chip(1, tokens); }
+  double in_flight() const { return decoding_ + static_cast<double>(prefilling_.size()); }
+  void release(size_t id, bool finished);
+  void complete(size_t id);
+  double decoder_kv(double& growth) const;
+
+  const cost::StepCostModel& model_;
+  const EngineConfig& engine_;
+  const Workload& w_;
+  double cap_kv_, admit_cap_, slack_, cap_running_;
+  bool closed_, paged_, caching_;
+  size_t clients_;
+  Result res_;
+  std::vector<Request> reqs_;
+  std::vector<double> arrival_, prompt_, emitted_, need_;
+  std::deque<std::pair<size_t, double>> prefilling_;  // sequences whose prompt runs (tokens done)
+  // Decoding sequences all advance one token per decode step ("tick"), so one that starts
+  // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick
+  // (entries of preempted sequences are stale: their epoch has moved on).
+  struct Finish {
+    double tick;
+    size_t id;
+    uint32_t epoch;
+    bool operator>(const Finish& o) const { return std::tie(tick, id) > std::tie(o.tick, o.id); }
+  };
+  std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishing_;
+  std::vector<uint32_t> epoch_;
+  // Paged KV: decoding sequences in admission order (the last is preempted first), with the tick
+  // and tokens emitted when each started decoding.
+  std::set<std::pair<uint64_t, size_t>> decoders_;
+  std::vector<uint64_t> admitted_as_;
+  std::vector<double> start_tick_, start_emitted_;
+  uint64_t admissions_ = 0;
+  double tick_ = 0, decoding_ = 0, context_sum_ = 0;  // context_sum: cached tokens of the decoders
+  std::deque<size_t> waiting_;
+  size_t issued_ = 0, next_ = 0, done_ = 0;  // issued: requests whose arrival time is known
+  double t_ = 0, reserved_ = 0;  // reserved: whole-context reservations, or paged prefill blocks
+  double outstanding_ = 0;
+  std::unique_ptr<PrefixCache> cache_;
+  std::vector<uint32_t> pinned_;  // leading blocks each request has pinned
+  std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
+};
+
+// Refuses a workload the simulator cannot run (no requests, lengths below 1, unsorted open-loop
+// arrivals, a request that can never fit `cap_kv`, prefix blocks outside the hash pool).
+void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double cap_kv, const Workload& w);
+
+}  // namespace tf::serving
