@@ -25,4 +25,9 @@ grep -q "TTFT ms" "$out/last.txt"
 run simulate --model llama-3.1-8b-instruct --hardware l40s --trace "$here/bursty-trace.csv" --scheduler prefill-first \
     --requests-csv "$out/requests.csv"
 test "$(wc -l < "$out/requests.csv")" -eq 201
-echo "examples: 9 passed, 0 failed"
+# 6. A scenario file: routers, prefix caching and the bursty trace side by side.
+run simulate --scenario "$here/scenario-routers.yaml"
+grep -q "prefix-affinity" "$out/last.txt"
+run config expand "$here/scenario-routers.yaml"
+grep -q "tokenfactory simulate --model llama-3.1-8b-instruct --hardware l40s" "$out/last.txt"
+echo "examples: 11 passed, 0 failed"

@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/documents.hpp"
 #include "cli/deployment_options.hpp"
+#include "cli/scenario.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
@@ -43,6 +44,7 @@ struct SimulateOptions {
   double shared_prefix_tokens = 0;
   int prefix_groups = 1;
   std::string router = "round-robin";
+  std::string scenario;
 };
 
 ordered_json dist_json(const serving::Distribution& d, double scale) {
@@ -169,8 +171,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       "meeting p99 latency limits");
   auto dep = std::make_shared<DeploymentOptions>();
   auto o = std::make_shared<SimulateOptions>();
-  cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json")->required();
-  cmd->add_option("--hardware", dep->hardware, "Hardware system id (see 'tokenfactory catalog hardware')")->required();
+  auto* model_opt = cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json");
+  auto* hw_opt = cmd->add_option("--hardware", dep->hardware, "Hardware system id (see 'tokenfactory catalog hardware')");
+  auto* scenario = cmd->add_option("--scenario", o->scenario,
+                                   "Run a scenario file (model, deployment, engine, router, workload, SLO and "
+                                   "variants side by side; docs/scenarios.md) instead of the other flags");
   dep->add_layout(cmd);
   auto* isl = cmd->add_option("--isl", o->isl, "Mean input (prompt) tokens per request (not with --trace)")
       ->capture_default_str();
@@ -250,12 +255,22 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
-  cmd->callback([&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, max_running,
-                 slo_ttft, slo_tpot, shared, groups,
-                 seed, find, max_ttft, max_tpot, sched] {
-    ctx.action = [&ctx, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens, slo_ttft,
-                  slo_tpot, shared, groups,
-                  max_running, seed, find, max_ttft, max_tpot, sched] {
+  cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
+                 max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
+                 model_opt, hw_opt] {
+    ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
+                  slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
+                  model_opt, hw_opt] {
+      if (given(scenario)) {
+        for (const auto* opt : cmd->get_options())
+          if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
+            fail(fmt::format("{} cannot be combined with --scenario (the file says everything; its variants "
+                             "override it)",
+                             opt->get_name()));
+        return run_scenario(load_scenario(o->scenario), ctx.data_flag, o->json, *ctx.out, *ctx.err);
+      }
+      for (const auto* opt : {model_opt, hw_opt})
+        if (!given(opt)) fail(fmt::format("{} is required", opt->get_name()), "or --scenario FILE");
       if (given(groups) && !given(shared)) fail("--prefix-groups needs --shared-prefix-tokens");
       if (given(shared) && (given(trace) || given(find)))
         fail(fmt::format("--shared-prefix-tokens cannot be combined with {}", given(trace) ? "--trace (it has its own "
@@ -647,6 +662,21 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            bench_window ? "arriving in the steady window" : "of the run");
       }
       out << fmt::format("{} engine steps in {} step-cost evaluations\n", r.steps, r.step_evaluations);
+      return 0;
+    };
+  });
+
+  // tokenfactory config expand FILE: the scenario resolved, variant by variant.
+  auto* config = app.add_subcommand("config", "Scenario files: 'config expand FILE' prints every variant resolved "
+                                              "(settings and the simulate command line it stands for)");
+  config->require_subcommand(1);
+  auto* expand = config->add_subcommand("expand", "Print a scenario file resolved: each variant's settings after its "
+                                                   "overrides, and its command line");
+  auto file = std::make_shared<std::string>();
+  expand->add_option("FILE", *file, "Scenario file (YAML; docs/scenarios.md)")->required();
+  expand->callback([&ctx, file] {
+    ctx.action = [&ctx, file] {
+      expand_scenario(load_scenario(*file), *ctx.out);
       return 0;
     };
   });

@@ -2,7 +2,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 #include <nlohmann/json.hpp>
@@ -703,6 +705,92 @@ TEST(CliSimulate, BadInputsAreExitCode2) {
   const auto big = with({"--batch", "--isl", "2000000", "--osl", "10", "--requests", "2"});
   EXPECT_EQ(big.exit_code, 2);
   EXPECT_NE(big.err.find("can never run"), std::string::npos) << big.err;
+}
+
+
+// ---- scenario files ----
+
+// Variants run side by side; each variant's document is exactly what its command line gives, and
+// `config expand` prints that command line. Relative trace paths are the file's folder's.
+TEST(CliScenario, VariantsRunAsTheirCommandLinesAndExpandToThem) {
+  test::TempDir dir;
+  std::filesystem::copy(test::data_dir().parent_path() / "examples" / "bursty-trace.csv", dir.path() / "t.csv");
+  const auto file = dir.write("s.yaml", R"(name: two-routers
+model: llama-3.1-8b-instruct
+hardware: h100-sxm
+deployment: {dp: 2}
+workload: {rate: 6, requests: 200, isl: 800, osl: 100, seed: 5}
+slo: {ttft_ms: 300}
+variants:
+  - name: rr
+  - name: lot
+    router: least-outstanding-tokens
+    deployment: {dp: 3}
+  - name: traced
+    workload: {trace: t.csv, rate: ~, requests: ~, isl: ~, osl: ~, seed: ~}
+)").string();
+  const auto r = run_cli({"simulate", "--scenario", file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["variants"].size(), 3u);
+  EXPECT_EQ(j["scenario"]["name"], "two-routers");
+  EXPECT_EQ(j["variants"][1]["result"]["router"]["policy"], "least-outstanding-tokens");
+  EXPECT_EQ(j["variants"][1]["result"]["chips"], 3);
+  EXPECT_EQ(j["variants"][0]["result"]["chips"], 2);  // a variant's override does not leak
+  EXPECT_NE(j["variants"][2]["result"]["workload"]["arrivals"].get<std::string>().find("t.csv"), std::string::npos);
+  // Each variant's document is its command line's, to the byte.
+  const auto ex = run_cli({"config", "expand", file});
+  ASSERT_EQ(ex.exit_code, 0) << ex.err;
+  for (const auto& v : j["variants"]) {
+    const std::string cmd = v["command"];
+    EXPECT_NE(ex.out.find(cmd), std::string::npos) << cmd;
+    std::vector<std::string> args;
+    std::istringstream words(cmd.substr(std::string("tokenfactory ").size()));
+    for (std::string w; words >> w;) args.push_back(w);
+    args.emplace_back("--json");
+    const auto direct = run_cli(args);
+    ASSERT_EQ(direct.exit_code, 0) << direct.err;
+    EXPECT_EQ(json::parse(direct.out), v["result"]) << cmd;
+  }
+  // The text table has one row per variant.
+  const auto text = run_cli({"simulate", "--scenario", file});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  for (const char* name : {"rr ", "lot ", "traced "}) EXPECT_NE(text.out.find(name), std::string::npos) << name;
+}
+
+// A bad scenario names the file, the line and the key (or the variant and its command line), exit 2.
+TEST(CliScenario, BadFilesNameTheKeyTheLineOrTheVariant) {
+  test::TempDir dir;
+  const std::string head = "model: llama-3.1-8b-instruct\nhardware: h100-sxm\n";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {head + "worklod: {rate: 3}\n", "s.yaml:3: 'worklod': unknown key (did you mean 'workload'?"},
+      {head + "workload: {rate: fast}\n", "s.yaml:3: 'workload.rate': 'fast' is not a number"},
+      {head + "workload: {rate: 3, bogus: 1}\n", "'workload.bogus': unknown key"},
+      {head + "workload: {rate: .nan}\n", "'workload.rate'"},
+      {head + "workload: {rate: ~}\n", "a null removes a key only in a variant"},
+      {head + "workload: {rate: 3}\nvariants:\n  - router: least-kv\n", "missing required key 'name'"},
+      {head + "workload: {rate: 3}\nvariants:\n  - name: a\n  - name: a\n", "variant 'a' is named twice"},
+      {head + "workload: {rate: 3}\nvariants: []\n", "'variants': is empty"},
+      {head + "workload: {rate: 3, requests: 20}\nvariants:\n  - name: a\n    router: random\n",
+       "variant 'a': unknown --router 'random'"},
+      {head + "deployment: {tp: [1, 2]}\nworkload: {rate: 3}\n", "'deployment.tp': must be a single value"},
+  };
+  for (const auto& [text, expect] : cases) {
+    const auto file = dir.write("s.yaml", text).string();
+    const auto r = run_cli({"simulate", "--scenario", file});
+    EXPECT_EQ(r.exit_code, 2) << text;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << text << "\n" << r.err;
+  }
+  const auto ok = dir.write("ok.yaml", head + "workload: {rate: 3, requests: 20}\n").string();
+  const auto extra = run_cli({"simulate", "--scenario", ok, "--rate", "4"});
+  EXPECT_EQ(extra.exit_code, 2);
+  EXPECT_NE(extra.err.find("--rate cannot be combined with --scenario"), std::string::npos) << extra.err;
+  const auto missing = run_cli({"config", "expand", (dir.path() / "none.yaml").string()});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("none.yaml"), std::string::npos) << missing.err;
+  const auto no_model = run_cli({"simulate", "--rate", "3"});
+  EXPECT_EQ(no_model.exit_code, 2);
+  EXPECT_NE(no_model.err.find("--model is required"), std::string::npos) << no_model.err;
 }
 
 
