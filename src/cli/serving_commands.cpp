@@ -249,7 +249,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--router", o->router,
                     "How requests are spread over the DP replicas: " + join(rnames) +
                         " (see 'tokenfactory list routers'); the load-aware ones decide at each arrival, every "
-                        "replica on one clock (open-loop workloads)")
+                        "replica on one clock; session-sticky needs --concurrency clients")
         ->capture_default_str();
   }
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");

@@ -155,6 +155,7 @@ void Replica::complete(size_t id) {
   res_.requests[id].finish_s = t_;
   if (!paged_) reserved_ -= need_[id];
   ++done_;
+  just_completed_.push_back(id);
   if (closed_ && issued_ < reqs_.size()) arrival_[issued_++] = t_;  // the client sends its next request
 }
 
@@ -181,6 +182,7 @@ uint32_t Replica::cached_blocks(const Request& r) const {
 }
 
 void Replica::iterate(const Arrival& external) {
+  just_completed_.clear();
   while (next_ < issued_ && arrival_[next_] <= t_) waiting_.push_back(next_++);
   double growth = 0;
   double held = paged_ ? decoder_kv(growth) : 0;

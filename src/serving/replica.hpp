@@ -83,6 +83,9 @@ class Replica {
   [[nodiscard]] uint32_t cached_blocks(const Request& r) const;             // leading prompt blocks cached
   [[nodiscard]] size_t requests() const { return reqs_.size(); }
   [[nodiscard]] size_t completed() const { return done_; }
+  // Requests (local indices) that completed in the last iteration, and when a request finished.
+  [[nodiscard]] const std::vector<size_t>& just_completed() const { return just_completed_; }
+  [[nodiscard]] double finish_s(size_t local) const { return res_.requests[local].finish_s; }
 
   // The run: request records in local order (arrival filled), counters; not yet summarised.
   Result take();
@@ -129,6 +132,7 @@ class Replica {
   std::unique_ptr<PrefixCache> cache_;
   std::vector<uint32_t> pinned_;  // leading blocks each request has pinned
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
+  std::vector<size_t> just_completed_;
 };
 
 // Refuses a workload the simulator cannot run (no requests, lengths below 1, unsorted open-loop

@@ -212,18 +212,39 @@ constexpr double kBalanceRel = 1.0001;
 // order, an arrival before an iteration that starts at the same time, replicas in index order.
 Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Router router) {
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
-  if (w.clients > 0)
-    fail(fmt::format("simulation: the {} router needs an open-loop workload (arrival times); closed-loop clients "
-                     "are pinned to replicas round-robin",
-                     to_string(router)),
-         "use --router round-robin with --clients, or an arrival rate or trace");
+  const bool closed = w.clients > 0;
+  if (router == Router::session_sticky && !closed)
+    fail("simulation: the session-sticky router needs closed-loop clients (open-loop requests carry no session)",
+         "use --concurrency N, or another router");
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
   const size_t n = w.requests.size();
+  const size_t clients = closed ? std::min<size_t>(static_cast<size_t>(w.clients), n) : 0;
+  // The replicas are told each request's arrival when it is routed: they read only the block
+  // hashes of the workload (a closed-loop workload's copy without its clients).
+  Workload pool;
+  if (closed) {
+    pool.block_hashes = w.block_hashes;
+    pool.block_tokens = w.block_tokens;
+  }
+  const Workload& source = closed ? pool : w;
   std::vector<std::unique_ptr<Replica>> reps;
-  for (size_t r = 0; r < dp; ++r) reps.push_back(std::make_unique<Replica>(model, engine, w, cap_kv, n / dp + 1));
+  for (size_t r = 0; r < dp; ++r) reps.push_back(std::make_unique<Replica>(model, engine, source, cap_kv, n / dp + 1));
   std::vector<std::vector<size_t>> index(dp);
+  // Released requests not yet routed, earliest first (ties in workload order). Open loop: every
+  // request at its arrival. Closed loop, as one replica runs it: the first C requests at 0 (client
+  // c sends request c); when a request completes, its client sends the next request not yet sent.
+  using Release = std::pair<double, size_t>;
+  std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
+  std::vector<size_t> client_of(closed ? n : 0);
+  size_t next_send = clients;
+  if (closed) {
+    for (size_t c = 0; c < clients; ++c) released.push({0.0, c}), client_of[c] = c;
+  } else {
+    for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
+  }
+  std::vector<size_t> home(clients, dp);  // session-sticky: each client's replica (dp = not yet chosen)
   // Prefix affinity: the leading prompt blocks each replica has been sent (its cache to be).
   std::vector<std::unordered_set<uint64_t>> sent(router == Router::prefix_affinity ? dp : 0);
   auto affinity = [&](size_t r, const Request& q) {
@@ -238,7 +259,7 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
       if (reps[r]->outstanding_tokens() < reps[best]->outstanding_tokens()) best = r;
     return best;
   };
-  auto choose = [&](const Request& q) -> size_t {
+  auto choose = [&](const Request& q, size_t i) -> size_t {
     switch (router) {
       case Router::least_kv: {
         size_t best = 0;
@@ -263,11 +284,16 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
         }
         return best;
       }
+      case Router::session_sticky: {
+        auto& h = home[client_of[i]];
+        if (h == dp) h = least_outstanding();
+        return h;
+      }
       default:
         return least_outstanding();
     }
   };
-  size_t j = 0;
+  size_t routed = 0;
   while (true) {
     size_t due = dp;
     double t_due = std::numeric_limits<double>::infinity();
@@ -275,19 +301,39 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
       const double t = reps[r]->next_time();
       if (t < t_due) t_due = t, due = r;
     }
-    if (j < n && w.requests[j].arrival_s <= t_due) {
-      const auto& q = w.requests[j];
-      const size_t r = choose(q);
+    if (!released.empty() && released.top().first <= t_due) {
+      const auto [at, i] = released.top();
+      released.pop();
+      Request q = w.requests[i];
+      q.arrival_s = at;
+      const size_t r = choose(q, i);
       reps[r]->add(q);
-      index[r].push_back(j);
+      index[r].push_back(i);
+      ++routed;
       if (!sent.empty())
         for (uint32_t k = 0; k < q.prompt_blocks; ++k) sent[r].insert(w.block_hashes[q.hash_begin + k]);
-      ++j;
       continue;
     }
-    if (due == dp) break;  // every replica idle and every request routed: done
-    reps[due]->iterate(j < n ? Arrival{w.requests[j].arrival_s, &w.requests[j]} : Arrival{});
+    if (due == dp) break;  // every replica idle and nothing left to route: done
+    Arrival next;
+    if (!released.empty()) next = {released.top().first, &w.requests[released.top().second]};
+    if (closed && routed < n) {
+      // Another replica's iteration may complete a request and release its client's next one
+      // before this iteration would end: a decode stretch ends where the others' next
+      // iterations start, as it does at an arrival it could admit.
+      for (size_t r = 0; r < dp; ++r)
+        if (r != due && reps[r]->next_time() < next.time)
+          next = {reps[r]->next_time(), next.request ? next.request : &w.requests[std::min(routed, n - 1)]};
+    }
+    reps[due]->iterate(next);
+    if (closed)
+      for (const size_t local : reps[due]->just_completed()) {
+        if (next_send >= n) break;
+        client_of[next_send] = client_of[index[due][local]];
+        released.push({reps[due]->finish_s(local), next_send++});
+      }
   }
+  if (routed != n) fail("simulation: internal error: not every request was routed");
   Result res;
   res.requests.resize(n);
   res.per_replica.assign(dp, 0);
@@ -316,6 +362,10 @@ const std::vector<RouterInfo>& routers() {
        "apart by more than 32 requests",
        "SGLang sgl-router cache-aware policy (approximate radix tree of routed prompts, balance thresholds 32 and "
        "1.0001); llm-d prefix-cache scorer"},
+      {Router::session_sticky, "session-sticky",
+       "every request of a client (session) on the replica its first request went to, chosen by least "
+       "outstanding tokens; closed-loop clients only",
+       "vLLM production-stack session routing; llm-d / Envoy session affinity"},
   };
   return v;
 }

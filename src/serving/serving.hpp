@@ -185,6 +185,7 @@ enum class Router {
   least_outstanding_tokens,  // the replica with the fewest prompt + output tokens still to process
   least_kv,                  // the replica with the smallest share of its KV memory in use
   prefix_affinity,           // the replica that was sent the longest run of this prompt's leading blocks
+  session_sticky,            // every request of a client on the replica its first one went to
 };
 struct RouterInfo {
   Router router;
@@ -198,8 +199,9 @@ std::optional<Router> parse_router(std::string_view s);
 // to replica i mod DP; closed-loop clients are split as evenly as possible (the first
 // clients mod DP replicas get one more) and each replica serves its clients' requests; fewer
 // clients than replicas leave the remaining replicas idle. The load-aware routers decide when
-// each request arrives, from the replicas' state at that time: every replica runs on one clock
-// (open-loop workloads only; a closed-loop workload with one of them is a DiagnosticError). The
+// each request arrives (closed loop: when its client's previous request completes), from the
+// replicas' state at that time: every replica runs on one clock. Session-sticky needs closed-loop
+// clients (open-loop requests carry no session). The
 // result merges every request (in workload order); steps and peaks are summed / maximised
 // over replicas, throughput is the whole deployment's; Result::per_replica says how many
 // requests each replica served.

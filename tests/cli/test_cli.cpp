@@ -649,8 +649,8 @@ TEST(CliSimulate, FindMaxRateBadInputsNameTheFlag) {
   EXPECT_NE(tr.err.find("--trace"), std::string::npos) << tr.err;
 }
 
-// --router: the JSON says which router ran and what each replica served; an unknown router, or a
-// load-aware one on a closed loop, is exit code 2 naming the valid ones.
+// --router: the JSON says which router ran and what each replica served; an unknown router, or
+// session-sticky without clients, is exit code 2 naming what is valid.
 TEST(CliSimulate, RouterSpreadsRequestsAndSaysHow) {
   const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
                                       "--dp", "3", "--json"};
@@ -670,9 +670,12 @@ TEST(CliSimulate, RouterSpreadsRequestsAndSaysHow) {
   const auto bad = with({"--rate", "6", "--router", "random"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("valid: round-robin, least-outstanding-tokens"), std::string::npos) << bad.err;
-  const auto closed = with({"--concurrency", "6", "--router", "least-kv"});
-  EXPECT_EQ(closed.exit_code, 2);
-  EXPECT_NE(closed.err.find("open-loop"), std::string::npos) << closed.err;
+  const auto open = with({"--rate", "6", "--router", "session-sticky"});
+  EXPECT_EQ(open.exit_code, 2);
+  EXPECT_NE(open.err.find("closed-loop clients"), std::string::npos) << open.err;
+  const auto closed = with({"--concurrency", "6", "--requests", "60", "--router", "least-kv"});
+  ASSERT_EQ(closed.exit_code, 0) << closed.err;
+  EXPECT_EQ(json::parse(closed.out)["router"]["policy"], "least-kv");
 }
 
 TEST(CliSimulate, BadInputsAreExitCode2) {

@@ -669,16 +669,22 @@ TEST(Router, OneReplicaOnTheSharedClockIsTheSingleReplicaRun) {
 }
 
 // Every router serves every request once, on some replica, with all its tokens, after it
-// arrives; the replicas' counts add up.
+// arrives (open loop: at its arrival time; closed loop: never before its client's previous
+// request completed); the replicas' counts add up.
 TEST(Router, EveryRouterServesEveryRequestOnce) {
   static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 4);
   const auto m = f.cost_model();
   auto e = engine_for(m, 0);
   e.prefix_caching = true;
-  Workload w;
-  w.requests = make_requests(2000, {1000, 0.5}, {200, 0.9}, 60, 5);
-  add_shared_prefixes(w, 256, 10);
-  for (const auto& info : routers()) {
+  Workload open;
+  open.requests = make_requests(2000, {1000, 0.5}, {200, 0.9}, 60, 5);
+  add_shared_prefixes(open, 256, 10);
+  Workload closed = open;
+  closed.clients = 48;
+  for (const auto& info : routers())
+    for (const auto* wp : {&open, &closed}) {
+    const auto& w = *wp;
+    if (w.clients == 0 && info.router == Router::session_sticky) continue;  // refused: no sessions
     const auto r = simulate_deployment(m, e, w, info.router);
     ASSERT_EQ(r.requests.size(), w.requests.size()) << info.name;
     ASSERT_EQ(r.per_replica.size(), 4u);
@@ -687,13 +693,23 @@ TEST(Router, EveryRouterServesEveryRequestOnce) {
     EXPECT_EQ(total, w.requests.size()) << info.name;
     for (size_t i = 0; i < w.requests.size(); ++i) {
       const auto& q = r.requests[i];
-      ASSERT_EQ(q.arrival_s, w.requests[i].arrival_s) << info.name << " " << i;
+      if (w.clients == 0) ASSERT_EQ(q.arrival_s, w.requests[i].arrival_s) << info.name << " " << i;
+      ASSERT_GE(q.arrival_s, 0) << info.name << " " << i;
       ASSERT_GT(q.first_token_s, q.arrival_s) << info.name << " " << i;
       ASSERT_GE(q.finish_s, q.first_token_s) << info.name << " " << i;
       ASSERT_EQ(q.output_tokens, w.requests[i].output_tokens);
     }
     EXPECT_LE(r.peak_kv_bytes, r.kv_capacity_bytes * (1 + 1e-9)) << info.name;
-  }
+    if (w.clients > 0) {
+      // Never more requests in the system than clients.
+      std::vector<std::pair<double, int>> events;
+      for (const auto& q : r.requests) events.push_back({q.arrival_s, 1}), events.push_back({q.finish_s, -1});
+      std::sort(events.begin(), events.end());
+      int in_system = 0, peak = 0;
+      for (const auto& [t, d] : events) peak = std::max(peak, in_system += d);
+      EXPECT_LE(peak, 48) << info.name;
+    }
+    }
 }
 
 // Round-robin sends every long prompt of an alternating long/short stream to one replica; a
@@ -740,21 +756,52 @@ TEST(Router, PrefixAffinityFindsMoreOfThePromptCached) {
   EXPECT_FALSE(parse_router("random"));
 }
 
-// A load-aware router decides at arrival: a closed-loop workload (clients pinned round-robin) is
-// refused, naming the router.
-TEST(Router, LoadAwareRoutersNeedOpenLoopArrivals) {
+// Closed loop on the shared clock: one replica behind a load-aware router is the single-replica
+// run to the bit (a completion sends the client's next request, as one replica does).
+TEST(Router, ClosedLoopOnOneReplicaIsTheSingleReplicaRun) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.kv_admission = KvAdmission::paged;
+  e.kv_capacity_bytes = 12 * m.kv_bytes_per_chip(1, 2000);
+  Workload w;
+  w.clients = 16;
+  w.requests = make_requests(500, {1200, 0.6}, {300, 0.8}, 0, 4);
+  const auto alone = simulate(m, e, w);
+  ASSERT_GT(alone.preemptions, 0u);
+  for (auto r : {Router::least_outstanding_tokens, Router::least_kv, Router::session_sticky}) {
+    const auto routed = simulate_deployment(m, e, w, r);
+    expect_same_timings(routed, alone, true);
+    EXPECT_EQ(routed.preemptions, alone.preemptions) << to_string(r);
+  }
+}
+
+// Session-sticky keeps each client on one replica: three clients on two replicas leave one
+// replica with two of them (about 2:1 of the requests); a router that places every request
+// afresh balances them.
+TEST(Router, SessionStickyKeepsEachClientOnOneReplica) {
   static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 2);
   const auto m = f.cost_model();
   Workload w;
-  w.clients = 4;
-  w.requests = make_requests(20, {500, 0}, {50, 0}, 0, 1);
+  w.clients = 3;
+  w.requests = make_requests(600, {500, 0}, {100, 0}, 0, 1);
+  auto ratio = [](const Result& r) {
+    const auto [lo, hi] = std::minmax(r.per_replica[0], r.per_replica[1]);
+    return static_cast<double>(hi) / static_cast<double>(lo);
+  };
+  const auto sticky = simulate_deployment(m, engine_for(m, 0), w, Router::session_sticky);
+  const auto fresh = simulate_deployment(m, engine_for(m, 0), w, Router::least_outstanding_tokens);
+  EXPECT_EQ(sticky.per_replica[0] + sticky.per_replica[1], 600u);
+  EXPECT_GT(ratio(sticky), 1.6) << sticky.per_replica[0] << " / " << sticky.per_replica[1];
+  EXPECT_LT(ratio(fresh), 1.25) << fresh.per_replica[0] << " / " << fresh.per_replica[1];
+  // Open-loop requests carry no session: refused, naming the router.
+  Workload open;
+  open.requests = make_requests(20, {500, 0}, {50, 0}, 5, 1);
   try {
-    (void)simulate_deployment(m, engine_for(m, 0), w, Router::least_kv);
+    (void)simulate_deployment(m, engine_for(m, 0), open, Router::session_sticky);
     FAIL() << "expected an error";
   } catch (const DiagnosticError& err) {
-    EXPECT_NE(err.diagnostic().message.find("least-kv"), std::string::npos) << err.what();
+    EXPECT_NE(err.diagnostic().message.find("session-sticky"), std::string::npos) << err.what();
   }
-  EXPECT_NO_THROW((void)simulate_deployment(m, engine_for(m, 0), w, Router::round_robin));
 }
 
 }  // namespace
