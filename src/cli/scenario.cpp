@@ -68,6 +68,7 @@ const std::vector<KeySpec>& key_specs() {
       {"find_max_rate.p99_ttft_ms", "--max-p99-ttft-ms", Kind::number, "--find-max-rate"},
       {"find_max_rate.p99_tpot_ms", "--max-p99-tpot-ms", Kind::number, "--find-max-rate"},
       {"requests_csv", "--requests-csv", Kind::path},
+      {"chrome_trace", "--chrome-trace", Kind::path},
   };
   return v;
 }

@@ -45,6 +45,7 @@ struct SimulateOptions {
   int prefix_groups = 1;
   std::string router = "round-robin";
   std::string scenario;
+  std::string chrome_trace;
 };
 
 ordered_json dist_json(const serving::Distribution& d, double scale) {
@@ -150,13 +151,65 @@ ordered_json run_header(const cost::Deployment& d) {
 }
 
 std::string requests_csv_text(const serving::Result& r) {
-  std::string csv = "request,arrival_s,input_tokens,output_tokens,first_token_s,finish_s,ttft_s,tpot_s,e2e_s\n";
+  std::string csv = "request,arrival_s,input_tokens,output_tokens,first_token_s,finish_s,ttft_s,tpot_s,e2e_s,replica\n";
   for (size_t i = 0; i < r.requests.size(); ++i) {
     const auto& q = r.requests[i];
-    csv += fmt::format("{},{:.9g},{:.0f},{:.0f},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g}\n", i, q.arrival_s, q.input_tokens,
-                       q.output_tokens, q.first_token_s, q.finish_s, q.ttft_s(), q.tpot_s(), q.e2e_s());
+    csv += fmt::format("{},{:.9g},{:.0f},{:.0f},{:.9g},{:.9g},{:.9g},{:.9g},{:.9g},{}\n", i, q.arrival_s,
+                       q.input_tokens, q.output_tokens, q.first_token_s, q.finish_s, q.ttft_s(), q.tpot_s(), q.e2e_s(),
+                       q.replica);
   }
   return csv;
+}
+
+// The run in Chrome's trace event format (chrome://tracing, ui.perfetto.dev): per replica a
+// process with its engine iterations as slices (a decode stretch is one slice of many steps),
+// KV in use and sequences in flight as counters, and each request as two async slices (arrival
+// to first token, first token to finish). Times in microseconds.
+std::string chrome_trace_text(const serving::Result& r, const serving::Timeline& tl, const std::string& title) {
+  std::string s = "{\"displayTimeUnit\": \"ms\", \"otherData\": {";
+  s += fmt::format("\"title\": {}, \"iterations_recorded\": {}, \"iterations_dropped\": {}, \"max_iterations\": {}",
+                   json_text(ordered_json(title)), tl.recorded, tl.dropped, tl.max_events);
+  s += "},\n\"traceEvents\": [\n";
+  bool first = true;
+  auto event = [&](const std::string& e) {
+    if (!first) s += ",\n";
+    first = false;
+    s += e;
+  };
+  const size_t replicas = std::max<size_t>(tl.replicas.size(), r.per_replica.size());
+  for (size_t p = 0; p < replicas; ++p) {
+    event(fmt::format(R"j({{"ph": "M", "name": "process_name", "pid": {}, "args": {{"name": "replica {}"}}}})j", p, p));
+    event(fmt::format(R"j({{"ph": "M", "name": "thread_name", "pid": {}, "tid": 0, "args": {{"name": "engine iterations"}}}})j", p));
+    event(fmt::format(R"j({{"ph": "M", "name": "thread_name", "pid": {}, "tid": 1, "args": {{"name": "requests"}}}})j", p));
+  }
+  for (size_t p = 0; p < tl.replicas.size(); ++p)
+    for (const auto& it : tl.replicas[p]) {
+      const char* name = it.prefill_tokens > 0 ? (it.decode_seqs > 0 ? "mixed" : "prefill")
+                         : it.steps > 1        ? "decode stretch"
+                                               : "decode";
+      event(fmt::format(
+          R"j({{"ph": "X", "cat": "step", "name": "{}", "pid": {}, "tid": 0, "ts": {:.3f}, "dur": {:.3f}, "args": {{"steps": {:g}, "decode_seqs": {:g}, "prefill_tokens": {:g}}}}})j",
+          name, p, it.start_s * 1e6, it.duration_s * 1e6, it.steps, it.decode_seqs, it.prefill_tokens));
+      event(fmt::format(R"j({{"ph": "C", "name": "KV in use (GB per chip)", "pid": {}, "ts": {:.3f}, "args": {{"kv": {:.6g}}}}})j",
+                        p, it.start_s * 1e6, it.kv_bytes / 1e9));
+      event(fmt::format(R"j({{"ph": "C", "name": "sequences in flight", "pid": {}, "ts": {:.3f}, "args": {{"running": {:g}}}}})j",
+                        p, it.start_s * 1e6, it.running));
+    }
+  // Requests, within the same bound as the iterations.
+  const size_t shown = std::min(r.requests.size(), tl.max_events);
+  for (size_t i = 0; i < shown; ++i) {
+    const auto& q = r.requests[i];
+    auto span = [&](const char* name, double a, double b) {
+      event(fmt::format(R"j({{"ph": "b", "cat": "request", "name": "{}", "id": {}, "pid": {}, "tid": 1, "ts": {:.3f}, "args": {{"input_tokens": {:g}, "output_tokens": {:g}}}}})j",
+                        name, i, q.replica, a * 1e6, q.input_tokens, q.output_tokens));
+      event(fmt::format(R"j({{"ph": "e", "cat": "request", "name": "{}", "id": {}, "pid": {}, "tid": 1, "ts": {:.3f}}})j", name,
+                        i, q.replica, b * 1e6));
+    };
+    span("waiting + prefill", q.arrival_s, q.first_token_s);
+    if (q.finish_s > q.first_token_s) span("decode", q.first_token_s, q.finish_s);
+  }
+  s += "\n]}\n";
+  return s;
 }
 
 }  // namespace
@@ -230,6 +283,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"whole-context", "paged"}));
   auto* seed = cmd->add_option("--seed", o->seed, "Seed of the lengths and arrival times (not with --trace)")
                    ->capture_default_str();
+  cmd->add_option("--chrome-trace", o->chrome_trace,
+                  "Also write the run as a Chrome trace (open in ui.perfetto.dev or chrome://tracing): engine "
+                  "iterations per replica, KV in use, sequences in flight, each request's wait and decode (at most "
+                  "500,000 iterations; the file says how many were left out)");
   cmd->add_option("--requests-csv", o->requests_csv,
                   "Also write every request's arrival, first token and finish (--find-max-rate: the run at the rate "
                   "found)");
@@ -489,7 +546,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
                       "or --shared-prefix-tokens gives them)";
       engine.prefix_caching = o->prefix_caching;
-      const auto r = serving::simulate_deployment(m, engine, w, *router);
+      serving::Timeline timeline;
+      const auto r = serving::simulate_deployment(m, engine, w, *router, o->chrome_trace.empty() ? nullptr : &timeline);
       // What caching bought: the same requests with it off.
       std::optional<serving::Result> uncached;
       if (engine.prefix_caching && !w.block_hashes.empty()) {
@@ -530,6 +588,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const auto e = cost::estimate(m, cost::Workload{mean_isl, mean_osl, steady_c}, false);
 
       if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
+      if (!o->chrome_trace.empty())
+        io::write_text_file(o->chrome_trace,
+                            chrome_trace_text(r, timeline, fmt::format("{} on {} x {} [{}]", d.model->id, d.chips,
+                                                                       d.system->id, d.describe())));
 
       if (o->json) {
         ordered_json j = run_header(d);

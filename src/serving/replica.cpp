@@ -311,6 +311,15 @@ void Replica::iterate(const Arrival& external) {
   if (b.decode_seqs > 0) b.decode_context = context_sum_ / decoding_ + (steps - 1) / 2;
   const double dt = steps * model_.step(b).time_s;
   ++res_.step_evaluations;
+  if (timeline_) {
+    if (timeline_->recorded < timeline_->max_events) {
+      timeline_->replicas[replica_].push_back({t_, dt, steps, b.decode_seqs, b.prefill_tokens,
+                                               reserved_ + held + (b.decode_seqs > 0 ? growth * steps : 0), in_flight()});
+      ++timeline_->recorded;
+    } else {
+      ++timeline_->dropped;
+    }
+  }
   t_ += dt;
   res_.busy_s += dt;
   res_.steps += steps;
@@ -358,6 +367,12 @@ void Replica::iterate(const Arrival& external) {
       decoders_.emplace(admitted_as_[id], id);
     }
   }
+}
+
+void Replica::record(Timeline* timeline, size_t replica) {
+  timeline_ = timeline;
+  replica_ = replica;
+  if (timeline && timeline->replicas.size() <= replica) timeline->replicas.resize(replica + 1);
 }
 
 Result Replica::take() {

@@ -87,6 +87,9 @@ class Replica {
   [[nodiscard]] const std::vector<size_t>& just_completed() const { return just_completed_; }
   [[nodiscard]] double finish_s(size_t local) const { return res_.requests[local].finish_s; }
 
+  // Records every iteration into timeline->replicas[replica] (bounded by its max_events).
+  void record(Timeline* timeline, size_t replica);
+
   // The run: request records in local order (arrival filled), counters; not yet summarised.
   Result take();
 
@@ -133,6 +136,8 @@ class Replica {
   std::vector<uint32_t> pinned_;  // leading blocks each request has pinned
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
   std::vector<size_t> just_completed_;
+  Timeline* timeline_ = nullptr;
+  size_t replica_ = 0;
 };
 
 // Refuses a workload the simulator cannot run (no requests, lengths below 1, unsorted open-loop

@@ -168,11 +168,12 @@ std::string_view to_string(KvAdmission k) {
   return "?";
 }
 
-Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w) {
+Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Timeline* timeline) {
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
   Replica r(model, engine, w, cap_kv, w.requests.size());
+  r.record(timeline, 0);
   for (const auto& q : w.requests) r.add(q);
   while (!r.finished()) r.iterate();
   Result res = r.take();
@@ -184,8 +185,11 @@ namespace {
 
 // Adds one replica's run to the deployment's: its requests (local k is workload index[k]),
 // summed steps and work, maximised peaks, summed prefix-cache counts.
-void merge(Result& res, const Result& one, const std::vector<size_t>& index) {
-  for (size_t k = 0; k < one.requests.size(); ++k) res.requests[index[k]] = one.requests[k];
+void merge(Result& res, const Result& one, const std::vector<size_t>& index, size_t replica) {
+  for (size_t k = 0; k < one.requests.size(); ++k) {
+    res.requests[index[k]] = one.requests[k];
+    res.requests[index[k]].replica = static_cast<uint32_t>(replica);
+  }
   res.steps += one.steps;
   res.step_evaluations += one.step_evaluations;
   res.busy_s += one.busy_s;
@@ -210,7 +214,8 @@ constexpr double kBalanceRel = 1.0001;
 // The load-aware routers: every replica on one clock; each request is routed when it arrives,
 // from the replicas' state then (as of their last finished iteration). Events are taken in time
 // order, an arrival before an iteration that starts at the same time, replicas in index order.
-Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Router router) {
+Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Router router,
+                       Timeline* timeline) {
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
   const bool closed = w.clients > 0;
   if (router == Router::session_sticky && !closed)
@@ -230,7 +235,10 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   }
   const Workload& source = closed ? pool : w;
   std::vector<std::unique_ptr<Replica>> reps;
-  for (size_t r = 0; r < dp; ++r) reps.push_back(std::make_unique<Replica>(model, engine, source, cap_kv, n / dp + 1));
+  for (size_t r = 0; r < dp; ++r) {
+    reps.push_back(std::make_unique<Replica>(model, engine, source, cap_kv, n / dp + 1));
+    reps.back()->record(timeline, r);
+  }
   std::vector<std::vector<size_t>> index(dp);
   // Released requests not yet routed, earliest first (ties in workload order). Open loop: every
   // request at its arrival. Closed loop, as one replica runs it: the first C requests at 0 (client
@@ -339,7 +347,7 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   res.per_replica.assign(dp, 0);
   for (size_t r = 0; r < dp; ++r) {
     if (index[r].empty()) continue;
-    merge(res, reps[r]->take(), index[r]);
+    merge(res, reps[r]->take(), index[r], r);
     res.per_replica[r] = index[r].size();
   }
   summarise(res, w.window);
@@ -383,11 +391,11 @@ std::optional<Router> parse_router(std::string_view s) {
 }
 
 Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w,
-                           Router router) {
+                           Router router, Timeline* timeline) {
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
-  if (router != Router::round_robin) return simulate_routed(model, engine, w, router);
+  if (router != Router::round_robin) return simulate_routed(model, engine, w, router, timeline);
   if (dp == 1) {
-    auto res = simulate(model, engine, w);
+    auto res = simulate(model, engine, w, timeline);
     res.per_replica = {res.requests.size()};
     return res;
   }
@@ -421,7 +429,15 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   res.per_replica.assign(dp, 0);
   for (size_t r = 0; r < dp; ++r) {
     if (parts[r].requests.empty() || (w.clients > 0 && parts[r].clients == 0)) continue;
-    merge(res, simulate(model, engine, parts[r]), index[r]);
+    Timeline one;
+    if (timeline) one.max_events = timeline->max_events - std::min(timeline->max_events, timeline->recorded);
+    merge(res, simulate(model, engine, parts[r], timeline ? &one : nullptr), index[r], r);
+    if (timeline) {
+      timeline->replicas.resize(dp);
+      if (!one.replicas.empty()) timeline->replicas[r] = std::move(one.replicas[0]);
+      timeline->recorded += one.recorded;
+      timeline->dropped += one.dropped;
+    }
     res.per_replica[r] = index[r].size();
   }
   summarise(res, w.window);

@@ -107,6 +107,7 @@ struct Workload {
 struct RequestRecord {
   double arrival_s = 0, first_token_s = 0, finish_s = 0;
   double input_tokens = 0, output_tokens = 0;
+  uint32_t replica = 0;  // the DP replica that served it
   [[nodiscard]] double ttft_s() const { return first_token_s - arrival_s; }
   [[nodiscard]] double e2e_s() const { return finish_s - arrival_s; }
   // Mean time per output token after the first (0 for a single-token output).
@@ -174,10 +175,28 @@ struct Result {
   std::vector<size_t> per_replica;  // requests each replica served (simulate_deployment)
 };
 
+// One engine iteration as a timeline records it (Chrome-trace / Perfetto export): when it started,
+// how long it ran, the steps it stands for (a decode stretch is one iteration of many steps),
+// what it held, and the KV in use and sequences in flight.
+struct IterationEvent {
+  double start_s = 0, duration_s = 0, steps = 0;
+  double decode_seqs = 0, prefill_tokens = 0;
+  double kv_bytes = 0, running = 0;
+};
+// Filled by a simulation given one: iterations per replica, at most max_events in all (the rest
+// counted in `dropped`, so a long run's file stays bounded).
+struct Timeline {
+  size_t max_events = 500000;
+  size_t recorded = 0, dropped = 0;
+  std::vector<std::vector<IterationEvent>> replicas;
+};
+
 // Simulates one replica. DiagnosticError when the workload is invalid (no requests, lengths
 // below 1, unsorted open-loop arrivals) or a request cannot fit the KV capacity on its own
 // (under paged KV too: a request whose whole context never fits would be preempted forever).
-Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w);
+// `timeline`: when given, every iteration is recorded (as replica 0).
+Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w,
+                Timeline* timeline = nullptr);
 
 // How requests are spread over a deployment's DP replicas.
 enum class Router {
@@ -206,7 +225,7 @@ std::optional<Router> parse_router(std::string_view s);
 // over replicas, throughput is the whole deployment's; Result::per_replica says how many
 // requests each replica served.
 Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w,
-                           Router router = Router::round_robin);
+                           Router router = Router::round_robin, Timeline* timeline = nullptr);
 
 // ---- benchmark metrics (vllm bench serve's names) ----
 

@@ -678,6 +678,32 @@ TEST(CliSimulate, RouterSpreadsRequestsAndSaysHow) {
   EXPECT_EQ(json::parse(closed.out)["router"]["policy"], "least-kv");
 }
 
+// --chrome-trace writes a trace event file: a slice per engine iteration whose steps add up to the
+// run's, counters, and a begin/end pair per request phase.
+TEST(CliSimulate, ChromeTraceHoldsEveryIterationAndRequest) {
+  test::TempDir dir;
+  const auto file = (dir.path() / "trace.json").string();
+  const auto r = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--dp", "2",
+                          "--rate", "5", "--requests", "120", "--chrome-trace", file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = json::parse(r.out);
+  std::ifstream in(file);
+  const auto t = json::parse(in);
+  double steps = 0;
+  size_t begins = 0, ends = 0, slices = 0;
+  for (const auto& e : t["traceEvents"]) {
+    const auto ph = e["ph"].get<std::string>();
+    if (ph == "X") steps += e["args"]["steps"].get<double>(), ++slices;
+    begins += ph == "b";
+    ends += ph == "e";
+  }
+  EXPECT_DOUBLE_EQ(steps, doc["result"]["steps"].get<double>());
+  EXPECT_EQ(slices, t["otherData"]["iterations_recorded"].get<size_t>());
+  EXPECT_EQ(begins, ends);
+  EXPECT_GE(begins, 120u);  // every request's wait + prefill, and its decode when it has one
+  EXPECT_EQ(t["otherData"]["iterations_dropped"], 0);
+}
+
 TEST(CliSimulate, BadInputsAreExitCode2) {
   const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm"};
   auto with = [&](std::vector<std::string> extra) {

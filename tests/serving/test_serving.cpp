@@ -804,5 +804,43 @@ TEST(Router, SessionStickyKeepsEachClientOnOneReplica) {
   }
 }
 
+// The timeline holds every iteration of every replica: their durations add up to the busy time
+// and their steps to the steps simulated; a bound keeps it finite and counts what it left out.
+TEST(Timeline, RecordsEveryIterationOfEveryReplicaWithinItsBound) {
+  static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 3);
+  const auto m = f.cost_model();
+  Workload w;
+  w.requests = make_requests(600, {800, 0.5}, {150, 0.5}, 20, 2);
+  for (auto router : {Router::round_robin, Router::least_outstanding_tokens}) {
+    Timeline tl;
+    const auto r = simulate_deployment(m, engine_for(m, 0), w, router, &tl);
+    ASSERT_EQ(tl.replicas.size(), 3u);
+    double busy = 0, steps = 0;
+    size_t events = 0;
+    for (const auto& rep : tl.replicas) {
+      double last_end = 0;
+      for (const auto& it : rep) {
+        busy += it.duration_s;
+        steps += it.steps;
+        EXPECT_GE(it.start_s, last_end - 1e-12);  // one replica's iterations never overlap
+        last_end = it.start_s + it.duration_s;
+        EXPECT_LE(it.kv_bytes, r.kv_capacity_bytes * (1 + 1e-9));
+      }
+      events += rep.size();
+    }
+    EXPECT_EQ(tl.recorded, events);
+    EXPECT_EQ(tl.dropped, 0u);
+    EXPECT_NEAR(busy, r.busy_s, 1e-9 * r.busy_s) << to_string(router);
+    EXPECT_DOUBLE_EQ(steps, r.steps) << to_string(router);
+    // The same run without a timeline.
+    expect_same_timings(simulate_deployment(m, engine_for(m, 0), w, router), r, true);
+    Timeline small;
+    small.max_events = 50;
+    (void)simulate_deployment(m, engine_for(m, 0), w, router, &small);
+    EXPECT_EQ(small.recorded, 50u);
+    EXPECT_EQ(small.recorded + small.dropped, events);
+  }
+}
+
 }  // namespace
 }  // namespace tf::serving
