@@ -392,8 +392,6 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         for (const auto& r : serving::routers()) valid.emplace_back(r.name);
         fail(fmt::format("unknown --router '{}'", o->router), "valid: " + join(valid));
       }
-      if (*router != serving::Router::round_robin && o->find_max_rate)
-        fail("--router " + o->router + " with --find-max-rate is not supported yet: the rate search routes round-robin");
       serving::EngineConfig engine;
       engine.scheduler = profile && !given(sched) ? profile->scheduler : *scheduler;
       engine.step_tokens = o->step_tokens > 0 ? o->step_tokens
@@ -424,6 +422,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
 
       if (o->find_max_rate) {
         serving::RateSearchSpec spec;
+        spec.router = *router;
         spec.input = {o->isl, o->spread};
         spec.output = {o->osl, o->spread};
         spec.seed = o->seed;
@@ -471,6 +470,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                               {"output_tok_s", p.output_tok_s},
                               {"p99_ttft_ms", p.p99_ttft_s * 1e3},
                               {"p99_tpot_ms", p.p99_tpot_s * 1e3}});
+          j["router"] = {{"policy", o->router}, {"requests_per_replica", r.per_replica}};
           j["find_max_rate"] = {{"rate_per_s", a.rate},
                                 {"bracket", {{"lower_per_s", a.rate},
                                              {"upper_per_s", a.upper > 0 ? ordered_json(a.upper) : ordered_json()}}},

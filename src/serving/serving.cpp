@@ -660,7 +660,7 @@ MaxRate find_max_rate(const cost::StepCostModel& model, const EngineConfig& engi
     Workload w;
     w.requests = make_requests(n, spec.input, spec.output, rate, spec.seed);
     w.window = spec.window;
-    auto r = simulate_deployment(model, engine, w);
+    auto r = simulate_deployment(model, engine, w, spec.router);
     RateProbe p;
     p.rate = rate;
     p.requests = n;

@@ -324,6 +324,7 @@ struct RateSearchSpec {
   double tolerance = 0.01;           // stop when (upper - lower) / lower <= tolerance
   int max_probes = 60;               // simulations at most (bracketing + bisection)
   double start_rate = 1;             // the first probe, req/s
+  Router router = Router::round_robin;  // how each probe spreads requests over the replicas
 };
 
 struct RateProbe {

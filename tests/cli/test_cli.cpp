@@ -676,6 +676,13 @@ TEST(CliSimulate, RouterSpreadsRequestsAndSaysHow) {
   const auto closed = with({"--concurrency", "6", "--requests", "60", "--router", "least-kv"});
   ASSERT_EQ(closed.exit_code, 0) << closed.err;
   EXPECT_EQ(json::parse(closed.out)["router"]["policy"], "least-kv");
+  // The rate search probes through the router too.
+  const auto search = with({"--find-max-rate", "--max-p99-ttft-ms", "400", "--requests", "150", "--router",
+                            "least-outstanding-tokens"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  const auto js = json::parse(search.out);
+  EXPECT_EQ(js["router"]["policy"], "least-outstanding-tokens");
+  EXPECT_GT(js["find_max_rate"]["rate_per_s"].get<double>(), 0);
 }
 
 // --chrome-trace writes a trace event file: a slice per engine iteration whose steps add up to the
