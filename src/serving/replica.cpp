@@ -107,8 +107,8 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   res_.requests.reserve(expected_requests);
 }
 
-void Replica::add(const Request& r) {
-  reqs_.push_back(r);
+void Replica::add(const Request& r, std::optional<double> arrival_s) {
+  reqs_.push_back(&r);
   RequestRecord rec;
   rec.input_tokens = r.input_tokens;
   rec.output_tokens = r.output_tokens;
@@ -119,7 +119,7 @@ void Replica::add(const Request& r) {
     arrival_.push_back(now ? 0 : std::numeric_limits<double>::infinity());
     if (now) ++issued_;
   } else {
-    arrival_.push_back(r.arrival_s);
+    arrival_.push_back(arrival_s.value_or(r.arrival_s));
     ++issued_;
   }
   // KV bytes per chip a request holds while prefilling: its whole context (whole-context
@@ -144,7 +144,7 @@ double Replica::next_time() const {
 
 void Replica::release(size_t id, bool finished) {
   if (!caching_) return;
-  const auto& r = reqs_[id];
+  const auto& r = *reqs_[id];
   if (finished) cache_->pin(r.hash_begin, pinned_[id], r.context_blocks), pinned_[id] = r.context_blocks;
   cache_->unpin(r.hash_begin, pinned_[id]);
   pinned_[id] = 0;
@@ -164,7 +164,7 @@ double Replica::decoder_kv(double& growth) const {
   double held = 0;
   growth = 0;
   for (const auto& [order, id] : decoders_) {
-    const double ctx = reqs_[id].input_tokens + start_emitted_[id] + (tick_ - start_tick_[id]);
+    const double ctx = reqs_[id]->input_tokens + start_emitted_[id] + (tick_ - start_tick_[id]);
     const double now = kv(ctx);
     held += now;
     growth += kv(ctx + 1) - now;
@@ -194,8 +194,8 @@ void Replica::iterate(const Arrival& external) {
     if (in_flight() + 1 > cap_running_ + 1e-9) break;
     if (reserved_ + held + need_[i] > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
     double cached = 0;
-    if (caching_ && reqs_[i].prompt_blocks > 0) {
-      const auto& r = reqs_[i];
+    if (caching_ && reqs_[i]->prompt_blocks > 0) {
+      const auto& r = *reqs_[i];
       const uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
       cache_->pin(r.hash_begin, 0, hit);
       pinned_[i] = hit;
@@ -234,7 +234,7 @@ void Replica::iterate(const Arrival& external) {
       const size_t id = last->second;
       decoders_.erase(last);
       const double gen = start_emitted_[id] + (tick_ - start_tick_[id]);
-      const double ctx = reqs_[id].input_tokens + gen;
+      const double ctx = reqs_[id]->input_tokens + gen;
       held -= kv(ctx);
       growth -= kv(ctx + 1) - kv(ctx);
       decoding_ -= 1;
@@ -334,7 +334,7 @@ void Replica::iterate(const Arrival& external) {
       finishing_.pop();
       if (epoch_[f.id] != f.epoch) continue;  // preempted since
       decoding_ -= 1;
-      context_sum_ -= reqs_[f.id].input_tokens + reqs_[f.id].output_tokens;
+      context_sum_ -= reqs_[f.id]->input_tokens + reqs_[f.id]->output_tokens;
       if (paged_) decoders_.erase({admitted_as_[f.id], f.id});
       complete(f.id);
     }
@@ -346,7 +346,7 @@ void Replica::iterate(const Arrival& external) {
     const size_t id = prefilling_.front().first;
     prefilling_.pop_front();
     if (paged_) reserved_ -= need_[id];
-    const auto& r = reqs_[id];
+    const auto& r = *reqs_[id];
     if (caching_ && pinned_[id] < r.prompt_blocks) {
       cache_->pin(r.hash_begin, pinned_[id], r.prompt_blocks);
       pinned_[id] = r.prompt_blocks;

@@ -9,6 +9,7 @@
 #include <list>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <set>
 #include <tuple>
@@ -65,10 +66,11 @@ class Replica {
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
 
-  // Adds a request (local index = requests added before it). Open loop: it arrives at
-  // r.arrival_s, not before the previous one. Closed loop: the first `clients` arrive at 0, every
-  // later one when an earlier one completes.
-  void add(const Request& r);
+  // Adds a request (local index = requests added before it; the replica keeps a reference, so
+  // `r` must outlive it). Open loop: it arrives at `arrival_s` (default r.arrival_s), not before
+  // the previous one. Closed loop: the first `clients` arrive at 0, every later one when an
+  // earlier one completes.
+  void add(const Request& r, std::optional<double> arrival_s = std::nullopt);
   // When the next iteration starts (+inf when there is nothing to do until a request is added).
   [[nodiscard]] double next_time() const;
   // Runs one engine iteration (or moves the clock to the next arrival when idle). `external`: a
@@ -107,7 +109,7 @@ class Replica {
   bool closed_, paged_, caching_;
   size_t clients_;
   Result res_;
-  std::vector<Request> reqs_;
+  std::vector<const Request*> reqs_;  // the caller's requests (they outlive the replica)
   std::vector<double> arrival_, prompt_, emitted_, need_;
   std::deque<std::pair<size_t, double>> prefilling_;  // sequences whose prompt runs (tokens done)
   // Decoding sequences all advance one token per decode step ("tick"), so one that starts

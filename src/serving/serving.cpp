@@ -312,10 +312,9 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
     if (!released.empty() && released.top().first <= t_due) {
       const auto [at, i] = released.top();
       released.pop();
-      Request q = w.requests[i];
-      q.arrival_s = at;
+      const Request& q = w.requests[i];
       const size_t r = choose(q, i);
-      reps[r]->add(q);
+      reps[r]->add(q, at);
       index[r].push_back(i);
       ++routed;
       if (!sent.empty())
