@@ -218,10 +218,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "simulate",
       "Request-level serving simulation: continuous batching with chunked prefill under a token budget, KV "
-      "admission, DP replicas behind a round-robin router; closed loop (--concurrency), Poisson (--rate), a trace "
+      "admission, DP replicas behind a router (--router); closed loop (--concurrency), Poisson (--rate), a trace "
       "(--trace) or a queued batch (--batch). Prints TTFT / TPOT / E2E distributions and throughput over the steady "
       "window and the whole run beside the steady-state estimate; --find-max-rate bisects the largest Poisson rate "
-      "meeting p99 latency limits");
+      "meeting p99 latency limits; --scenario FILE runs a scenario file and its variants side by side");
   auto dep = std::make_shared<DeploymentOptions>();
   auto o = std::make_shared<SimulateOptions>();
   auto* model_opt = cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json");
