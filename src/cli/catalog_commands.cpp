@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "core/units.hpp"
@@ -15,6 +15,7 @@
 #include "model/hf_config.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 using json = nlohmann::ordered_json;

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/economics_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -19,6 +19,7 @@
 #include "io/trace.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 int default_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }

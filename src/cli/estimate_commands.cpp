@@ -3,13 +3,14 @@
 
 #include "cli/commands.hpp"
 #include "cli/deployment_options.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/economics_options.hpp"
 #include "cost/attribution.hpp"
 #include "cli/table.hpp"
 #include "core/units.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 void print_estimate(const cost::StepCostModel& m, const cost::Workload& w, const cost::Estimate& e, std::ostream& out) {

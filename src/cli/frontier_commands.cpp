@@ -8,7 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/deployment_options.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/economics_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -16,6 +16,7 @@
 #include "io/text.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 struct FrontierOptions {

@@ -9,12 +9,13 @@
 #include <sstream>
 
 #include "cli/app.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "io/yaml_reader.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 enum class Kind { text, number, integer, flag, path };

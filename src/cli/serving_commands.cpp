@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/deployment_options.hpp"
 #include "cli/scenario.hpp"
 #include "cli/table.hpp"
@@ -20,6 +20,7 @@
 #include "serving/serving.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 using nlohmann::ordered_json;

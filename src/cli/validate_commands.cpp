@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "io/text.hpp"
@@ -15,6 +15,7 @@
 #include "validate/validate.hpp"
 
 namespace tf::cli {
+using namespace report;  // result documents (src/report)
 namespace {
 
 using nlohmann::ordered_json;

@@ -1,6 +1,6 @@
-#include "cli/documents.hpp"
+#include "report/documents.hpp"
 
-namespace tf::cli {
+namespace tf::report {
 
 Json deployment_json(const cost::Deployment& d) {
   return Json{{"chips", d.chips},
@@ -165,4 +165,4 @@ std::string ProvenanceColumn::footnote() const {
                  : "";
 }
 
-}  // namespace tf::cli
+}  // namespace tf::report

@@ -6,7 +6,7 @@
 #include "cost/estimate.hpp"
 #include "economics/tco.hpp"
 
-namespace tf::cli {
+namespace tf::report {
 
 using Json = nlohmann::ordered_json;
 
@@ -44,4 +44,4 @@ class ProvenanceColumn {
   bool marked_ = false;
 };
 
-}  // namespace tf::cli
+}  // namespace tf::report
