@@ -8,7 +8,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/deployment_options.hpp"
-#include "report/documents.hpp"
+#include "report/frontier.hpp"
 #include "cli/economics_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -35,23 +35,8 @@ struct FrontierOptions {
   int threads = 0;
 };
 
-// Per-system economics, computed once per sweep: cost on the comparison's one price basis
-// (nullopt when the system has no price on it) and facility power (needs no price).
-struct SystemEconomics {
-  std::optional<economics::Tco> tco;
-  std::optional<economics::Power> power;
-};
-using TcoMap = std::map<std::string, SystemEconomics>;
+using TcoMap = EconomicsMap;
 
-double per_mw(const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
-  const auto& w = t.at(s.id).power;
-  return w ? economics::tok_s_per_mw(tok_s_per_chip, w->facility_w) : NAN;
-}
-// Output tokens bought per US dollar (at the busy chip-hour cost).
-double per_usd(const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
-  const auto& c = t.at(s.id).tco;
-  return c ? tok_s_per_chip * 3600 / c->usd_per_busy_chip_hour : NAN;
-}
 double y_value(const std::string& per, const TcoMap& t, const hardware::SystemSpec& s, double tok_s_per_chip) {
   if (per == "mw") return per_mw(t, s, tok_s_per_chip);
   if (per == "usd") return per_usd(t, s, tok_s_per_chip);
@@ -59,43 +44,6 @@ double y_value(const std::string& per, const TcoMap& t, const hardware::SystemSp
 }
 const char* y_label(const std::string& per) {
   return per == "mw" ? "out tok/s per MW" : per == "usd" ? "out tokens per USD" : "out tok/s per chip";
-}
-Json number_or_null(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
-
-Json point_json(const frontier::Point& p, const TcoMap& tcos) {
-  const auto& s = *p.config.system;
-  Json j{{"output_tok_s_per_user", p.output_tok_s_per_user},
-         {"output_tok_s_per_chip", p.output_tok_s_per_chip},
-         {"output_tok_s_per_mw", number_or_null(per_mw(tcos, s, p.output_tok_s_per_chip))},
-         {"output_tokens_per_usd", number_or_null(per_usd(tcos, s, p.output_tok_s_per_chip))},
-         {"total_tok_s_per_chip", p.total_tok_s_per_chip},
-         {"concurrency", p.concurrency},
-         {"ttft_ms", p.ttft_s * 1e3},
-         {"tpot_ms", p.tpot_s * 1e3},
-         {"bound_by", std::string(to_string(p.bound_by))},
-         {"config", deployment_json(p.config)}};
-  if (const auto& t = tcos.at(s.id).tco) {
-    const auto c = economics::token_cost(*t, p.output_tok_s_per_chip, p.total_tok_s_per_chip - p.output_tok_s_per_chip,
-                                         p.prefill_time_share);
-    j["pricing"] = t->mode;
-    j["usd_per_mtok_total"] = c.usd_per_mtok_total;
-    j["usd_per_mtok_input"] = c.usd_per_mtok_input;
-    j["usd_per_mtok_output"] = c.usd_per_mtok_output;
-  } else {
-    j["pricing"] = nullptr;
-    j["usd_per_mtok_total"] = nullptr;
-  }
-  if (const auto& w = tcos.at(s.id).power) j["joules_per_output_token"] = w->facility_w / p.output_tok_s_per_chip;
-  else j["joules_per_output_token"] = nullptr;
-  return j;
-}
-
-// The best point at or above a per-user speed (nullptr if none reaches it).
-const frontier::Point* best_at(const frontier::SystemFrontier& f, double user) {
-  const frontier::Point* best = nullptr;
-  for (const auto& p : f.points)
-    if (p.output_tok_s_per_user >= user && (!best || p.output_tok_s_per_chip > best->output_tok_s_per_chip)) best = &p;
-  return best;
 }
 
 void write_csv(const std::string& path, const std::vector<frontier::SystemFrontier>& fs, const TcoMap& tcos) {
@@ -231,55 +179,30 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
           systems.push_back(&ctx.hardware().get(id));
         }
       }
-      frontier::SweepOptions so;
-      so.isl = o->isl;
-      so.osl = o->osl;
-      so.max_chips_per_replica = o->max_chips;
-      so.min_tok_s_per_user = o->min_tok_s_per_user;
-      so.precisions.clear();
-      for (const auto& p : o->precisions) so.precisions.push_back(parse_precision(p));
-      const int threads = o->threads > 0 ? o->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      FrontierQuery q;
+      q.systems = std::move(systems);
+      q.sweep.isl = o->isl;
+      q.sweep.osl = o->osl;
+      q.sweep.max_chips_per_replica = o->max_chips;
+      q.sweep.min_tok_s_per_user = o->min_tok_s_per_user;
+      q.sweep.precisions.clear();
+      for (const auto& p : o->precisions) q.sweep.precisions.push_back(parse_precision(p));
+      q.precision_names = o->precisions;
+      q.threads = o->threads > 0 ? o->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      q.economics = eo->params(ctx);
+      q.overrides = eo->overrides();
       const auto& eff = ctx.efficiency();
-      const auto fs = frontier::sweep(model, systems, eff, so, threads, [&ctx](size_t done, size_t total, const std::string& id) {
+      const auto r = compute_frontier(model, eff, std::move(q), [&ctx](size_t done, size_t total, const std::string& id) {
         ctx.progress(fmt::format("frontier: {}/{} systems ({})", done, total, id));
       });
       ctx.progress("");
-      const auto params = eo->params(ctx);
-      TcoMap tcos;
-      const auto overrides = eo->overrides();
-      for (const auto* s : systems)
-        tcos[s->id] = {economics::try_compute_tco(*s, params, overrides), economics::facility_power(*s, params, overrides)};
+      const auto& fs = r.systems;
+      const auto& tcos = r.economics;
       if (!o->csv.empty()) write_csv(o->csv, fs, tcos);
       if (o->json) {
-        Json j{{"schema", "tokenfactory.frontier/1"},
-               {"model", model.id},
-               {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
-               {"precisions", o->precisions},
-               {"economics", params.name},
-               {"price_basis", overrides.price_basis},
-               {"pue", params.pue},
-               {"systems", Json::array()}};
-        for (const auto& f : fs) {
-          Json pts = Json::array();
-          for (const auto& p : f.points) pts.push_back(point_json(p, tcos));
-          Json ceil = Json::array();
-          for (const auto& c : f.ceiling) {
-            ceil.push_back({{"concurrency", c.concurrency},
-                            {"output_tok_s_per_user", c.output_tok_s_per_user},
-                            {"output_tok_s_per_chip", c.output_tok_s_per_chip}});
-          }
-          j["systems"].push_back({{"hardware", f.system->id},
-                                  {"provenance", provenance_json(*f.system, eff.for_family(f.system->family))},
-                                  {"points", pts},
-                                  {"ceiling", ceil},
-                                  {"ceiling_max_output_tok_s_per_user", f.ceiling_max_tok_s_per_user},
-                                  {"layouts", f.layouts},
-                                  {"evaluations", f.evaluations},
-                                  {"note", f.note}});
-        }
-        *ctx.out << json_text(j) << "\n";
+        *ctx.out << json_text(frontier_document(r, eff)) << "\n";
       } else {
-        o->price_basis = overrides.price_basis;
+        o->price_basis = r.query.overrides.price_basis;
         print_tables(*o, model, fs, tcos, eff, *ctx.out);
       }
       return 0;
