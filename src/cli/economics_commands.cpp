@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "report/documents.hpp"
+#include "report/generations.hpp"
 #include "cli/economics_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -509,40 +510,20 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         const auto lines = economics::load_generations(
             o->lines_file.empty() ? ctx.data_dir() / "generations" / "vendor-lines.yaml" : std::filesystem::path(o->lines_file),
             ctx.hardware());
-        frontier::SweepOptions so;
-        so.isl = o->isl;
-        so.osl = o->osl;
-        so.precisions = parse_precisions(o->precisions);
-        const auto g = economics::generations(model, lines, ctx.hardware(), ctx.efficiency(), o->user, so, default_threads());
-        // Cost and power of each row's best point, on one price basis for every system (a system
-        // without a price on it has no cost; power alone gives tokens per MW).
-        const auto params = o->eo.params(ctx);
-        const auto overrides = o->eo.overrides();
-        struct Cost {
-          std::optional<economics::Tco> tco;
-          std::optional<economics::TokenCost> tc;
-          std::optional<economics::Power> power;
-        };
-        std::vector<Cost> costs;
-        for (const auto& r : g.rows) {
-          Cost c;
-          c.tco = economics::try_compute_tco(*r.system, params, overrides);
-          c.power = economics::facility_power(*r.system, params, overrides);
-          if (c.tco && r.output_tok_s_per_chip > 0)
-            c.tc = economics::token_cost(*c.tco, r.output_tok_s_per_chip, r.output_tok_s_per_chip * o->isl / o->osl, 0);
-          costs.push_back(std::move(c));
-        }
-        auto per_mw = [&](size_t i) -> std::optional<double> {
-          if (!costs[i].power || !(g.rows[i].output_tok_s_per_chip > 0)) return std::nullopt;
-          return economics::tok_s_per_mw(g.rows[i].output_tok_s_per_chip, costs[i].power->facility_w);
-        };
-        auto usd = [&](size_t i) -> std::optional<double> {
-          if (!costs[i].tc || !(costs[i].tco->usd_per_chip_hour > 0)) return std::nullopt;
-          return costs[i].tc->usd_per_mtok_total;
-        };
-        auto fit_json = [](const economics::LogLogFit& f) {
-          return Json{{"slope", f.slope}, {"intercept", f.intercept}, {"r2", f.r2}, {"n", f.n}};
-        };
+        GenerationsQuery q;
+        q.tok_s_per_user = o->user;
+        q.sweep.isl = o->isl;
+        q.sweep.osl = o->osl;
+        q.sweep.precisions = parse_precisions(o->precisions);
+        q.economics = o->eo.params(ctx);
+        q.overrides = o->eo.overrides();
+        q.threads = default_threads();
+        const auto report = compute_generations(model, lines, ctx.hardware(), ctx.efficiency(), std::move(q));
+        const auto& g = report.result;
+        const auto& params = report.query.economics;
+        const auto& overrides = report.query.overrides;
+        auto per_mw = [&](size_t i) { return report.tok_s_per_mw(i); };
+        auto usd = [&](size_t i) { return report.usd_per_mtok(i); };
         if (!o->csv.empty()) {
           std::ostringstream c;
           c << "line,hardware,hbm_capacity_bytes,hbm_bandwidth_bytes_per_s,capacity_x_bandwidth,output_tok_s_per_chip,"
@@ -557,26 +538,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           io::write_text_file(o->csv, c.str());
         }
         if (o->json) {
-          Json rows = Json::array();
-          for (size_t i = 0; i < g.rows.size(); ++i) {
-            const auto& r = g.rows[i];
-            const auto mw = per_mw(i), cost = usd(i);
-            rows.push_back({{"line", r.line}, {"hardware", r.system->id}, {"hbm_capacity_bytes", r.hbm_capacity_bytes},
-                            {"hbm_bandwidth_bytes_per_s", r.hbm_bandwidth_bytes_per_s},
-                            {"capacity_x_bandwidth", r.capacity_x_bandwidth},
-                            {"output_tok_s_per_chip", r.output_tok_s_per_chip},
-                            {"output_tok_s_per_mw", mw ? Json(*mw) : Json(nullptr)},
-                            {"usd_per_mtok_total", cost ? Json(*cost) : Json(nullptr)},
-                            {"config", r.config}, {"note", r.note},
-                            {"provenance", provenance_json(*r.system, ctx.efficiency().for_family(r.system->family))}});
-          }
-          Json per = Json::object();
-          for (const auto& [name, f] : g.per_line) per[name] = fit_json(f);
-          *ctx.out << json_text(Json{{"schema", "tokenfactory.generations/1"}, {"model", model.id},
-                           {"tok_s_per_user", o->user}, {"workload", {{"isl", o->isl}, {"osl", o->osl}}},
-                           {"economics", params.name}, {"price_basis", overrides.price_basis}, {"pue", params.pue},
-                           {"rows", rows}, {"fit", fit_json(g.fit)}, {"fit_per_line", per}})
-                   << "\n";
+          *ctx.out << json_text(generations_document(report, ctx.efficiency())) << "\n";
           return 0;
         }
         *ctx.out << fmt::format("Generations: {} at >= {:.0f} tok/s per user ({:.0f} in / {:.0f} out)\n", model.id,
