@@ -270,6 +270,7 @@ int run_scenario(const Scenario& s, const std::string& data_flag, bool json, std
     return 0;
   }
   Json doc;
+  doc["schema"] = "tokenfactory.scenario/1";
   doc["scenario"] = {{"file", s.file}, {"name", s.name}, {"description", s.description}};
   Json runs = Json::array();
   for (const auto& v : s.variants) {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "report/documents.hpp"
+#include "report/simulate.hpp"
 #include "cli/deployment_options.hpp"
 #include "cli/scenario.hpp"
 #include "cli/table.hpp"
@@ -49,50 +49,11 @@ struct SimulateOptions {
   std::string chrome_trace;
 };
 
-ordered_json dist_json(const serving::Distribution& d, double scale) {
-  return {{"mean", d.mean * scale}, {"median", d.median * scale}, {"p90", d.p90 * scale},
-          {"p99", d.p99 * scale},   {"max", d.max * scale}};
-}
-
 std::string describe_arrivals(const SimulateOptions& o, const serving::Workload& w) {
   if (!o.trace.empty()) return fmt::format("trace {} ({} requests)", o.trace, w.requests.size());
   if (o.concurrency > 0) return fmt::format("closed loop, {:.0f} clients", o.concurrency);
   if (o.rate > 0) return fmt::format("Poisson, {:g} requests/s", o.rate);
   return "all requests queued at t = 0";
-}
-
-std::string window_definition(const serving::WindowSpec& w) {
-  return fmt::format("requests arriving after the first {:g}% and before the last {:g}% of the arrival span; "
-                     "throughput = output tokens emitted in the window / its length",
-                     100 * w.warmup_fraction, 100 * w.drain_fraction);
-}
-
-ordered_json phase_json(const serving::Phase& p, double chips) {
-  return {{"start_s", p.start_s},
-          {"end_s", p.end_s},
-          {"requests", p.requests},
-          {"completed", p.completed},
-          {"output_tokens", p.output_tokens},
-          {"output_tok_s", p.output_tok_s},
-          {"output_tok_s_per_chip", p.output_tok_s / chips},
-          {"ttft_ms", dist_json(p.ttft_s, 1e3)},
-          {"tpot_ms", dist_json(p.tpot_s, 1e3)},
-          {"e2e_s", dist_json(p.e2e_s, 1)}};
-}
-
-ordered_json steady_json(const serving::SteadyWindow& s, const serving::WindowSpec& spec, double chips) {
-  ordered_json j;
-  j["measured"] = s.measured;
-  j["definition"] = window_definition(spec);
-  if (!s.measured) {
-    j["reason"] = "arrivals not spread over time (a queued batch) or no request in the window: whole-run figures only";
-    return j;
-  }
-  j["window"] = phase_json(s.window, chips);
-  j["mean_requests_in_system"] = s.mean_in_system;
-  j["warmup"] = phase_json(s.warmup, chips);
-  j["drain"] = phase_json(s.drain, chips);
-  return j;
 }
 
 void add_distribution_rows(Table& t, const char* over, const serving::Phase& p) {
@@ -103,52 +64,6 @@ void add_distribution_rows(Table& t, const char* over, const serving::Phase& p) 
   row("TTFT ms", p.ttft_s, 1e3, 1);
   row("TPOT ms", p.tpot_s, 1e3, 2);
   row("E2E s", p.e2e_s, 1, 2);
-}
-
-ordered_json bench_definitions() {
-  return {{"names", "as vllm bench serve reports them"},
-          {"tpot", "(e2e - ttft) / (output tokens - 1), requests with more than one output token (vLLM)"},
-          {"tpot_incl_first", "e2e / output tokens (the convention that counts the first token)"},
-          {"itl", "gaps between successive tokens, pooled over requests; the simulator spreads a request's tokens "
-                  "evenly after its first, so each gap is its TPOT"},
-          {"goodput", "requests per second meeting every SLO given (--slo-ttft-ms, --slo-tpot-ms)"}};
-}
-
-ordered_json bench_json(const serving::BenchMetrics& m) {
-  ordered_json j{{"completed", m.completed},
-                 {"duration", m.duration_s},
-                 {"request_throughput", m.request_throughput},
-                 {"output_throughput", m.output_throughput},
-                 {"total_token_throughput", m.total_token_throughput}};
-  auto add = [&](const char* name, const serving::Distribution& d) {
-    j[fmt::format("mean_{}_ms", name)] = d.mean * 1e3;
-    j[fmt::format("median_{}_ms", name)] = d.median * 1e3;
-    j[fmt::format("p90_{}_ms", name)] = d.p90 * 1e3;
-    j[fmt::format("p99_{}_ms", name)] = d.p99 * 1e3;
-  };
-  add("ttft", m.ttft_s);
-  add("tpot", m.tpot_s);
-  add("tpot_incl_first", m.tpot_incl_first_s);
-  add("itl", m.itl_s);
-  add("e2el", m.e2el_s);
-  if (m.slo_given) {
-    j["request_goodput"] = m.goodput;
-    j["slo_met"] = m.slo_met;
-    j["slo_attainment"] = m.slo_attainment;
-  }
-  return j;
-}
-
-// What every simulate document starts with: the deployment and where its numbers come from.
-ordered_json run_header(const cost::Deployment& d) {
-  ordered_json j;
-  j["model"] = d.model->id;
-  j["hardware"] = d.system->id;
-  j["chips"] = d.chips;
-  j["deployment"] = d.describe();
-  j["efficiency"] = d.efficiency->file;
-  j["provenance"] = provenance_json(*d.system, *d.efficiency);
-  return j;
 }
 
 std::string requests_csv_text(const serving::Result& r) {
@@ -548,7 +463,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                       "or --shared-prefix-tokens gives them)";
       engine.prefix_caching = o->prefix_caching;
       serving::Timeline timeline;
-      const auto r = serving::simulate_deployment(m, engine, w, *router, o->chrome_trace.empty() ? nullptr : &timeline);
+      const bool record = o->json || !o->chrome_trace.empty();  // the document's time series
+      const auto r = serving::simulate_deployment(m, engine, w, *router, record ? &timeline : nullptr);
       // What caching bought: the same requests with it off.
       std::optional<serving::Result> uncached;
       if (engine.prefix_caching && !w.block_hashes.empty()) {
@@ -637,6 +553,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           if (!prefix_note.empty()) p["note"] = prefix_note;
           j["result"]["prefix_cache"] = p;
         }
+        j["distributions"] = latency_histograms_json(r.requests);
+        j["timeline"] = timeline_series_json(timeline, r.duration_s, r.kv_capacity_bytes);
         j["steady"] = steady_json(st, window, chips);
         j["metrics"] = {{"definitions", bench_definitions()},
                         {"whole_run", bench_json(bench)},

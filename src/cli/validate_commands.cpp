@@ -220,6 +220,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           io::write_text_file(*markdown, summary_markdown(s) + "Unsupported rows:\n\n" + unsupported_markdown(results));
         if (*as_json) {
           ordered_json j;
+          j["schema"] = "tokenfactory.validate/1";
           j["input"] = {{"file", l->set.file_name}, {"fnv1a64", l->set.fnv1a64}};
           j["efficiency"] = *uncalibrated ? "data/efficiency" : "data/efficiency + data/calibration";
           j["rows"] = rows_json(results);
@@ -417,6 +418,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
         }
         if (*as_json) {
           ordered_json j;
+          j["schema"] = "tokenfactory.calibrate/1";
           j["input"] = {{"file", l->set.file_name}, {"fnv1a64", l->set.fnv1a64}};
           ordered_json fams = ordered_json::array();
           for (const auto& f : cal.families) {
