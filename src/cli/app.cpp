@@ -74,6 +74,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   register_economics_commands(app, ctx);
   register_serving_commands(app, ctx);
   register_kernel_commands(app, ctx);
+  register_report_commands(app, ctx);
   check_every_flag(app);  // after every command: no flag escapes the numeric and text checks
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());

@@ -13,5 +13,6 @@ void register_validate_commands(CLI::App& app, Context& ctx);  // validate, cali
 void register_economics_commands(CLI::App& app, Context& ctx);  // tco, capex, plan, generations
 void register_serving_commands(CLI::App& app, Context& ctx);    // simulate
 void register_kernel_commands(CLI::App& app, Context& ctx);     // calibrate-kernels
+void register_report_commands(CLI::App& app, Context& ctx);     // report
 
 }  // namespace tf::cli

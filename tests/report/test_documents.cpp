@@ -98,3 +98,101 @@ TEST(ReportDocuments, EveryCommandsDocumentCarriesItsSchema) {
 
 }  // namespace
 }  // namespace tf
+
+#include <fstream>
+#include <sstream>
+
+#include "io/text.hpp"
+
+namespace tf {
+namespace {
+
+// The documents embedded in a report page, parsed back.
+nlohmann::json embedded_documents(const std::string& html) {
+  const std::string open = "<script type=\"application/json\" id=\"tf-documents\">";
+  const auto a = html.find(open);
+  const auto b = html.find("</script>", a);
+  if (a == std::string::npos || b == std::string::npos) return nullptr;
+  return nlohmann::json::parse(html.substr(a + open.size(), b - a - open.size()));
+}
+
+TEST(ReportHtml, ComputedReportEmbedsTheFrontierAndGenerationsAndTheChartLibrary) {
+  test::TempDir dir;
+  const auto out = dir.path() / "r.html";
+  const auto r = test::run_cli({"report", "--out", out.string(), "--model", "meta-llama/Llama-3.1-8B-Instruct",
+                                "--hardware", "h100-sxm,mi300x"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(out.string()), std::string::npos) << "prints the path it wrote";
+  const auto html = io::read_text_file(out);
+  EXPECT_NE(html.find("echarts"), std::string::npos);
+  EXPECT_EQ(html.find("<script src="), std::string::npos) << "nothing is loaded from elsewhere";
+  EXPECT_EQ(html.find("http://"), html.find("http://www.apache.org"));  // only the licence header's address
+  const auto docs = embedded_documents(html);
+  ASSERT_TRUE(docs.is_array());
+  ASSERT_EQ(docs.size(), 2u);
+  EXPECT_EQ(docs[0]["schema"], "tokenfactory.frontier/1");
+  EXPECT_EQ(docs[0]["model"], "meta-llama/Llama-3.1-8B-Instruct");
+  ASSERT_EQ(docs[0]["systems"].size(), 2u);
+  EXPECT_EQ(docs[1]["schema"], "tokenfactory.generations/1");
+  // The same as the frontier command's own document.
+  const auto f = test::run_cli({"frontier", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--hardware", "h100-sxm,mi300x",
+                                "--json"});
+  EXPECT_EQ(nlohmann::json::parse(f.out), docs[0]);
+  // Same inputs, same bytes.
+  const auto again = dir.path() / "r2.html";
+  ASSERT_EQ(test::run_cli({"report", "--out", again.string(), "--model", "meta-llama/Llama-3.1-8B-Instruct", "--hardware",
+                           "h100-sxm,mi300x"})
+                .exit_code,
+            0);
+  EXPECT_EQ(io::read_text_file(again), html);
+}
+
+TEST(ReportHtml, SavedDocumentsAreChartedAndTextCannotCloseTheScript) {
+  test::TempDir dir;
+  const auto sim = test::run_cli({"simulate", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--hardware", "h100-sxm",
+                                  "--rate", "5", "--requests", "40", "--json"});
+  ASSERT_EQ(sim.exit_code, 0) << sim.err;
+  auto doc = nlohmann::json::parse(sim.out);
+  doc["workload"]["arrivals"] = "</script><script>alert(1)</script>";  // hostile text in a saved document
+  const auto in = dir.write("sim.json", doc.dump());
+  const auto out = dir.path() / "r.html";
+  const auto r = test::run_cli({"report", "--out", out.string(), "--from", in.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto html = io::read_text_file(out);
+  EXPECT_EQ(html.find("</script><script>alert"), std::string::npos);
+  const auto docs = embedded_documents(html);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0]["workload"]["arrivals"], "</script><script>alert(1)</script>");  // intact once parsed
+}
+
+TEST(ReportHtml, BadInputIsRefusedAndLeavesAnExistingReport) {
+  test::TempDir dir;
+  const auto out = dir.write("keep.html", "old report");
+  const auto not_json = dir.write("x.json", "{ not json");
+  const auto no_schema = dir.write("y.json", "{\"rows\": []}");
+  const auto tco = dir.write("z.json", "{\"schema\": \"tokenfactory.tco/1\"}");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"--from", not_json.string()}, "x.json:1"},
+      {{"--from", no_schema.string()}, "no \"schema\" key"},
+      {{"--from", tco.string()}, "no view for 'tokenfactory.tco/1'"},
+      {{"--from", (dir.path() / "missing.json").string()}, "missing.json"},
+      {{"--from", no_schema.string(), "--model", "x"}, "--from charts saved documents"},
+      {{"--model", "no-such-model"}, "report: 'frontier' failed"},
+      {{"--isl", "0"}, "--isl"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = {"report", "--out", out.string()};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const auto r = test::run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << c.expect;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_EQ(io::read_text_file(out), "old report") << c.expect;
+  }
+}
+
+}  // namespace
+}  // namespace tf
