@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(g++ cmake make git ca-certificates
-  nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libcli11-dev libcpp-httplib-dev
+  nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libcli11-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev chromium)
 if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev); fi
 # A Node.js from elsewhere (e.g. NodeSource, which bundles npm) conflicts with Debian's npm package.

@@ -24,27 +24,44 @@ std::filesystem::path data_dir(const std::string& flag_value) {
   return TF_DATA_DIR;
 }
 
+namespace {
+std::vector<std::string> split_words(const std::string& s) {
+  std::vector<std::string> w;
+  std::string cur;
+  for (char c : s) {
+    if (c == ' ') {
+      if (!cur.empty()) w.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) w.push_back(cur);
+  return w;
+}
+}  // namespace
+
 std::filesystem::path Context::data_dir() const { return cli::data_dir(data_flag); }
 
 const hardware::Catalog& Context::hardware() {
-  if (!hardware_) hardware_ = std::make_unique<hardware::Catalog>(hardware::Catalog::load(data_dir() / "hardware"));
+  if (!hardware_) hardware_ = std::make_shared<const hardware::Catalog>(hardware::Catalog::load(data_dir() / "hardware"));
   return *hardware_;
 }
 
 const model::ModelCatalog& Context::models() {
-  if (!models_) models_ = std::make_unique<model::ModelCatalog>(model::ModelCatalog::load(data_dir() / "models"));
+  if (!models_) models_ = std::make_shared<const model::ModelCatalog>(model::ModelCatalog::load(data_dir() / "models"));
   return *models_;
 }
 
 const cost::EfficiencyTable& Context::efficiency() {
   if (!efficiency_)
-    efficiency_ = std::make_unique<cost::EfficiencyTable>(cost::EfficiencyTable::load(data_dir() / "efficiency"));
+    efficiency_ = std::make_shared<const cost::EfficiencyTable>(cost::EfficiencyTable::load(data_dir() / "efficiency"));
   return *efficiency_;
 }
 
 const serving::EngineProfiles& Context::engines() {
   if (!engines_)
-    engines_ = std::make_unique<serving::EngineProfiles>(serving::EngineProfiles::load(data_dir() / "engines"));
+    engines_ = std::make_shared<const serving::EngineProfiles>(serving::EngineProfiles::load(data_dir() / "engines"));
   return *engines_;
 }
 
@@ -53,14 +70,28 @@ void Context::progress(const std::string& line) const {
   std::cerr << "\r\033[K" << line << std::flush;
 }
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+void Context::adopt(const SharedData& shared) {
+  data_flag = shared.data_flag;
+  hardware_ = shared.hardware;
+  models_ = shared.models;
+  efficiency_ = shared.efficiency;
+  engines_ = shared.engines;
+}
+
+SharedData load_shared_data(const std::string& data_flag) {
   Context ctx;
-  ctx.out = &out;
-  ctx.err = &err;
-  CLI::App app{
-      "tokenfactory: simulator and planner for AI inference token factories.\n"
-      "Throughput vs interactivity frontiers, step costs, $/Mtok and tokens/MW for LLMs on accelerators.",
-      "tokenfactory"};
+  ctx.data_flag = data_flag;
+  (void)ctx.hardware();
+  (void)ctx.models();
+  (void)ctx.efficiency();
+  (void)ctx.engines();
+  return SharedData{data_flag, ctx.hardware_, ctx.models_, ctx.efficiency_, ctx.engines_};
+}
+
+namespace {
+
+// The whole command tree, bound to `ctx`.
+void build_app(CLI::App& app, Context& ctx) {
   app.require_subcommand(1);
   app.fallthrough();  // global options such as --data may follow the subcommand
   app.add_option("--data", ctx.data_flag,
@@ -75,7 +106,43 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   register_serving_commands(app, ctx);
   register_kernel_commands(app, ctx);
   register_report_commands(app, ctx);
+  register_serve_command(app, ctx);
   check_every_flag(app);  // after every command: no flag escapes the numeric and text checks
+}
+
+const char* const kDescription =
+    "tokenfactory: simulator and planner for AI inference token factories.\n"
+    "Throughput vs interactivity frontiers, step costs, $/Mtok and tokens/MW for LLMs on accelerators.";
+
+}  // namespace
+
+std::vector<CommandFlag> command_flags(const std::string& command) {
+  Context ctx;
+  CLI::App app{kDescription, "tokenfactory"};
+  build_app(app, ctx);
+  std::vector<CommandFlag> flags;
+  const CLI::App* sub = &app;
+  for (const auto& word : split_words(command)) {
+    const CLI::App* next = nullptr;
+    for (const auto* c : sub->get_subcommands([](const CLI::App*) { return true; }))
+      if (c->get_name() == word) next = c;
+    if (!next) return {};
+    sub = next;
+  }
+  for (const auto* o : sub->get_options()) {
+    if (o->get_lnames().empty()) continue;  // positional arguments have no long name
+    flags.push_back({o->get_lnames().front(), o->get_type_size() != 0});
+  }
+  return flags;
+}
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const SharedData* shared) {
+  Context ctx;
+  ctx.out = &out;
+  ctx.err = &err;
+  if (shared) ctx.adopt(*shared);
+  CLI::App app{kDescription, "tokenfactory"};
+  build_app(app, ctx);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

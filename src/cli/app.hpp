@@ -14,7 +14,18 @@ inline constexpr int kExitUserError = 2;
 // EX_SOFTWARE of sysexits.h: the program failed, not the input.
 inline constexpr int kExitInternalError = 70;
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+struct SharedData;
+
+// `shared`: catalogs already loaded (the web server's; nullptr reads the data folder).
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const SharedData* shared = nullptr);
+
+// The long flags of a command ("frontier", "catalog hardware"), without the dashes, and whether
+// each takes a value (empty for an unknown command): the keys the web API accepts.
+struct CommandFlag {
+  std::string name;
+  bool takes_value = true;
+};
+std::vector<CommandFlag> command_flags(const std::string& command);
 
 // Writes the message for an exception that reached the top and returns the exit code:
 // DiagnosticError -> "error: ..." and 2; anything else -> "internal error: ..." and 70.

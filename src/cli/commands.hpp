@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/context.hpp"
+#include "report/server.hpp"
 
 namespace tf::cli {
 
@@ -14,5 +15,9 @@ void register_economics_commands(CLI::App& app, Context& ctx);  // tco, capex, p
 void register_serving_commands(CLI::App& app, Context& ctx);    // simulate
 void register_kernel_commands(CLI::App& app, Context& ctx);     // calibrate-kernels
 void register_report_commands(CLI::App& app, Context& ctx);     // report
+void register_serve_command(CLI::App& app, Context& ctx);        // serve
+
+// The web API's endpoints: each a command and the flags it takes as body keys.
+std::vector<report::ApiEndpoint> api_endpoints();
 
 }  // namespace tf::cli

@@ -13,6 +13,18 @@
 
 namespace tf::cli {
 
+// Catalogs loaded once and shared read-only by many runs (the web server's requests); every
+// member is immutable once loaded.
+struct SharedData {
+  std::string data_flag;
+  std::shared_ptr<const hardware::Catalog> hardware;
+  std::shared_ptr<const model::ModelCatalog> models;
+  std::shared_ptr<const cost::EfficiencyTable> efficiency;
+  std::shared_ptr<const serving::EngineProfiles> engines;
+};
+// Loads (and so validates) every catalog of the data folder.
+SharedData load_shared_data(const std::string& data_flag);
+
 struct Context {
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
@@ -26,12 +38,15 @@ struct Context {
   // Writes a progress line to stderr only when it is a terminal.
   void progress(const std::string& line) const;
   std::filesystem::path data_dir() const;
+  // Uses already-loaded catalogs instead of reading the data folder.
+  void adopt(const SharedData& shared);
 
  private:
-  std::unique_ptr<hardware::Catalog> hardware_;
-  std::unique_ptr<model::ModelCatalog> models_;
-  std::unique_ptr<cost::EfficiencyTable> efficiency_;
-  std::unique_ptr<serving::EngineProfiles> engines_;
+  friend SharedData load_shared_data(const std::string& data_flag);
+  std::shared_ptr<const hardware::Catalog> hardware_;
+  std::shared_ptr<const model::ModelCatalog> models_;
+  std::shared_ptr<const cost::EfficiencyTable> efficiency_;
+  std::shared_ptr<const serving::EngineProfiles> engines_;
 };
 
 }  // namespace tf::cli

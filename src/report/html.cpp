@@ -6,12 +6,13 @@
 
 namespace tf::report {
 namespace assets {
-extern const std::string_view echarts_js, report_js, report_css;  // generated: tools/embed_assets.cpp
+extern const std::string_view echarts_js, report_js, report_css, app_js;  // generated: tools/embed_assets.cpp
 }
 
 std::string_view echarts_js() { return assets::echarts_js; }
 std::string_view report_js() { return assets::report_js; }
 std::string_view report_css() { return assets::report_css; }
+std::string_view app_js() { return assets::app_js; }
 
 const std::vector<std::string_view>& report_schemas() {
   static const std::vector<std::string_view> s = {"tokenfactory.frontier/1", "tokenfactory.generations/1",
@@ -74,6 +75,9 @@ std::string html_escape(std::string_view s) {
 
 }  // namespace
 
+std::string script_element(std::string_view js) { return "<script>\n" + inline_text(js, "script") + "\n</script>\n"; }
+std::string style_element(std::string_view css) { return "<style>\n" + inline_text(css, "style") + "\n</style>\n"; }
+
 std::string report_html(const ReportPage& page) {
   Json docs = Json::array();
   for (const auto& d : page.documents) docs.push_back(d);
@@ -88,9 +92,8 @@ std::string report_html(const ReportPage& page) {
   html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   html += "<meta name=\"generator\" content=\"tokenfactory\">\n";
-  html += "<title>" + html_escape(page.title) + "</title>\n<style>\n" + inline_text(report_css(), "style") + "\n</style>\n";
-  html += "<script>\n" + inline_text(echarts_js(), "script") + "\n</script>\n";
-  html += "<script>\n" + inline_text(report_js(), "script") + "\n</script>\n</head>\n<body>\n";
+  html += "<title>" + html_escape(page.title) + "</title>\n" + style_element(report_css());
+  html += script_element(echarts_js()) + script_element(report_js()) + "</head>\n<body>\n";
   html += "<header class=\"top\"><h1>" + html_escape(page.title) + "</h1><p>" + html_escape(page.subtitle) +
           "</p></header>\n<main id=\"tf-report\"></main>\n";
   html += "<footer><main>Made by tokenfactory. Charts by Apache ECharts (Apache License 2.0), inlined: this page needs "

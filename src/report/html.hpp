@@ -30,5 +30,11 @@ std::string report_html(const ReportPage& page);
 std::string_view echarts_js();
 std::string_view report_js();
 std::string_view report_css();
+std::string_view app_js();
+
+// <script> and <style> elements holding the given text, escaped so that the text cannot close
+// its element early.
+std::string script_element(std::string_view js);
+std::string style_element(std::string_view css);
 
 }  // namespace tf::report

@@ -1,0 +1,67 @@
+// The web app in headless Chromium against a real `tokenfactory serve` on a free loopback port:
+// the page loads its catalogs from the API, draws the frontier, and changing a control (the
+// output length, the systems) recomputes and redraws it; no console errors, no request leaves
+// the server's origin.
+//   node app.test.mjs TOKENFACTORY_BINARY ARTIFACT_DIR
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+import { check, checkCharts, launch, watchedPage } from './browser.mjs';
+
+const [binary, artifacts] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+
+const server = spawn(binary, ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const origin = await new Promise((resolve, reject) => {
+  let text = '';
+  const timer = setTimeout(() => reject(new Error('serve did not print its address in 30 s')), 30000);
+  server.stdout.on('data', (d) => {
+    text += d;
+    const m = text.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+    if (m) { clearTimeout(timer); resolve(`http://127.0.0.1:${m[1]}`); }
+  });
+  server.on('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+});
+
+const browser = await launch();
+try {
+  const { page, problems } = await watchedPage(browser, origin);
+  await page.goto(origin + '/');
+  await page.waitForSelector('body[data-generation="1"]', { timeout: 60000 });
+  await checkCharts(page, 'app');
+  const title1 = await page.$eval('#tf-results h2', (h) => h.textContent);
+  check(/1024 in \/ 1024 out/.test(title1), `app: first frontier title ${title1}`);
+  const systems1 = await page.$$eval('table.winners tbody tr', (rows) => rows.length);
+  check(systems1 === 6, `app: expected the 6 default systems, got ${systems1}`);
+  await page.screenshot({ path: path.join(artifacts, 'app.png'), fullPage: false });
+
+  // Change the output length: the engine recomputes and the page redraws with the new workload.
+  await page.fill('input[aria-label="output tokens"]', '4096');
+  await page.dispatchEvent('input[aria-label="output tokens"]', 'change');
+  await page.waitForSelector('body[data-generation="2"]', { timeout: 60000 });
+  const title2 = await page.$eval('#tf-results h2', (h) => h.textContent);
+  check(/1024 in \/ 4096 out/.test(title2), `app: frontier not recomputed for osl 4096 (${title2})`);
+  await checkCharts(page, 'app after a change');
+
+  // Two systems only.
+  await page.selectOption('select[aria-label="systems"]', ['h100-sxm', 'b200']);
+  await page.waitForSelector('body[data-generation="3"]', { timeout: 60000 });
+  const systems3 = await page.$$eval('table.winners tbody tr', (rows) => rows.map((r) => r.children[0].textContent));
+  check(systems3.length === 2, `app: expected 2 systems after the change, got ${systems3.join(', ')}`);
+  await page.screenshot({ path: path.join(artifacts, 'app-changed.png'), fullPage: true });
+
+  // An impossible input shows the API's message instead of a chart.
+  await page.fill('input[aria-label="input tokens"]', '0');
+  await page.dispatchEvent('input[aria-label="input tokens"]', 'change');
+  await page.waitForSelector('#tf-status.error', { timeout: 30000 });
+  const err = await page.$eval('#tf-status', (s) => s.textContent);
+  check(/isl/.test(err), `app: error message does not name the input (${err})`);
+  // The failed request shows in the console as a 400 resource error, which is expected here.
+  const unexpected = problems.filter((p) => !/status of 400/.test(p));
+  check(unexpected.length === 0, 'app: ' + unexpected.join('; '));
+} finally {
+  await browser.close();
+  server.kill('SIGTERM');
+}
+console.log(`ok: the web app recomputes the frontier when a control changes; screenshots in ${artifacts}`);

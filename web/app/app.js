@@ -1,0 +1,108 @@
+// tokenfactory web app: controls over the JSON API of the server that serves this page; the
+// frontier is recomputed by the engine whenever a control changes, and drawn with the report's
+// views (report.js).
+(function () {
+  'use strict';
+  const DEFAULT_SYSTEMS = ['h100-sxm', 'h200-sxm', 'b200', 'gb200-nvl72', 'mi300x', 'mi355x'];
+  const DEFAULT_MODEL = 'meta-llama/Llama-3.1-70B-Instruct';
+  const PRECISIONS = ['bf16', 'fp8', 'int8', 'nvfp4', 'mxfp4'];
+  let generation = 0;  // completed renders (tests wait on it)
+  let pending = null;  // the request in flight: a newer change aborts it
+
+  async function api(path, body) {
+    const init = body ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {};
+    if (body && pending) pending.abort();
+    const ctl = new AbortController();
+    if (body) pending = ctl;
+    init.signal = ctl.signal;
+    const r = await fetch(path, init);
+    const j = await r.json();
+    if (!r.ok) throw new Error(j.error ? j.error.message : r.status + ' ' + r.statusText);
+    return j;
+  }
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'text') e.textContent = v;
+      else if (v === true) e.setAttribute(k, '');
+      else if (v !== false && v != null) e.setAttribute(k, v);
+    }
+    for (const c of children) if (c != null) e.append(c);
+    return e;
+  }
+  function field(label, input) { return el('label', {}, label, input); }
+
+  async function start() {
+    const form = document.getElementById('tf-controls');
+    const status = document.getElementById('tf-status');
+    const results = document.getElementById('tf-results');
+    let hardware, models;
+    try {
+      [hardware, models] = await Promise.all([api('/api/v1/catalog/hardware'), api('/api/v1/catalog/models')]);
+    } catch (e) {
+      status.textContent = 'could not load the catalogs: ' + e.message;
+      status.className = 'status error';
+      return;
+    }
+    const model = el('select', { name: 'model', 'aria-label': 'model' });
+    for (const m of models.models) model.append(el('option', { value: m.id, text: m.id, selected: m.id === DEFAULT_MODEL }));
+    const systems = el('select', { name: 'hardware', multiple: true, 'aria-label': 'systems' });
+    for (const h of hardware.hardware)
+      systems.append(el('option', { value: h.id, text: `${h.id} (${h.vendor}, ${h.status})`, selected: DEFAULT_SYSTEMS.includes(h.id) }));
+    const isl = el('input', { type: 'number', name: 'isl', min: '1', step: '1', value: '1024', 'aria-label': 'input tokens' });
+    const osl = el('input', { type: 'number', name: 'osl', min: '1', step: '1', value: '1024', 'aria-label': 'output tokens' });
+    const precisions = el('select', { name: 'precisions', multiple: true, 'aria-label': 'precisions' });
+    for (const p of PRECISIONS) precisions.append(el('option', { value: p, text: p, selected: p !== 'mxfp4' }));
+    const maxChips = el('input', { type: 'number', name: 'max-chips', min: '0', step: '1', value: '0', 'aria-label': 'max chips' });
+    const minUser = el('input', { type: 'number', name: 'min-tok-s-per-user', min: '0', step: 'any', value: '0', 'aria-label': 'minimum tokens/s per user' });
+    const target = el('input', { type: 'number', name: 'target', min: '0', step: 'any', value: '50', 'aria-label': 'SLO tokens/s per user' });
+    const basis = el('select', { name: 'price-basis', 'aria-label': 'price basis' },
+      el('option', { value: 'owned', text: 'owned (capex + power)' }), el('option', { value: 'rental', text: 'rental (list price per chip-hour)' }));
+    const per = el('select', { name: 'per', 'aria-label': 'per' },
+      el('option', { value: 'chip', text: 'per chip' }), el('option', { value: 'mw', text: 'per MW' }), el('option', { value: 'usd', text: 'per USD' }));
+    form.append(field('model', model), field('systems (ctrl-click for several)', systems), field('input tokens per request', isl),
+      field('output tokens per request', osl), field('precisions', precisions), field('largest replica (chips, 0 = scale-up domain)', maxChips),
+      field('drop points slower than (tok/s per user)', minUser), field('SLO: compare at (tok/s per user)', target),
+      field('price basis', basis), field('y axis', per));
+    form.addEventListener('submit', (e) => e.preventDefault());
+
+    const selected = (s) => Array.from(s.selectedOptions).map((o) => o.value);
+    async function update() {
+      const body = {
+        model: model.value, hardware: selected(systems), isl: Number(isl.value), osl: Number(osl.value),
+        precisions: selected(precisions), 'max-chips': Number(maxChips.value), 'min-tok-s-per-user': Number(minUser.value),
+        'price-basis': basis.value,
+      };
+      if (!body.hardware.length || !body.precisions.length) {
+        status.textContent = 'choose at least one system and one precision';
+        status.className = 'status error';
+        return;
+      }
+      status.textContent = 'computing...';
+      status.className = 'status';
+      const t0 = performance.now();
+      let doc;
+      try {
+        doc = await api('/api/v1/frontier', body);
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+        status.textContent = e.message;
+        status.className = 'status error';
+        return;
+      }
+      for (const c of results.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(c); if (inst) inst.dispose(); }
+      results.replaceChildren();
+      TF.state.charts = [];
+      TF.renderFrontier(results, doc, { target: Number(target.value) || 0, per: per.value });
+      generation += 1;
+      const points = doc.systems.reduce((n, s) => n + s.points.length, 0);
+      status.textContent = `${doc.systems.length} systems, ${points} frontier points, computed in ${Math.round(performance.now() - t0)} ms`;
+      document.body.setAttribute('data-generation', String(generation));
+      document.body.setAttribute('data-ready', 'true');
+    }
+    let timer = null;
+    form.addEventListener('change', () => { clearTimeout(timer); timer = setTimeout(update, 200); });
+    await update();
+  }
+  document.addEventListener('DOMContentLoaded', start);
+})();
