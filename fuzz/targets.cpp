@@ -40,6 +40,10 @@
 #if defined(TF_FUZZ_SCENARIO)
 #include "cli/scenario.hpp"
 #endif
+#if defined(TF_FUZZ_API_BODY)
+#include "cli/commands.hpp"
+#include "report/server.hpp"
+#endif
 
 namespace {
 
@@ -111,6 +115,15 @@ void read(const std::string& text) {
   (void)tf::io::parse_trace(text.substr(1), names[static_cast<unsigned char>(text[0]) % 4]);
 #elif defined(TF_FUZZ_SCENARIO)
   (void)tf::cli::load_scenario(as_file(text, "scenario.yaml"));
+#elif defined(TF_FUZZ_API_BODY)
+  // The web API's body reader, against each POST endpoint's keys: it returns a command line or a
+  // status and message, and never throws.
+  static const auto endpoints = tf::cli::api_endpoints();
+  for (const auto& e : endpoints)
+    if (e.method == "POST") {
+      const auto call = tf::report::api_call(e, text);
+      if ((call.status == 200) == call.args.empty()) __builtin_trap();  // exactly one of the two
+    }
 #else
 #error "define one TF_FUZZ_<target>"
 #endif

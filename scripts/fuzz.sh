@@ -39,8 +39,10 @@ text trace vidur '\x02arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,512,1
 text trace mooncake '\x03{"timestamp": 0, "input_length": 6758, "output_length": 500, "hash_ids": [0, 1, 2]}\n'
 text measured rows 'id,hardware,num_chips,model,weight_dtype,act_dtype,kv_dtype,tp,pp,ep,dp,attention_dp,scenario,isl,osl,concurrency,request_rate,spec_decode,metric,value,unit,trust,source,notes\nA-1,h100-sxm,1,meta-llama/Llama-3.1-8B-Instruct,fp8,fp8,fp8,1,1,1,1,false,offline,128,128,,,none,output_tok_s,1000,tok/s,B,test,"vllm: 500 reqs, max-num-seqs 256, U[0.8,1]x"\n'
 seed scenario examples/scenario-routers.yaml
+text api_body frontier '{"model": "meta-llama/Llama-3.1-8B-Instruct", "hardware": ["h100-sxm", "b200"], "isl": 1024, "precisions": "fp8"}'
+text api_body switches '{"attention-dp": true, "prefix_caching": false, "rate": 2.5e1, "seed": null}'
 total=0
-for t in quantity yaml hardware economics efficiency engine hf_config measured trace scenario; do
+for t in quantity yaml hardware economics efficiency engine hf_config measured trace scenario api_body; do
   log="$root/build/fuzz/fuzz_$t.log"
   (cd "$root/build/fuzz" && "./fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
      -print_final_stats=1 "$corpus/$t" > "$log" 2>&1) || { echo "fuzz_$t: crash (see $log)"; tail -30 "$log"; exit 1; }
