@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "report/documents.hpp"
+#include "report/validate.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
 #include "io/text.hpp"
@@ -33,68 +33,6 @@ std::string num(double v) {
   if (v >= 1000) return thousands(v);
   if (v >= 100) return fixed(v, 1);
   return fmt::format("{:.3g}", v);
-}
-
-ordered_json stats_json(const ErrorStats& s) {
-  ordered_json j;
-  j["n"] = s.n;
-  j["supported"] = s.supported;
-  j["median_ape"] = s.median_ape;
-  j["p90_ape"] = s.p90_ape;
-  j["within_10"] = s.within_10;
-  j["within_25"] = s.within_25;
-  j["within_50"] = s.within_50;
-  return j;
-}
-
-ordered_json summary_json(const Summary& s) {
-  auto j = stats_json(s.overall);
-  j["n_outside_poisson"] = s.n_outside_poisson;
-  j["supported_outside_poisson"] = s.supported_outside_poisson;
-  j["coverage"] = s.coverage;
-  j["throughput"] = stats_json(s.throughput);
-  j["latency"] = stats_json(s.latency);
-  auto m = [](const std::map<std::string, ErrorStats>& x) {
-    ordered_json o = ordered_json::object();
-    for (const auto& [k, v] : x) o[k] = stats_json(v);
-    return o;
-  };
-  j["by_hardware"] = m(s.by_hardware);
-  j["by_model"] = m(s.by_model);
-  j["by_metric"] = m(s.by_metric);
-  j["by_scenario"] = m(s.by_scenario);
-  j["by_source_group"] = m(s.by_group);
-  j["by_source_group_and_kind"] = m(s.by_group_kind);
-  return j;
-}
-
-ordered_json rows_json(const std::vector<RowResult>& results) {
-  ordered_json rows = ordered_json::array();
-  for (const auto& r : results) {
-    ordered_json j;
-    j["id"] = r.row->id;
-    j["line"] = r.row->line;
-    j["hardware"] = r.row->hardware;
-    j["model"] = r.row->model;
-    j["scenario"] = validate::to_string(r.row->scenario);
-    j["metric"] = validate::to_string(r.row->metric);
-    j["measured"] = r.row->value;
-    j["supported"] = r.prediction.supported;
-    if (r.prediction.supported) {
-      j["predicted"] = r.prediction.predicted;
-      j["ape"] = r.ape;
-      j["batch_per_replica"] = r.prediction.batch;
-      j["reason"] = nullptr;
-    } else {
-      j["predicted"] = nullptr;
-      j["ape"] = nullptr;
-      j["reason"] = r.prediction.reason;
-    }
-    j["notes"] = r.prediction.notes;
-    j["efficiency"] = r.prediction.efficiency_file;
-    rows.push_back(std::move(j));
-  }
-  return rows;
 }
 
 void print_rows(const std::vector<RowResult>& results, std::ostream& out) {

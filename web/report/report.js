@@ -352,7 +352,7 @@
     const rows = doc.rows.filter((r) => r.output_tok_s_per_chip > 0);
     chartCard(section, {
       title: 'Throughput per chip vs memory capacity x bandwidth', file: 'generations',
-      subtitle: 'x: HBM GB x TB/s per chip; y: output tokens/s per chip. Lines join each vendor line in order; dashed: the fit over all rows.',
+      subtitle: 'x: HBM GB x TB/s per chip; y: output tokens/s per chip. Solid lines join each vendor line in order; dotted: each line\'s own log-log fit; dashed: the fit over all rows.',
       build: () => {
         const byLine = {};
         for (const r of rows) (byLine[r.line] = byLine[r.line] || []).push(r);
@@ -368,6 +368,17 @@
           series.push({ id: 'fit', name: 'fit (all)', type: 'line', showSymbol: false, color: '#444',
             lineStyle: { type: 'dashed' }, data: [{ value: [lo / 1e21, y(lo)] }, { value: [hi / 1e21, y(hi)] }] });
         }
+        // Each vendor line's own fit over its span, thin and dotted in the line's colour.
+        for (const [line, f] of Object.entries(doc.fit_per_line || {})) {
+          const rs = byLine[line] || [];
+          if (f.n < 2 || rs.length < 2) continue;
+          const lx = rs.map((r) => r.capacity_x_bandwidth);
+          const lo = Math.min(...lx), hi = Math.max(...lx);
+          const y = (x) => Math.pow(10, f.intercept) * Math.pow(x, f.slope);
+          series.push({ id: 'fit:' + line, name: line, type: 'line', showSymbol: false, color: colour('line:' + line),
+            lineStyle: { type: 'dotted', width: 1 }, fit: f,
+            data: [{ value: [lo / 1e21, y(lo)], fit: f, line }, { value: [hi / 1e21, y(hi)], fit: f, line }] });
+        }
         return {
           option: {
             animation: false,
@@ -376,7 +387,8 @@
             tooltip: {
               trigger: 'item', confine: true, formatter: (it) => {
                 const r = it.data.r;
-                if (!r) return 'log-log fit over all rows';
+                if (!r && it.data.fit) return `${escapeHtml(it.data.line)} fit: slope ${fmt(it.data.fit.slope, 2)}, R^2 ${fmt(it.data.fit.r2, 2)}, n = ${it.data.fit.n}`;
+                if (!r) return `fit over all rows: slope ${fmt(doc.fit.slope, 2)}, R^2 ${fmt(doc.fit.r2, 2)}`;
                 return `<b>${escapeHtml(r.hardware)}</b> (${escapeHtml(r.line)}; ${escapeHtml(provenanceShort(r.provenance))})<br>` +
                   `HBM ${fmt(r.hbm_capacity_bytes / 1e9, 0)} GB, ${fmt(r.hbm_bandwidth_bytes_per_s / 1e12, 2)} TB/s<br>` +
                   `${fmt(r.output_tok_s_per_chip, 0)} out tok/s per chip, ${fmt(r.output_tok_s_per_mw, 0)} per MW<br>` +
