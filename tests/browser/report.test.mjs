@@ -22,8 +22,11 @@ tf('report', '--out', main, ...(withMeasured ? ['--measured', measured] : []));
 const sim = path.join(artifacts, 'simulate.json');
 writeFileSync(sim, tf('simulate', '--model', 'meta-llama/Llama-3.1-8B-Instruct', '--hardware', 'h100-sxm', '--rate', '20',
   '--requests', '1000', '--json'));
+const scenario = path.join(artifacts, 'scenario.json');
+writeFileSync(scenario, tf('simulate', '--scenario', path.join(path.dirname(new URL(import.meta.url).pathname),
+  '../../examples/scenario-routers.yaml'), '--json'));
 const simReport = path.join(artifacts, 'simulate-report.html');
-tf('report', '--out', simReport, '--from', sim);
+tf('report', '--out', simReport, '--from', `${sim},${scenario}`);
 
 const browser = await launch();
 try {
@@ -73,6 +76,11 @@ try {
     const titles = charts.map((c) => c.title);
     for (const t of ['Time to first token distribution', 'KV cache in use and sequences in flight over time'])
       check(titles.includes(t), `simulate report: missing chart '${t}'`);
+    // The scenario: its variants side by side, then each variant's charts.
+    const variants = await page.$$eval('section[data-schema="tokenfactory.scenario/1"] table.data tbody tr', (rows) => rows.length);
+    check(variants >= 2, `simulate report: scenario variants table has ${variants} rows`);
+    const kvCharts = titles.filter((t) => t.startsWith('KV cache in use')).length;
+    check(kvCharts === 1 + variants, `simulate report: ${kvCharts} KV charts for 1 simulation and ${variants} variants`);
     await page.screenshot({ path: path.join(artifacts, 'simulate-report.png'), fullPage: true });
     check(problems.length === 0, 'simulate report: ' + problems.join('; '));
     await page.close();

@@ -80,6 +80,7 @@
   function chartCard(parent, spec) {
     const id = 'chart-' + (TF.state.charts.length + 1);
     const box = el('div', { class: 'tf-chart', id, 'data-title': spec.title });
+    if (spec.height) box.style.height = spec.height + 'px';
     const controls = el('div', { class: 'controls' });
     const card = el('section', { class: 'card' },
       el('h3', { text: spec.title }),
@@ -490,7 +491,7 @@
         const h = d[key];
         if (!h || !h.requests) continue;
         chartCard(section, {
-          title: `${label} distribution`, file: key + '-histogram',
+          title: `${label} distribution`, file: key + '-histogram', height: 280,
           subtitle: `${h.requests} requests in ${h.counts.length} bins of ${sig(h.bin_width)} ${unit}.`,
           build: () => ({
             option: {
@@ -500,7 +501,7 @@
               tooltip: { trigger: 'item', formatter: (it) => `${sig(it.data.lo)}-${sig(it.data.hi)} ${unit}: ${it.data.value[1]} requests` },
               xAxis: Object.assign({ type: 'value', name: `${label} (${unit})`, min: 0 }, axisName),
               yAxis: Object.assign({ type: 'value', name: 'requests', nameGap: 45 }, axisName),
-              series: [histogramSeries(h, `${key} (${unit})`, 'hist:' + key)],
+              series: [histogramSeries(h, `requests by ${label.toLowerCase()}`, 'hist:' + key)],
             },
             csv: { header: [`bin_lo_${unit}`, `bin_hi_${unit}`, 'requests'],
               rows: h.counts.map((n, i) => [i * h.bin_width, (i + 1) * h.bin_width, n]) },
@@ -533,7 +534,7 @@
               tooltip: { trigger: 'axis', valueFormatter: (v) => sig(v) },
               xAxis: Object.assign({ type: 'value', name: 'simulated time (s)', min: 0 }, axisName),
               yAxis: [Object.assign({ type: 'value', name: 'KV in use (GB per chip)', nameGap: 45, min: 0,
-                max: (v) => Math.max(v.max, gb(t.kv_capacity_bytes_per_chip)) * 1.05 }, axisName),
+                max: Math.ceil(1.05 * Math.max(gb(t.kv_capacity_bytes_per_chip), ...t.kv_bytes_per_chip_max.map(gb))) }, axisName),
               Object.assign({ type: 'value', name: 'sequences in flight', nameGap: 45, min: 0 }, axisName)],
               series,
             },
