@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "report/documents.hpp"
 #include "report/generations.hpp"
+#include "report/economics.hpp"
 #include "cli/economics_options.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -177,11 +178,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
             fail("the ARR test needs --arr, --gross-margin and --depreciation-years");
           const double infra = economics::supportable_infrastructure_usd(*o->arr, *o->gross_margin, *o->depreciation_years);
           const double cogs = *o->arr * (1 - *o->gross_margin);
-          j["arr_usd"] = *o->arr;
-          j["gross_margin"] = *o->gross_margin;
-          j["depreciation_years"] = *o->depreciation_years;
-          j["cost_of_goods_usd_per_year"] = cogs;
-          j["supportable_infrastructure_usd"] = infra;
+          capex_arr_json(j, *o->arr, *o->gross_margin, *o->depreciation_years);
           text << fmt::format("ARR {:.4g} USD at {:.0f}% gross margin: cost of goods {:.4g} USD/year; over {:.4g} years "
                               "that supports {:.4g} USD of infrastructure\n",
                               *o->arr, *o->gross_margin * 100, cogs, *o->depreciation_years, infra);
@@ -193,46 +190,23 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
           if (!(*o->price_in >= 0) || !(*o->price_out >= 0)) fail("token prices must be >= 0 USD per million tokens");
           const auto& s = ctx.hardware().get(o->hardware);
           const auto p = o->eo.params(ctx);
-          const auto t = economics::compute_tco(s, p, o->eo.overrides());
-          if (t.mode != "owned") fail(fmt::format("{} has a rental price only: capex does not apply", s.id), "pass --capex-usd-per-chip");
           const auto model = ctx.models().resolve(o->model);
-          frontier::SweepOptions so;
-          so.isl = o->isl;
-          so.osl = o->osl;
-          so.min_tok_s_per_user = o->min_user;
-          so.precisions = parse_precisions(o->precisions);
-          const auto f = frontier::sweep_system(model, s, ctx.efficiency().for_family(s.family), so);
-          const frontier::Point* best = nullptr;
-          for (const auto& pt : f.points)
-            if (!best || pt.output_tok_s_per_chip > best->output_tok_s_per_chip) best = &pt;
-          if (!best) fail(fmt::format("{} cannot serve {} at {:.1f} tok/s per user", s.id, model.id, o->min_user), f.note);
-          const double chips = std::floor(*o->capex_usd / t.capex_usd_per_chip);
-          const double hours = 8760 * p.utilization;
-          const double out_tokens = chips * best->output_tok_s_per_chip * 3600 * hours;
-          const double in_tokens = out_tokens * o->isl / o->osl;
-          const double revenue = out_tokens / 1e6 * *o->price_out + in_tokens / 1e6 * *o->price_in;
-          const double running = chips * (t.energy_usd_per_hour + t.colocation_usd_per_hour + t.opex_usd_per_hour) * 8760;
-          const double depreciation = chips * t.capex_usd_per_chip / p.life_years;
+          economics::CapexSpendSpec spec;
+          spec.capex_usd = *o->capex_usd;
+          spec.price_input_usd_per_mtok = *o->price_in;
+          spec.price_output_usd_per_mtok = *o->price_out;
+          spec.sweep.isl = o->isl;
+          spec.sweep.osl = o->osl;
+          spec.sweep.min_tok_s_per_user = o->min_user;
+          spec.sweep.precisions = parse_precisions(o->precisions);
+          const auto c = economics::capex_spend(model, s, ctx.efficiency().for_family(s.family), p, o->eo.overrides(), spec);
+          capex_spend_json(j, c, spec, s, model, p);
+          const auto& t = c.tco;
+          const auto* best = &c.best;
+          const double chips = c.chips, out_tokens = c.output_tokens_per_year, in_tokens = c.input_tokens_per_year;
+          const double revenue = c.revenue_usd_per_year, running = c.running_cost_usd_per_year,
+                       depreciation = c.depreciation_usd_per_year, payback = c.payback_years;
           const double gross_profit = revenue - running - depreciation;
-          const double payback = revenue - running > 0 ? chips * t.capex_usd_per_chip / (revenue - running) : INFINITY;
-          j["capex_usd"] = *o->capex_usd;
-          j["hardware"] = s.id;
-          j["model"] = model.id;
-          j["chips"] = chips;
-          j["config"] = deployment_json(best->config);
-          j["output_tok_s_per_chip"] = best->output_tok_s_per_chip;
-          j["output_tokens_per_year"] = out_tokens;
-          j["input_tokens_per_year"] = in_tokens;
-          j["revenue_usd_per_year"] = revenue;
-          j["running_cost_usd_per_year"] = running;
-          j["depreciation_usd_per_year"] = depreciation;
-          j["gross_margin"] = revenue > 0 ? gross_profit / revenue : 0.0;
-          j["payback_years"] = std::isfinite(payback) ? Json(payback) : Json(nullptr);
-          j["facility_power_gw"] = chips * t.all_in_power_w / 1e9;
-          j["it_power_gw"] = chips * t.it_power_w / 1e9;
-          j["pue"] = p.pue;
-          j["utilization"] = p.utilization;
-          j["utilization_source"] = "economics preset '" + p.name + "' (override with --utilization)";
           text << fmt::format(
               "{:.4g} USD buys {:.0f} x {} (capex {:.0f} USD each incl. overheads), serving {} at {:.0f} output tok/s "
               "per chip ({}, >= {:.0f} tok/s/user)\n"
