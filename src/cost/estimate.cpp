@@ -66,7 +66,8 @@ Estimate estimate(const StepCostModel& model, const Workload& w, bool with_ceili
   // concave in the tokens of a step (distinct MoE experts touched) concave.
   // An engine's token budget must admit its running decodes: past half the budget, the budget
   // is taken to grow with the batch (operators raise max_num_batched_tokens with max_num_seqs).
-  const double budget = std::max({1.0, d.efficiency->activation_tokens, 2 * b});
+  // Each pipeline micro-batch has a budget of its own (see serving's replica step).
+  const double budget = std::max({1.0, d.efficiency->activation_tokens * d.pp, 2 * b});
   const double room = budget - b;  // prompt tokens a step can take beside b decodes
   const double chunks = std::ceil(w.isl / room);  // steps one prompt's prefill takes
   const double cycle_steps = chunks + w.osl - 1;

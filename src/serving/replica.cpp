@@ -255,8 +255,10 @@ void Replica::iterate(const Arrival& external) {
 
   cost::Batch b;
   if (with_decodes) b.decode_seqs = decoding_;
-  // Prompt chunks, first come first served, in what the token budget leaves.
-  double budget = std::max(0.0, engine_.step_tokens - b.decode_seqs);
+  // Prompt chunks, first come first served, in what the token budget leaves. Each pipeline
+  // micro-batch is an engine iteration with a budget of its own (vLLM's virtual engines,
+  // TensorRT-LLM's micro-batches), so a replica step of pp micro-batches has pp budgets.
+  double budget = std::max(0.0, engine_.step_tokens * model_.deployment().pp - b.decode_seqs);
   chunk_.clear();
   double prompt_weighted = 0;
   for (size_t k = 0; k < prefilling_.size() && budget > 0; ++k) {

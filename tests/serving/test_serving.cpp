@@ -93,6 +93,30 @@ TEST(Serving, OneRequestIsItsPrefillThenOneDecodeStepPerToken) {
   EXPECT_LE(r.step_evaluations, 3u);  // one prefill step, one jump over the decode stretch
 }
 
+// Each pipeline micro-batch is an engine iteration with its own token budget, so a replica step
+// of PP2 takes twice the prompt tokens: a 16k prompt under an 8k budget prefills in one step
+// (two micro-batches of 8k) instead of two.
+TEST(Serving, PipelineMicroBatchesEachHaveATokenBudget) {
+  for (int pp : {1, 2}) {
+    model::ModelSpec model = test::model_catalog().resolve("meta-llama/Llama-3.1-8B-Instruct");
+    hardware::SystemSpec system = test::hardware_catalog().get("h100-sxm");
+    cost::Efficiency eff = test::efficiency_table().for_family(system.family);
+    cost::DeploymentSpec spec;
+    spec.pp = pp;
+    auto d = cost::resolve_deployment(spec, model, system, eff);
+    d.model = &model;
+    d.system = &system;
+    d.efficiency = &eff;
+    const cost::StepCostModel m(d);
+    Workload w;
+    w.requests = {Request{0, 16384, 1}};
+    EngineConfig e;
+    e.step_tokens = 8192;
+    const auto r = simulate(m, e, w);
+    EXPECT_EQ(r.steps, pp == 1 ? 2 : 1) << "PP" << pp;
+  }
+}
+
 TEST(Serving, LongPromptIsChunkedByTheTokenBudget) {
   const auto m = llama8b().cost_model();
   auto e = engine_for(m, 20001);
