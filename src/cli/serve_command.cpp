@@ -40,6 +40,7 @@ std::vector<report::ApiEndpoint> api_endpoints() {
       post("frontier", "throughput vs interactivity frontiers with ceilings (tokenfactory frontier)"),
       post("simulate", "the request-level serving simulator (tokenfactory simulate)"),
       post("generations", "the generational chart (tokenfactory generations)"),
+      post("plan", "the cheapest fleet that serves a demand at an SLO (tokenfactory plan)"),
   };
 }
 

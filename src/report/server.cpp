@@ -39,6 +39,7 @@ std::string normalise_key(std::string k) {
 // A scalar as the command line spells it; nullopt for anything else.
 std::optional<std::string> scalar_text(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";  // an option that takes true / false
   if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
   if (v.is_number_float()) {
     const double d = v.get<double>();
@@ -96,7 +97,7 @@ ApiCall api_call(const ApiEndpoint& e, const std::string& body) {
     } else if (const auto t = scalar_text(v)) {
       text = *t;
     } else {
-      return refuse(400, fmt::format("request body: '{}' must be a string, a finite number or a list, got {}", raw, io::describe_json(v)));
+      return refuse(400, fmt::format("request body: '{}' must be a string, a finite number, a boolean or a list, got {}", raw, io::describe_json(v)));
     }
     // "--key=value": a value that starts with a dash is never read as another flag.
     call.args.push_back(fmt::format("--{}={}", key, text));
@@ -306,7 +307,10 @@ std::string app_html() {
           "the engine behind this page (JSON API: GET /api/v1)</p></header>\n";
   html += "<main><section class=\"card\"><form class=\"app\" id=\"tf-controls\"></form>"
           "<p class=\"status\" id=\"tf-status\">loading the catalogs...</p></section>"
-          "<div id=\"tf-results\"></div></main>\n</body>\n</html>\n";
+          "<div id=\"tf-results\"></div>"
+          "<h2>Simulate a deployment</h2><section class=\"card\"><form class=\"app\" id=\"tf-sim-controls\"></form>"
+          "<p class=\"status\" id=\"tf-sim-status\">the model and token counts above; arrivals and requests here</p>"
+          "</section><div id=\"tf-sim-results\"></div></main>\n</body>\n</html>\n";
   return html;
 }
 

@@ -43,8 +43,9 @@ struct ApiCall {
 };
 // Validates a POST body against the endpoint: a JSON object (at most max_depth deep, numbers in
 // the range of a double) whose keys are the endpoint's (dashes or underscores), values strings,
-// finite numbers, booleans (a flag without a value: true sets it, false leaves it out), null
-// (left out) or arrays of strings and numbers (comma-joined). Appends --json.
+// finite numbers, booleans (a switch: true sets it, false leaves it out; an option that takes a
+// value: "true" / "false"), null (left out) or arrays of strings and numbers (comma-joined).
+// Appends --json.
 ApiCall api_call(const ApiEndpoint& e, const std::string& body);
 
 struct ServerOptions {

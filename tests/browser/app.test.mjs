@@ -51,6 +51,16 @@ try {
   check(systems3.length === 2, `app: expected 2 systems after the change, got ${systems3.join(', ')}`);
   await page.screenshot({ path: path.join(artifacts, 'app-changed.png'), fullPage: true });
 
+  // A simulation of one deployment, drawn below: its latency histograms and KV over time.
+  await page.click('#tf-sim-controls button');
+  await page.waitForSelector('body[data-simulations="1"], #tf-sim-status.error', { timeout: 120000 });
+  const simStatus = await page.$eval('#tf-sim-status', (s) => s.textContent);
+  check(await page.$('body[data-simulations="1"]'), `app: the simulation failed: ${simStatus}`);
+  const simTitles = await page.$$eval('#tf-sim-results .tf-chart', (els) => els.map((e) => e.dataset.title));
+  check(simTitles.includes('KV cache in use and sequences in flight over time'), `app: simulation charts ${simTitles.join(', ')}`);
+  await checkCharts(page, 'app after a simulation');
+  await page.screenshot({ path: path.join(artifacts, 'app-simulation.png'), fullPage: true });
+
   // An impossible input shows the API's message instead of a chart.
   await page.fill('input[aria-label="input tokens"]', '0');
   await page.dispatchEvent('input[aria-label="input tokens"]', 'change');

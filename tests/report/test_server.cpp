@@ -70,6 +70,7 @@ TEST(ApiCall, BodyKeysBecomeFlagsOfTheCommand) {
   EXPECT_EQ(c.args, (std::vector<std::string>{"frontier", "--attention-dp", "--hardware=h100-sxm,b200", "--isl=1024",
                                               "--max-chips=0.5", "--json"}));
   EXPECT_EQ(report::api_call(e, "").args, (std::vector<std::string>{"frontier", "--json"}));  // defaults
+  EXPECT_EQ(report::api_call(e, R"({"isl": true})").args, (std::vector<std::string>{"frontier", "--isl=true", "--json"}));
   EXPECT_EQ(report::api_call(e, R"({"attention-dp": false, "isl": null})").args,
             (std::vector<std::string>{"frontier", "--json"}));
   struct Bad {
@@ -119,6 +120,10 @@ TEST(ApiServer, EveryEndpointAnswersWithTheCommandsDocument) {
        R"({"model": "meta-llama/Llama-3.1-8B-Instruct", "hardware": "h100-sxm", "rate": 5, "requests": 50})",
        "tokenfactory.simulate/1"},
       {"/api/v1/generations", R"({"model": "meta-llama/Llama-3.1-8B-Instruct"})", "tokenfactory.generations/1"},
+      {"/api/v1/plan",
+       R"({"model": "meta-llama/Llama-3.1-8B-Instruct", "hardware": ["h100-sxm", "b200"], "demand-output-tok-s": 1e5,
+           "min-tok-s-per-user": 30})",
+       "tokenfactory.plan/1"},
   };
   for (const auto& [path, body, schema] : posts) {
     const auto r = c.Post(path, body, "application/json");

@@ -8,6 +8,8 @@
   const PRECISIONS = ['bf16', 'fp8', 'int8', 'nvfp4', 'mxfp4'];
   let generation = 0;  // completed renders (tests wait on it)
   let pending = null;  // the request in flight: a newer change aborts it
+  let lastDoc = null;  // the frontier on screen
+  let syncSimSystems = () => {};
 
   async function api(path, body) {
     const init = body ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {};
@@ -94,6 +96,8 @@
       results.replaceChildren();
       TF.state.charts = [];
       TF.renderFrontier(results, doc, { target: Number(target.value) || 0, per: per.value });
+      lastDoc = doc;
+      syncSimSystems(doc);
       generation += 1;
       const points = doc.systems.reduce((n, s) => n + s.points.length, 0);
       status.textContent = `${doc.systems.length} systems, ${points} frontier points, computed in ${Math.round(performance.now() - t0)} ms`;
@@ -102,6 +106,61 @@
     }
     let timer = null;
     form.addEventListener('change', () => { clearTimeout(timer); timer = setTimeout(update, 200); });
+
+    // A simulation of the configuration that wins at the SLO on one system of the frontier, run on
+    // request (it costs more than a frontier): request-level serving with Poisson arrivals, drawn
+    // with the report's views.
+    const simCard = document.getElementById('tf-sim-controls');
+    const simStatus = document.getElementById('tf-sim-status');
+    const simResults = document.getElementById('tf-sim-results');
+    const simSystem = el('select', { name: 'sim-hardware', 'aria-label': 'simulated system' });
+    const simRate = el('input', { type: 'number', min: '0', step: 'any', value: '2', 'aria-label': 'request rate' });
+    const simRequests = el('input', { type: 'number', min: '1', step: '1', value: '500', 'aria-label': 'requests' });
+    const simRun = el('button', { type: 'button', text: 'Simulate' });
+    simCard.append(field('system (its configuration at the SLO, from the frontier)', simSystem),
+      field('Poisson arrivals (requests/s)', simRate), field('requests', simRequests), field('\u00a0', simRun));
+    simCard.addEventListener('submit', (e) => e.preventDefault());
+    syncSimSystems = (doc) => {
+      const keep = simSystem.value;
+      simSystem.replaceChildren();
+      for (const sys of doc.systems) simSystem.append(el('option', { value: sys.hardware, text: sys.hardware }));
+      if (doc.systems.some((sys) => sys.hardware === keep)) simSystem.value = keep;
+    };
+    if (lastDoc) syncSimSystems(lastDoc);
+    let simRuns = 0;
+    simRun.addEventListener('click', async () => {
+      const fail = (m) => { simStatus.textContent = m; simStatus.className = 'status error'; };
+      const sys = lastDoc && lastDoc.systems.find((x) => x.hardware === simSystem.value);
+      if (!sys) return fail('compute a frontier first');
+      let p = TF.bestAt(sys, Number(target.value) || 0, 'output_tok_s_per_chip');
+      let note = `its best configuration at >= ${target.value} tok/s per user`;
+      if (!p) {
+        p = sys.points.reduce((a, b) => (!a || b.output_tok_s_per_chip > a.output_tok_s_per_chip ? b : a), null);
+        note = 'its highest-throughput configuration (none reaches the SLO)';
+      }
+      if (!p) return fail(`${sys.hardware} has no feasible configuration for this model`);
+      const c = p.config;
+      const body = { model: model.value, hardware: sys.hardware, isl: Number(isl.value), osl: Number(osl.value),
+        rate: Number(simRate.value), requests: Number(simRequests.value), tp: c.tp, pp: c.pp, ep: c.ep, dp: c.dp,
+        'attention-dp': c.attention_dp, weights: c.weights, activations: c.activations, kv: c.kv };
+      simStatus.textContent = `simulating ${sys.hardware} with ${note}...`;
+      simStatus.className = 'status';
+      const t0 = performance.now();
+      try {
+        const r = await fetch('/api/v1/simulate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const doc = await r.json();
+        if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
+        for (const ch of simResults.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
+        simResults.replaceChildren();
+        TF.renderSimulate(simResults, doc);
+        simRuns += 1;
+        simStatus.textContent = `${sys.hardware}, ${note}: ${doc.workload.requests} requests simulated in ` +
+          `${Math.round(performance.now() - t0)} ms`;
+        document.body.setAttribute('data-simulations', String(simRuns));
+      } catch (e) {
+        fail(e.message);
+      }
+    });
     await update();
   }
   document.addEventListener('DOMContentLoaded', start);

@@ -171,6 +171,8 @@
     return best;
   }
 
+  TF.bestAt = bestAt;
+
   TF.renderFrontier = function (parent, doc, options) {
     const opts = Object.assign({ per: 'chip', xlog: false, target: 50, view: 'frontier' }, options || {});
     const wl = doc.workload || {};
