@@ -193,6 +193,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   }
 }
 
+std::string error_message(std::string err) {
+  while (!err.empty() && err.back() == '\n') err.pop_back();
+  if (err.rfind("error: ", 0) == 0) err = err.substr(7);
+  return err;
+}
+
 int report_exception(std::exception_ptr e, std::ostream& err) {
   try {
     std::rethrow_exception(std::move(e));

@@ -31,6 +31,10 @@ std::vector<CommandFlag> command_flags(const std::string& command);
 // DiagnosticError -> "error: ..." and 2; anything else -> "internal error: ..." and 70.
 int report_exception(std::exception_ptr e, std::ostream& err);
 
+// The message of a failed in-process run's error text: "error: " and trailing newlines removed
+// (what an enclosing command quotes when a command it ran fails).
+std::string error_message(std::string err);
+
 // The data folder: --data if given, else $TOKENFACTORY_DATA, else the built-in one.
 std::filesystem::path data_dir(const std::string& flag_value);
 

@@ -36,10 +36,7 @@ report::Json document_of(const std::vector<std::string>& args, const std::string
   a.emplace_back("--json");
   std::ostringstream out, err;
   if (run(a, out, err) != 0) {
-    std::string why = err.str();
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    if (why.rfind("error: ", 0) == 0) why = why.substr(7);
-    fail(fmt::format("report: '{}' failed: {}", args[0], why));
+    fail(fmt::format("report: '{}' failed: {}", args[0], error_message(err.str())));
   }
   return io::parse_json(out.str(), args[0] + " --json");
 }

@@ -256,10 +256,7 @@ int run_scenario(const Scenario& s, const std::string& data_flag, bool json, std
   };
   // A variant the simulator refuses: its error, with the variant and the command it stands for.
   auto failed = [&](const ScenarioVariant& v, int, const std::string& text) -> int {
-    std::string why = text;
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    if (why.rfind("error: ", 0) == 0) why = why.substr(7);
-    fail(fmt::format("{}: variant '{}': {}", s.file, v.name, why), command_line(v.args));
+    fail(fmt::format("{}: variant '{}': {}", s.file, v.name, error_message(text)), command_line(v.args));
   };
   if (s.variants.size() == 1 && !json) {
     std::ostringstream o, e;

@@ -226,6 +226,12 @@ ApiServer::ApiServer(ServerOptions options, std::vector<ApiEndpoint> endpoints, 
   m.http.set_payload_max_length(m.options.max_body_bytes);
   m.http.set_read_timeout(10);
   m.http.set_write_timeout(10);
+  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, with which a second server on a
+  // port already in use would start silently and share its connections.
+  m.http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   m.http.set_keep_alive_max_count(1000);
   m.http.set_tcp_nodelay(true);
   Impl* p = impl_.get();

@@ -16,6 +16,7 @@
 #include "cli/app.hpp"
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
+#include "core/diagnostic.hpp"
 #include "report/server.hpp"
 #include "support/test_support.hpp"
 
@@ -177,6 +178,21 @@ TEST(ApiServer, BadRequestsGetAFourHundredWithAMessage) {
     const auto j = body_of(r);
     EXPECT_EQ(j["error"]["status"], k.status);
     EXPECT_NE(j["error"]["message"].get<std::string>().find(k.expect), std::string::npos) << j.dump();
+  }
+}
+
+// A second server on a port already in use is refused with a message, never started beside it.
+TEST(ApiServer, APortInUseIsRefused) {
+  report::ServerOptions o;
+  o.port = 0;
+  report::ApiServer first(o, {}, {}, "");
+  o.port = first.bind();
+  report::ApiServer second(o, {}, {}, "");
+  try {
+    (void)second.bind();
+    FAIL() << "bound a port already in use";
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(e.diagnostic().message.find("cannot listen"), std::string::npos);
   }
 }
 
