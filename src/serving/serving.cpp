@@ -18,6 +18,7 @@
 
 #include "core/diagnostic.hpp"
 #include "core/stats.hpp"
+#include "serving/pool.hpp"
 #include "serving/replica.hpp"
 
 namespace tf::serving {
@@ -205,12 +206,6 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
   res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
 }
 
-// Imbalance guard of the prefix-affinity router (the sgl-router cache-aware policy's defaults):
-// when the busiest replica holds more than kBalanceAbs requests beyond the idlest and more than
-// kBalanceRel times as many, a request goes to the idlest replica whatever its prefix.
-constexpr double kBalanceAbs = 32;
-constexpr double kBalanceRel = 1.0001;
-
 // The load-aware routers: every replica on one clock; each request is routed when it arrives,
 // from the replicas' state then (as of their last finished iteration). Events are taken in time
 // order, an arrival before an iteration that starts at the same time, replicas in index order.
@@ -228,18 +223,13 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   const size_t clients = closed ? std::min<size_t>(static_cast<size_t>(w.clients), n) : 0;
   // The replicas are told each request's arrival when it is routed: they read only the block
   // hashes of the workload (a closed-loop workload's copy without its clients).
-  Workload pool;
+  Workload hashes;
   if (closed) {
-    pool.block_hashes = w.block_hashes;
-    pool.block_tokens = w.block_tokens;
+    hashes.block_hashes = w.block_hashes;
+    hashes.block_tokens = w.block_tokens;
   }
-  const Workload& source = closed ? pool : w;
-  std::vector<std::unique_ptr<Replica>> reps;
-  for (size_t r = 0; r < dp; ++r) {
-    reps.push_back(std::make_unique<Replica>(model, engine, source, cap_kv, n / dp + 1));
-    reps.back()->record(timeline, r);
-  }
-  std::vector<std::vector<size_t>> index(dp);
+  const Workload& source = closed ? hashes : w;
+  Pool pool(model, engine, source, cap_kv, dp, router, clients, n, timeline);
   // Released requests not yet routed, earliest first (ties in workload order). Open loop: every
   // request at its arrival. Closed loop, as one replica runs it: the first C requests at 0 (client
   // c sends request c); when a request completes, its client sends the next request not yet sent.
@@ -252,73 +242,16 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   } else {
     for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
   }
-  std::vector<size_t> home(clients, dp);  // session-sticky: each client's replica (dp = not yet chosen)
-  // Prefix affinity: the leading prompt blocks each replica has been sent (its cache to be).
-  std::vector<std::unordered_set<uint64_t>> sent(router == Router::prefix_affinity ? dp : 0);
-  auto affinity = [&](size_t r, const Request& q) {
-    uint32_t k = 0;
-    while (k < q.prompt_blocks && sent[r].count(w.block_hashes[q.hash_begin + k])) ++k;
-    return k;
-  };
-  auto in_system = [&](size_t r) { return static_cast<double>(reps[r]->requests() - reps[r]->completed()); };
-  auto least_outstanding = [&] {
-    size_t best = 0;
-    for (size_t r = 1; r < dp; ++r)
-      if (reps[r]->outstanding_tokens() < reps[best]->outstanding_tokens()) best = r;
-    return best;
-  };
-  auto choose = [&](const Request& q, size_t i) -> size_t {
-    switch (router) {
-      case Router::least_kv: {
-        size_t best = 0;
-        double best_share = reps[0]->kv_in_use_bytes() / cap_kv;
-        for (size_t r = 1; r < dp; ++r) {
-          const double share = reps[r]->kv_in_use_bytes() / cap_kv;
-          if (share < best_share ||
-              (share == best_share && reps[r]->outstanding_tokens() < reps[best]->outstanding_tokens()))
-            best = r, best_share = share;
-        }
-        return best;
-      }
-      case Router::prefix_affinity: {
-        double lo = in_system(0), hi = lo;
-        for (size_t r = 1; r < dp; ++r) lo = std::min(lo, in_system(r)), hi = std::max(hi, in_system(r));
-        if (hi - lo > kBalanceAbs && hi > kBalanceRel * lo) return least_outstanding();
-        size_t best = least_outstanding();
-        uint32_t best_match = affinity(best, q);
-        for (size_t r = 0; r < dp; ++r) {
-          const uint32_t m = affinity(r, q);
-          if (m > best_match) best = r, best_match = m;
-        }
-        return best;
-      }
-      case Router::session_sticky: {
-        auto& h = home[client_of[i]];
-        if (h == dp) h = least_outstanding();
-        return h;
-      }
-      default:
-        return least_outstanding();
-    }
-  };
   size_t routed = 0;
   while (true) {
-    size_t due = dp;
-    double t_due = std::numeric_limits<double>::infinity();
-    for (size_t r = 0; r < dp; ++r) {
-      const double t = reps[r]->next_time();
-      if (t < t_due) t_due = t, due = r;
-    }
+    double t_due = 0;
+    const size_t due = pool.due(t_due);
     if (!released.empty() && released.top().first <= t_due) {
       const auto [at, i] = released.top();
       released.pop();
       const Request& q = w.requests[i];
-      const size_t r = choose(q, i);
-      reps[r]->add(q, at);
-      index[r].push_back(i);
+      pool.send(pool.choose(q, closed ? client_of[i] : 0), q, at, i);
       ++routed;
-      if (!sent.empty())
-        for (uint32_t k = 0; k < q.prompt_blocks; ++k) sent[r].insert(w.block_hashes[q.hash_begin + k]);
       continue;
     }
     if (due == dp) break;  // every replica idle and nothing left to route: done
@@ -329,15 +262,15 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
       // before this iteration would end: a decode stretch ends where the others' next
       // iterations start, as it does at an arrival it could admit.
       for (size_t r = 0; r < dp; ++r)
-        if (r != due && reps[r]->next_time() < next.time)
-          next = {reps[r]->next_time(), next.request ? next.request : &w.requests[std::min(routed, n - 1)]};
+        if (r != due && pool[r].next_time() < next.time)
+          next = {pool[r].next_time(), next.request ? next.request : &w.requests[std::min(routed, n - 1)]};
     }
-    reps[due]->iterate(next);
+    pool[due].iterate(next);
     if (closed)
-      for (const size_t local : reps[due]->just_completed()) {
+      for (const size_t local : pool[due].just_completed()) {
         if (next_send >= n) break;
-        client_of[next_send] = client_of[index[due][local]];
-        released.push({reps[due]->finish_s(local), next_send++});
+        client_of[next_send] = client_of[pool.sent_to(due)[local]];
+        released.push({pool[due].finish_s(local), next_send++});
       }
   }
   if (routed != n) fail("simulation: internal error: not every request was routed");
@@ -345,9 +278,9 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   res.requests.resize(n);
   res.per_replica.assign(dp, 0);
   for (size_t r = 0; r < dp; ++r) {
-    if (index[r].empty()) continue;
-    merge(res, reps[r]->take(), index[r], r);
-    res.per_replica[r] = index[r].size();
+    if (pool.sent_to(r).empty()) continue;
+    merge(res, pool[r].take(), pool.sent_to(r), r);
+    res.per_replica[r] = pool.sent_to(r).size();
   }
   summarise(res, w.window);
   return res;

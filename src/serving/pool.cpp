@@ -1,0 +1,91 @@
+#include "serving/pool.hpp"
+
+#include <limits>
+
+namespace tf::serving {
+
+Pool::Pool(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv,
+           size_t replicas, Router router, size_t sessions, size_t expected, Timeline* timeline)
+    : w_(w), cap_kv_(cap_kv), router_(router), index_(replicas), home_(sessions, replicas),
+      sent_(router == Router::prefix_affinity ? replicas : 0) {
+  for (size_t r = 0; r < replicas; ++r) {
+    reps_.push_back(std::make_unique<Replica>(model, engine, w, cap_kv, expected / replicas + 1));
+    reps_.back()->record(timeline, r);
+  }
+}
+
+double Pool::in_system(size_t r) const {
+  return static_cast<double>(reps_[r]->requests() - reps_[r]->completed());
+}
+
+uint32_t Pool::affinity(size_t r, const Request& q) const {
+  uint32_t k = 0;
+  while (k < q.prompt_blocks && sent_[r].count(w_.block_hashes[q.hash_begin + k])) ++k;
+  return k;
+}
+
+size_t Pool::least_outstanding() const {
+  size_t best = 0;
+  for (size_t r = 1; r < reps_.size(); ++r)
+    if (reps_[r]->outstanding_tokens() < reps_[best]->outstanding_tokens()) best = r;
+  return best;
+}
+
+size_t Pool::choose(const Request& q, size_t session) {
+  const size_t n = reps_.size();
+  switch (router_) {
+    case Router::round_robin:
+      return sent_count_ % n;
+    case Router::least_kv: {
+      size_t best = 0;
+      double best_share = reps_[0]->kv_in_use_bytes() / cap_kv_;
+      for (size_t r = 1; r < n; ++r) {
+        const double share = reps_[r]->kv_in_use_bytes() / cap_kv_;
+        if (share < best_share ||
+            (share == best_share && reps_[r]->outstanding_tokens() < reps_[best]->outstanding_tokens()))
+          best = r, best_share = share;
+      }
+      return best;
+    }
+    case Router::prefix_affinity: {
+      double lo = in_system(0), hi = lo;
+      for (size_t r = 1; r < n; ++r) lo = std::min(lo, in_system(r)), hi = std::max(hi, in_system(r));
+      if (hi - lo > kBalanceAbs && hi > kBalanceRel * lo) return least_outstanding();
+      size_t best = least_outstanding();
+      uint32_t best_match = affinity(best, q);
+      for (size_t r = 0; r < n; ++r) {
+        const uint32_t m = affinity(r, q);
+        if (m > best_match) best = r, best_match = m;
+      }
+      return best;
+    }
+    case Router::session_sticky: {
+      auto& h = home_[session];
+      if (h == n) h = least_outstanding();
+      return h;
+    }
+    case Router::least_outstanding_tokens:
+      break;
+  }
+  return least_outstanding();
+}
+
+void Pool::send(size_t r, const Request& q, double at, size_t index) {
+  reps_[r]->add(q, at);
+  index_[r].push_back(index);
+  ++sent_count_;
+  if (!sent_.empty())
+    for (uint32_t k = 0; k < q.prompt_blocks; ++k) sent_[r].insert(w_.block_hashes[q.hash_begin + k]);
+}
+
+size_t Pool::due(double& time) const {
+  size_t due = reps_.size();
+  time = std::numeric_limits<double>::infinity();
+  for (size_t r = 0; r < reps_.size(); ++r) {
+    const double t = reps_[r]->next_time();
+    if (t < time) time = t, due = r;
+  }
+  return due;
+}
+
+}  // namespace tf::serving

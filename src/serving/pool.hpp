@@ -1,0 +1,62 @@
+#pragma once
+// A pool of engine replicas behind a router, every replica on one clock (the cluster component
+// of the serving simulator): the load-aware routed deployment and each pool of a
+// prefill/decode-disaggregated service are pools. The pool owns its replicas and the router's
+// state (the prompt blocks each replica has been sent, each session's replica); the caller owns
+// the event loop (which replica iterates next, when a request is released to the pool).
+#include <cstddef>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "serving/replica.hpp"
+
+namespace tf::serving {
+
+class Pool {
+ public:
+  // `replicas` replicas of `model` under `engine`, each holding `cap_kv` bytes of KV per chip;
+  // `w` supplies the block hashes (its requests are not read); `sessions` is the number of
+  // closed-loop clients (session-sticky needs it > 0); `expected` requests in all.
+  Pool(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv, size_t replicas,
+       Router router, size_t sessions, size_t expected, Timeline* timeline);
+
+  [[nodiscard]] size_t size() const { return reps_.size(); }
+  [[nodiscard]] Replica& operator[](size_t r) { return *reps_[r]; }
+  [[nodiscard]] const Replica& operator[](size_t r) const { return *reps_[r]; }
+
+  // The replica `q` goes to under the router (session: its client, for session-sticky), from
+  // the replicas' state as of their last finished iteration.
+  [[nodiscard]] size_t choose(const Request& q, size_t session);
+  // Hands `q` (workload index `index`) to replica `r`, arriving at `at`.
+  void send(size_t r, const Request& q, double at, size_t index);
+
+  // The replica whose next iteration starts first (ties: the lowest index) and when; size()
+  // and +inf when every replica is idle.
+  [[nodiscard]] size_t due(double& time) const;
+
+  // Workload indices of the requests each replica was sent, in the order sent.
+  [[nodiscard]] const std::vector<size_t>& sent_to(size_t r) const { return index_[r]; }
+
+ private:
+  [[nodiscard]] size_t least_outstanding() const;
+  [[nodiscard]] double in_system(size_t r) const;
+  [[nodiscard]] uint32_t affinity(size_t r, const Request& q) const;
+
+  const Workload& w_;
+  double cap_kv_;
+  Router router_;
+  std::vector<std::unique_ptr<Replica>> reps_;
+  std::vector<std::vector<size_t>> index_;
+  size_t sent_count_ = 0;
+  std::vector<size_t> home_;                         // session-sticky: each session's replica (size() = none yet)
+  std::vector<std::unordered_set<uint64_t>> sent_;  // prefix affinity: leading blocks each replica was sent
+};
+
+// Imbalance guard of the prefix-affinity router (the sgl-router cache-aware policy's defaults):
+// when the busiest replica holds more than kBalanceAbs requests beyond the idlest and more than
+// kBalanceRel times as many, a request goes to the idlest replica whatever its prefix.
+inline constexpr double kBalanceAbs = 32;
+inline constexpr double kBalanceRel = 1.0001;
+
+}  // namespace tf::serving
