@@ -5,12 +5,13 @@
 namespace tf::serving {
 
 Pool::Pool(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv,
-           size_t replicas, Router router, size_t sessions, size_t expected, Timeline* timeline)
+           size_t replicas, Router router, size_t sessions, size_t expected, Timeline* timeline,
+           size_t first_timeline_replica)
     : w_(w), cap_kv_(cap_kv), router_(router), index_(replicas), home_(sessions, replicas),
       sent_(router == Router::prefix_affinity ? replicas : 0) {
   for (size_t r = 0; r < replicas; ++r) {
     reps_.push_back(std::make_unique<Replica>(model, engine, w, cap_kv, expected / replicas + 1));
-    reps_.back()->record(timeline, r);
+    reps_.back()->record(timeline, first_timeline_replica + r);
   }
 }
 

@@ -17,9 +17,10 @@ class Pool {
  public:
   // `replicas` replicas of `model` under `engine`, each holding `cap_kv` bytes of KV per chip;
   // `w` supplies the block hashes (its requests are not read); `sessions` is the number of
-  // closed-loop clients (session-sticky needs it > 0); `expected` requests in all.
+  // closed-loop clients (session-sticky needs it > 0); `expected` requests in all. Replica r
+  // records its iterations as timeline replica `first_timeline_replica + r`.
   Pool(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv, size_t replicas,
-       Router router, size_t sessions, size_t expected, Timeline* timeline);
+       Router router, size_t sessions, size_t expected, Timeline* timeline, size_t first_timeline_replica = 0);
 
   [[nodiscard]] size_t size() const { return reps_.size(); }
   [[nodiscard]] Replica& operator[](size_t r) { return *reps_[r]; }
@@ -52,6 +53,15 @@ class Pool {
   std::vector<size_t> home_;                         // session-sticky: each session's replica (size() = none yet)
   std::vector<std::unordered_set<uint64_t>> sent_;  // prefix affinity: leading blocks each replica was sent
 };
+
+// Pieces the simulations that run pools share (serving.cpp).
+// Refuses warm-up and drain fractions that leave no window.
+void check_window(const WindowSpec& w);
+// Fills the whole-run figures and the steady window of `res` from its request records.
+void summarise(Result& res, const WindowSpec& window);
+// Adds one replica's run to a service's: its requests (local k is workload index[k], served by
+// `replica`), summed steps and work, maximised peaks, summed preemption and prefix-cache counts.
+void merge(Result& res, const Result& one, const std::vector<size_t>& index, size_t replica);
 
 // Imbalance guard of the prefix-affinity router (the sgl-router cache-aware policy's defaults):
 // when the busiest replica holds more than kBalanceAbs requests beyond the idlest and more than

@@ -133,7 +133,7 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   start_tick_.push_back(0);
   start_emitted_.push_back(0);
   if (caching_) pinned_.push_back(0);
-  outstanding_ += r.input_tokens + r.output_tokens;
+  outstanding_ += prefilled_ ? r.output_tokens : r.input_tokens + r.output_tokens;
 }
 
 double Replica::next_time() const {
@@ -208,10 +208,16 @@ void Replica::iterate(const Arrival& external) {
       }
       outstanding_ -= cached;
     }
-    prefilling_.emplace_back(i, cached);
     reserved_ += need_[i];
     admitted_as_[i] = admissions_++;
     waiting_.pop_front();
+    if (prefilled_ && epoch_[i] == 0) {  // its prompt's KV has arrived: it decodes from this step
+      const double ctx = reqs_[i]->input_tokens + 1;
+      prompt_done(i);
+      if (paged_) held += kv(ctx), growth += kv(ctx + 1) - kv(ctx);
+    } else {
+      prefilling_.emplace_back(i, cached);
+    }
   }
   // Unpinned cached blocks live in the KV memory running requests leave free.
   if (caching_) cache_->trim(std::max(0.0, cap_kv_ - reserved_ - held));
@@ -347,27 +353,33 @@ void Replica::iterate(const Arrival& external) {
   while (!prefilling_.empty() && prefilling_.front().second >= prompt_[prefilling_.front().first]) {
     const size_t id = prefilling_.front().first;
     prefilling_.pop_front();
-    if (paged_) reserved_ -= need_[id];
-    const auto& r = *reqs_[id];
-    if (caching_ && pinned_[id] < r.prompt_blocks) {
-      cache_->pin(r.hash_begin, pinned_[id], r.prompt_blocks);
-      pinned_[id] = r.prompt_blocks;
-    }
-    if (emitted_[id] == 0) res_.requests[id].first_token_s = t_;
-    emitted_[id] += 1;
-    outstanding_ -= 1;
-    if (emitted_[id] >= r.output_tokens) {
-      complete(id);
-      continue;
-    }
-    decoding_ += 1;
-    context_sum_ += r.input_tokens + emitted_[id];
-    finishing_.push({tick_ + r.output_tokens - emitted_[id], id, epoch_[id]});
-    if (paged_) {
-      start_tick_[id] = tick_;
-      start_emitted_[id] = emitted_[id];
-      decoders_.emplace(admitted_as_[id], id);
-    }
+    prompt_done(id);
+  }
+}
+
+// A request whose prompt has been computed (here, or by a prefill pool) emits its next token
+// (the first, unless recomputed after a preemption) and starts decoding (or completes).
+void Replica::prompt_done(size_t id) {
+  if (paged_) reserved_ -= need_[id];
+  const auto& r = *reqs_[id];
+  if (caching_ && pinned_[id] < r.prompt_blocks) {
+    cache_->pin(r.hash_begin, pinned_[id], r.prompt_blocks);
+    pinned_[id] = r.prompt_blocks;
+  }
+  if (emitted_[id] == 0) res_.requests[id].first_token_s = t_;
+  emitted_[id] += 1;
+  outstanding_ -= 1;
+  if (emitted_[id] >= r.output_tokens) {
+    complete(id);
+    return;
+  }
+  decoding_ += 1;
+  context_sum_ += r.input_tokens + emitted_[id];
+  finishing_.push({tick_ + r.output_tokens - emitted_[id], id, epoch_[id]});
+  if (paged_) {
+    start_tick_[id] = tick_;
+    start_emitted_[id] = emitted_[id];
+    decoders_.emplace(admitted_as_[id], id);
   }
 }
 

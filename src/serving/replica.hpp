@@ -89,6 +89,11 @@ class Replica {
   [[nodiscard]] const std::vector<size_t>& just_completed() const { return just_completed_; }
   [[nodiscard]] double finish_s(size_t local) const { return res_.requests[local].finish_s; }
 
+  // Decode pool of a disaggregated service: requests arrive with their prompt's KV (computed and
+  // transferred by a prefill pool) and their first token, so admission starts them decoding
+  // with no prefill; a request preempted later recomputes its context here. Call before add().
+  void set_prefilled(bool on) { prefilled_ = on; }
+
   // Records every iteration into timeline->replicas[replica] (bounded by its max_events).
   void record(Timeline* timeline, size_t replica);
 
@@ -100,13 +105,14 @@ class Replica {
   double in_flight() const { return decoding_ + static_cast<double>(prefilling_.size()); }
   void release(size_t id, bool finished);
   void complete(size_t id);
+  void prompt_done(size_t id);
   double decoder_kv(double& growth) const;
 
   const cost::StepCostModel& model_;
   const EngineConfig& engine_;
   const Workload& w_;
   double cap_kv_, admit_cap_, slack_, cap_running_;
-  bool closed_, paged_, caching_;
+  bool closed_, paged_, caching_, prefilled_ = false;
   size_t clients_;
   Result res_;
   std::vector<const Request*> reqs_;  // the caller's requests (they outlive the replica)

@@ -64,8 +64,6 @@ Distribution distribution(std::vector<double> v) {
   return d;
 }
 
-namespace {
-
 void check_window(const WindowSpec& w) {
   if (!(w.warmup_fraction >= 0) || !(w.drain_fraction >= 0) || !(w.warmup_fraction + w.drain_fraction < 1))
     fail(fmt::format("simulation: the steady window's warm-up ({}) and drain ({}) fractions must be >= 0 and sum "
@@ -95,6 +93,8 @@ void summarise(Result& res, const WindowSpec& window) {
   res.e2e_s = distribution(std::move(e2e));
   res.steady = steady_window(res.requests, window);
 }
+
+namespace {
 
 // Output tokens a request emits in [a, b): its first at first_token_s, the others evenly over
 // (first_token_s, finish_s].
@@ -182,8 +182,6 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
   return res;
 }
 
-namespace {
-
 // Adds one replica's run to the deployment's: its requests (local k is workload index[k]),
 // summed steps and work, maximised peaks, summed prefix-cache counts.
 void merge(Result& res, const Result& one, const std::vector<size_t>& index, size_t replica) {
@@ -205,6 +203,8 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
   res.prefix_cache.evicted_blocks += one.prefix_cache.evicted_blocks;
   res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
 }
+
+namespace {
 
 // The load-aware routers: every replica on one clock; each request is routed when it arrives,
 // from the replicas' state then (as of their last finished iteration). Events are taken in time

@@ -172,7 +172,22 @@ struct Result {
     size_t evicted_blocks = 0, peak_blocks = 0;
     [[nodiscard]] double hit_rate() const { return lookup_tokens > 0 ? hit_tokens / lookup_tokens : 0; }
   } prefix_cache;
-  std::vector<size_t> per_replica;  // requests each replica served (simulate_deployment)
+  std::vector<size_t> per_replica;  // requests each replica served (simulate_deployment; disaggregated: decode pool)
+  // Prefill/decode disaggregation (simulate_disaggregated): what each pool did and what the KV
+  // hand-off between them cost. The figures above cover the whole service (steps, busy time and
+  // preemptions summed over both pools); peaks and the KV capacity are the decode pool's.
+  struct Disaggregation {
+    bool enabled = false;
+    size_t prefill_replicas = 0, decode_replicas = 0;
+    std::vector<size_t> per_prefill;  // requests each prefill replica served
+    size_t transfers = 0;             // requests whose KV moved (every one with more than one output token)
+    double transferred_bytes = 0;     // KV bytes moved from the prefill to the decode pool, all chips
+    Distribution transfer_s;          // prefill end to KV arrival: waiting for the links, latency, wire time
+    Distribution decode_wait_s;       // KV arrival to decode admission (the first token reaches the user then)
+    double prefill_busy_s = 0, decode_busy_s = 0;  // summed over each pool's replicas
+    double prefill_peak_kv_bytes = 0, prefill_kv_capacity_bytes = 0;  // per prefill chip
+    double link_busy_s = 0;           // summed wire time of the transfers
+  } disaggregation;
 };
 
 // One engine iteration as a timeline records it (Chrome-trace / Perfetto export): when it started,

@@ -10,35 +10,11 @@
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
+#include "serving/fixture.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::serving {
 namespace {
-
-struct Fixture {
-  model::ModelSpec model;
-  hardware::SystemSpec system;
-  cost::Efficiency eff;
-  cost::Deployment deployment;
-  Fixture(const std::string& model_id, const std::string& hw, int tp, int dp = 1) {
-    model = test::model_catalog().resolve(model_id);
-    system = test::hardware_catalog().get(hw);
-    eff = test::efficiency_table().for_family(system.family);
-    cost::DeploymentSpec spec;
-    spec.tp = tp;
-    spec.dp = dp;
-    deployment = cost::resolve_deployment(spec, model, system, eff);
-    deployment.model = &model;
-    deployment.system = &system;
-    deployment.efficiency = &eff;
-  }
-  [[nodiscard]] cost::StepCostModel cost_model() const { return cost::StepCostModel(deployment); }
-};
-
-const Fixture& llama8b() {
-  static const Fixture f("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1);
-  return f;
-}
 
 EngineConfig engine_for(const cost::StepCostModel&, double) {
   EngineConfig e;  // KV capacity: the deployment's free KV memory
@@ -59,21 +35,6 @@ void expect_same_timings(const Result& a, const Result& b, bool exact = false) {
       EXPECT_DOUBLE_EQ(a.requests[i].finish_s, b.requests[i].finish_s) << i;
     }
   }
-}
-
-double prefill_time(const cost::StepCostModel& m, double tokens, double prompt) {
-  cost::Batch b;
-  b.prefill_tokens = tokens;
-  b.prefill_prompt = prompt;
-  b.prefill_seqs = 1;
-  return m.step(b).time_s;
-}
-
-double decode_time(const cost::StepCostModel& m, double seqs, double context) {
-  cost::Batch b;
-  b.decode_seqs = seqs;
-  b.decode_context = context;
-  return m.step(b).time_s;
 }
 
 TEST(Serving, OneRequestIsItsPrefillThenOneDecodeStepPerToken) {

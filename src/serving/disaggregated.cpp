@@ -1,0 +1,237 @@
+#include "serving/disaggregated.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <queue>
+#include <tuple>
+
+#include "core/diagnostic.hpp"
+#include "serving/pool.hpp"
+
+namespace tf::serving {
+
+namespace {
+
+double capacity(const cost::StepCostModel& m, const EngineConfig& e) {
+  return e.kv_capacity_bytes ? *e.kv_capacity_bytes : m.memory().kv_free_bytes;
+}
+
+double replica_chips(const cost::StepCostModel& m) {
+  return static_cast<double>(std::max(1, m.deployment().tp) * std::max(1, m.deployment().pp));
+}
+
+}  // namespace
+
+Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, Timeline* timeline) {
+  if (!s.prefill || !s.decode) fail("disaggregated simulation: both a prefill and a decode deployment are needed");
+  const auto& pm = *s.prefill;
+  const auto& dm = *s.decode;
+  if (!(s.link.bandwidth_bytes_per_s > 0))
+    fail(fmt::format("disaggregated simulation: the KV transfer bandwidth must be > 0 bytes/s per chip, got {}",
+                     s.link.bandwidth_bytes_per_s));
+  if (!(s.link.latency_s >= 0) || !std::isfinite(s.link.latency_s))
+    fail(fmt::format("disaggregated simulation: the KV transfer latency must be finite and >= 0 s, got {}",
+                     s.link.latency_s));
+  const bool closed = w.clients > 0;
+  for (const Router r : {s.prefill_router, s.decode_router})
+    if (r == Router::session_sticky && !closed)
+      fail("simulation: the session-sticky router needs closed-loop clients (open-loop requests carry no session)",
+           "use --concurrency N, or another router");
+  if (s.decode_router == Router::prefix_affinity)
+    fail("disaggregated simulation: prefix affinity routes prompts, which the decode pool does not compute",
+         "use it for the prefill pool; the decode pool takes round-robin, least-outstanding-tokens, least-kv or "
+         "session-sticky");
+  check_window(w.window);
+  const size_t n = w.requests.size();
+  if (n == 0) fail("simulation: the workload has no requests");
+
+  // The prefill pool runs every prompt as a one-token request; the decode pool the whole request.
+  std::vector<Request> prompts(w.requests);
+  for (auto& q : prompts) q.output_tokens = 1;
+  Workload prefill_w;
+  prefill_w.requests = prompts;
+  prefill_w.block_hashes = w.block_hashes;
+  prefill_w.block_tokens = w.block_tokens;
+  prefill_w.clients = closed ? 1 : 0;  // checks only: arrivals are given at routing
+  const double cap_p = capacity(pm, s.prefill_engine), cap_d = capacity(dm, s.decode_engine);
+  {
+    // Each pool's checks name its side: a prompt that does not fit a prefill replica, a context
+    // that does not fit a decode replica.
+    try {
+      check_workload(pm, s.prefill_engine, cap_p, prefill_w);
+    } catch (const DiagnosticError& e) {
+      fail(fmt::format("prefill pool: {}", e.what()));
+    }
+    Workload decode_w;
+    decode_w.requests = w.requests;
+    decode_w.clients = prefill_w.clients;
+    try {
+      check_workload(dm, s.decode_engine, cap_d, decode_w);
+    } catch (const DiagnosticError& e) {
+      fail(fmt::format("decode pool: {}", e.what()));
+    }
+  }
+  prefill_w.requests.clear();
+  prefill_w.clients = 0;
+  const Workload no_hashes;
+
+  const size_t np = static_cast<size_t>(std::max(1, pm.deployment().dp));
+  const size_t nd = static_cast<size_t>(std::max(1, dm.deployment().dp));
+  const size_t clients = closed ? std::min<size_t>(static_cast<size_t>(w.clients), n) : 0;
+  Pool prefill(pm, s.prefill_engine, prefill_w, cap_p, np, s.prefill_router, clients, n, timeline);
+  Pool decode(dm, s.decode_engine, no_hashes, cap_d, nd, s.decode_router, clients, n, timeline, np);
+  for (size_t r = 0; r < nd; ++r) decode[r].set_prefilled(true);
+
+  // The hand-off: bytes of a prompt's KV (every chip of the prefill replica holds its share),
+  // moved at the slower side's aggregate link rate.
+  const double bw_p = s.link.bandwidth_bytes_per_s * replica_chips(pm);
+  const double bw_d = s.link.bandwidth_bytes_per_s * replica_chips(dm);
+  const double bw = std::min(bw_p, bw_d);
+  std::vector<double> out_free(np, 0), in_free(nd, 0);
+
+  using Release = std::pair<double, size_t>;
+  std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
+  std::vector<size_t> client_of(closed ? n : 0);
+  size_t next_send = clients;
+  if (closed) {
+    for (size_t c = 0; c < clients; ++c) released.push({0.0, c}), client_of[c] = c;
+  } else {
+    for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
+  }
+  // KV in flight to the decode pool: (arrival, request, decode replica), earliest first.
+  using Transfer = std::tuple<double, size_t, size_t>;
+  std::priority_queue<Transfer, std::vector<Transfer>, std::greater<>> transfers;
+  // The same per decode replica: (arrival, request).
+  std::vector<std::priority_queue<Release, std::vector<Release>, std::greater<>>> landing(nd);
+
+  Result res;
+  res.requests.resize(n);
+  auto& dis = res.disaggregation;
+  dis.enabled = true;
+  dis.prefill_replicas = np;
+  dis.decode_replicas = nd;
+  std::vector<double> transfer_s, kv_arrival(n, 0);
+  std::vector<char> ends_at_prefill(n, 0);
+  size_t routed = 0, finished = 0;
+  auto release_next = [&](size_t i, double at) {
+    ++finished;
+    if (closed && next_send < n) {
+      client_of[next_send] = client_of[i];
+      released.push({at, next_send++});
+    }
+  };
+
+  while (true) {
+    double tp = 0, td = 0;
+    const size_t due_p = prefill.due(tp), due_d = decode.due(td);
+    if (!released.empty() && released.top().first <= std::min(tp, td) &&
+        (transfers.empty() || released.top().first <= std::get<0>(transfers.top()))) {
+      const auto [at, i] = released.top();
+      released.pop();
+      prefill.send(prefill.choose(prompts[i], closed ? client_of[i] : 0), prompts[i], at, i);
+      ++routed;
+      continue;
+    }
+    if (!transfers.empty() && std::get<0>(transfers.top()) <= std::min(tp, td)) {
+      const auto [at, i, d] = transfers.top();
+      transfers.pop();
+      landing[d].pop();
+      decode.send(d, w.requests[i], at, i);
+      continue;
+    }
+    if (due_p == np && due_d == nd) break;  // every replica idle, nothing in flight
+    if (due_p != np && tp <= td) {
+      Arrival next;
+      if (!released.empty()) next = {released.top().first, &prompts[released.top().second]};
+      if (closed && routed < n)
+        // A completion in the decode pool may release a client's next prompt.
+        if (due_d != nd && td < next.time) next = {td, next.request ? next.request : &prompts[std::min(routed, n - 1)]};
+      prefill[due_p].iterate(next);
+      for (const size_t local : prefill[due_p].just_completed()) {
+        const size_t i = prefill.sent_to(due_p)[local];
+        const double done = prefill[due_p].finish_s(local);
+        const Request& q = w.requests[i];
+        if (q.output_tokens <= 1) {
+          ends_at_prefill[i] = 1;
+          release_next(i, done);
+          continue;
+        }
+        const size_t d = decode.choose(q, closed ? client_of[i] : 0);
+        const double bytes = pm.kv_bytes_per_chip(1, q.input_tokens) * replica_chips(pm);
+        const double wire = std::isfinite(bw) ? bytes / bw : 0;
+        const double start = std::max({done, out_free[due_p], in_free[d]});
+        out_free[due_p] = in_free[d] = start + wire;
+        const double at = start + wire + s.link.latency_s;
+        transfers.push({at, i, d});
+        landing[d].push({at, i});
+        kv_arrival[i] = at;
+        transfer_s.push_back(at - done);
+        dis.transferred_bytes += bytes;
+        dis.link_busy_s += wire;
+        ++dis.transfers;
+      }
+      continue;
+    }
+    // A decode replica's iteration: a decode stretch ends at the next KV arrival it could take,
+    // and (conservatively) where a prefill iteration starts, whose prompts may be sent here.
+    Arrival next;
+    if (!landing[due_d].empty()) next = {landing[due_d].top().first, &w.requests[landing[due_d].top().second]};
+    if (due_p != np && tp < next.time) next = {tp, next.request ? next.request : &w.requests[0]};
+    if (closed && routed < n && !released.empty() && released.top().first < next.time)
+      next = {released.top().first, next.request ? next.request : &w.requests[0]};
+    decode[due_d].iterate(next);
+    for (const size_t local : decode[due_d].just_completed())
+      release_next(decode.sent_to(due_d)[local], decode[due_d].finish_s(local));
+  }
+  if (routed != n || finished != n) fail("simulation: internal error: not every request was served");
+
+  // The records: arrival from the prefill pool, first token and finish from the decode pool.
+  Result pre;
+  pre.requests.resize(n);
+  dis.per_prefill.assign(np, 0);
+  for (size_t r = 0; r < np; ++r) {
+    if (prefill.sent_to(r).empty()) continue;
+    const auto one = prefill[r].take();
+    merge(pre, one, prefill.sent_to(r), r);
+    dis.per_prefill[r] = prefill.sent_to(r).size();
+    dis.prefill_busy_s += one.busy_s;
+    dis.prefill_peak_kv_bytes = std::max(dis.prefill_peak_kv_bytes, one.peak_kv_bytes);
+  }
+  dis.prefill_kv_capacity_bytes = cap_p;
+  res.per_replica.assign(nd, 0);
+  for (size_t r = 0; r < nd; ++r) {
+    if (decode.sent_to(r).empty()) continue;
+    const auto one = decode[r].take();
+    merge(res, one, decode.sent_to(r), r);
+    res.per_replica[r] = decode.sent_to(r).size();
+    dis.decode_busy_s += one.busy_s;
+  }
+  res.kv_capacity_bytes = cap_d;
+  std::vector<double> waits;
+  for (size_t i = 0; i < n; ++i) {
+    auto& rec = res.requests[i];
+    const auto& p = pre.requests[i];
+    if (ends_at_prefill[i]) {
+      rec = p;
+      rec.output_tokens = w.requests[i].output_tokens;
+      continue;
+    }
+    waits.push_back(rec.first_token_s - kv_arrival[i]);
+    rec.arrival_s = p.arrival_s;
+  }
+  dis.transfer_s = distribution(std::move(transfer_s));
+  dis.decode_wait_s = distribution(std::move(waits));
+  res.steps += pre.steps;
+  res.step_evaluations += pre.step_evaluations;
+  res.busy_s += pre.busy_s;
+  res.preemptions += pre.preemptions;
+  res.recomputed_tokens += pre.recomputed_tokens;
+  res.prefix_cache = pre.prefix_cache;
+  summarise(res, w.window);
+  return res;
+}
+
+}  // namespace tf::serving

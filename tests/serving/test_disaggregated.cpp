@@ -1,0 +1,199 @@
+// Prefill/decode disaggregation against hand-computed hand-offs and invariants: a request's TTFT
+// is its prefill plus its KV transfer, its decode the decode pool's steps; with a free link and
+// negligible load the split equals the colocated run; requests, tokens and bytes are conserved;
+// transfers queue on the links; each pool's memory bounds it.
+#include "serving/disaggregated.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/diagnostic.hpp"
+#include "serving/fixture.hpp"
+
+namespace tf::serving {
+namespace {
+
+const Fixture& llama8b_dp(int dp) {
+  static const Fixture one("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 1);
+  static const Fixture two("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 2);
+  static const Fixture three("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 3);
+  return dp == 1 ? one : dp == 2 ? two : three;
+}
+
+DisaggregatedService service(const cost::StepCostModel& p, const cost::StepCostModel& d, double bw, double latency) {
+  DisaggregatedService s;
+  s.prefill = &p;
+  s.decode = &d;
+  s.prefill_engine.step_tokens = s.decode_engine.step_tokens = 8192;
+  s.link = {bw, latency};
+  return s;
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// One request of 1000 + 101 tokens: its prefill on the prefill pool, its 1000-token KV over a
+// 50 GB/s link with 20 us latency, then 100 decode steps on the decode pool.
+TEST(Disaggregation, OneRequestIsItsPrefillItsTransferAndItsDecodeSteps) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(1).cost_model();
+  const double bw = 50e9, latency = 20e-6;
+  Workload w;
+  w.requests = {{0.0, 1000, 101}};
+  const auto r = simulate_disaggregated(service(pm, dm, bw, latency), w);
+  ASSERT_EQ(r.requests.size(), 1u);
+  const double bytes = pm.kv_bytes_per_chip(1, 1000);  // one chip per replica
+  const double transfer = latency + bytes / bw;
+  EXPECT_NEAR(r.requests[0].ttft_s(), prefill_time(pm, 1000, 1000) + transfer, 1e-12);
+  double decode = 0;
+  for (int k = 1; k <= 100; ++k) decode += decode_time(dm, 1, 1000 + k);
+  EXPECT_NEAR(r.requests[0].e2e_s() - r.requests[0].ttft_s(), decode, 1e-4 * decode);
+  const auto& dis = r.disaggregation;
+  EXPECT_TRUE(dis.enabled);
+  EXPECT_EQ(dis.transfers, 1u);
+  EXPECT_DOUBLE_EQ(dis.transferred_bytes, bytes);
+  EXPECT_NEAR(dis.transfer_s.mean, transfer, 1e-15);
+  EXPECT_DOUBLE_EQ(dis.decode_wait_s.max, 0);  // the decode replica was idle: admitted on arrival
+  EXPECT_DOUBLE_EQ(r.steps, 101);              // one prefill step, 100 decode steps
+}
+
+// A free link and requests far apart: every request's TTFT and E2E are the colocated engine's
+// (its prefill alone, then its decode steps alone), the work split between the pools.
+TEST(Disaggregation, WithAFreeLinkAndNegligibleLoadItEqualsTheColocatedRun) {
+  const auto pm = llama8b_dp(2).cost_model();
+  const auto dm = llama8b_dp(2).cost_model();
+  const auto colocated = llama8b_dp(1).cost_model();
+  Workload w;
+  for (int i = 0; i < 20; ++i) w.requests.push_back({100.0 * i, 500.0 + 50 * i, 64.0 + i});
+  const auto r = simulate_disaggregated(service(pm, dm, kInf, 0), w);
+  EngineConfig e;
+  e.step_tokens = 8192;
+  const auto c = simulate(colocated, e, w);
+  ASSERT_EQ(r.requests.size(), c.requests.size());
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    EXPECT_NEAR(r.requests[i].ttft_s(), c.requests[i].ttft_s(), 1e-12) << i;
+    EXPECT_NEAR(r.requests[i].e2e_s(), c.requests[i].e2e_s(), 1e-9 * c.requests[i].e2e_s()) << i;
+  }
+  EXPECT_DOUBLE_EQ(r.disaggregation.transfer_s.max, 0);
+  // Least-outstanding routing over idle replicas: all go to the first of each pool.
+  EXPECT_EQ(r.disaggregation.per_prefill[0] + r.disaggregation.per_prefill[1], 20u);
+  EXPECT_NEAR(r.disaggregation.prefill_busy_s + r.disaggregation.decode_busy_s, c.busy_s, 1e-9 * c.busy_s);
+}
+
+// Two prompts prefilled in one step leave together; the second transfer waits for the first on
+// the prefill replica's link: transfer times W + L and 2 W + L. The decode replica, busy with the
+// first, takes the second at its next step.
+TEST(Disaggregation, TransfersQueueOnTheLinks) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(1).cost_model();
+  const double bw = 1e9, latency = 1e-3;
+  Workload w;
+  w.requests = {{0.0, 2000, 50}, {0.0, 2000, 50}};
+  const auto r = simulate_disaggregated(service(pm, dm, bw, latency), w);
+  const double wire = pm.kv_bytes_per_chip(1, 2000) / bw;
+  const auto& t = r.disaggregation.transfer_s;
+  EXPECT_NEAR(t.max, 2 * wire + latency, 1e-12);
+  EXPECT_NEAR(t.mean, 1.5 * wire + latency, 1e-12);
+  EXPECT_NEAR(r.disaggregation.link_busy_s, 2 * wire, 1e-12);
+  // The second is admitted at the first decode step boundary after its KV lands.
+  const double gap = r.requests[1].first_token_s - r.requests[0].first_token_s;
+  EXPECT_GE(gap, wire - 1e-12);
+  EXPECT_LE(gap, wire + decode_time(dm, 1, 2050));
+  EXPECT_LE(r.disaggregation.decode_wait_s.max, decode_time(dm, 1, 2050));
+}
+
+// Under load, with a decode pool short of KV memory (paged, so it preempts): every request
+// completes once, in order of its phases; each pool served every request; bytes moved are the
+// prompts' KV; the decode pool never holds more KV than it has; the same inputs repeat to the bit.
+TEST(Disaggregation, UnderLoadRequestsTokensAndBytesAreConservedAndCapacityHolds) {
+  const auto pm = llama8b_dp(2).cost_model();
+  const auto dm = llama8b_dp(3).cost_model();
+  auto s = service(pm, dm, 25e9, 5e-6);
+  s.decode_engine.kv_admission = KvAdmission::paged;
+  s.decode_engine.kv_capacity_bytes = 40 * dm.kv_bytes_per_chip(1, 2500);
+  Workload w;
+  w.requests = make_requests(600, {1500, 0.4}, {400, 0.5}, 30.0, 11);
+  const auto r = simulate_disaggregated(s, w);
+  ASSERT_EQ(r.requests.size(), 600u);
+  double bytes = 0, out = 0;
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    const auto& q = r.requests[i];
+    EXPECT_DOUBLE_EQ(q.arrival_s, w.requests[i].arrival_s) << i;
+    EXPECT_GT(q.first_token_s, q.arrival_s) << i;
+    EXPECT_GE(q.finish_s, q.first_token_s) << i;
+    EXPECT_DOUBLE_EQ(q.output_tokens, w.requests[i].output_tokens) << i;
+    bytes += pm.kv_bytes_per_chip(1, w.requests[i].input_tokens);
+    out += q.output_tokens;
+  }
+  const auto& dis = r.disaggregation;
+  EXPECT_EQ(dis.transfers, 600u);
+  EXPECT_NEAR(dis.transferred_bytes, bytes, 1e-9 * bytes);
+  EXPECT_EQ(dis.per_prefill[0] + dis.per_prefill[1], 600u);
+  EXPECT_EQ(r.per_replica[0] + r.per_replica[1] + r.per_replica[2], 600u);
+  EXPECT_GT(r.preemptions, 0u);
+  EXPECT_LE(r.peak_kv_bytes, *s.decode_engine.kv_capacity_bytes * (1 + 1e-9));
+  EXPECT_LE(dis.prefill_peak_kv_bytes, dis.prefill_kv_capacity_bytes * (1 + 1e-9));
+  EXPECT_GE(dis.transfer_s.mean, 5e-6);
+  EXPECT_NEAR(r.output_tok_s * r.duration_s, out, 1e-6 * out);
+  const auto again = simulate_disaggregated(s, w);
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    EXPECT_EQ(r.requests[i].first_token_s, again.requests[i].first_token_s) << i;
+    EXPECT_EQ(r.requests[i].finish_s, again.requests[i].finish_s) << i;
+  }
+}
+
+// Closed-loop clients: never more requests in the service than clients; a one-token request ends
+// at its prefill with no transfer.
+TEST(Disaggregation, ClosedLoopKeepsClientsAndOneTokenRequestsEndAtThePrefill) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(2).cost_model();
+  Workload w;
+  w.requests = make_requests(200, {800, 0.5}, {100, 0.9}, 0, 5);
+  w.requests[7].output_tokens = 1;
+  w.clients = 8;
+  const auto r = simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w);
+  ASSERT_EQ(r.requests.size(), 200u);
+  EXPECT_EQ(r.disaggregation.transfers, 199u);
+  EXPECT_GE(r.requests[7].first_token_s, r.requests[7].arrival_s);
+  EXPECT_DOUBLE_EQ(r.requests[7].finish_s, r.requests[7].first_token_s);
+  // In the system at each arrival: requests arrived before and not yet finished (clients bound).
+  for (const auto& q : r.requests) {
+    size_t in = 0;
+    for (const auto& o : r.requests)
+      if (o.arrival_s <= q.arrival_s && o.finish_s > q.arrival_s) ++in;
+    EXPECT_LE(in, 8u);
+  }
+}
+
+TEST(Disaggregation, RefusesWhatCannotWork) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(1).cost_model();
+  Workload w;
+  w.requests = {{0.0, 1000, 100}};
+  auto expect_error = [&](const DisaggregatedService& s, const Workload& wl, const std::string& part) {
+    try {
+      simulate_disaggregated(s, wl);
+      ADD_FAILURE() << "expected an error with: " << part;
+    } catch (const DiagnosticError& e) {
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  expect_error(service(pm, dm, 0, 0), w, "bandwidth must be > 0");
+  expect_error(service(pm, dm, 1e9, -1), w, "latency must be finite and >= 0");
+  auto s = service(pm, dm, 1e9, 0);
+  s.decode_router = Router::prefix_affinity;
+  expect_error(s, w, "decode pool does not compute");
+  s = service(pm, dm, 1e9, 0);
+  s.decode_engine.kv_capacity_bytes = dm.kv_bytes_per_chip(1, 1050);  // the prompt fits, not its output
+  expect_error(s, w, "decode pool: simulation: request 0 needs");
+  s = service(pm, dm, 1e9, 0);
+  s.prefill_engine.kv_capacity_bytes = pm.kv_bytes_per_chip(1, 500);
+  expect_error(s, w, "prefill pool: simulation: request 0 needs");
+  s = service(pm, dm, 1e9, 0);
+  s.decode_router = Router::session_sticky;
+  expect_error(s, w, "needs closed-loop clients");
+}
+
+}  // namespace
+}  // namespace tf::serving
