@@ -17,6 +17,7 @@
 #include "cost/estimate.hpp"
 #include "io/text.hpp"
 #include "io/trace.hpp"
+#include "serving/disaggregated.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::cli {
@@ -47,6 +48,16 @@ struct SimulateOptions {
   std::string router = "round-robin";
   std::string scenario;
   std::string chrome_trace;
+  // Prefill/decode disaggregation: a prefill pool beside the deployment the other flags describe
+  // (which becomes the decode pool).
+  long long prefill_replicas = 0;
+  std::string prefill_hardware;
+  int prefill_tp = 0, prefill_pp = 0, prefill_ep = 0;
+  std::string prefill_attention_dp;  // true / false; empty: the decode pool's
+  double prefill_step_tokens = 0;
+  double kv_transfer_gbps = 0, kv_transfer_latency_us = 0;
+  std::string kv_transfer_link = "scale-out";
+  std::string decode_router;  // empty: --router
 };
 
 std::string describe_arrivals(const SimulateOptions& o, const serving::Workload& w) {
@@ -225,15 +236,46 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                         "replica on one clock; session-sticky needs --concurrency clients")
         ->capture_default_str();
   }
+  auto* pre_reps = cmd->add_option(
+      "--prefill-replicas", o->prefill_replicas,
+      "Prefill/decode disaggregation: this many prefill replicas compute every prompt and its first token and send "
+      "its KV to the deployment the other flags describe, which becomes the decode pool (--dp decode replicas; "
+      "docs/serving.md)");
+  auto* pre_hw = cmd->add_option("--prefill-hardware", o->prefill_hardware,
+                                 "With --prefill-replicas: the prefill pool's system (default: --hardware)");
+  auto* pre_tp = cmd->add_option("--prefill-tp", o->prefill_tp, "With --prefill-replicas: prefill TP (default: --tp)");
+  auto* pre_pp = cmd->add_option("--prefill-pp", o->prefill_pp, "With --prefill-replicas: prefill PP (default: --pp)");
+  auto* pre_ep = cmd->add_option("--prefill-ep", o->prefill_ep, "With --prefill-replicas: prefill EP (default: --ep)");
+  auto* pre_adp = cmd->add_option("--prefill-attention-dp", o->prefill_attention_dp,
+                                  "With --prefill-replicas: true or false (default: as --attention-dp)")
+                      ->check(CLI::IsMember({"true", "false"}));
+  auto* pre_step = cmd->add_option("--prefill-step-tokens", o->prefill_step_tokens,
+                                   "With --prefill-replicas: the prefill engine's token budget per step (default: "
+                                   "--step-tokens)");
+  auto* kv_gbps = cmd->add_option("--kv-transfer-gbps", o->kv_transfer_gbps,
+                                  "With --prefill-replicas: KV transfer bandwidth, GB/s per chip and direction "
+                                  "(default: the --kv-transfer-link figure of the two systems, the smaller)");
+  auto* kv_lat = cmd->add_option("--kv-transfer-latency-us", o->kv_transfer_latency_us,
+                                 "With --prefill-replicas: latency per KV transfer, us (default: the link's stated "
+                                 "latency, else 0)");
+  auto* kv_link = cmd->add_option("--kv-transfer-link", o->kv_transfer_link,
+                                  "With --prefill-replicas: the network the KV crosses: scale-out (default) or "
+                                  "scale-up (both pools on one system type, within one scale-up domain)")
+                      ->check(CLI::IsMember({"scale-out", "scale-up"}));
+  auto* dec_router = cmd->add_option("--decode-router", o->decode_router,
+                                     "With --prefill-replicas: the decode pool's router (default: --router, which "
+                                     "routes prompts to prefill replicas)");
+  const std::vector<CLI::Option*> disagg_opts{pre_hw, pre_tp, pre_pp, pre_ep, pre_adp, pre_step,
+                                              kv_gbps, kv_lat, kv_link, dec_router};
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt] {
+                 model_opt, hw_opt, pre_reps, disagg_opts] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt] {
+                  model_opt, hw_opt, pre_reps, disagg_opts] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -319,7 +361,134 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                                               : serving::KvAdmission::whole_context)
                             : profile ? serving::kv_admission_for(*profile)
                                       : serving::KvAdmission::whole_context;
-      const double chips = d.chips;
+      // Prefill/decode disaggregation: a prefill pool beside this deployment, the decode pool.
+      const bool disaggregated = given(pre_reps);
+      if (!disaggregated)
+        for (const auto* opt : disagg_opts)
+          if (given(opt)) fail(fmt::format("{} needs --prefill-replicas", opt->get_name()));
+      std::optional<cost::Deployment> pd;
+      std::optional<cost::StepCostModel> pm;
+      serving::DisaggregatedService service;
+      std::string link_text;
+      ordered_json disagg_json;
+      if (disaggregated) {
+        if (!(o->prefill_replicas >= 1 && o->prefill_replicas <= 65536))
+          fail(fmt::format("--prefill-replicas must be a whole number in [1, 65536], got {}", o->prefill_replicas));
+        if (given(find))
+          fail("--find-max-rate cannot be combined with --prefill-replicas",
+               "simulate the disaggregated service at given rates (--rate R)");
+        const auto& psys = o->prefill_hardware.empty() ? system : ctx.hardware().get(o->prefill_hardware);
+        auto pl = layout;  // precisions and launch as the decode pool
+        pl.chips = 0;
+        pl.dp = static_cast<int>(o->prefill_replicas);
+        for (const auto& [opt, v, to] : {std::tuple{disagg_opts[1], o->prefill_tp, &pl.tp},
+                                         std::tuple{disagg_opts[2], o->prefill_pp, &pl.pp},
+                                         std::tuple{disagg_opts[3], o->prefill_ep, &pl.ep}}) {
+          if (!given(opt)) continue;
+          if (!(v >= 1 && v <= 65536)) fail(fmt::format("{} must be in [1, 65536], got {}", opt->get_name(), v));
+          *to = v;
+        }
+        if (!o->prefill_attention_dp.empty()) pl.attention_dp = o->prefill_attention_dp == "true";
+        const auto& peff = profile ? ctx.efficiency().for_family(psys.family, profile->id)
+                                   : ctx.efficiency().for_family(psys.family);
+        try {
+          pd = cost::resolve_deployment(pl, model, psys, peff);
+        } catch (const DiagnosticError& e) {
+          auto dg = e.diagnostic();
+          dg.message = "prefill pool: " + dg.message;
+          throw DiagnosticError(dg);
+        }
+        pm.emplace(*pd);
+        if (!pm->memory().weights_fit) fail("prefill pool does not fit: " + pm->memory().reason);
+        service.prefill = &*pm;
+        service.decode = &m;
+        service.prefill_engine = engine;
+        if (given(disagg_opts[5])) {
+          if (!(o->prefill_step_tokens >= 1 && std::isfinite(o->prefill_step_tokens)))
+            fail(fmt::format("--prefill-step-tokens must be >= 1, got {}", o->prefill_step_tokens));
+          service.prefill_engine.step_tokens = o->prefill_step_tokens;
+        }
+        service.decode_engine = engine;
+        service.prefill_router = *router;
+        const std::string decode_router_name = o->decode_router.empty() ? o->router : o->decode_router;
+        const auto dr = serving::parse_router(decode_router_name);
+        if (!dr) {
+          std::vector<std::string> valid;
+          for (const auto& r : serving::routers()) valid.emplace_back(r.name);
+          fail(fmt::format("unknown --decode-router '{}'", decode_router_name), "valid: " + join(valid));
+        }
+        service.decode_router = *dr;
+        // The link the KV crosses: the scale-out network (or the scale-up domain both pools share).
+        const bool up = o->kv_transfer_link == "scale-up";
+        if (up && psys.id != system.id)
+          fail(fmt::format("--kv-transfer-link scale-up needs both pools on one system type (prefill {}, decode {})",
+                           psys.id, system.id),
+               "use scale-out, or --kv-transfer-gbps for the network between them");
+        if (up && pd->chips + d.chips > system.scale_up_domain_chips.value)
+          fail(fmt::format("--kv-transfer-link scale-up: {} prefill + {} decode chips exceed the {}-chip scale-up "
+                           "domain of {}",
+                           pd->chips, d.chips, system.scale_up_domain_chips.value, system.id),
+               "use scale-out, or fewer replicas");
+        const char* link_name = up ? "scale-up" : "scale-out";
+        double bw = 0, latency = 0;
+        std::string bw_source, latency_source;
+        if (given(disagg_opts[6])) {
+          if (!(o->kv_transfer_gbps > 0 && std::isfinite(o->kv_transfer_gbps)))
+            fail(fmt::format("--kv-transfer-gbps must be a finite number of GB/s > 0, got {}", o->kv_transfer_gbps));
+          bw = o->kv_transfer_gbps * 1e9;
+          bw_source = "--kv-transfer-gbps";
+        } else {
+          bw = std::numeric_limits<double>::infinity();
+          for (const auto* sys : {&psys, &system}) {
+            const auto& l = up ? sys->scale_up : sys->scale_out;
+            if (!l.bandwidth_bytes_per_s)
+              fail(fmt::format("{} states no {} bandwidth: the KV transfer between the pools cannot be priced",
+                               sys->id, link_name),
+                   "give --kv-transfer-gbps GB/s per chip");
+            bw = std::min(bw, l.bandwidth_bytes_per_s->value);
+          }
+          bw_source = fmt::format("{} link of {}", link_name,
+                                  psys.id == system.id ? system.id : psys.id + " and " + system.id + ", the slower");
+        }
+        if (given(disagg_opts[7])) {
+          if (!(o->kv_transfer_latency_us >= 0 && std::isfinite(o->kv_transfer_latency_us)))
+            fail(fmt::format("--kv-transfer-latency-us must be a finite number >= 0, got {}", o->kv_transfer_latency_us));
+          latency = o->kv_transfer_latency_us * 1e-6;
+          latency_source = "--kv-transfer-latency-us";
+        } else {
+          std::vector<std::string> stated;
+          for (const auto* sys : {&psys, &system}) {
+            const auto& l = up ? sys->scale_up : sys->scale_out;
+            if (l.latency_s) latency = std::max(latency, l.latency_s->value), stated.push_back(sys->id);
+          }
+          latency_source = stated.empty() ? fmt::format("no {} latency stated: 0", link_name)
+                                          : fmt::format("{} link of {}", link_name, join(stated, ", "));
+        }
+        service.link = {bw, latency};
+        link_text = fmt::format("KV transfer: {:.3g} GB/s per chip ({}), {:.3g} us per transfer ({})", bw / 1e9,
+                                bw_source, latency * 1e6, latency_source);
+        disagg_json = {{"prefill",
+                        {{"hardware", psys.id},
+                         {"layout", pd->describe()},
+                         {"replicas", pd->dp},
+                         {"chips", pd->chips},
+                         {"step_tokens", service.prefill_engine.step_tokens},
+                         {"router", o->router},
+                         {"provenance", provenance_text(psys, *pd->efficiency)}}},
+                       {"decode",
+                        {{"hardware", system.id},
+                         {"layout", d.describe()},
+                         {"replicas", d.dp},
+                         {"chips", d.chips},
+                         {"router", decode_router_name}}},
+                       {"link",
+                        {{"network", link_name},
+                         {"bandwidth_bytes_per_s_per_chip", bw},
+                         {"bandwidth_source", bw_source},
+                         {"latency_s", latency},
+                         {"latency_source", latency_source}}}};
+      }
+      const double chips = d.chips + (pd ? pd->chips : 0);
       const serving::WindowSpec window;  // the documented default: 10% warm-up, 10% drain
       auto& out = *ctx.out;
       ordered_json engine_json = {
@@ -464,13 +633,20 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       engine.prefix_caching = o->prefix_caching;
       serving::Timeline timeline;
       const bool record = o->json || !o->chrome_trace.empty();  // the document's time series
-      const auto r = serving::simulate_deployment(m, engine, w, *router, record ? &timeline : nullptr);
+      // One service: the deployment's replicas behind the router, or the two pools.
+      auto run = [&](const serving::EngineConfig& e, serving::Timeline* tl) {
+        if (!disaggregated) return serving::simulate_deployment(m, e, w, *router, tl);
+        auto sv = service;
+        sv.prefill_engine.prefix_caching = e.prefix_caching;  // prompts are computed (and cached) there
+        return serving::simulate_disaggregated(sv, w, tl);
+      };
+      const auto r = run(engine, record ? &timeline : nullptr);
       // What caching bought: the same requests with it off.
       std::optional<serving::Result> uncached;
       if (engine.prefix_caching && !w.block_hashes.empty()) {
         auto off = engine;
         off.prefix_caching = false;
-        uncached = serving::simulate_deployment(m, off, w, *router);
+        uncached = run(off, nullptr);
       }
       const auto& st = r.steady;
       serving::Slo slo;
@@ -512,6 +688,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
 
       if (o->json) {
         ordered_json j = run_header(d);
+        if (disaggregated) {  // both pools (each detailed in "disaggregation")
+          j["chips"] = chips;
+          j["deployment"] = fmt::format("prefill {} on {} + decode {} on {}", pd->describe(), pd->system->id,
+                                        d.describe(), d.system->id);
+        }
         j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
                          {"requests", w.requests.size()},
                          {"mean_input_tokens", mean_isl},
@@ -562,15 +743,52 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (slo.any())
           j["metrics"]["slo"] = {{"ttft_ms", slo.ttft_s ? ordered_json(o->slo_ttft_ms) : ordered_json()},
                                  {"tpot_ms", slo.tpot_s ? ordered_json(o->slo_tpot_ms) : ordered_json()}};
-        j["steady_state"] = {{"concurrency", steady_c},
-                             {"feasible", e.feasible},
-                             {"ttft_ms", e.ttft_s * 1e3},
-                             {"tpot_ms", e.tpot_s * 1e3},
-                             {"output_tok_s", e.output_tok_s}};
+        if (disaggregated) {
+          const auto& dis = r.disaggregation;
+          disagg_json["prefill"]["requests_per_replica"] = dis.per_prefill;
+          disagg_json["prefill"]["busy_s"] = dis.prefill_busy_s;
+          disagg_json["prefill"]["peak_kv_bytes_per_chip"] = dis.prefill_peak_kv_bytes;
+          disagg_json["prefill"]["kv_capacity_bytes_per_chip"] = dis.prefill_kv_capacity_bytes;
+          disagg_json["decode"]["requests_per_replica"] = r.per_replica;
+          disagg_json["decode"]["busy_s"] = dis.decode_busy_s;
+          disagg_json["transfers"] = {{"count", dis.transfers},
+                                      {"bytes", dis.transferred_bytes},
+                                      {"link_busy_s", dis.link_busy_s},
+                                      {"transfer_ms", dist_json(dis.transfer_s, 1e3)},
+                                      {"decode_wait_ms", dist_json(dis.decode_wait_s, 1e3)}};
+          j["disaggregation"] = disagg_json;
+          j["steady_state"] = {{"note", "no steady-state estimate for a disaggregated service"}};
+        } else {
+          j["steady_state"] = {{"concurrency", steady_c},
+                               {"feasible", e.feasible},
+                               {"ttft_ms", e.ttft_s * 1e3},
+                               {"tpot_ms", e.tpot_s * 1e3},
+                               {"output_tok_s", e.output_tok_s}};
+        }
         out << json_text(j) << "\n";
         return 0;
       }
-      out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
+      if (disaggregated) {
+        const auto& dis = r.disaggregation;
+        out << fmt::format("{} disaggregated: prefill {} x {} [{}], decode {} x {} [{}]\n", d.model->id, pd->chips,
+                           pd->system->id, pd->describe(), d.chips, d.system->id, d.describe());
+        out << link_text << "\n";
+        std::vector<std::string> pc, dc;
+        for (size_t k : dis.per_prefill) pc.push_back(std::to_string(k));
+        for (size_t k : r.per_replica) dc.push_back(std::to_string(k));
+        out << fmt::format("prefill pool: {} replicas (router {}), requests {}, busy {:.1f} replica-s, peak KV {:.1f} of "
+                           "{:.1f} GB per chip; decode pool: {} replicas (router {}), requests {}, busy {:.1f} "
+                           "replica-s\n",
+                           dis.prefill_replicas, o->router, join(pc, ", "), dis.prefill_busy_s,
+                           dis.prefill_peak_kv_bytes / 1e9, dis.prefill_kv_capacity_bytes / 1e9, dis.decode_replicas,
+                           o->decode_router.empty() ? o->router : o->decode_router, join(dc, ", "), dis.decode_busy_s);
+        out << fmt::format("KV moved: {} transfers, {:.3g} GB, links busy {:.2f} s; prefill end to KV arrival mean {:.2f} "
+                           "ms (p99 {:.2f}); KV arrival to decode admission mean {:.2f} ms (p99 {:.2f})\n",
+                           dis.transfers, dis.transferred_bytes / 1e9, dis.link_busy_s, dis.transfer_s.mean * 1e3,
+                           dis.transfer_s.p99 * 1e3, dis.decode_wait_s.mean * 1e3, dis.decode_wait_s.p99 * 1e3);
+      } else {
+        out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
+      }
       out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_arrivals(*o, w),
                          w.requests.size(), mean_isl, mean_osl);
       out << fmt::format("{}; KV {:.1f} GB per chip\n", engine_line, r.kv_capacity_bytes / 1e9);
@@ -583,7 +801,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                              ? fmt::format(", {} preemptions ({:.0f} tokens recomputed)", r.preemptions,
                                            r.recomputed_tokens)
                              : std::string());
-      if (r.per_replica.size() > 1) {
+      if (r.per_replica.size() > 1 && !disaggregated) {
         std::vector<std::string> counts;
         for (size_t k : r.per_replica) counts.push_back(std::to_string(k));
         out << fmt::format("router {}: requests per replica {}\n", o->router, join(counts, ", "));
@@ -622,10 +840,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       whole.e2e_s = r.e2e_s;
       add_distribution_rows(t, "whole run", whole);
       t.print(out);
-      out << fmt::format("\nsteady state at {:.0f} requests in flight: TTFT {:.1f} ms, TPOT {:.2f} ms, {:.0f} output "
-                         "tok/s{}\n",
-                         steady_c, e.ttft_s * 1e3, e.tpot_s * 1e3, e.output_tok_s,
-                         e.feasible ? "" : " (infeasible: " + e.reason + ")");
+      if (disaggregated)
+        out << "\n(no steady-state estimate for a disaggregated service)\n";
+      else
+        out << fmt::format("\nsteady state at {:.0f} requests in flight: TTFT {:.1f} ms, TPOT {:.2f} ms, {:.0f} output "
+                           "tok/s{}\n",
+                           steady_c, e.ttft_s * 1e3, e.tpot_s * 1e3, e.output_tok_s,
+                           e.feasible ? "" : " (infeasible: " + e.reason + ")");
       const auto& bm = bench_window ? *bench_window : bench;
       out << fmt::format("vllm bench serve figures ({}): completed {}, request_throughput {:.3g} req/s, "
                          "output_throughput {:.0f} tok/s, total_token_throughput {:.0f} tok/s, mean_itl_ms {:.2f}, "

@@ -60,19 +60,20 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   {
     // Each pool's checks name its side: a prompt that does not fit a prefill replica, a context
     // that does not fit a decode replica.
-    try {
-      check_workload(pm, s.prefill_engine, cap_p, prefill_w);
-    } catch (const DiagnosticError& e) {
-      fail(fmt::format("prefill pool: {}", e.what()));
-    }
+    auto in_pool = [](const char* pool, auto&& check) {
+      try {
+        check();
+      } catch (const DiagnosticError& e) {
+        auto dg = e.diagnostic();
+        dg.message = fmt::format("{} pool: {}", pool, dg.message);
+        throw DiagnosticError(dg);
+      }
+    };
+    in_pool("prefill", [&] { check_workload(pm, s.prefill_engine, cap_p, prefill_w); });
     Workload decode_w;
     decode_w.requests = w.requests;
     decode_w.clients = prefill_w.clients;
-    try {
-      check_workload(dm, s.decode_engine, cap_d, decode_w);
-    } catch (const DiagnosticError& e) {
-      fail(fmt::format("decode pool: {}", e.what()));
-    }
+    in_pool("decode", [&] { check_workload(dm, s.decode_engine, cap_d, decode_w); });
   }
   prefill_w.requests.clear();
   prefill_w.clients = 0;
@@ -176,12 +177,13 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
       continue;
     }
     // A decode replica's iteration: a decode stretch ends at the next KV arrival it could take,
-    // and (conservatively) where a prefill iteration starts, whose prompts may be sent here.
+    // and (conservatively, as their KV may come here) where a prefill iteration starts or the
+    // next request arrives at the service.
     Arrival next;
     if (!landing[due_d].empty()) next = {landing[due_d].top().first, &w.requests[landing[due_d].top().second]};
     if (due_p != np && tp < next.time) next = {tp, next.request ? next.request : &w.requests[0]};
-    if (closed && routed < n && !released.empty() && released.top().first < next.time)
-      next = {released.top().first, next.request ? next.request : &w.requests[0]};
+    if (!released.empty() && released.top().first < next.time)
+      next = {released.top().first, next.request ? next.request : &w.requests[released.top().second]};
     decode[due_d].iterate(next);
     for (const size_t local : decode[due_d].just_completed())
       release_next(decode.sent_to(due_d)[local], decode[due_d].finish_s(local));

@@ -744,6 +744,110 @@ TEST(CliSimulate, BadInputsAreExitCode2) {
 }
 
 
+// Prefill/decode disaggregation: the other flags describe the decode pool; the document names
+// both pools, the link and what moved over it; the per-chip figures count both pools' chips.
+TEST(CliSimulate, DisaggregatedServiceNamesBothPoolsAndTheLink) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--dp", "2", "--rate", "6", "--requests", "300", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"--prefill-replicas", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& dis = j["disaggregation"];
+  EXPECT_EQ(dis["prefill"]["replicas"], 1);
+  EXPECT_EQ(dis["decode"]["replicas"], 2);
+  EXPECT_EQ(j["chips"], 3);
+  EXPECT_NEAR(j["result"]["output_tok_s_per_chip"].get<double>(), j["result"]["output_tok_s"].get<double>() / 3, 1e-9);
+  EXPECT_EQ(dis["transfers"]["count"], 300);
+  EXPECT_GT(dis["transfers"]["bytes"].get<double>(), 0);
+  EXPECT_EQ(dis["link"]["network"], "scale-out");
+  EXPECT_NE(dis["link"]["bandwidth_source"].get<std::string>().find("scale-out link of h100-sxm"), std::string::npos);
+  EXPECT_EQ(dis["prefill"]["requests_per_replica"].get<std::vector<size_t>>(), std::vector<size_t>{300});
+  EXPECT_EQ(with({"--prefill-replicas", "1"}).out, r.out);  // same inputs, same bytes
+  // A prefill pool of another system and layout; a given link.
+  const auto other = with({"--prefill-replicas", "2", "--prefill-hardware", "h200-sxm", "--prefill-tp", "2",
+                           "--kv-transfer-gbps", "25", "--kv-transfer-latency-us", "30", "--decode-router",
+                           "least-kv"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  const auto jo = json::parse(other.out);
+  EXPECT_EQ(jo["disaggregation"]["prefill"]["hardware"], "h200-sxm");
+  EXPECT_EQ(jo["disaggregation"]["prefill"]["chips"], 4);
+  EXPECT_EQ(jo["disaggregation"]["decode"]["router"], "least-kv");
+  EXPECT_DOUBLE_EQ(jo["disaggregation"]["link"]["bandwidth_bytes_per_s_per_chip"].get<double>(), 25e9);
+  EXPECT_DOUBLE_EQ(jo["disaggregation"]["link"]["latency_s"].get<double>(), 30e-6);
+  EXPECT_GE(jo["disaggregation"]["transfers"]["transfer_ms"]["mean"].get<double>(), 0.030);
+  EXPECT_EQ(jo["chips"], 6);
+  // The text names both pools.
+  auto text_args = base;
+  text_args.pop_back();
+  text_args.insert(text_args.end(), {"--prefill-replicas", "1"});
+  const auto text = run_cli(text_args);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("disaggregated: prefill 1 x h100-sxm"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("KV moved: 300 transfers"), std::string::npos) << text.out;
+  // What cannot work: exit 2, named.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad{
+      {{"--prefill-tp", "2"}, "--prefill-tp needs --prefill-replicas"},
+      {{"--prefill-replicas", "0"}, "--prefill-replicas must be a whole number"},
+      {{"--prefill-replicas", "1", "--kv-transfer-gbps", "0"}, "--kv-transfer-gbps must be a finite number"},
+      {{"--prefill-replicas", "1", "--kv-transfer-latency-us", "-1"}, "--kv-transfer-latency-us: must be >= 0"},
+      {{"--prefill-replicas", "1", "--prefill-hardware", "tpu-v6e"}, "tpu-v6e states no scale-out bandwidth"},
+      {{"--prefill-replicas", "1", "--prefill-hardware", "h200-sxm", "--kv-transfer-link", "scale-up"},
+       "needs both pools on one system type"},
+      {{"--prefill-replicas", "8", "--kv-transfer-link", "scale-up"}, "exceed the 8-chip scale-up domain"},
+      {{"--prefill-replicas", "1", "--decode-router", "prefix-affinity"}, "decode pool does not compute"},
+      {{"--prefill-replicas", "1", "--prefill-tp", "64"}, "prefill pool:"},
+  };
+  for (const auto& [extra, part] : bad) {
+    const auto e = with(extra);
+    EXPECT_EQ(e.exit_code, 2) << part << ": " << e.out;
+    EXPECT_NE(e.err.find(part), std::string::npos) << e.err;
+  }
+  const auto search = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                               "--prefill-replicas", "1", "--find-max-rate", "--max-p99-ttft-ms", "300"});
+  EXPECT_EQ(search.exit_code, 2);
+  EXPECT_NE(search.err.find("--find-max-rate cannot be combined with --prefill-replicas"), std::string::npos)
+      << search.err;
+}
+
+// A scenario's disaggregation section is the prefill flags; colocated and disaggregated side by side.
+TEST(CliScenario, DisaggregationSectionRunsBesideTheColocatedVariant) {
+  test::TempDir dir;
+  const auto file = dir.write("pd.yaml", R"(name: pd
+model: llama-3.1-8b-instruct
+hardware: h100-sxm
+deployment: {dp: 2}
+workload: {rate: 8, requests: 200, isl: 2000, osl: 100}
+variants:
+  - name: colocated
+  - name: 1p1d
+    deployment: {dp: 1}
+    disaggregation: {prefill_replicas: 1, kv_transfer_gbps: 50, prefill_attention_dp: false}
+)").string();
+  const auto r = run_cli({"simulate", "--scenario", file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["variants"].size(), 2u);
+  EXPECT_FALSE(j["variants"][0]["result"].contains("disaggregation"));
+  EXPECT_EQ(j["variants"][1]["result"]["chips"], 2);
+  EXPECT_EQ(j["variants"][1]["result"]["disaggregation"]["prefill"]["replicas"], 1);
+  const std::string cmd = j["variants"][1]["command"];
+  for (const char* part : {"--prefill-replicas 1", "--prefill-attention-dp false", "--kv-transfer-gbps 50"})
+    EXPECT_NE(cmd.find(part), std::string::npos) << cmd;
+  EXPECT_EQ(j["variants"][1]["result"]["deployment"], "prefill TP1 PP1 DP1 wbf16/abf16 kvbf16 on h100-sxm + decode TP1 "
+                                                      "PP1 DP1 wbf16/abf16 kvbf16 on h100-sxm");
+  const auto typo = dir.write("typo.yaml", "model: llama-3.1-8b-instruct\nhardware: h100-sxm\nworkload: {rate: 1}\n"
+                                           "disaggregation: {prefill_replica: 1}\n").string();
+  const auto bad = run_cli({"simulate", "--scenario", typo});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("prefill_replica"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("prefill_replicas"), std::string::npos) << bad.err;
+}
+
 // ---- scenario files ----
 
 // Variants run side by side; each variant's document is exactly what its command line gives, and

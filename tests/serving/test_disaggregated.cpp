@@ -103,6 +103,18 @@ TEST(Disaggregation, TransfersQueueOnTheLinks) {
   EXPECT_LE(r.disaggregation.decode_wait_s.max, decode_time(dm, 1, 2050));
 }
 
+// A decode replica in the middle of a long decode stretch takes a request whose KV lands during it
+// at the next step, not when the stretch would have ended (its first completion).
+TEST(Disaggregation, ADecodeStretchEndsWhereAnotherRequestsKvLands) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(1).cost_model();
+  Workload w;
+  w.requests = {{0.0, 1000, 2000}, {1.0, 1000, 10}};
+  const auto r = simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w);
+  EXPECT_LE(r.disaggregation.decode_wait_s.max, decode_time(dm, 1, 3000));
+  EXPECT_LT(r.requests[1].finish_s, r.requests[0].finish_s);
+}
+
 // Under load, with a decode pool short of KV memory (paged, so it preempts): every request
 // completes once, in order of its phases; each pool served every request; bytes moved are the
 // prompts' KV; the decode pool never holds more KV than it has; the same inputs repeat to the bit.
