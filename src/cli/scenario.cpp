@@ -79,6 +79,13 @@ const std::vector<KeySpec>& key_specs() {
       {"disaggregation.kv_transfer_latency_us", "--kv-transfer-latency-us", Kind::number},
       {"disaggregation.kv_transfer_link", "--kv-transfer-link", Kind::text},
       {"disaggregation.decode_router", "--decode-router", Kind::text},
+      {"economics.preset", "--economics", Kind::text},
+      {"economics.price_basis", "--price-basis", Kind::text},
+      {"economics.pue", "--pue", Kind::number},
+      {"economics.utilization", "--utilization", Kind::number},
+      {"economics.electricity_usd_per_kwh", "--electricity-usd-per-kwh", Kind::number},
+      {"economics.life_years", "--life-years", Kind::number},
+      {"economics.cost_of_capital", "--cost-of-capital", Kind::number},
       {"requests_csv", "--requests-csv", Kind::path},
       {"chrome_trace", "--chrome-trace", Kind::path},
   };
@@ -295,8 +302,9 @@ int run_scenario(const Scenario& s, const std::string& data_flag, bool json, std
   out << fmt::format("scenario {} ({}): {} variants side by side\n", s.name, s.file, s.variants.size());
   if (!s.description.empty()) out << s.description << "\n";
   Table t({"variant", "deployment", "output tok/s", "per chip", "mean TTFT ms", "p99 TTFT ms", "mean TPOT ms",
-           "p99 TPOT ms", "SLO met %", "prefix reuse %", "preemptions", "max rate /s"});
-  t.right_align({2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+           "p99 TPOT ms", "SLO met %", "prefix reuse %", "preemptions", "max rate /s", "USD/Mtok out",
+           "out tok/s/MW"});
+  t.right_align({2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13});
   for (const auto& r : runs) {
     const auto& j = r["result"];
     const bool search = j.contains("find_max_rate");
@@ -308,10 +316,12 @@ int run_scenario(const Scenario& s, const std::string& data_flag, bool json, std
                at("/output_tok_s_per_chip", 1, 0), at("/ttft_ms/mean", 1, 1), at("/ttft_ms/p99", 1, 1),
                at("/tpot_ms/mean", 1, 2), at("/tpot_ms/p99", 1, 2), cell(j, "/metrics/whole_run/slo_attainment", 100, 1),
                cell(j, "/result/prefix_cache/hit_rate", 100, 1), cell(j, "/result/preemptions", 1, 0),
-               cell(j, "/find_max_rate/rate_per_s", 1, 2)});
+               cell(j, "/find_max_rate/rate_per_s", 1, 2), cell(j, "/economics/usd_per_mtok_output", 1, 3),
+               cell(j, "/economics/output_tok_s_per_mw", 1, 0)});
   }
   t.print(out);
-  out << "whole-run figures; each variant's full document: --json; its command line: tokenfactory config expand "
+  out << "whole-run figures (economics: over the steady window where there is one); each variant's full document: "
+         "--json; its command line: tokenfactory config expand "
       << s.file << "\n";
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "report/simulate.hpp"
 #include "cli/deployment_options.hpp"
+#include "cli/economics_options.hpp"
 #include "cli/scenario.hpp"
 #include "cli/table.hpp"
 #include "core/diagnostic.hpp"
@@ -151,6 +152,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       "meeting p99 latency limits; --scenario FILE runs a scenario file and its variants side by side");
   auto dep = std::make_shared<DeploymentOptions>();
   auto o = std::make_shared<SimulateOptions>();
+  auto econ = std::make_shared<EconomicsOptions>();
   auto* model_opt = cmd->add_option("--model", dep->model, "Model id, short name or path to a Hugging Face config.json");
   auto* hw_opt = cmd->add_option("--hardware", dep->hardware, "Hardware system id (see 'tokenfactory catalog hardware')");
   auto* scenario = cmd->add_option("--scenario", o->scenario,
@@ -267,15 +269,16 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                      "routes prompts to prefill replicas)");
   const std::vector<CLI::Option*> disagg_opts{pre_hw, pre_tp, pre_pp, pre_ep, pre_adp, pre_step,
                                               kv_gbps, kv_lat, kv_link, dec_router};
+  econ->add(cmd, false, true);  // what the run's tokens cost: --price-basis, --economics, --pue, ...
   cmd->add_flag("--json", o->json, "Print the result document as JSON (times in ms, throughput in tokens/s)");
   // Every value a user gives is checked where it was given (a 0 is never read as "default").
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -489,6 +492,38 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          {"latency_source", latency_source}}}};
       }
       const double chips = d.chips + (pd ? pd->chips : 0);
+      // What the service's tokens cost and what it draws, on one price basis for every pool.
+      const auto params = econ->params(ctx);
+      const auto overrides = econ->overrides();
+      std::vector<economics::PoolCost> pools;
+      auto add_pool = [&](const char* role, const hardware::SystemSpec& sys, double n) {
+        pools.push_back({role, sys.id, n, economics::try_compute_tco(sys, params, overrides),
+                         economics::facility_power(sys, params, overrides)});
+      };
+      if (pd) {
+        add_pool("prefill", *pd->system, pd->chips);
+        add_pool("decode", system, d.chips);
+      } else {
+        add_pool("service", system, d.chips);
+      }
+      auto cost_of = [&](double out_tok_s, double in_tok_s, const char* over) {
+        const auto c = economics::service_cost(pools, out_tok_s, in_tok_s);
+        std::string text = fmt::format("economics ({} basis, {} preset; {} tokens): ", econ->price_basis,
+                                       params.name, over);
+        if (c.usd_per_mtok_output)
+          text += fmt::format("{:.3g} USD per Mtok output ({:.3g} per Mtok input + output)", *c.usd_per_mtok_output,
+                              *c.usd_per_mtok_total);
+        else
+          text += "no USD per Mtok";
+        if (c.usd_per_mtok_output_by_pool)
+          text += fmt::format("; by pool {:.3g} USD per Mtok input (prefill), {:.3g} per Mtok output (decode)",
+                              c.usd_per_mtok_input_by_pool.value_or(0), *c.usd_per_mtok_output_by_pool);
+        if (c.output_tok_s_per_mw)
+          text += fmt::format("; {:.4g} output tok/s per MW ({:.0f} chips, {:.3g} kW facility)", *c.output_tok_s_per_mw,
+                              c.chips, *c.facility_power_w / 1e3);
+        if (!c.missing.empty()) text += " (" + join(c.missing, "; ") + ")";
+        return std::pair{service_cost_json(c, pools, econ->price_basis, params.name, over), text};
+      };
       const serving::WindowSpec window;  // the documented default: 10% warm-up, 10% drain
       auto& out = *ctx.out;
       ordered_json engine_json = {
@@ -573,6 +608,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                           {"tpot_ms", dist_json(win.tpot_s, 1e3)},
                           {"e2e_s", dist_json(win.e2e_s, 1)},
                           {"steady", steady_json(r.steady, window, chips)}};
+          j["economics"] = cost_of(win.output_tok_s, win.output_tok_s * o->isl / o->osl, "steady window").first;
           out << json_text(j) << "\n";
           return 0;
         }
@@ -594,6 +630,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            "per chip), p99 TTFT {:.1f} ms, p99 TPOT {:.2f} ms\n\n",
                            win.start_s, win.end_s, win.requests, r.requests.size(), win.output_tok_s,
                            win.output_tok_s / chips, win.ttft_s.p99 * 1e3, win.tpot_s.p99 * 1e3);
+        out << cost_of(win.output_tok_s, win.output_tok_s * o->isl / o->osl, "steady window").second << "\n\n";
         Table t({"rate req/s", "requests", "p99 TTFT ms", "p99 TPOT ms", "output tok/s", "result"});
         t.right_align({0, 1, 2, 3, 4});
         for (const auto& p : a.probes)
@@ -673,6 +710,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         bw.total_token_throughput = out_tok > 0 ? st.window.output_tok_s * (in_tok + out_tok) / out_tok : 0;
         bench_window = bw;
       }
+      const auto [cost_json, cost_text] =
+          bench_window ? cost_of(bench_window->output_throughput,
+                                 bench_window->total_token_throughput - bench_window->output_throughput, "steady window")
+                       : cost_of(r.output_tok_s, r.input_tok_s, "whole run");
 
       // The steady state at the mean number of requests in the system (over the steady window
       // when there is one), for comparison.
@@ -740,6 +781,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         j["metrics"] = {{"definitions", bench_definitions()},
                         {"whole_run", bench_json(bench)},
                         {"steady_window", bench_window ? bench_json(*bench_window) : ordered_json()}};
+        j["economics"] = cost_json;
         if (slo.any())
           j["metrics"]["slo"] = {{"ttft_ms", slo.ttft_s ? ordered_json(o->slo_ttft_ms) : ordered_json()},
                                  {"tpot_ms", slo.tpot_s ? ordered_json(o->slo_tpot_ms) : ordered_json()}};
@@ -863,6 +905,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            bench_window ? st.window.requests : r.requests.size(),
                            bench_window ? "arriving in the steady window" : "of the run");
       }
+      out << cost_text << "\n";
       out << fmt::format("{} engine steps in {} step-cost evaluations\n", r.steps, r.step_evaluations);
       return 0;
     };

@@ -161,4 +161,38 @@ Json timeline_series_json(const serving::Timeline& t, double duration_s, double 
               {"running_per_replica_max", run_max}};
 }
 
+Json service_cost_json(const economics::ServiceCost& c, const std::vector<economics::PoolCost>& pools,
+                       const std::string& price_basis, const std::string& preset, const std::string& over) {
+  auto opt = [](const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); };
+  Json ps = Json::array();
+  for (const auto& p : pools)
+    ps.push_back({{"role", p.role},
+                  {"hardware", p.system_id},
+                  {"chips", p.chips},
+                  {"pricing", p.tco ? Json(p.tco->mode) : Json(nullptr)},
+                  {"usd_per_chip_hour", p.tco ? Json(p.tco->usd_per_chip_hour) : Json(nullptr)},
+                  {"usd_per_busy_chip_hour", p.tco ? Json(p.tco->usd_per_busy_chip_hour) : Json(nullptr)},
+                  {"price_source", p.tco ? Json(p.tco->price_source) : Json(nullptr)},
+                  {"facility_power_w_per_chip", p.power ? Json(p.power->facility_w) : Json(nullptr)},
+                  {"power_source", p.power ? Json(p.power->source) : Json(nullptr)}});
+  Json j{{"price_basis", price_basis},
+         {"preset", preset},
+         {"tokens_over", over},
+         {"chips", c.chips},
+         {"pools", ps},
+         {"usd_per_hour", opt(c.usd_per_hour)},
+         {"facility_power_mw", c.facility_power_w ? Json(*c.facility_power_w / 1e6) : Json(nullptr)},
+         {"usd_per_mtok_output", opt(c.usd_per_mtok_output)},
+         {"usd_per_mtok_total", opt(c.usd_per_mtok_total)},
+         {"output_tok_s_per_mw", opt(c.output_tok_s_per_mw)},
+         {"total_tok_s_per_mw", opt(c.total_tok_s_per_mw)},
+         {"joules_per_output_token", opt(c.joules_per_output_token)}};
+  if (pools.size() == 2) {
+    j["usd_per_mtok_input_prefill_pool"] = opt(c.usd_per_mtok_input_by_pool);
+    j["usd_per_mtok_output_decode_pool"] = opt(c.usd_per_mtok_output_by_pool);
+  }
+  j["missing"] = c.missing;
+  return j;
+}
+
 }  // namespace tf::report

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "economics/service_cost.hpp"
 #include "report/documents.hpp"
 #include "serving/serving.hpp"
 
@@ -30,5 +31,12 @@ Json latency_histograms_json(const std::vector<serving::RequestRecord>& requests
 // replica's. Empty arrays when nothing was recorded.
 Json timeline_series_json(const serving::Timeline& t, double duration_s, double kv_capacity_bytes_per_chip,
                           int points = 240);
+
+// What the simulated service costs and draws (economics::service_cost) and where the figures
+// come from: the price basis and preset, each pool's chips, price and power with their sources,
+// which tokens they are over (`over`: "steady window" or "whole run"); absent figures are null,
+// with the reason in "missing".
+Json service_cost_json(const economics::ServiceCost& c, const std::vector<economics::PoolCost>& pools,
+                       const std::string& price_basis, const std::string& preset, const std::string& over);
 
 }  // namespace tf::report

@@ -814,6 +814,50 @@ TEST(CliSimulate, DisaggregatedServiceNamesBothPoolsAndTheLink) {
       << search.err;
 }
 
+// The run's economics: the deployment's chips at its price over the steady window's tokens; a
+// system without a price on the basis has no cost but keeps its tokens per MW.
+TEST(CliSimulate, EconomicsPriceTheRunsTokens) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--rate", "5",
+                                      "--requests", "300", "--json", "--hardware"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"h100-sxm", "--dp", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& e = j["economics"];
+  EXPECT_EQ(e["price_basis"], "owned");
+  EXPECT_EQ(e["tokens_over"], "steady window");
+  EXPECT_EQ(e["chips"], 2);
+  const double out = j["metrics"]["steady_window"]["output_throughput"];
+  const double per_chip_hour = e["pools"][0]["usd_per_busy_chip_hour"];
+  EXPECT_NEAR(e["usd_per_hour"].get<double>(), 2 * per_chip_hour, 1e-9);
+  EXPECT_NEAR(e["usd_per_mtok_output"].get<double>(), 2 * per_chip_hour / (out * 3600) * 1e6, 1e-9);
+  const double watts = e["pools"][0]["facility_power_w_per_chip"];
+  EXPECT_NEAR(e["output_tok_s_per_mw"].get<double>(), out / (2 * watts / 1e6), 1e-6);
+  const auto rental = with({"h100-sxm", "--dp", "2", "--price-basis", "rental"});
+  ASSERT_EQ(rental.exit_code, 0) << rental.err;
+  EXPECT_EQ(json::parse(rental.out)["economics"]["pools"][0]["pricing"], "rental");
+  // More PUE, more facility power, fewer tokens per MW.
+  const auto pue = json::parse(with({"h100-sxm", "--dp", "2", "--pue", "1.5"}).out)["economics"];
+  EXPECT_LT(pue["output_tok_s_per_mw"].get<double>(), e["output_tok_s_per_mw"].get<double>());
+  const auto unpriced = with({"vr200-nvl144"});
+  ASSERT_EQ(unpriced.exit_code, 0) << unpriced.err;
+  const auto ju = json::parse(unpriced.out)["economics"];
+  EXPECT_TRUE(ju["usd_per_mtok_output"].is_null());
+  EXPECT_GT(ju["output_tok_s_per_mw"].get<double>(), 0);
+  EXPECT_NE(ju["missing"][0].get<std::string>().find("no price on the basis"), std::string::npos);
+  // Two pools: each priced, the prefill pool's cost over input tokens.
+  const auto pd = with({"h100-sxm", "--prefill-replicas", "1"});
+  ASSERT_EQ(pd.exit_code, 0) << pd.err;
+  const auto jp = json::parse(pd.out)["economics"];
+  ASSERT_EQ(jp["pools"].size(), 2u);
+  EXPECT_EQ(jp["pools"][0]["role"], "prefill");
+  EXPECT_GT(jp["usd_per_mtok_input_prefill_pool"].get<double>(), 0);
+}
+
 // A scenario's disaggregation section is the prefill flags; colocated and disaggregated side by side.
 TEST(CliScenario, DisaggregationSectionRunsBesideTheColocatedVariant) {
   test::TempDir dir;

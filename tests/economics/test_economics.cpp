@@ -9,6 +9,7 @@
 #include "core/diagnostic.hpp"
 #include "economics/generations.hpp"
 #include "economics/plan.hpp"
+#include "economics/service_cost.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::economics {
@@ -36,6 +37,36 @@ TEST(Economics, WorkedExampleCostPerMillionTokens) {
   // $/Mtok = ($/chip-hour) / (tokens/s per chip x 3600) x 1e6
   EXPECT_DOUBLE_EQ(usd_per_mtok(2.0, 1000.0), 2.0 / (1000.0 * 3600) * 1e6);
   EXPECT_NEAR(usd_per_mtok(3.6, 1000.0), 1.0, 1e-15);
+}
+
+// A simulated service by hand: two pools at $2 and $3 per busy chip-hour, 4 + 8 chips drawing
+// 1 kW and 1.5 kW each: $32/h and 16 kW. 1,000 output and 4,000 input tokens/s.
+TEST(Economics, ServiceCostOfTwoPoolsByHand) {
+  Tco a, b;
+  a.usd_per_busy_chip_hour = 2;
+  b.usd_per_busy_chip_hour = 3;
+  Power pa{1000, 1000, "given"}, pb{1500, 1500, "given"};
+  const std::vector<PoolCost> pools{{"prefill", "x", 4, a, pa}, {"decode", "y", 8, b, pb}};
+  const auto c = service_cost(pools, 1000, 4000);
+  EXPECT_DOUBLE_EQ(c.chips, 12);
+  EXPECT_DOUBLE_EQ(*c.usd_per_hour, 32);
+  EXPECT_DOUBLE_EQ(*c.facility_power_w, 16000);
+  EXPECT_NEAR(*c.usd_per_mtok_output, 32.0 / 3600 / 1000 * 1e6, 1e-9);
+  EXPECT_NEAR(*c.usd_per_mtok_total, 32.0 / 3600 / 5000 * 1e6, 1e-9);
+  EXPECT_NEAR(*c.usd_per_mtok_input_by_pool, 8.0 / 3600 / 4000 * 1e6, 1e-9);
+  EXPECT_NEAR(*c.usd_per_mtok_output_by_pool, 24.0 / 3600 / 1000 * 1e6, 1e-9);
+  EXPECT_NEAR(*c.output_tok_s_per_mw, 1000 / 0.016, 1e-6);
+  EXPECT_NEAR(*c.joules_per_output_token, 16.0, 1e-12);
+  EXPECT_TRUE(c.missing.empty());
+  // A pool without a price: no cost, the power figures stay, the reason is named.
+  const std::vector<PoolCost> unpriced{{"service", "z", 8, std::nullopt, pb}};
+  const auto u = service_cost(unpriced, 1000, 0);
+  EXPECT_FALSE(u.usd_per_mtok_output);
+  EXPECT_NEAR(*u.output_tok_s_per_mw, 1000 / 0.012, 1e-6);
+  ASSERT_EQ(u.missing.size(), 1u);
+  EXPECT_NE(u.missing[0].find("service pool (z): no price"), std::string::npos);
+  EXPECT_THROW(service_cost(pools, -1, 0), DiagnosticError);
+  EXPECT_THROW(service_cost(pools, 1, std::nan("")), DiagnosticError);
 }
 
 TEST(Economics, CapitalRecoveryFactorByHand) {

@@ -1,0 +1,53 @@
+#include "economics/service_cost.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/diagnostic.hpp"
+
+namespace tf::economics {
+
+ServiceCost service_cost(const std::vector<PoolCost>& pools, double output_tok_s, double input_tok_s) {
+  for (const auto& [v, what] : {std::pair{output_tok_s, "output"}, std::pair{input_tok_s, "input"}})
+    if (!(v >= 0) || !std::isfinite(v)) fail(fmt::format("service cost: {} tokens/s must be finite and >= 0, got {}", what, v));
+  ServiceCost c;
+  double usd = 0, watts = 0;
+  bool priced = true, powered = true;
+  for (const auto& p : pools) {
+    c.chips += p.chips;
+    if (p.tco) {
+      usd += p.chips * p.tco->usd_per_busy_chip_hour;
+    } else {
+      priced = false;
+      c.missing.push_back(fmt::format("{} pool ({}): no price on the basis", p.role, p.system_id));
+    }
+    if (p.power) {
+      watts += p.chips * p.power->facility_w;
+    } else {
+      powered = false;
+      c.missing.push_back(fmt::format("{} pool ({}): no power figure", p.role, p.system_id));
+    }
+  }
+  if (priced) c.usd_per_hour = usd;
+  if (powered) c.facility_power_w = watts;
+  const double total = output_tok_s + input_tok_s;
+  if (output_tok_s > 0) {
+    if (priced) {
+      c.usd_per_mtok_output = usd_per_mtok(usd, output_tok_s);
+      c.usd_per_mtok_total = usd_per_mtok(usd, total);
+      if (pools.size() == 2 && pools[0].role == "prefill" && pools[1].role == "decode") {
+        if (input_tok_s > 0) c.usd_per_mtok_input_by_pool = usd_per_mtok(pools[0].chips * pools[0].tco->usd_per_busy_chip_hour, input_tok_s);
+        c.usd_per_mtok_output_by_pool = usd_per_mtok(pools[1].chips * pools[1].tco->usd_per_busy_chip_hour, output_tok_s);
+      }
+    }
+    if (powered && watts > 0) {
+      c.output_tok_s_per_mw = tok_s_per_mw(output_tok_s, watts);
+      c.total_tok_s_per_mw = tok_s_per_mw(total, watts);
+      c.joules_per_output_token = joules_per_token(watts, output_tok_s);
+    }
+  }
+  return c;
+}
+
+}  // namespace tf::economics

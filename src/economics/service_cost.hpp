@@ -1,0 +1,41 @@
+#pragma once
+// What a simulated service costs and draws: its pools' chips priced on one basis, over the
+// tokens the run delivered (the steady window when there is one). A colocated service is one
+// pool; a prefill/decode-disaggregated one two, whose costs attribute naturally: the prefill
+// pool's to input tokens, the decode pool's to output tokens.
+//   $/h          = sum over pools of chips x $/busy-chip-hour (utilisation applied, tco.hpp)
+//   $/Mtok out   = $/h / (output tok/s x 3600) x 1e6: every cost carried by the output tokens
+//   $/Mtok total = $/h over input + output tokens
+//   tok/s per MW = tok/s / (sum of chips x facility W per chip / 1e6)
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "economics/tco.hpp"
+
+namespace tf::economics {
+
+struct PoolCost {
+  std::string role;            // "service", "prefill", "decode"
+  std::string system_id;
+  double chips = 0;
+  std::optional<Tco> tco;      // unset: no price on the basis (power may still be known)
+  std::optional<Power> power;  // unset: no power figure
+};
+
+struct ServiceCost {
+  double chips = 0;
+  std::optional<double> usd_per_hour;             // every pool priced
+  std::optional<double> facility_power_w;         // every pool's power known
+  std::optional<double> usd_per_mtok_output, usd_per_mtok_total;
+  // Two pools: the prefill pool's cost over input tokens, the decode pool's over output tokens.
+  std::optional<double> usd_per_mtok_input_by_pool, usd_per_mtok_output_by_pool;
+  std::optional<double> output_tok_s_per_mw, total_tok_s_per_mw, joules_per_output_token;
+  std::vector<std::string> missing;               // why a figure is absent (a pool without a price or power)
+};
+
+// DiagnosticError when a token rate is negative or non-finite. Zero output tokens leave the
+// per-token figures unset.
+ServiceCost service_cost(const std::vector<PoolCost>& pools, double output_tok_s, double input_tok_s);
+
+}  // namespace tf::economics
