@@ -30,4 +30,7 @@ run simulate --scenario "$here/scenario-routers.yaml"
 grep -q "prefix-affinity" "$out/last.txt"
 run config expand "$here/scenario-routers.yaml"
 grep -q "tokenfactory simulate --model llama-3.1-8b-instruct --hardware l40s" "$out/last.txt"
-echo "examples: 11 passed, 0 failed"
+# 7. Prefill/decode disaggregation at 128k context: VR200 colocated, split two ways, and a Rubin CPX prefill pool.
+run simulate --scenario "$here/disagg-cpx.yaml"
+grep -q "2-cpx-prefill-2-vr200-decode" "$out/last.txt"
+echo "examples: 12 passed, 0 failed"

@@ -942,6 +942,30 @@ variants:
   for (const char* name : {"rr ", "lot ", "traced "}) EXPECT_NE(text.out.find(name), std::string::npos) << name;
 }
 
+// The disaggregation example: four chips in every variant, each priced on the rental basis, the
+// split variants naming their pools (the CPX one a Rubin CPX prefill pool).
+TEST(CliScenario, DisaggregationExampleComparesFourChipServices) {
+  const auto file = (test::data_dir().parent_path() / "examples" / "disagg-cpx.yaml").string();
+  const auto r = run_cli({"simulate", "--scenario", file, "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["variants"].size(), 4u);
+  for (const auto& v : j["variants"]) {
+    const auto& d = v["result"];
+    EXPECT_EQ(d["chips"], 4) << v["name"];
+    EXPECT_EQ(d["economics"]["price_basis"], "rental");
+    EXPECT_GT(d["economics"]["usd_per_mtok_output"].get<double>(), 0) << v["name"];
+    EXPECT_EQ(d["workload"]["requests"], 400);
+  }
+  EXPECT_FALSE(j["variants"][0]["result"].contains("disaggregation"));
+  const auto& cpx = j["variants"][2]["result"]["disaggregation"];
+  EXPECT_EQ(cpx["prefill"]["hardware"], "rubin-cpx");
+  EXPECT_EQ(cpx["decode"]["hardware"], "vr200-nvl144");
+  EXPECT_EQ(cpx["transfers"]["count"], 400);
+  // The link is the slower system's scale-out figure.
+  EXPECT_NE(cpx["link"]["bandwidth_source"].get<std::string>().find("rubin-cpx and vr200-nvl144"), std::string::npos);
+}
+
 // A bad scenario names the file, the line and the key (or the variant and its command line), exit 2.
 TEST(CliScenario, BadFilesNameTheKeyTheLineOrTheVariant) {
   test::TempDir dir;
