@@ -572,6 +572,10 @@ void check_limit(const std::optional<double>& v, const char* what) {
 }  // namespace
 
 MaxRate find_max_rate(const cost::StepCostModel& model, const EngineConfig& engine, const RateSearchSpec& spec) {
+  return find_max_rate([&](const Workload& w) { return simulate_deployment(model, engine, w, spec.router); }, spec);
+}
+
+MaxRate find_max_rate(const std::function<Result(const Workload&)>& run, const RateSearchSpec& spec) {
   if (!spec.limits.p99_ttft_s && !spec.limits.p99_tpot_s)
     fail("rate search: no latency limit given (p99 TTFT and / or p99 TPOT)");
   check_limit(spec.limits.p99_ttft_s, "p99 TTFT");
@@ -592,7 +596,7 @@ MaxRate find_max_rate(const cost::StepCostModel& model, const EngineConfig& engi
     Workload w;
     w.requests = make_requests(n, spec.input, spec.output, rate, spec.seed);
     w.window = spec.window;
-    auto r = simulate_deployment(model, engine, w, spec.router);
+    auto r = run(w);
     RateProbe p;
     p.rate = rate;
     p.requests = n;

@@ -14,6 +14,7 @@
 // loop (`clients` users, each sending its next request when the previous one completes, as
 // benchmark clients at a fixed concurrency do).
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -374,5 +375,8 @@ std::string rate_violation(const Result& r, const RateLimits& limits);
 // found, then bisecting it (geometric mid-point) to the tolerance; deterministic for a seed.
 // DiagnosticError on no limit or a non-positive / non-finite one.
 MaxRate find_max_rate(const cost::StepCostModel& model, const EngineConfig& engine, const RateSearchSpec& spec);
+// The same search over any service: `run` simulates a workload through it (a disaggregated
+// service, say); spec.router is not used.
+MaxRate find_max_rate(const std::function<Result(const Workload&)>& run, const RateSearchSpec& spec);
 
 }  // namespace tf::serving
