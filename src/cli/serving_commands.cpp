@@ -41,6 +41,7 @@ struct SimulateOptions {
   bool json = false;
   std::string requests_csv;
   bool find_max_rate = false;
+  double find_split = 0;  // chips to split between a prefill and a decode pool (0: no split search)
   double max_p99_ttft_ms = 0, max_p99_tpot_ms = 0;
   double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput SLO (0: not given)
   bool prefix_caching = false;
@@ -178,6 +179,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* find = cmd->add_flag("--find-max-rate", o->find_max_rate,
                              "Bisect the largest Poisson rate (req/s) whose steady-window p99 TTFT / TPOT meet "
                              "--max-p99-ttft-ms / --max-p99-tpot-ms and that the deployment keeps up with");
+  auto* split = cmd->add_option(
+      "--find-split", o->find_split,
+      "With --find-max-rate: split this many chips between a prefill pool (--prefill-* flags) and a decode pool "
+      "(the deployment flags, one replica each) every way that leaves less than a replica idle, search each split's "
+      "largest rate, and compare them with the colocated deployment on the same chips");
   auto* max_ttft = cmd->add_option("--max-p99-ttft-ms", o->max_p99_ttft_ms,
                                    "With --find-max-rate: limit on the steady window's p99 time to first token (ms)");
   auto* max_tpot = cmd->add_option("--max-p99-tpot-ms", o->max_p99_tpot_ms,
@@ -212,11 +218,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       ->check(CLI::IsMember({"whole-context", "paged"}));
   auto* seed = cmd->add_option("--seed", o->seed, "Seed of the lengths and arrival times (not with --trace)")
                    ->capture_default_str();
-  cmd->add_option("--chrome-trace", o->chrome_trace,
+  auto* chrome = cmd->add_option("--chrome-trace", o->chrome_trace,
                   "Also write the run as a Chrome trace (open in ui.perfetto.dev or chrome://tracing): engine "
                   "iterations per replica, KV in use, sequences in flight, each request's wait and decode (at most "
                   "500,000 iterations; the file says how many were left out)");
-  cmd->add_option("--requests-csv", o->requests_csv,
+  auto* csv = cmd->add_option("--requests-csv", o->requests_csv,
                   "Also write every request's arrival, first token and finish (--find-max-rate: the run at the rate "
                   "found)");
   cmd->add_flag("--prefix-caching", o->prefix_caching,
@@ -275,10 +281,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -295,6 +301,21 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                                                                             "prefixes or none)"
                                                                                           : "--find-max-rate"));
       if (given(find) && o->prefix_caching) fail("--prefix-caching cannot be combined with --find-max-rate");
+      if (given(find) && given(chrome))
+        fail("--chrome-trace cannot be combined with --find-max-rate",
+             "simulate the rate it finds with --rate R --chrome-trace FILE");
+      if (given(split) && given(csv))
+        fail("--requests-csv cannot be combined with --find-split (which of its runs?)",
+             "simulate the split it names with --prefill-replicas P --dp D --rate R --requests-csv FILE");
+      if (given(split)) {
+        if (!given(find)) fail("--find-split needs --find-max-rate (and its latency limits)");
+        for (const char* name : {"--prefill-replicas", "--dp", "--chips"})
+          if (given(cmd->get_option(name)))
+            fail(fmt::format("--find-split cannot be combined with {} (the search chooses the replica counts)", name));
+        if (!(o->find_split >= 2 && o->find_split <= 65536 && o->find_split == std::floor(o->find_split)))
+          fail(fmt::format("--find-split must be a whole number of chips in [2, 65536], got {}", o->find_split));
+        o->prefill_replicas = 1;  // the pools are set up with one replica each; the search sets the counts
+      }
       if (given(find)) {
         for (const auto* opt : {conc, rate, trace, batch})
           if (given(opt))
@@ -365,7 +386,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                             : profile ? serving::kv_admission_for(*profile)
                                       : serving::KvAdmission::whole_context;
       // Prefill/decode disaggregation: a prefill pool beside this deployment, the decode pool.
-      const bool disaggregated = given(pre_reps);
+      const bool disaggregated = given(pre_reps) || given(split);
       if (!disaggregated)
         for (const auto* opt : disagg_opts)
           if (given(opt)) fail(fmt::format("{} needs --prefill-replicas", opt->get_name()));
@@ -377,9 +398,6 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       if (disaggregated) {
         if (!(o->prefill_replicas >= 1 && o->prefill_replicas <= 65536))
           fail(fmt::format("--prefill-replicas must be a whole number in [1, 65536], got {}", o->prefill_replicas));
-        if (given(find))
-          fail("--find-max-rate cannot be combined with --prefill-replicas",
-               "simulate the disaggregated service at given rates (--rate R)");
         const auto& psys = o->prefill_hardware.empty() ? system : ctx.hardware().get(o->prefill_hardware);
         auto pl = layout;  // precisions and launch as the decode pool
         pl.chips = 0;
@@ -427,6 +445,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           fail(fmt::format("--kv-transfer-link scale-up needs both pools on one system type (prefill {}, decode {})",
                            psys.id, system.id),
                "use scale-out, or --kv-transfer-gbps for the network between them");
+        if (up && given(split) && o->find_split > system.scale_up_domain_chips.value)
+          fail(fmt::format("--kv-transfer-link scale-up: --find-split {} chips exceed the {}-chip scale-up domain of {}",
+                           o->find_split, system.scale_up_domain_chips.value, system.id),
+               "use scale-out, or fewer chips");
         if (up && pd->chips + d.chips > system.scale_up_domain_chips.value)
           fail(fmt::format("--kv-transfer-link scale-up: {} prefill + {} decode chips exceed the {}-chip scale-up "
                            "domain of {}",
@@ -492,20 +514,65 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          {"latency_source", latency_source}}}};
       }
       const double chips = d.chips + (pd ? pd->chips : 0);
+      // A disaggregated service's name, its document block after a run, and its text header.
+      auto service_name = [&] {
+        return fmt::format("prefill {} on {} + decode {} on {}", pd->describe(), pd->system->id, d.describe(),
+                           d.system->id);
+      };
+      auto disaggregation_json = [&](const serving::Result& r) {
+        auto dj = disagg_json;
+        const auto& dis = r.disaggregation;
+        dj["prefill"]["requests_per_replica"] = dis.per_prefill;
+        dj["prefill"]["busy_s"] = dis.prefill_busy_s;
+        dj["prefill"]["peak_kv_bytes_per_chip"] = dis.prefill_peak_kv_bytes;
+        dj["prefill"]["kv_capacity_bytes_per_chip"] = dis.prefill_kv_capacity_bytes;
+        dj["decode"]["requests_per_replica"] = r.per_replica;
+        dj["decode"]["busy_s"] = dis.decode_busy_s;
+        dj["transfers"] = {{"count", dis.transfers},
+                           {"bytes", dis.transferred_bytes},
+                           {"link_busy_s", dis.link_busy_s},
+                           {"transfer_ms", dist_json(dis.transfer_s, 1e3)},
+                           {"decode_wait_ms", dist_json(dis.decode_wait_s, 1e3)}};
+        return dj;
+      };
+      auto service_header = [&](const serving::Result& r) {
+        const auto& dis = r.disaggregation;
+        std::string h = fmt::format("{} disaggregated: prefill {} x {} [{}], decode {} x {} [{}]\n", d.model->id,
+                                    pd->chips, pd->system->id, pd->describe(), d.chips, d.system->id, d.describe());
+        h += link_text + "\n";
+        std::vector<std::string> pc, dc;
+        for (size_t k : dis.per_prefill) pc.push_back(std::to_string(k));
+        for (size_t k : r.per_replica) dc.push_back(std::to_string(k));
+        h += fmt::format("prefill pool: {} replicas (router {}), requests {}, busy {:.1f} replica-s, peak KV {:.1f} of "
+                         "{:.1f} GB per chip; decode pool: {} replicas (router {}), requests {}, busy {:.1f} "
+                         "replica-s\n",
+                         dis.prefill_replicas, o->router, join(pc, ", "), dis.prefill_busy_s,
+                         dis.prefill_peak_kv_bytes / 1e9, dis.prefill_kv_capacity_bytes / 1e9, dis.decode_replicas,
+                         o->decode_router.empty() ? o->router : o->decode_router, join(dc, ", "), dis.decode_busy_s);
+        h += fmt::format("KV moved: {} transfers, {:.3g} GB, links busy {:.2f} s; prefill end to KV arrival mean {:.2f} "
+                         "ms (p99 {:.2f}); KV arrival to decode admission mean {:.2f} ms (p99 {:.2f})\n",
+                         dis.transfers, dis.transferred_bytes / 1e9, dis.link_busy_s, dis.transfer_s.mean * 1e3,
+                         dis.transfer_s.p99 * 1e3, dis.decode_wait_s.mean * 1e3, dis.decode_wait_s.p99 * 1e3);
+        return h;
+      };
       // What the service's tokens cost and what it draws, on one price basis for every pool.
       const auto params = econ->params(ctx);
       const auto overrides = econ->overrides();
-      std::vector<economics::PoolCost> pools;
-      auto add_pool = [&](const char* role, const hardware::SystemSpec& sys, double n) {
-        pools.push_back({role, sys.id, n, economics::try_compute_tco(sys, params, overrides),
-                         economics::facility_power(sys, params, overrides)});
+      auto pools_of = [&](double prefill_chips, double decode_chips) {  // prefill_chips 0: one colocated pool
+        std::vector<economics::PoolCost> ps;
+        auto add_pool = [&](const char* role, const hardware::SystemSpec& sys, double n) {
+          ps.push_back({role, sys.id, n, economics::try_compute_tco(sys, params, overrides),
+                        economics::facility_power(sys, params, overrides)});
+        };
+        if (prefill_chips > 0) {
+          add_pool("prefill", *pd->system, prefill_chips);
+          add_pool("decode", system, decode_chips);
+        } else {
+          add_pool("service", system, decode_chips);
+        }
+        return ps;
       };
-      if (pd) {
-        add_pool("prefill", *pd->system, pd->chips);
-        add_pool("decode", system, d.chips);
-      } else {
-        add_pool("service", system, d.chips);
-      }
+      const auto pools = pools_of(pd ? pd->chips : 0, d.chips);
       auto cost_of = [&](double out_tok_s, double in_tok_s, const char* over) {
         const auto c = economics::service_cost(pools, out_tok_s, in_tok_s);
         std::string text = fmt::format("economics ({} basis, {} preset; {} tokens): ", econ->price_basis,
@@ -550,10 +617,173 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (given(max_ttft)) spec.limits.p99_ttft_s = o->max_p99_ttft_ms / 1e3;
         if (given(max_tpot)) spec.limits.p99_tpot_s = o->max_p99_tpot_ms / 1e3;
         spec.window = window;
-        const auto a = serving::find_max_rate(m, engine, spec);
         std::vector<std::string> limit_text;
         if (spec.limits.p99_ttft_s) limit_text.push_back(fmt::format("p99 TTFT <= {:g} ms", o->max_p99_ttft_ms));
         if (spec.limits.p99_tpot_s) limit_text.push_back(fmt::format("p99 TPOT <= {:g} ms", o->max_p99_tpot_ms));
+        ordered_json limits;
+        limits["p99_ttft_ms"] = spec.limits.p99_ttft_s ? ordered_json(o->max_p99_ttft_ms) : ordered_json();
+        limits["p99_tpot_ms"] = spec.limits.p99_tpot_s ? ordered_json(o->max_p99_tpot_ms) : ordered_json();
+        limits["keeps_up"] = "arrivals - completions in the steady window <= 2% of its arrivals + 3 sqrt(2 N + 1)";
+        const std::string per_probe =
+            spec.requests ? fmt::format("{} requests per probe", *spec.requests)
+                          : fmt::format("{:.0f} s of arrivals per probe (at least 200, at most {} requests)",
+                                        serving::kSettleSeconds, serving::kMaxSimulatedRequests);
+        ordered_json workload_json = {{"arrivals", "Poisson, rate searched"},
+                                      {"per_probe", per_probe},
+                                      {"mean_input_tokens", o->isl},
+                                      {"mean_output_tokens", o->osl},
+                                      {"length_spread", o->spread},
+                                      {"seed", o->seed}};
+        const std::string workload_text =
+            fmt::format("workload: Poisson, rate searched; mean {:.0f} in / {:.0f} out tokens (spread {:g}), {}, "
+                        "seed {}\n",
+                        o->isl, o->osl, o->spread, per_probe, o->seed);
+        const std::string limits_text =
+            fmt::format("limits over the steady window ({}): {}, and the service keeps up with its arrivals\n",
+                        window_definition(window), join(limit_text, ", "));
+        if (given(split)) {
+          // Every split of the chips between the pools, and the colocated deployment on them.
+          const double pc = pd->chips, dc = d.chips;  // chips per replica (one replica each here)
+          const auto options = serving::search_splits(service, o->find_split, spec);
+          auto colocated_layout = layout;
+          colocated_layout.chips = 0;
+          colocated_layout.dp = static_cast<int>(std::floor(o->find_split / dc));
+          const auto cd = cost::resolve_deployment(colocated_layout, model, system, eff);
+          const cost::StepCostModel cm(cd);
+          const auto colocated = serving::find_max_rate(cm, engine, spec);
+          struct Row {
+            std::string service;
+            double prefill_replicas, decode_replicas, chips;
+            const serving::MaxRate* a;
+            economics::ServiceCost cost;
+            double per_chip;
+          };
+          std::vector<Row> rows;
+          auto add_row = [&](std::string name, double np, double nd, double n, const serving::MaxRate& a) {
+            const auto& win = a.at_rate.steady.window;
+            const auto c = economics::service_cost(pools_of(np * pc, nd * dc),
+                                                   a.found ? win.output_tok_s : 0,
+                                                   a.found ? win.output_tok_s * o->isl / o->osl : 0);
+            rows.push_back({std::move(name), np, nd, n, &a, c, a.found ? win.output_tok_s / n : 0});
+          };
+          add_row("colocated", 0, colocated_layout.dp, cd.chips, colocated);
+          for (const auto& so : options)
+            add_row("disaggregated", static_cast<double>(so.prefill_replicas), static_cast<double>(so.decode_replicas),
+                    so.chips, so.rate);
+          // The best: the lowest USD per Mtok output when every service that meets the limits is
+          // priced (pools of different systems cost different amounts per chip), else the most
+          // output tokens per chip.
+          bool priced = true;
+          for (const auto& row : rows)
+            if (row.a->found && !row.cost.usd_per_mtok_output) priced = false;
+          size_t best = rows.size();
+          for (size_t k = 0; k < rows.size(); ++k) {
+            if (!rows[k].a->found) continue;
+            const bool better = best == rows.size() ||
+                                (priced ? *rows[k].cost.usd_per_mtok_output < *rows[best].cost.usd_per_mtok_output
+                                        : rows[k].per_chip > rows[best].per_chip);
+            if (better) best = k;
+          }
+          const std::string ranked_by =
+              priced ? "USD per Mtok output over the steady window at the largest rate meeting the limits"
+                     : "steady-window output tok/s per chip at the largest rate meeting the limits; not every "
+                       "service is priced on this basis";
+          auto opt = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(); };
+          if (o->json) {
+            ordered_json j = run_header(d);
+            j["chips"] = o->find_split;
+            j["deployment"] = fmt::format("{} chips split between prefill {} on {} and decode {} on {}",
+                                          o->find_split, pd->describe(), pd->system->id, d.describe(), d.system->id);
+            j["workload"] = workload_json;
+            j["engine"] = engine_json;
+            j["disaggregation"] = disagg_json;
+            ordered_json list = ordered_json::array();
+            for (const auto& row : rows) {
+              const auto& win = row.a->at_rate.steady.window;
+              ordered_json e = {{"service", row.service},
+                                {"prefill_replicas", row.prefill_replicas},
+                                {"decode_replicas", row.decode_replicas},
+                                {"chips", row.chips},
+                                {"found", row.a->found},
+                                {"rate_per_s", row.a->found ? ordered_json(row.a->rate) : ordered_json()},
+                                {"converged", row.a->converged},
+                                {"simulations", row.a->probes.size()},
+                                {"note", row.a->reason.empty() ? ordered_json() : ordered_json(row.a->reason)}};
+              if (row.a->found) {
+                e["output_tok_s"] = win.output_tok_s;
+                e["output_tok_s_per_chip"] = row.per_chip;
+                e["p99_ttft_ms"] = win.ttft_s.p99 * 1e3;
+                e["p99_tpot_ms"] = win.tpot_s.p99 * 1e3;
+                e["usd_per_mtok_output"] = opt(row.cost.usd_per_mtok_output);
+                e["output_tok_s_per_mw"] = opt(row.cost.output_tok_s_per_mw);
+              }
+              list.push_back(e);
+            }
+            j["find_split"] = {{"chips", o->find_split},
+                               {"prefill_replica_chips", pc},
+                               {"decode_replica_chips", dc},
+                               {"limits", limits},
+                               {"tolerance", spec.tolerance},
+                               {"ranked_by", ranked_by},
+                               {"options", list},
+                               {"best", best < rows.size() ? ordered_json(best) : ordered_json()}};
+            j["economics"] = {{"price_basis", econ->price_basis}, {"preset", params.name}};
+            out << json_text(j) << "\n";
+            return 0;
+          }
+          out << fmt::format("{}: {:g} chips split between prefill {} x {} [{}] per replica and decode {} x {} [{}] "
+                             "per replica\n",
+                             d.model->id, o->find_split, pc, pd->system->id, pd->describe(), dc, d.system->id,
+                             d.describe());
+          out << link_text << "\n" << workload_text;
+          out << engine_line
+              << (service.prefill_engine.step_tokens != engine.step_tokens
+                      ? fmt::format("; prefill token budget {:.0f}", service.prefill_engine.step_tokens)
+                      : std::string())
+              << "\n";
+          out << limits_text;
+          out << fmt::format("economics: {} basis, {} preset, over the steady window's tokens\n\n", econ->price_basis,
+                             params.name);
+          Table t({"service", "prefill", "decode", "chips", "max req/s", "out tok/s/chip", "p99 TTFT ms", "p99 TPOT ms",
+                   "USD/Mtok out", "out tok/s/MW", "note"});
+          t.right_align({1, 2, 3, 4, 5, 6, 7, 8, 9});
+          auto num = [](const std::optional<double>& v, int digits) { return v ? fixed(*v, digits) : std::string("-"); };
+          for (size_t k = 0; k < rows.size(); ++k) {
+            const auto& row = rows[k];
+            const auto& win = row.a->at_rate.steady.window;
+            const bool f = row.a->found;
+            t.add_row({row.service + (k == best ? " *" : ""),
+                       row.prefill_replicas > 0 ? fmt::format("{:g}", row.prefill_replicas) : std::string("-"),
+                       fmt::format("{:g}", row.decode_replicas), fmt::format("{:g}", row.chips),
+                       f ? fmt::format("{:.4g}", row.a->rate) : std::string("-"), f ? fixed(row.per_chip, 0) : "-",
+                       f ? fixed(win.ttft_s.p99 * 1e3, 1) : "-", f ? fixed(win.tpot_s.p99 * 1e3, 2) : "-",
+                       num(row.cost.usd_per_mtok_output, 3), num(row.cost.output_tok_s_per_mw, 0),
+                       f && row.a->converged ? std::string() : row.a->reason});
+          }
+          t.print(out);
+          if (best < rows.size()) {
+            const auto& b = rows[best];
+            out << fmt::format("\nbest: {}", b.service == "colocated"
+                                                 ? fmt::format("colocated, {:g} replicas", b.decode_replicas)
+                                                 : fmt::format("{:g} prefill + {:g} decode replicas", b.prefill_replicas,
+                                                               b.decode_replicas));
+            if (best != 0 && rows[0].a->found && rows[0].per_chip > 0) {
+              out << fmt::format(": {:.2f}x the colocated deployment's output tok/s per chip", b.per_chip / rows[0].per_chip);
+              if (priced)
+                out << fmt::format(", {:.2f}x its USD per Mtok output",
+                                   *b.cost.usd_per_mtok_output / *rows[0].cost.usd_per_mtok_output);
+            }
+            out << " (ranked by " << ranked_by << ")\n";
+          } else {
+            out << "\nno split meets the limits at any rate probed\n";
+          }
+          return 0;
+        }
+        const auto a = disaggregated
+                           ? serving::find_max_rate([&](const serving::Workload& w) {
+                               return serving::simulate_disaggregated(service, w);
+                             }, spec)
+                           : serving::find_max_rate(m, engine, spec);
         if (!a.found) {
           std::vector<std::string> flags;
           if (spec.limits.p99_ttft_s) flags.emplace_back("--max-p99-ttft-ms");
@@ -563,24 +793,15 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         const auto& r = a.at_rate;
         const auto& win = r.steady.window;
         if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
-        const std::string per_probe =
-            spec.requests ? fmt::format("{} requests per probe", *spec.requests)
-                          : fmt::format("{:.0f} s of arrivals per probe (at least 200, at most {} requests)",
-                                        serving::kSettleSeconds, serving::kMaxSimulatedRequests);
         if (o->json) {
           ordered_json j = run_header(d);
-          j["workload"] = {{"arrivals", "Poisson, rate searched"},
-                           {"per_probe", per_probe},
-                           {"mean_input_tokens", o->isl},
-                           {"mean_output_tokens", o->osl},
-                           {"length_spread", o->spread},
-                           {"seed", o->seed}};
+          if (disaggregated) {
+            j["chips"] = chips;
+            j["deployment"] = service_name();
+          }
+          j["workload"] = workload_json;
           engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
           j["engine"] = engine_json;
-          ordered_json limits;
-          limits["p99_ttft_ms"] = spec.limits.p99_ttft_s ? ordered_json(o->max_p99_ttft_ms) : ordered_json();
-          limits["p99_tpot_ms"] = spec.limits.p99_tpot_s ? ordered_json(o->max_p99_tpot_ms) : ordered_json();
-          limits["keeps_up"] = "arrivals - completions in the steady window <= 2% of its arrivals + 3 sqrt(2 N + 1)";
           ordered_json probes = ordered_json::array();
           for (const auto& p : a.probes)
             probes.push_back({{"rate_per_s", p.rate},
@@ -608,17 +829,18 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                           {"tpot_ms", dist_json(win.tpot_s, 1e3)},
                           {"e2e_s", dist_json(win.e2e_s, 1)},
                           {"steady", steady_json(r.steady, window, chips)}};
+          if (disaggregated) j["disaggregation"] = disaggregation_json(r);
           j["economics"] = cost_of(win.output_tok_s, win.output_tok_s * o->isl / o->osl, "steady window").first;
           out << json_text(j) << "\n";
           return 0;
         }
-        out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
-        out << fmt::format("workload: Poisson, rate searched; mean {:.0f} in / {:.0f} out tokens (spread {:g}), {}, "
-                           "seed {}\n",
-                           o->isl, o->osl, o->spread, per_probe, o->seed);
+        if (disaggregated)
+          out << service_header(r);
+        else
+          out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
+        out << workload_text;
         out << fmt::format("{}; KV {:.1f} GB per chip\n", engine_line, r.kv_capacity_bytes / 1e9);
-        out << fmt::format("limits over the steady window ({}): {}, and the deployment keeps up with its arrivals\n\n",
-                           window_definition(window), join(limit_text, ", "));
+        out << limits_text << "\n";
         out << fmt::format("largest sustainable rate: {:.4g} req/s ", a.rate);
         if (a.upper > 0)
           out << fmt::format("(bracket {:.4g} - {:.4g} req/s, tolerance {:g}%, {} simulations{})\n", a.rate, a.upper,
@@ -731,8 +953,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         ordered_json j = run_header(d);
         if (disaggregated) {  // both pools (each detailed in "disaggregation")
           j["chips"] = chips;
-          j["deployment"] = fmt::format("prefill {} on {} + decode {} on {}", pd->describe(), pd->system->id,
-                                        d.describe(), d.system->id);
+          j["deployment"] = service_name();
         }
         j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
                          {"requests", w.requests.size()},
@@ -786,19 +1007,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           j["metrics"]["slo"] = {{"ttft_ms", slo.ttft_s ? ordered_json(o->slo_ttft_ms) : ordered_json()},
                                  {"tpot_ms", slo.tpot_s ? ordered_json(o->slo_tpot_ms) : ordered_json()}};
         if (disaggregated) {
-          const auto& dis = r.disaggregation;
-          disagg_json["prefill"]["requests_per_replica"] = dis.per_prefill;
-          disagg_json["prefill"]["busy_s"] = dis.prefill_busy_s;
-          disagg_json["prefill"]["peak_kv_bytes_per_chip"] = dis.prefill_peak_kv_bytes;
-          disagg_json["prefill"]["kv_capacity_bytes_per_chip"] = dis.prefill_kv_capacity_bytes;
-          disagg_json["decode"]["requests_per_replica"] = r.per_replica;
-          disagg_json["decode"]["busy_s"] = dis.decode_busy_s;
-          disagg_json["transfers"] = {{"count", dis.transfers},
-                                      {"bytes", dis.transferred_bytes},
-                                      {"link_busy_s", dis.link_busy_s},
-                                      {"transfer_ms", dist_json(dis.transfer_s, 1e3)},
-                                      {"decode_wait_ms", dist_json(dis.decode_wait_s, 1e3)}};
-          j["disaggregation"] = disagg_json;
+          j["disaggregation"] = disaggregation_json(r);
           j["steady_state"] = {{"note", "no steady-state estimate for a disaggregated service"}};
         } else {
           j["steady_state"] = {{"concurrency", steady_c},
@@ -811,23 +1020,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         return 0;
       }
       if (disaggregated) {
-        const auto& dis = r.disaggregation;
-        out << fmt::format("{} disaggregated: prefill {} x {} [{}], decode {} x {} [{}]\n", d.model->id, pd->chips,
-                           pd->system->id, pd->describe(), d.chips, d.system->id, d.describe());
-        out << link_text << "\n";
-        std::vector<std::string> pc, dc;
-        for (size_t k : dis.per_prefill) pc.push_back(std::to_string(k));
-        for (size_t k : r.per_replica) dc.push_back(std::to_string(k));
-        out << fmt::format("prefill pool: {} replicas (router {}), requests {}, busy {:.1f} replica-s, peak KV {:.1f} of "
-                           "{:.1f} GB per chip; decode pool: {} replicas (router {}), requests {}, busy {:.1f} "
-                           "replica-s\n",
-                           dis.prefill_replicas, o->router, join(pc, ", "), dis.prefill_busy_s,
-                           dis.prefill_peak_kv_bytes / 1e9, dis.prefill_kv_capacity_bytes / 1e9, dis.decode_replicas,
-                           o->decode_router.empty() ? o->router : o->decode_router, join(dc, ", "), dis.decode_busy_s);
-        out << fmt::format("KV moved: {} transfers, {:.3g} GB, links busy {:.2f} s; prefill end to KV arrival mean {:.2f} "
-                           "ms (p99 {:.2f}); KV arrival to decode admission mean {:.2f} ms (p99 {:.2f})\n",
-                           dis.transfers, dis.transferred_bytes / 1e9, dis.link_busy_s, dis.transfer_s.mean * 1e3,
-                           dis.transfer_s.p99 * 1e3, dis.decode_wait_s.mean * 1e3, dis.decode_wait_s.p99 * 1e3);
+        out << service_header(r);
       } else {
         out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
       }

@@ -79,8 +79,8 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   prefill_w.clients = 0;
   const Workload no_hashes;
 
-  const size_t np = static_cast<size_t>(std::max(1, pm.deployment().dp));
-  const size_t nd = static_cast<size_t>(std::max(1, dm.deployment().dp));
+  const size_t np = s.prefill_replicas > 0 ? s.prefill_replicas : static_cast<size_t>(std::max(1, pm.deployment().dp));
+  const size_t nd = s.decode_replicas > 0 ? s.decode_replicas : static_cast<size_t>(std::max(1, dm.deployment().dp));
   const size_t clients = closed ? std::min<size_t>(static_cast<size_t>(w.clients), n) : 0;
   Pool prefill(pm, s.prefill_engine, prefill_w, cap_p, np, s.prefill_router, clients, n, timeline);
   Pool decode(dm, s.decode_engine, no_hashes, cap_d, nd, s.decode_router, clients, n, timeline, np);
@@ -234,6 +234,27 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   res.prefix_cache = pre.prefix_cache;
   summarise(res, w.window);
   return res;
+}
+
+
+std::vector<SplitOption> search_splits(const DisaggregatedService& s, double chips, const RateSearchSpec& spec) {
+  if (!s.prefill || !s.decode) fail("split search: the service needs a prefill and a decode pool");
+  const double p = replica_chips(*s.prefill), d = replica_chips(*s.decode);
+  if (!(chips >= p + d) || !std::isfinite(chips))
+    fail(fmt::format("split search: {} chips cannot hold one prefill replica ({} chips) and one decode replica ({} "
+                     "chips)",
+                     chips, p, d));
+  std::vector<SplitOption> out;
+  for (size_t np = 1; static_cast<double>(np) * p + d <= chips; ++np) {
+    const auto nd = static_cast<size_t>(std::floor((chips - static_cast<double>(np) * p) / d));
+    const double used = static_cast<double>(np) * p + static_cast<double>(nd) * d;
+    if (chips - used >= p) continue;  // one more prefill replica fits: the next split dominates this one
+    auto sv = s;
+    sv.prefill_replicas = np;
+    sv.decode_replicas = nd;
+    out.push_back({np, nd, used, find_max_rate([&](const Workload& w) { return simulate_disaggregated(sv, w); }, spec)});
+  }
+  return out;
 }
 
 }  // namespace tf::serving

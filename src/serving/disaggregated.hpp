@@ -34,6 +34,9 @@ struct DisaggregatedService {
   KvTransferLink link;
   Router prefill_router = Router::least_outstanding_tokens;
   Router decode_router = Router::least_outstanding_tokens;
+  // Replica counts in place of the deployments' dp (0: the deployment's): the step cost of a
+  // replica does not depend on how many there are, so one model prices every split.
+  size_t prefill_replicas = 0, decode_replicas = 0;
 };
 
 // Runs the workload through the service. Request records: arrival as given, first token when
@@ -43,5 +46,16 @@ struct DisaggregatedService {
 // negative latency, a router that needs what the pool does not have). `timeline`: prefill
 // replicas as timeline replicas 0..P-1, decode replicas as P..P+D-1.
 Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, Timeline* timeline = nullptr);
+
+// How to split a chip budget between the pools: every split of `chips` into P prefill and D
+// decode replicas (P, D >= 1; each replica the chips of its pool's deployment) that leaves fewer
+// chips over than either replica needs, each with the largest Poisson rate meeting the limits
+// (find_max_rate over the service at that split). Ordered by P.
+struct SplitOption {
+  size_t prefill_replicas = 0, decode_replicas = 0;
+  double chips = 0;  // P x prefill replica chips + D x decode replica chips
+  MaxRate rate;
+};
+std::vector<SplitOption> search_splits(const DisaggregatedService& s, double chips, const RateSearchSpec& spec);
 
 }  // namespace tf::serving

@@ -807,11 +807,93 @@ TEST(CliSimulate, DisaggregatedServiceNamesBothPoolsAndTheLink) {
     EXPECT_EQ(e.exit_code, 2) << part << ": " << e.out;
     EXPECT_NE(e.err.find(part), std::string::npos) << e.err;
   }
-  const auto search = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
-                               "--prefill-replicas", "1", "--find-max-rate", "--max-p99-ttft-ms", "300"});
-  EXPECT_EQ(search.exit_code, 2);
-  EXPECT_NE(search.err.find("--find-max-rate cannot be combined with --prefill-replicas"), std::string::npos)
-      << search.err;
+}
+
+// The rate search over a disaggregated service, and over every split of a chip budget beside
+// the colocated deployment on the same chips: each split's rate is the one the plain search
+// finds for that service, and the best is the one with the most output tokens per chip.
+TEST(CliSimulate, FindSplitSearchesEverySplitOfTheChipsAndTheColocatedDeployment) {
+  const std::vector<std::string> base{"simulate",   "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--isl",      "3000",    "--osl",                 "200",        "--requests",
+                                      "300",        "--find-max-rate", "--max-p99-ttft-ms", "1500",   "--max-p99-tpot-ms",
+                                      "40",         "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  auto rate_of = [&](std::vector<std::string> extra) {
+    const auto r = with(extra);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out)["find_max_rate"]["rate_per_s"].get<double>();
+  };
+  // One disaggregated service: the rate found meets the limits at the probe reported.
+  const auto one = with({"--prefill-replicas", "1", "--dp", "2"});
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto j1 = json::parse(one.out);
+  EXPECT_EQ(j1["chips"], 3);
+  EXPECT_EQ(j1["disaggregation"]["prefill"]["replicas"], 1);
+  EXPECT_EQ(j1["disaggregation"]["transfers"]["count"], j1["at_rate"]["requests"]);
+  EXPECT_LE(j1["at_rate"]["ttft_ms"]["p99"].get<double>(), 1500);
+  EXPECT_LE(j1["at_rate"]["tpot_ms"]["p99"].get<double>(), 40);
+  EXPECT_GT(j1["find_max_rate"]["rate_per_s"].get<double>(), 0);
+
+  const auto r = with({"--find-split", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& fs = j["find_split"];
+  EXPECT_EQ(fs["chips"], 4);
+  const auto& options = fs["options"];
+  ASSERT_EQ(options.size(), 4u);  // colocated x4, then 1+3, 2+2, 3+1
+  EXPECT_EQ(options[0]["service"], "colocated");
+  EXPECT_EQ(options[0]["decode_replicas"], 4);
+  EXPECT_DOUBLE_EQ(options[0]["rate_per_s"].get<double>(), rate_of({"--dp", "4"}));
+  size_t best = 0;
+  for (size_t k = 1; k < options.size(); ++k) {
+    const auto& o = options[k];
+    EXPECT_EQ(o["service"], "disaggregated");
+    EXPECT_EQ(o["prefill_replicas"], k);
+    EXPECT_EQ(o["decode_replicas"], 4 - k);
+    EXPECT_EQ(o["chips"], 4);
+    ASSERT_TRUE(o["found"].get<bool>()) << o.dump();
+    EXPECT_DOUBLE_EQ(o["rate_per_s"].get<double>(),
+                     rate_of({"--prefill-replicas", std::to_string(k), "--dp", std::to_string(4 - k)}))
+        << k;
+    EXPECT_NEAR(o["output_tok_s_per_chip"].get<double>(), o["output_tok_s"].get<double>() / 4, 1e-9);
+    EXPECT_GT(o["usd_per_mtok_output"].get<double>(), 0);
+    if (o["output_tok_s_per_chip"].get<double>() > options[best]["output_tok_s_per_chip"].get<double>()) best = k;
+  }
+  // One system type: the cheapest per Mtok is the most tokens per chip.
+  EXPECT_NE(fs["ranked_by"].get<std::string>().find("USD per Mtok output"), std::string::npos);
+  EXPECT_EQ(fs["best"], best);
+  EXPECT_EQ(with({"--find-split", "4"}).out, r.out);  // same inputs, same bytes
+  auto text_args = base;
+  text_args.pop_back();
+  text_args.insert(text_args.end(), {"--find-split", "4"});
+  const auto text = run_cli(text_args);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("4 chips split between prefill 1 x h100-sxm"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("\nbest: "), std::string::npos) << text.out;
+  // What cannot work: exit 2, named.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad{
+      {{"--find-split", "4", "--dp", "2"}, "--find-split cannot be combined with --dp"},
+      {{"--find-split", "4", "--prefill-replicas", "1"}, "--find-split cannot be combined with --prefill-replicas"},
+      {{"--find-split", "1"}, "--find-split must be a whole number of chips in [2, 65536]"},
+      {{"--find-split", "2.5"}, "--find-split must be a whole number"},
+      {{"--find-split", "4", "--prefill-tp", "4"}, "cannot hold one prefill replica (4 chips)"},
+      {{"--find-split", "4", "--requests-csv", "/tmp/never.csv"}, "--requests-csv cannot be combined with --find-split"},
+      {{"--find-split", "16", "--kv-transfer-link", "scale-up"}, "exceed the 8-chip scale-up domain"},
+      {{"--chrome-trace", "/tmp/never.json"}, "--chrome-trace cannot be combined with --find-max-rate"},
+  };
+  for (const auto& [extra, part] : bad) {
+    const auto e = with(extra);
+    EXPECT_EQ(e.exit_code, 2) << part << ": " << e.out;
+    EXPECT_NE(e.err.find(part), std::string::npos) << e.err;
+  }
+  const auto no_search = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
+                                  "1", "--find-split", "4"});
+  EXPECT_EQ(no_search.exit_code, 2);
+  EXPECT_NE(no_search.err.find("--find-split needs --find-max-rate"), std::string::npos) << no_search.err;
 }
 
 // The run's economics: the deployment's chips at its price over the steady window's tokens; a

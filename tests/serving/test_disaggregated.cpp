@@ -207,5 +207,68 @@ TEST(Disaggregation, RefusesWhatCannotWork) {
   expect_error(s, w, "needs closed-loop clients");
 }
 
+// The replica counts a service states replace its deployments' dp, run for run.
+TEST(Disaggregation, ReplicaCountsOverrideTheDeployments) {
+  const auto p1 = llama8b_dp(1).cost_model(), d1 = llama8b_dp(1).cost_model();
+  const auto p2 = llama8b_dp(2).cost_model(), d3 = llama8b_dp(3).cost_model();
+  Workload w;
+  w.requests = make_requests(300, {3000, 0.5}, {200, 0.5}, 12.0, 5);
+  auto over = service(p1, d1, 50e9, 10e-6);
+  over.prefill_replicas = 2;
+  over.decode_replicas = 3;
+  const auto a = simulate_disaggregated(over, w);
+  const auto b = simulate_disaggregated(service(p2, d3, 50e9, 10e-6), w);
+  ASSERT_EQ(a.requests.size(), b.requests.size());
+  for (size_t i = 0; i < a.requests.size(); ++i) {
+    EXPECT_DOUBLE_EQ(a.requests[i].first_token_s, b.requests[i].first_token_s) << i;
+    EXPECT_DOUBLE_EQ(a.requests[i].finish_s, b.requests[i].finish_s) << i;
+    EXPECT_EQ(a.requests[i].replica, b.requests[i].replica) << i;
+  }
+  EXPECT_EQ(a.disaggregation.per_prefill.size(), 2u);
+  EXPECT_EQ(a.per_replica.size(), 3u);
+}
+
+// Splits of 11 chips into 2-chip prefill and 4-chip decode replicas: P = 1, D = 2 (10 chips) and
+// P = 3, D = 1 (10 chips); P = 2, D = 1 leaves 3 chips, room for a third prefill replica, so
+// the next split dominates it. Each split's rate is the rate search over that service.
+TEST(Disaggregation, SplitSearchTriesEverySplitThatLeavesLessThanAReplicaIdle) {
+  static const Fixture prefill("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 2);
+  static const Fixture decode("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 4);
+  const auto pm = prefill.cost_model(), dm = decode.cost_model();
+  const auto s = service(pm, dm, 50e9, 10e-6);
+  RateSearchSpec spec;
+  spec.input = {4000, 0.3};
+  spec.output = {300, 0.3};
+  spec.requests = 300;
+  spec.limits.p99_ttft_s = 1.0;
+  spec.limits.p99_tpot_s = 0.03;
+  const auto options = search_splits(s, 11, spec);
+  ASSERT_EQ(options.size(), 2u);
+  const size_t want[2][2] = {{1, 2}, {3, 1}};
+  for (size_t k = 0; k < 2; ++k) {
+    const auto& o = options[k];
+    EXPECT_EQ(o.prefill_replicas, want[k][0]);
+    EXPECT_EQ(o.decode_replicas, want[k][1]);
+    EXPECT_DOUBLE_EQ(o.chips, 10);
+    auto sv = s;
+    sv.prefill_replicas = o.prefill_replicas;
+    sv.decode_replicas = o.decode_replicas;
+    const auto direct = find_max_rate([&](const Workload& w) { return simulate_disaggregated(sv, w); }, spec);
+    ASSERT_TRUE(o.rate.found);
+    EXPECT_DOUBLE_EQ(o.rate.rate, direct.rate);
+    EXPECT_EQ(o.rate.probes.size(), direct.probes.size());
+  }
+  // More prefill replicas relieve the bottleneck of a prompt-heavy workload.
+  EXPECT_GT(options[1].rate.rate, options[0].rate.rate);
+  try {
+    search_splits(s, 5, spec);
+    ADD_FAILURE() << "5 chips hold no split";
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot hold one prefill replica (2 chips) and one decode replica (4 chips)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tf::serving
