@@ -688,6 +688,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
               priced ? "USD per Mtok output over the steady window at the largest rate meeting the limits"
                      : "steady-window output tok/s per chip at the largest rate meeting the limits; not every "
                        "service is priced on this basis";
+          if (best == rows.size())
+            fail("--find-split: neither the colocated deployment nor any split meets the limits; colocated: " +
+                     rows[0].a->reason,
+                 "loosen --max-p99-ttft-ms / --max-p99-tpot-ms or change the deployment");
           auto opt = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(); };
           if (o->json) {
             ordered_json j = run_header(d);
@@ -726,7 +730,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                {"tolerance", spec.tolerance},
                                {"ranked_by", ranked_by},
                                {"options", list},
-                               {"best", best < rows.size() ? ordered_json(best) : ordered_json()}};
+                               {"best", best}};
             j["economics"] = {{"price_basis", econ->price_basis}, {"preset", params.name}};
             out << json_text(j) << "\n";
             return 0;
@@ -761,7 +765,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                        f && row.a->converged ? std::string() : row.a->reason});
           }
           t.print(out);
-          if (best < rows.size()) {
+          {
             const auto& b = rows[best];
             out << fmt::format("\nbest: {}", b.service == "colocated"
                                                  ? fmt::format("colocated, {:g} replicas", b.decode_replicas)
@@ -774,8 +778,6 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                    *b.cost.usd_per_mtok_output / *rows[0].cost.usd_per_mtok_output);
             }
             out << " (ranked by " << ranked_by << ")\n";
-          } else {
-            out << "\nno split meets the limits at any rate probed\n";
           }
           return 0;
         }

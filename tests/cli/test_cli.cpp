@@ -890,6 +890,11 @@ TEST(CliSimulate, FindSplitSearchesEverySplitOfTheChipsAndTheColocatedDeployment
     EXPECT_EQ(e.exit_code, 2) << part << ": " << e.out;
     EXPECT_NE(e.err.find(part), std::string::npos) << e.err;
   }
+  const auto none = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--requests",
+                             "300", "--find-max-rate", "--max-p99-tpot-ms", "0.001", "--find-split", "4"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_TRUE(none.out.empty()) << none.out;
+  EXPECT_NE(none.err.find("neither the colocated deployment nor any split meets"), std::string::npos) << none.err;
   const auto no_search = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
                                   "1", "--find-split", "4"});
   EXPECT_EQ(no_search.exit_code, 2);
