@@ -177,13 +177,18 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
       continue;
     }
     // A decode replica's iteration: a decode stretch ends at the next KV arrival it could take,
-    // and (conservatively, as their KV may come here) where a prefill iteration starts or the
-    // next request arrives at the service.
+    // and (conservatively, as their KV may come here) where a prefill iteration starts, the
+    // next request arrives at the service, or (closed loop) another decode replica's next
+    // iteration starts, since a completion there releases its client's next prompt.
     Arrival next;
     if (!landing[due_d].empty()) next = {landing[due_d].top().first, &w.requests[landing[due_d].top().second]};
     if (due_p != np && tp < next.time) next = {tp, next.request ? next.request : &w.requests[0]};
     if (!released.empty() && released.top().first < next.time)
       next = {released.top().first, next.request ? next.request : &w.requests[released.top().second]};
+    if (closed && routed < n)
+      for (size_t r = 0; r < nd; ++r)
+        if (r != due_d && decode[r].next_time() < next.time)
+          next = {decode[r].next_time(), next.request ? next.request : &w.requests[std::min(routed, n - 1)]};
     decode[due_d].iterate(next);
     for (const size_t local : decode[due_d].just_completed())
       release_next(decode.sent_to(due_d)[local], decode[due_d].finish_s(local));

@@ -115,6 +115,21 @@ TEST(Disaggregation, ADecodeStretchEndsWhereAnotherRequestsKvLands) {
   EXPECT_LT(r.requests[1].finish_s, r.requests[0].finish_s);
 }
 
+// Closed loop over two decode replicas: a completion on one replica releases its client's next
+// prompt, whose KV may land on the other replica in the middle of that replica's decode stretch;
+// the stretch ends there (no KV waits for a request on the other replica to finish). The decode
+// pool has memory and slots for every client, so a landed KV waits at most one decode step.
+TEST(Disaggregation, ClosedLoopKvLandingOnAnotherDecodeReplicaIsAdmittedAtTheNextStep) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(2).cost_model();
+  Workload w;
+  w.requests = make_requests(120, {500, 0.2}, {2000, 0.9}, 0, 3);
+  w.clients = 8;
+  const auto r = simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w);
+  ASSERT_EQ(r.requests.size(), 120u);
+  EXPECT_LE(r.disaggregation.decode_wait_s.max, decode_time(dm, 8, 3000)) << r.disaggregation.decode_wait_s.mean;
+}
+
 // Under load, with a decode pool short of KV memory (paged, so it preempts): every request
 // completes once, in order of its phases; each pool served every request; bytes moved are the
 // prompts' KV; the decode pool never holds more KV than it has; the same inputs repeat to the bit.
