@@ -68,8 +68,18 @@ Each row's engine comes from its notes and source through the alias table in
 run prompts in their own steps, `prefill-first`; vLLM V1, TensorRT-LLM and ATOM mix prompt chunks
 into decode steps, `mixed`), the memory policy (vLLM and SGLang: a share of the whole memory;
 TensorRT-LLM: a share of what the weights leave), the default token budget and sequence cap. A
-row naming no known engine gets the default profile and a note saying so; prefill/decode-
-disaggregated runs are unsupported with that reason until the disaggregation issue lands. From
+row naming no known engine gets the default profile and a note saying so. A prefill/decode-
+disaggregated run whose notes state its pools (`PD-disagg 8P+16D GPUs: P 1x(tp8 ep8 dpa=false),
+D 2x(tp8 ep8 dpa=false)`) is simulated as those two pools on one clock, the prompt's KV moved
+over the system's scale-out link (`serving::simulate_disaggregated`, `docs/serving.md`); a
+service of g identical slices (g = the gcd of the replica counts, at most the clients) is
+simulated as one slice with its share of the clients, its throughput times g. Such rows are
+predicted, reported and cross-validated but not fitted: the hand-off between the pools (the
+engine's KV transfer, decode-side pre-allocation and scheduling) has no term the fit can move,
+and fitting them would make the hardware and engine terms absorb it (fitted, they moved the
+cdna4 and pooled terms and raised other groups' cross-validated errors, e.g. TRT-V017
+throughput 10.0 -> 11.0%, L40S 8.7 -> 28.5%). A disaggregated run that does not state its
+pools, or that measured one pool alone, is unsupported. From
 the notes the simulator also takes the token budget (`max-num-batched-tokens`, `max_num_tokens`,
 `chunked-prefill-size`), a stated memory share (`KV frac`, `gpu-memory-utilization`,
 `mem-fraction-static`), caps (`max-num-seqs`, `max batch`; "/rank" caps multiply by the
@@ -171,7 +181,7 @@ MD
   left out (the MI355X family has no other evidence, so it falls back to the pooled fit of the
   other chips): TTFT is under-predicted (measured 90-200 ms even at 4 users, where one prompt's
   prefill is predicted at 15-45 ms) and throughput over-predicted. DeepSeek-R1 with MLA and FP8
-  block-scaled MoE, wide EP with attention-DP, PD-disaggregated rows read as one engine, and
+  block-scaled MoE, wide EP with attention-DP, and
   gpt-oss MXFP4 run on ROCm kernels whose efficiency differs per operator and per nightly build
   far more than one family-wide fraction can express. The per-step and per-layer costs of these
   engines are now fitted per engine (SGLang, ATOM, vLLM 0.6 across the families they ran on), but
@@ -193,8 +203,14 @@ MD
 - **Request length distributions** are uniform around the stated mean where the notes give a
   range, else every request has the mean (ShareGPT rows): tails of real length distributions are
   not modelled, which matters most for p99 metrics (not in this data).
-- **Unsupported rows, never guessed**: prefill/decode-disaggregated runs (two pools, awaiting the
-  disaggregation issue), speculative decoding with MTP (draft length and acceptance not recorded),
+- **Prefill/decode-disaggregated InferenceMAX rows (MI355X, SGLang)**: throughput and TPOT of the
+  TP8 pools land within 1-25%, but the attention-DP pools (TP1 x 8 ranks, EP8/EP16) decode ~45%
+  faster than measured (each DP rank is simulated as its own replica; the ranks of one EP group
+  step together, each step waiting for the busiest rank), and mean TTFT is under-predicted
+  2-10x: the notes give measured medians of 110-640 ms beside means of 0.6-7.6 s, a tail the
+  two-pool simulation (prefill queue, KV transfer, decode admission) does not form.
+- **Unsupported rows, never guessed**: one pool of a disaggregated deployment measured alone, a
+  disaggregated run whose pools are not stated, speculative decoding with MTP (draft length and acceptance not recorded),
   layouts whose weights do not fit the engine's memory policy, and rows whose longest drawn request
   cannot fit the KV memory. Unknown dtypes use the model's/chip's default precision and say so in
   the row's notes.

@@ -174,9 +174,15 @@ EngineProfiles EngineProfiles::load(const std::filesystem::path& dir) {
     if (auto list = root.optional("unsupported")) {
       if (!list->is_sequence()) list->fail("must be a list of {match, reason}");
       for (const auto& u : list->items()) {
-        u.expect_keys({"match", "reason"});
+        u.expect_keys({"match", "reason", "except_when"});
         Unsupported un{phrases(u.required("match")), u.required("reason").as_string()};
         if (un.reason.empty()) u.required("reason").fail("must say why");
+        if (auto e = u.optional("except_when")) {
+          if (e->as_string() != "pools_stated")
+            e->fail(fmt::format("unknown condition '{}'", e->as_string()),
+                    "pools_stated (the notes state the prefill and decode pools)");
+          un.except_when_pools_stated = true;
+        }
         out.unsupported_.push_back(std::move(un));
       }
     }
@@ -191,7 +197,7 @@ const EngineProfile& EngineProfiles::get(const std::string& id) const {
   fail(fmt::format("unknown engine '{}'", id), "engines: " + join(ids) + " (tokenfactory list engines)");
 }
 
-EngineMatch EngineProfiles::match(const std::string& text) const {
+EngineMatch EngineProfiles::match(const std::string& text, bool pools_stated) const {
   EngineMatch m;
   const auto t = lower(text);
   m.profile = &fallback();
@@ -205,6 +211,7 @@ EngineMatch EngineProfiles::match(const std::string& text) const {
     }
   }
   for (const auto& u : unsupported_) {
+    if (u.except_when_pools_stated && pools_stated) continue;
     if (contains_any(t, u.phrases)) {
       m.unsupported = u.reason;
       break;

@@ -56,8 +56,10 @@ class EngineProfiles {
   [[nodiscard]] const EngineProfile& get(const std::string& id) const;  // DiagnosticError listing ids
   [[nodiscard]] const EngineProfile& fallback() const { return profiles_.at("default"); }
   [[nodiscard]] const std::map<std::string, EngineProfile>& all() const { return profiles_; }
-  // Case-insensitive phrase search, first alias entry that matches wins.
-  [[nodiscard]] EngineMatch match(const std::string& text) const;
+  // Case-insensitive phrase search, first alias entry that matches wins. `pools_stated`: the
+  // run states the pools of a disaggregated deployment, so unsupported entries marked
+  // `except_when: pools_stated` do not apply.
+  [[nodiscard]] EngineMatch match(const std::string& text, bool pools_stated = false) const;
 
  private:
   struct Alias {
@@ -67,6 +69,7 @@ class EngineProfiles {
   struct Unsupported {
     std::vector<std::string> phrases;
     std::string reason;
+    bool except_when_pools_stated = false;
   };
   std::map<std::string, EngineProfile> profiles_;
   std::vector<Alias> aliases_;

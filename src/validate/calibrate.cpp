@@ -381,12 +381,15 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
   st.base = &base;
   for (const size_t i : sw_idx) st.typical.push_back(parameter_value(start_default, i));
 
-  // Rows supported under their family's start values.
+  // Rows supported under their family's start values. A prefill/decode-disaggregated run is
+  // predicted but not fitted: the hand-off between its pools (the engine's KV transfer, decode-side
+  // pre-allocation and scheduling) has no term the fit can move, so fitting it would make the
+  // hardware and engine terms absorb what that hand-off costs.
   std::vector<Row> rows;
   std::set<std::string> all_families;
   for (const auto& p : prepared) {
     all_families.insert(p.family);
-    if (!p.modelable) continue;
+    if (!p.modelable || p.decode) continue;
     if (!predict(p, base.for_family(p.family)).supported) continue;
     rows.push_back({&p, p.family, engine_key(p), rows.size()});
   }

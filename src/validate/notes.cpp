@@ -248,6 +248,78 @@ bool cap_per_rank(const Scanner& s) {
   return false;
 }
 
+// The numbers of a disaggregated layout, as captures (converted by the caller).
+struct PoolCaptures {
+  Capture instances, tp, pp, ep;
+  bool attention_dp = false;
+};
+struct LayoutCaptures {
+  Capture prefill_chips, decode_chips;
+  PoolCaptures prefill, decode;
+};
+
+// (\d+)\s*x\s*\(\s*tp(\d+)(\s+pp(\d+))?(\s+ep(\d+))?(\s+dpa=(true|false))?\s*\)
+size_t pool_layout(const Scanner& s, size_t i, size_t start, PoolCaptures& out) {
+  const size_t n = s.digits(i);
+  if (n == npos) return npos;
+  out.instances = {i, n, start};
+  size_t p = s.spaces(n);
+  if (s.at(p) != 'x') return npos;
+  p = s.spaces(p + 1);
+  if (s.at(p) != '(') return npos;
+  p = s.spaces(p + 1);
+  auto number_after = [&](size_t at, std::string_view key, Capture& c) {
+    const size_t b = s.literal(at, key), e = s.digits(b);
+    if (e == npos) return npos;
+    c = {b, e, start};
+    return e;
+  };
+  p = number_after(p, "tp", out.tp);
+  if (p == npos) return npos;
+  if (const size_t q = number_after(s.spaces1(p), "pp", out.pp); q != npos) p = q;
+  if (const size_t q = number_after(s.spaces1(p), "ep", out.ep); q != npos) p = q;
+  if (const size_t q = s.literal(s.spaces1(p), "dpa="); q != npos) {
+    if (const size_t t = s.literal(q, "true"); t != npos) {
+      out.attention_dp = true, p = t;
+    } else if (const size_t f = s.literal(q, "false"); f != npos) {
+      p = f;
+    } else {
+      return npos;
+    }
+  }
+  p = s.spaces(p);
+  return s.at(p) == ')' ? p + 1 : npos;
+}
+
+// pd-disagg\s+(\d+)p\s*\+\s*(\d+)d\b[^:]{0,16}:\s*p\s+<pool>\s*,\s*d\s+<pool>: the leftmost match.
+bool disaggregated_layout(const Scanner& s, LayoutCaptures& out) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.at(i) != 'p') continue;
+    const size_t p0 = s.spaces1(s.literal(i, "pd-disagg"));
+    const size_t pc = s.digits(p0);
+    if (pc == npos || s.at(pc) != 'p') continue;
+    size_t p = s.spaces(pc + 1);
+    if (s.at(p) != '+') continue;
+    const size_t d0 = s.spaces(p + 1), dc = s.digits(d0);
+    if (dc == npos || s.at(dc) != 'd' || !s.boundary(dc + 1)) continue;
+    size_t colon = dc + 1;
+    while (colon < s.size() && colon - dc < 17 && s.at(colon) != ':') ++colon;
+    if (s.at(colon) != ':') continue;
+    LayoutCaptures c;
+    c.prefill_chips = {p0, pc, i};
+    c.decode_chips = {d0, dc, i};
+    p = s.spaces1(s.literal(s.spaces(colon + 1), "p"));
+    if ((p = pool_layout(s, p, i, c.prefill)) == npos) continue;
+    p = s.spaces(p);
+    if (s.at(p) != ',') continue;
+    p = s.spaces1(s.literal(s.spaces(p + 1), "d"));
+    if (pool_layout(s, p, i, c.decode) == npos) continue;
+    out = c;
+    return true;
+  }
+  return false;
+}
+
 [[noreturn]] void refuse(const Scanner& s, const Capture& c, const std::string& why) {
   // Quote the phrase, cut so that a hostile note does not flood the message.
   const size_t end = std::min(c.end, c.start + 48);
@@ -314,6 +386,21 @@ EngineFacts parse_notes(const std::string& notes) {
   if (const auto c = memory_fraction(s); c.found()) f.memory_fraction = decimal(s, c);
   // A cap stated per rank ("max_batch_size 128/rank", "256 per rank").
   f.max_batch_per_rank = cap_per_rank(s);
+  // The pools of a prefill/decode-disaggregated run ("PD-disagg 8P+16D GPUs: P 1x(tp8 ep8
+  // dpa=false), D 2x(tp8 ep8 dpa=false)").
+  if (LayoutCaptures c; disaggregated_layout(s, c)) {
+    auto pool = [&](const Capture& chips, const PoolCaptures& pc) {
+      PoolLayout l;
+      l.chips = static_cast<int>(count(s, chips));
+      l.instances = static_cast<int>(count(s, pc.instances));
+      l.tp = static_cast<int>(count(s, pc.tp));
+      if (pc.pp.found()) l.pp = static_cast<int>(count(s, pc.pp));
+      if (pc.ep.found()) l.ep = static_cast<int>(count(s, pc.ep));
+      l.attention_dp = pc.attention_dp;
+      return l;
+    };
+    f.disaggregation = DisaggregatedLayout{pool(c.prefill_chips, c.prefill), pool(c.decode_chips, c.decode)};
+  }
   // Kernels issued from the host: vLLM --enforce-eager, SGLang --disable-cuda-graph.
   for (std::string_view k : {"enforce-eager", "enforce_eager", "eager mode", "no cuda graphs", "no hip graphs",
                              "disable-cuda-graph", "disable_cuda_graph"})

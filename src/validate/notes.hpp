@@ -16,6 +16,9 @@
 //   memory    (gpu·memory·utilization|mem·fraction·static|kv·cache·free·gpu·mem·fraction|kv frac)
 //             \s*[=:]?\s*(0?\.\d{1,4}|1\.0{0,4})
 //   per rank  <cap keyword>\s*[=:]?\s*\d+\s*(/\s*rank|per\s+rank)
+//   pools     pd-disagg\s+(\d+)p\s*\+\s*(\d+)d\b[^:]{0,16}:\s*p\s+<pool>\s*,\s*d\s+<pool>
+//             <pool> = (\d+)\s*x\s*\(\s*tp(\d+)(\s+pp(\d+))?(\s+ep(\d+))?(\s+dpa=(true|false))?\s*\)
+//             (chips of each pool, instances, their TP, PP, EP and attention data parallelism)
 // and, as plain substrings, the phrases that say a run issued its kernels eagerly (parse_notes).
 #include <optional>
 #include <string>
@@ -25,6 +28,16 @@
 #include "serving/serving.hpp"
 
 namespace tf::validate {
+
+// One pool of a prefill/decode-disaggregated deployment as the notes state it: `instances`
+// engine instances sharing `chips` chips, each with this layout.
+struct PoolLayout {
+  int chips = 0, instances = 0, tp = 1, pp = 1, ep = 1;
+  bool attention_dp = false;
+};
+struct DisaggregatedLayout {
+  PoolLayout prefill, decode;
+};
 
 // Engine-side facts stated in a row's notes.
 struct EngineFacts {
@@ -40,6 +53,7 @@ struct EngineFacts {
   const serving::EngineProfile* engine = nullptr;
   bool engine_recognised = false;
   std::optional<std::string> unsupported;      // a run the model cannot represent (disaggregated)
+  std::optional<DisaggregatedLayout> disaggregation;  // the prefill and decode pools, when stated
   bool max_batch_per_rank = false;             // the stated cap is per rank ("/rank", "per rank")
   std::optional<double> memory_fraction;       // stated gpu-memory-utilization / KV fraction
   std::optional<Precision> attention_weights;  // "attn BF16": projections kept apart from the weights

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -229,7 +230,7 @@ MeasuredSet read_measured(const std::filesystem::path& path, const hardware::Cat
 
 EngineFacts engine_facts(const MeasuredRow& row, const serving::EngineProfiles& engines) {
   auto f = parse_notes(row.notes);
-  const auto m = engines.match(row.notes + " " + row.source);
+  const auto m = engines.match(row.notes + " " + row.source, f.disaggregation.has_value());
   f.engine = m.profile;
   f.engine_recognised = m.recognised;
   f.unsupported = m.unsupported;
@@ -309,15 +310,70 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
       spec.attention_weights = q.facts.attention_weights;
       q.notes.push_back(fmt::format("attention projections in {} (notes)", to_string(*q.facts.attention_weights)));
     }
+    const auto& eff = table.for_family(system.family, q.facts.engine->id);
+    if (q.facts.disaggregation) {
+      prepare_disaggregated(q, spec, it->second, system, eff);
+      continue;
+    }
     try {
-      q.deployment =
-          cost::resolve_deployment(spec, it->second, system, table.for_family(system.family, q.facts.engine->id));
+      q.deployment = cost::resolve_deployment(spec, it->second, system, eff);
       q.modelable = true;
     } catch (const DiagnosticError& e) {
       q.reason = "layout not modelled: " + e.diagnostic().message;
     }
   }
   return out;
+}
+
+void Predictor::prepare_disaggregated(PreparedRow& q, const cost::DeploymentSpec& spec, const model::ModelSpec& model,
+                                      const hardware::SystemSpec& system, const cost::Efficiency& eff) {
+  const auto& row = *q.row;
+  const auto& layout = *q.facts.disaggregation;
+  if (layout.prefill.chips + layout.decode.chips != row.num_chips) {
+    q.reason = fmt::format("the notes state {} prefill + {} decode chips, the row {} chips", layout.prefill.chips,
+                           layout.decode.chips, row.num_chips);
+    return;
+  }
+  // Each pool: its chips as `instances` engine instances of TP x PP ranks (attention-DP ranks
+  // and EP groups spanning replicas, as in one colocated deployment).
+  auto pool = [&](const PoolLayout& l, const char* name) -> std::optional<cost::Deployment> {
+    const int per_replica = l.tp * l.pp;
+    if (l.instances < 1 || l.chips % l.instances != 0 || (l.chips / l.instances) % per_replica != 0) {
+      q.reason = fmt::format("{} pool: {} chips do not divide into {} instances of TP{} x PP{}", name, l.chips,
+                             l.instances, l.tp, l.pp);
+      return std::nullopt;
+    }
+    cost::DeploymentSpec ps = spec;
+    ps.chips = l.chips;
+    ps.tp = l.tp;
+    ps.pp = l.pp;
+    ps.ep = l.ep;
+    ps.dp = l.chips / per_replica;
+    ps.attention_dp = l.attention_dp && l.tp > 1;  // over one rank, plain attention
+    try {
+      return cost::resolve_deployment(ps, model, system, eff);
+    } catch (const DiagnosticError& e) {
+      q.reason = fmt::format("{} pool layout not modelled: {}", name, e.diagnostic().message);
+      return std::nullopt;
+    }
+  };
+  auto prefill = pool(layout.prefill, "prefill");
+  if (!prefill) return;
+  auto decode = pool(layout.decode, "decode");
+  if (!decode) return;
+  if (!system.scale_out.bandwidth_bytes_per_s) {
+    q.reason = fmt::format("{} states no scale-out bandwidth: the KV transfer between the pools cannot be priced",
+                           system.id);
+    return;
+  }
+  q.kv_link.bandwidth_bytes_per_s = system.scale_out.bandwidth_bytes_per_s->value;
+  q.kv_link.latency_s = system.scale_out.latency_s ? system.scale_out.latency_s->value : 0;
+  q.deployment = std::move(*prefill);
+  q.decode = std::move(*decode);
+  q.modelable = true;
+  q.notes.push_back(fmt::format("disaggregated (notes): prefill {} chips {}, decode {} chips {}, KV over scale-out",
+                                layout.prefill.chips, q.deployment.describe(), layout.decode.chips,
+                                q.decode->describe()));
 }
 
 namespace {
@@ -360,69 +416,125 @@ struct Operating {
 
 namespace {
 
-// Runs the row's request process through the serving simulator (one replica; the others are
-// identical and a router spreads requests evenly).
-Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, double engine_cap, Prediction& out) {
-  const auto& row = *p.row;
-  const auto& e = *m.deployment().efficiency;
-  const double dpf = m.deployment().dp;
-  serving::EngineConfig engine;
-  engine.scheduler = p.facts.scheduler;
-  engine.kv_admission = p.facts.engine ? serving::kv_admission_for(*p.facts.engine) : serving::KvAdmission::whole_context;
-  engine.max_running = std::isfinite(engine_cap) ? engine_cap : 0;
-  engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens
-                       : p.facts.engine    ? p.facts.engine->token_budget
-                                           : std::max(1.0, e.activation_tokens);
-  double replicas = dpf, per_replica_requests = 0, rate = 0;
-  bool steady = false;  // measure over the steady window (an open-loop run of unstated length)
-  serving::Workload w;
-  switch (row.scenario) {
-    case Scenario::fixed_concurrency: {
-      const double c = *row.concurrency;
-      replicas = std::min(dpf, c);  // fewer clients than replicas leave replicas idle
-      w.clients = std::max(1, static_cast<int>(std::lround(c / replicas)));
-      per_replica_requests =
-          p.facts.requests ? std::ceil(*p.facts.requests / replicas) : std::max(20.0, 10.0 * w.clients);
-      if (!p.facts.requests) out.notes.push_back("request count not stated: 10 per client simulated");
-      break;
-    }
-    case Scenario::poisson_rate:
-      rate = *row.request_rate / dpf;
-      if (p.facts.requests) {
-        // A finite benchmark of the stated requests: its figures are whole-run (total tokens over
-        // first arrival to last completion, latency over every request), as the simulator's are.
-        per_replica_requests = std::ceil(*p.facts.requests / dpf);
-      } else {
-        // A server run of unstated length: long enough for the queue to settle (>= 600 s of
-        // arrivals, bounded), measured over its steady window.
-        per_replica_requests = static_cast<double>(serving::open_loop_requests(rate, std::nullopt));
-        steady = true;
-        out.notes.push_back(fmt::format(
-            "request count not stated: {:.0f} per replica simulated ({:.0f} s of arrivals), steady window",
-            per_replica_requests, per_replica_requests / rate));
-      }
-      break;
-    default:  // offline with a stated request count: all queued at t = 0
-      per_replica_requests = std::ceil(*p.facts.requests / dpf);
-      break;
-  }
-  per_replica_requests = std::max(1.0, per_replica_requests);
-  w.requests = serving::make_requests(static_cast<size_t>(per_replica_requests), {row.isl, p.facts.length_spread},
-                                  {row.osl, p.facts.length_spread}, rate, 1);
-  const auto r = serving::simulate(m, engine, w);
+// What a simulation gives a row: whole-run figures, or the steady window's when `steady` asks for
+// it and the run has one; means, or medians for the median metrics; output tokens/s of the run.
+Operating operating_point(const serving::Result& r, bool steady, const MeasuredRow& row) {
   steady = steady && r.steady.measured;
   const auto& win = r.steady.window;
   const auto& ttft = steady ? win.ttft_s : r.ttft_s;
   const auto& tpot = steady ? win.tpot_s : r.tpot_s;
   const auto& e2e = steady ? win.e2e_s : r.e2e_s;
   Operating op;
-  op.output_tok_s = (steady ? win.output_tok_s : r.output_tok_s) * replicas;
+  op.output_tok_s = steady ? win.output_tok_s : r.output_tok_s;
   const bool median = row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median;
   op.ttft_s = median ? ttft.median : ttft.mean;
   op.tpot_s = median ? tpot.median : tpot.mean;
   if (row.osl <= 1 || op.tpot_s <= 0) op.tpot_s = e2e.mean;  // no second token: the request time
   op.e2e_s = e2e.mean;
   op.batch = steady ? r.steady.mean_in_system : r.mean_in_system;
+  return op;
+}
+
+// The engine a row's replicas run: its profile's step policy and KV admission, the stated (or
+// the profile's) token budget, at most `engine_cap` sequences (+inf: no cap).
+serving::EngineConfig engine_config(const PreparedRow& p, const cost::StepCostModel& m, double engine_cap) {
+  serving::EngineConfig engine;
+  engine.scheduler = p.facts.scheduler;
+  engine.kv_admission = p.facts.engine ? serving::kv_admission_for(*p.facts.engine) : serving::KvAdmission::whole_context;
+  engine.max_running = std::isfinite(engine_cap) ? engine_cap : 0;
+  engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens
+                       : p.facts.engine    ? p.facts.engine->token_budget
+                                           : std::max(1.0, m.deployment().efficiency->activation_tokens);
+  return engine;
+}
+
+// The engine's cap on sequences in flight per replica: a stated cap (one stated per rank holds
+// per attention-DP rank, each rank running its own batch; a TP group shares one batch), else the
+// engine profile's default; +inf when neither states one.
+double engine_limit(const PreparedRow& p, const cost::Deployment& d, Prediction& out) {
+  if (p.facts.max_batch) {
+    const double ranks = p.facts.max_batch_per_rank && d.attention_dp ? d.tp : 1;
+    if (ranks > 1) out.notes.push_back(fmt::format("engine cap {} per rank x {} ranks", *p.facts.max_batch, ranks));
+    return *p.facts.max_batch * ranks;
+  }
+  if (p.facts.engine && p.facts.engine->max_sequences > 0) {
+    out.notes.push_back(
+        fmt::format("engine default cap {:.0f} sequences ({})", p.facts.engine->max_sequences, p.facts.engine->id));
+    return p.facts.engine->max_sequences;
+  }
+  return std::numeric_limits<double>::infinity();
+}
+
+// One unit's share of a row's request process, where `units` identical units serve it (the
+// replicas of a colocated deployment, the slices of a disaggregated service; a router spreads
+// the requests evenly): its clients, requests and arrival rate.
+struct Share {
+  double units = 1;     // units serving (fewer clients than units leave some idle)
+  int clients = 0;      // closed loop
+  double requests = 0;  // to simulate
+  double rate = 0;      // open loop, req/s
+  bool steady = false;  // measure over the steady window (an open-loop run of unstated length)
+};
+
+Share share_of(const PreparedRow& p, double units, const char* unit, Prediction& out) {
+  const auto& row = *p.row;
+  Share s;
+  s.units = units;
+  switch (row.scenario) {
+    case Scenario::fixed_concurrency: {
+      const double c = *row.concurrency;
+      s.units = std::min(units, c);
+      s.clients = std::max(1, static_cast<int>(std::lround(c / s.units)));
+      s.requests = p.facts.requests ? std::ceil(*p.facts.requests / s.units) : std::max(20.0, 10.0 * s.clients);
+      if (!p.facts.requests) out.notes.push_back("request count not stated: 10 per client simulated");
+      break;
+    }
+    case Scenario::poisson_rate:
+      s.rate = *row.request_rate / units;
+      if (p.facts.requests) {
+        // A finite benchmark of the stated requests: its figures are whole-run (total tokens over
+        // first arrival to last completion, latency over every request), as the simulator's are.
+        s.requests = std::ceil(*p.facts.requests / units);
+      } else {
+        // A server run of unstated length: long enough for the queue to settle (>= 600 s of
+        // arrivals, bounded), measured over its steady window.
+        s.requests = static_cast<double>(serving::open_loop_requests(s.rate, std::nullopt));
+        s.steady = true;
+        out.notes.push_back(fmt::format("request count not stated: {:.0f} per {} simulated ({:.0f} s of arrivals), "
+                                        "steady window",
+                                        s.requests, unit, s.requests / s.rate));
+      }
+      break;
+    default:  // offline with a stated request count: all queued at t = 0
+      s.requests = std::ceil(*p.facts.requests / units);
+      break;
+  }
+  s.requests = std::max(1.0, s.requests);
+  return s;
+}
+
+// The workload of one unit's share: its requests drawn with the row's lengths (seed 1).
+serving::Workload workload_of(const PreparedRow& p, const Share& s) {
+  const auto& row = *p.row;
+  serving::Workload w;
+  w.clients = s.clients;
+  w.requests = serving::make_requests(static_cast<size_t>(s.requests), {row.isl, p.facts.length_spread},
+                                      {row.osl, p.facts.length_spread}, s.rate, 1);
+  return w;
+}
+
+// Runs the row's request process through the serving simulator (one replica; the others are
+// identical and a router spreads requests evenly).
+Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, double engine_cap, Prediction& out) {
+  const auto& row = *p.row;
+  const auto engine = engine_config(p, m, engine_cap);
+  const auto share = share_of(p, m.deployment().dp, "replica", out);
+  const auto w = workload_of(p, share);
+  const double replicas = share.units;
+  const bool steady = share.steady;
+  const auto r = serving::simulate(m, engine, w);
+  Operating op = operating_point(r, steady, row);
+  op.output_tok_s *= replicas;
   out.simulated = true;
   out.notes.push_back(fmt::format("simulated: {} requests per replica, {} steps, token budget {:.0f}, {} KV{}, {}",
                                   w.requests.size(), serving::to_string(engine.scheduler), engine.step_tokens,
@@ -430,6 +542,150 @@ Operating simulate_row(const PreparedRow& p, const cost::StepCostModel& m, doubl
                                   r.preemptions > 0 ? fmt::format(" ({} preemptions)", r.preemptions) : "",
                                   p.facts.scheduler_reason));
   return op;
+}
+
+// The row's metric from the operating point; `out` supported when it is a positive number.
+Prediction finish(const MeasuredRow& row, const Operating& op, Prediction& out) {
+  const double isl = row.isl, osl = row.osl;
+  out.batch = op.batch;
+  double v = 0;
+  switch (row.metric) {
+    case Metric::output_tok_s:
+      v = op.output_tok_s;
+      break;
+    case Metric::total_tok_s:
+      v = op.output_tok_s * (isl + osl) / osl;
+      break;
+    case Metric::input_tok_s:
+      v = op.output_tok_s * isl / osl;
+      break;
+    case Metric::output_tok_s_per_user:
+      v = 1.0 / op.tpot_s;
+      break;
+    case Metric::ttft_ms:
+    case Metric::ttft_ms_median:
+      v = op.ttft_s * 1e3;
+      break;
+    case Metric::tpot_ms:
+    case Metric::tpot_ms_median:
+      v = op.tpot_s * 1e3;
+      break;
+    case Metric::e2e_s:
+      v = op.e2e_s;
+      break;
+  }
+  if ((row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median) && !out.simulated)
+    out.notes.push_back("median predicted as the mean (uniform requests)");
+  if (!(v > 0) || !std::isfinite(v)) {
+    out.reason = "prediction is not a positive number";
+    return out;
+  }
+  out.supported = true;
+  out.predicted = v;
+  return out;
+}
+
+// A prefill/decode-disaggregated run: both pools and the KV transfer between them on one clock
+// (serving::simulate_disaggregated), or, for the calibration's surrogate, a closed form: decode
+// replicas in steady state at their share of the requests in flight, limited by the prefill
+// pool's prompt rate, with Little's law for the time to first token.
+bool predict_disaggregated(const PreparedRow& p, const cost::Efficiency& eff, bool simulate, double batch_hint,
+                           Operating& op, Prediction& out) {
+  const auto& row = *p.row;
+  cost::Deployment pd = p.deployment, dd = *p.decode;
+  pd.efficiency = &eff;
+  dd.efficiency = &eff;
+  const cost::StepCostModel pm(pd), dm(dd);
+  for (const auto& [m, name] :
+       {std::pair<const cost::StepCostModel*, const char*>{&pm, "prefill"}, {&dm, "decode"}}) {
+    if (!m->memory().weights_fit) {
+      out.reason = fmt::format("does not fit: {} pool: {}", name, m->memory().reason);
+      return false;
+    }
+  }
+  const double isl = row.isl, osl = row.osl;
+  const bool paged = p.facts.engine && serving::kv_admission_for(*p.facts.engine) == serving::KvAdmission::paged;
+  // Each pool's cap per replica: the engine's, and (whole-context KV) the requests its memory holds.
+  auto cap = [&](const cost::StepCostModel& m, double context) {
+    const double limit = engine_limit(p, m.deployment(), out);
+    return paged ? limit : std::min(limit, m.max_sequences(context));
+  };
+  const double cap_p = cap(pm, isl + 1), cap_d = cap(dm, isl + osl);
+  if (pm.max_sequences(isl + 1) < 1 || dm.max_sequences(isl + osl) < 1) {
+    out.reason = fmt::format("does not fit: not one request of {} tokens fits a {} replica's KV memory", isl + osl,
+                             pm.max_sequences(isl + 1) < 1 ? "prefill" : "decode");
+    return false;
+  }
+  const double np = pd.dp, nd = dd.dp;
+  if (simulate) {
+    // The service as g identical slices of np/g prefill and nd/g decode replicas, each with its
+    // share of the clients or arrivals (g = gcd of the replica counts, at most the clients): one
+    // slice is simulated and its throughput scaled, as a colocated row simulates one replica.
+    const int whole = std::gcd(pd.dp, dd.dp);
+    int g = whole;
+    while (g > 1 && (whole % g != 0 || (row.scenario == Scenario::fixed_concurrency && g > *row.concurrency))) --g;
+    const auto slices = static_cast<double>(g);
+    serving::DisaggregatedService service;
+    service.prefill = &pm;
+    service.decode = &dm;
+    service.prefill_replicas = static_cast<size_t>(np / slices);
+    service.decode_replicas = static_cast<size_t>(nd / slices);
+    service.prefill_engine = engine_config(p, pm, cap_p);
+    service.decode_engine = engine_config(p, dm, cap_d);
+    service.link = p.kv_link;
+    const bool offline = row.scenario == Scenario::offline;
+    if (!(offline || row.scenario == Scenario::fixed_concurrency || row.scenario == Scenario::poisson_rate)) {
+      out.reason = fmt::format("disaggregated {} runs not modelled", to_string(row.scenario));
+      return false;
+    }
+    if (offline && !p.facts.requests) {
+      out.reason = "disaggregated offline run without a stated request count not modelled";
+      return false;
+    }
+    const auto share = share_of(p, slices, "slice", out);
+    const auto w = workload_of(p, share);
+    serving::Result r;
+    try {
+      r = serving::simulate_disaggregated(service, w);
+    } catch (const DiagnosticError& e) {
+      out.reason = e.diagnostic().message;
+      return false;
+    }
+    op = operating_point(r, share.steady, row);
+    op.output_tok_s *= slices;
+    op.batch /= nd / slices;  // per decode replica
+    out.simulated = true;
+    out.notes.push_back(fmt::format("simulated disaggregated: {} requests on {} prefill + {} decode replicas (1 of {:.0f} "
+                                    "identical slices), token budget {:.0f}, {} KV, KV transfer mean {:.2f} ms",
+                                    w.requests.size(), service.prefill_replicas, service.decode_replicas, slices,
+                                    service.prefill_engine.step_tokens,
+                                    serving::to_string(service.decode_engine.kv_admission),
+                                    r.disaggregation.transfer_s.mean * 1e3));
+    return true;
+  }
+  // Closed form: b requests per decode replica, decode steps without prompts mixed in.
+  double b = std::clamp(batch_hint, 1.0, std::max(1.0, cap_d));
+  if (row.scenario == Scenario::fixed_concurrency) b = std::clamp(*row.concurrency / nd, 1.0, std::max(1.0, cap_d));
+  cost::Batch dec;
+  dec.decode_seqs = b;
+  dec.decode_context = isl + osl / 2;
+  const double tpot = dm.step(dec).time_s;
+  // The prefill pool's prompt rate at full batches of its token budget.
+  const auto engine = engine_config(p, pm, cap_p);
+  const double k = std::clamp(std::floor(engine.step_tokens / std::max(1.0, isl)), 1.0, std::max(1.0, cap_p));
+  const auto t = batch_times(pm, k, isl, 1);
+  const double prompt_rate = np * k / t.prefill_s;
+  const double decode_rate = nd * b / (std::max(1.0, osl - 1) * tpot);
+  const double req_per_s = std::min(prompt_rate, decode_rate);
+  const auto one = batch_times(pm, 1, isl, 1);
+  op.output_tok_s = req_per_s * osl;
+  op.tpot_s = tpot;
+  op.ttft_s = one.prefill_s;
+  if (row.scenario == Scenario::fixed_concurrency)  // Little's law over the request cycle
+    op.ttft_s = std::max(op.ttft_s, *row.concurrency / req_per_s - (osl - 1) * tpot);
+  op.e2e_s = op.ttft_s + (osl - 1) * tpot;
+  op.batch = b;
+  return true;
 }
 
 Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool simulate, double batch_hint) {
@@ -441,6 +697,11 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
     return out;
   }
   const auto& row = *p.row;
+  if (p.decode) {
+    Operating op;
+    if (!predict_disaggregated(p, eff, simulate, batch_hint, op, out)) return out;
+    return finish(row, op, out);
+  }
   cost::Deployment d = p.deployment;
   d.efficiency = &eff;
   const cost::StepCostModel m(d);
@@ -455,18 +716,7 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
     out.reason = fmt::format("does not fit: not one request of {} tokens fits the KV memory", isl + osl);
     return out;
   }
-  double engine_limit = std::numeric_limits<double>::infinity();  // the engine's sequence cap
-  if (p.facts.max_batch) {
-    // A cap stated per rank holds per attention-DP rank (each rank runs its own batch); a TP
-    // group shares one batch.
-    const double ranks = p.facts.max_batch_per_rank && d.attention_dp ? d.tp : 1;
-    engine_limit = *p.facts.max_batch * ranks;
-    if (ranks > 1) out.notes.push_back(fmt::format("engine cap {} per rank x {} ranks", *p.facts.max_batch, ranks));
-  } else if (p.facts.engine && p.facts.engine->max_sequences > 0) {
-    engine_limit = p.facts.engine->max_sequences;
-    out.notes.push_back(fmt::format("engine default cap {:.0f} sequences ({})", p.facts.engine->max_sequences,
-                                    p.facts.engine->id));
-  }
+  const double engine_limit = validate::engine_limit(p, d, out);  // the engine's sequence cap
   // Batches whose requests run in lockstep (static batches) reach their whole context together.
   const double lockstep_cap = std::min(capacity, engine_limit);
   // Requests in flight in a steady state: an engine that allocates paged KV on demand holds each
@@ -574,42 +824,7 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
       }
       break;
   }
-  out.batch = op.batch;
-  double v = 0;
-  switch (row.metric) {
-    case Metric::output_tok_s:
-      v = op.output_tok_s;
-      break;
-    case Metric::total_tok_s:
-      v = op.output_tok_s * (isl + osl) / osl;
-      break;
-    case Metric::input_tok_s:
-      v = op.output_tok_s * isl / osl;
-      break;
-    case Metric::output_tok_s_per_user:
-      v = 1.0 / op.tpot_s;
-      break;
-    case Metric::ttft_ms:
-    case Metric::ttft_ms_median:
-      v = op.ttft_s * 1e3;
-      break;
-    case Metric::tpot_ms:
-    case Metric::tpot_ms_median:
-      v = op.tpot_s * 1e3;
-      break;
-    case Metric::e2e_s:
-      v = op.e2e_s;
-      break;
-  }
-  if (row.metric == Metric::ttft_ms_median || row.metric == Metric::tpot_ms_median)
-    out.notes.push_back("median predicted as the mean (uniform requests)");
-  if (!(v > 0) || !std::isfinite(v)) {
-    out.reason = "prediction is not a positive number";
-    return out;
-  }
-  out.supported = true;
-  out.predicted = v;
-  return out;
+  return finish(row, op, out);
 }
 
 }  // namespace

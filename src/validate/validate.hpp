@@ -17,6 +17,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
+#include "serving/disaggregated.hpp"
 #include "serving/engine_profile.hpp"
 #include "serving/serving.hpp"
 #include "validate/notes.hpp"
@@ -101,8 +102,12 @@ struct PreparedRow {
   bool modelable = false;
   std::string reason;
   std::vector<std::string> notes;
-  cost::Deployment deployment;
+  cost::Deployment deployment;  // a disaggregated run's prefill pool
   EngineFacts facts;
+  // A prefill/decode-disaggregated run (its notes state the pools): the decode pool and the link
+  // the KV crosses between them (the system's scale-out network, per chip).
+  std::optional<cost::Deployment> decode;
+  serving::KvTransferLink kv_link;
 };
 
 class Predictor {
@@ -113,6 +118,8 @@ class Predictor {
   std::vector<PreparedRow> prepare(const MeasuredSet& set, const cost::EfficiencyTable& table);
 
  private:
+  void prepare_disaggregated(PreparedRow& q, const cost::DeploymentSpec& spec, const model::ModelSpec& model,
+                             const hardware::SystemSpec& system, const cost::Efficiency& eff);
   const hardware::Catalog& hw_;
   const model::ModelCatalog& models_;
   const serving::EngineProfiles& engines_;

@@ -192,6 +192,41 @@ TEST(Notes, EagerRunsAreRecognisedByTheirFlags) {
     EXPECT_FALSE(parse_notes(n).launch) << n;
 }
 
+// The pools of a disaggregated run: chips per pool, instances and each instance's layout; a
+// phrase that does not state both pools in full gives none.
+TEST(Notes, DisaggregatedPoolsAreReadWhenBothAreStated) {
+  auto f = parse_notes(
+      "InferenceMAX (sglang-disagg); PD-disagg 8P+16D GPUs: P 1x(tp1 ep8 dpa=true), D 2x(tp8 ep8 dpa=false); ckpt");
+  ASSERT_TRUE(f.disaggregation);
+  const auto& p = f.disaggregation->prefill;
+  const auto& d = f.disaggregation->decode;
+  EXPECT_EQ(p.chips, 8);
+  EXPECT_EQ(p.instances, 1);
+  EXPECT_EQ(p.tp, 1);
+  EXPECT_EQ(p.pp, 1);
+  EXPECT_EQ(p.ep, 8);
+  EXPECT_TRUE(p.attention_dp);
+  EXPECT_EQ(d.chips, 16);
+  EXPECT_EQ(d.instances, 2);
+  EXPECT_EQ(d.tp, 8);
+  EXPECT_EQ(d.ep, 8);
+  EXPECT_FALSE(d.attention_dp);
+  f = parse_notes("pd-disagg 4p + 12d chips: p 2x( tp2 pp2 ), d 3 x (tp4 ep4)");
+  ASSERT_TRUE(f.disaggregation);
+  EXPECT_EQ(f.disaggregation->prefill.chips, 4);
+  EXPECT_EQ(f.disaggregation->prefill.instances, 2);
+  EXPECT_EQ(f.disaggregation->prefill.pp, 2);
+  EXPECT_EQ(f.disaggregation->prefill.ep, 1);
+  EXPECT_EQ(f.disaggregation->decode.instances, 3);
+  EXPECT_EQ(f.disaggregation->decode.ep, 4);
+  for (const char* n : {"PD-disagg 8P+16D GPUs", "PD-disagg 8P+16D GPUs: P 1x(tp1 ep8), D",
+                        "PD-disagg 8P+16D GPUs: P 1x(tp1 dpa=maybe), D 1x(tp1)",
+                        "PD-disagg 8P+16D GPUs over two racks of servers: P 1x(tp8), D 2x(tp8)",
+                        "PD-disagg 8P+16Dx GPUs: P 1x(tp8), D 2x(tp8)", "P 1x(tp8), D 2x(tp8)"})
+    EXPECT_FALSE(parse_notes(n).disaggregation) << n;
+  EXPECT_THROW((void)parse_notes("PD-disagg 99999999999P+1D: P 1x(tp1), D 1x(tp1)"), DiagnosticError);
+}
+
 Diagnostic refusal(const std::string& note) {
   try {
     (void)parse_notes(note);

@@ -13,6 +13,7 @@
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
+#include "serving/disaggregated.hpp"
 #include "serving/serving.hpp"
 #include "io/text.hpp"
 #include "support/fixtures.hpp"
@@ -234,6 +235,104 @@ TEST(Validate, FixtureErrorsMatchHandComputedEstimates) {
   EXPECT_NE(t.out.find("FIX-0002"), std::string::npos);
   EXPECT_NE(t.out.find("+25.0"), std::string::npos);  // (predicted - measured) / measured
   EXPECT_NE(t.out.find("-9.1"), std::string::npos);
+}
+
+// A prefill/decode-disaggregated run whose notes state its pools is predicted as those two pools
+// on one clock with the KV moved over the system's scale-out link (the disaggregated simulation
+// of that service, built here by hand); a run whose notes do not state the pools, whose pools do
+// not add up to the row's chips, or that measured one pool alone is unsupported, saying why.
+TEST(Validate, DisaggregatedRowsAreTwoPoolsWhenTheNotesStateThem) {
+  const std::string model = "meta-llama/Llama-3.1-8B-Instruct";
+  const auto& sys = hardware_catalog().get("h100-sxm");
+  const auto spec = model_catalog().resolve(model);
+  const auto& eff = efficiency_table().for_family(sys.family);
+  const auto& engine = test::engine_profiles().fallback();  // no engine named: the default profile
+  cost::DeploymentSpec ds;
+  ds.weights = ds.kv = ds.activations = Precision::bf16;
+  serving::apply_engine(engine, ds);
+  ds.chips = 1;
+  const auto pd = cost::resolve_deployment(ds, spec, sys, eff);
+  ds.chips = 2;
+  ds.dp = 2;
+  const auto dd = cost::resolve_deployment(ds, spec, sys, eff);
+  const cost::StepCostModel pm(pd), dm(dd);
+  serving::DisaggregatedService service;
+  service.prefill = &pm;
+  service.decode = &dm;
+  serving::EngineConfig e;
+  e.scheduler = engine.scheduler;
+  e.kv_admission = serving::kv_admission_for(engine);
+  e.step_tokens = engine.token_budget;
+  service.prefill_engine = service.decode_engine = e;
+  ASSERT_TRUE(sys.scale_out.bandwidth_bytes_per_s);
+  service.link.bandwidth_bytes_per_s = sys.scale_out.bandwidth_bytes_per_s->value;
+  service.link.latency_s = sys.scale_out.latency_s ? sys.scale_out.latency_s->value : 0;
+  serving::Workload w;
+  w.clients = 8;
+  w.requests = serving::make_requests(80, {1000, 0}, {200, 0}, 0, 1);
+  const auto sim = serving::simulate_disaggregated(service, w);
+
+  const std::string pools = "PD-disagg 1P+2D GPUs: P 1x(tp1), D 2x(tp1); 80 requests";
+  test::TempDir dir;
+  auto line = [&](const std::string& id, const std::string& metric, double value, const std::string& unit,
+                  const std::string& notes) {
+    return row(id, "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency", 1000, 200, "8", metric, value, unit,
+               notes, 3);
+  };
+  const auto csv = dir.write(
+      "pd.csv", kHeader + line("PD-0001", "output_tok_s", 1000, "tok/s", pools) +
+                    line("PD-0002", "ttft_ms", 100, "ms", pools) + line("PD-0003", "tpot_ms", 10, "ms", pools) +
+                    line("PD-0004", "tpot_ms", 10, "ms", "PD-disagg 1P+2D GPUs, pools not given") +
+                    line("PD-0005", "tpot_ms", 10, "ms", "PD-disagg 1P+1D GPUs: P 1x(tp1), D 1x(tp1)") +
+                    line("PD-0006", "tpot_ms", 10, "ms", "[PD decode-only] the decode instance alone"));
+  const auto r = run_cli({"validate", "--measured", csv.string(), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  ASSERT_EQ(j["rows"].size(), 6u);
+  const auto& rows = j["rows"];
+  for (int k = 0; k < 3; ++k) ASSERT_TRUE(rows[k]["supported"].get<bool>()) << rows[k]["reason"];
+  EXPECT_NEAR(rows[0]["predicted"].get<double>(), sim.output_tok_s, 1e-9 * sim.output_tok_s);
+  EXPECT_NEAR(rows[1]["predicted"].get<double>(), sim.ttft_s.mean * 1e3, 1e-9 * sim.ttft_s.mean * 1e3);
+  EXPECT_NEAR(rows[2]["predicted"].get<double>(), sim.tpot_s.mean * 1e3, 1e-9 * sim.tpot_s.mean * 1e3);
+  EXPECT_NE(rows[0]["notes"].dump().find("disaggregated"), std::string::npos) << rows[0]["notes"];
+  // The KV crossed the link: TTFT is more than one prompt's prefill alone.
+  EXPECT_GT(sim.ttft_s.mean, 0);
+  EXPECT_EQ(sim.disaggregation.transfers, 80u);
+  auto reason = [&](int k) { return rows[k]["reason"].get<std::string>(); };
+  // A service of two identical slices (2 prefill + 4 decode replicas, 16 clients) is predicted
+  // from one slice with half the clients: within 5% of the whole service simulated.
+  ds.chips = 2;
+  ds.dp = 2;
+  const auto pd2 = cost::resolve_deployment(ds, spec, sys, eff);
+  ds.chips = 4;
+  ds.dp = 4;
+  const auto dd4 = cost::resolve_deployment(ds, spec, sys, eff);
+  const cost::StepCostModel pm2(pd2), dm4(dd4);
+  auto whole = service;
+  whole.prefill = &pm2;
+  whole.decode = &dm4;
+  w.clients = 16;
+  w.requests = serving::make_requests(160, {1000, 0}, {200, 0}, 0, 1);
+  const auto big = serving::simulate_disaggregated(whole, w);
+  const std::string two = "PD-disagg 2P+4D GPUs: P 2x(tp1), D 4x(tp1); 160 requests";
+  auto line16 = [&](const std::string& id, const std::string& metric, const std::string& unit) {
+    return row(id, "h100-sxm", 1, model, "bf16", "bf16", "fixed_concurrency", 1000, 200, "16", metric, 1, unit, two, 6);
+  };
+  const auto csv2 = dir.write("pd2.csv", kHeader + line16("PD-0011", "output_tok_s", "tok/s") +
+                                             line16("PD-0012", "tpot_ms", "ms"));
+  const auto r2 = run_cli({"validate", "--measured", csv2.string(), "--json"});
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  const auto j2 = json::parse(r2.out);
+  ASSERT_TRUE(j2["rows"][0]["supported"].get<bool>()) << j2["rows"][0]["reason"];
+  EXPECT_NE(j2["rows"][0]["notes"].dump().find("1 of 2 identical slices"), std::string::npos) << j2["rows"][0]["notes"];
+  EXPECT_NEAR(j2["rows"][0]["predicted"].get<double>(), big.output_tok_s, 0.05 * big.output_tok_s);
+  EXPECT_NEAR(j2["rows"][1]["predicted"].get<double>(), big.tpot_s.mean * 1e3, 0.05 * big.tpot_s.mean * 1e3);
+  EXPECT_FALSE(rows[3]["supported"].get<bool>());
+  EXPECT_NE(reason(3).find("pools the notes do not state"), std::string::npos) << reason(3);
+  EXPECT_FALSE(rows[4]["supported"].get<bool>());
+  EXPECT_NE(reason(4).find("1 prefill + 1 decode chips, the row 3 chips"), std::string::npos) << reason(4);
+  EXPECT_FALSE(rows[5]["supported"].get<bool>());
+  EXPECT_NE(reason(5).find("measured alone"), std::string::npos) << reason(5);
 }
 
 TEST(Validate, StaticBatchIsPrefillPlusDecodeSteps) {
