@@ -31,6 +31,9 @@ struct SimulateOptions {
   std::string engine;  // engine profile id (data/engines); empty: none
   double isl = 1024, osl = 256, spread = 0;
   double concurrency = 0, rate = 0;
+  double burstiness = 1;                        // Gamma shape of the arrival gaps (1: Poisson)
+  double think_time_s = 0;                      // closed loop: mean pause between a client's requests
+  std::string think_time_dist = "exponential";  // fixed or exponential
   std::string trace;
   bool batch = false;
   long long requests = 0;
@@ -64,8 +67,13 @@ struct SimulateOptions {
 
 std::string describe_arrivals(const SimulateOptions& o, const serving::Workload& w) {
   if (!o.trace.empty()) return fmt::format("trace {} ({} requests)", o.trace, w.requests.size());
-  if (o.concurrency > 0) return fmt::format("closed loop, {:.0f} clients", o.concurrency);
-  if (o.rate > 0) return fmt::format("Poisson, {:g} requests/s", o.rate);
+  if (o.concurrency > 0)
+    return o.think_time_s > 0 ? fmt::format("closed loop, {:.0f} clients, {} think time of mean {:g} s", o.concurrency,
+                                            o.think_time_dist, o.think_time_s)
+                              : fmt::format("closed loop, {:.0f} clients", o.concurrency);
+  if (o.rate > 0)
+    return o.burstiness != 1 ? fmt::format("Gamma arrivals (burstiness {:g}), {:g} requests/s", o.burstiness, o.rate)
+                             : fmt::format("Poisson, {:g} requests/s", o.rate);
   return "all requests queued at t = 0";
 }
 
@@ -169,6 +177,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   auto* conc = cmd->add_option("--concurrency", o->concurrency, "Closed loop: clients each keeping one request in flight");
   auto* rate = cmd->add_option("--rate", o->rate, "Open loop: Poisson arrivals at this many requests/s");
+  auto* burst = cmd->add_option("--burstiness", o->burstiness,
+                                "With --rate or --find-max-rate: Gamma-distributed arrival gaps of this shape (vLLM "
+                                "bench --burstiness): 1 is Poisson, below 1 burstier (gap CV 1/sqrt(b)), above 1 more "
+                                "regular")
+                    ->capture_default_str();
+  auto* think = cmd->add_option("--think-time-s", o->think_time_s,
+                                "With --concurrency: each client pauses this long on average between a response and "
+                                "its next request (agents, chat users; 0: at once, as a benchmark client)");
+  auto* think_dist = cmd->add_option("--think-time-dist", o->think_time_dist,
+                                     "With --think-time-s: fixed or exponential pauses")
+                         ->capture_default_str();
   auto* trace = cmd->add_option("--trace", o->trace, "Open loop: arrivals and lengths from a trace (Azure, BurstGPT, "
                                                      "vidur CSV or Mooncake JSONL)")
                     ->check(CLI::ExistingFile);
@@ -281,10 +300,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -339,6 +358,19 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         fail(fmt::format("--concurrency must be a whole number of clients >= 1, got {}", o->concurrency));
       if (given(rate) && !(o->rate > 0 && std::isfinite(o->rate)))
         fail(fmt::format("--rate must be > 0 requests/s, got {}", o->rate));
+      if (given(burst)) {
+        if (!given(rate) && !o->find_max_rate)
+          fail("--burstiness shapes Poisson-like arrivals: use it with --rate R or --find-max-rate");
+        if (!(o->burstiness > 0 && std::isfinite(o->burstiness)))
+          fail(fmt::format("--burstiness must be a finite number > 0 (1: Poisson), got {}", o->burstiness));
+      }
+      if (given(think) || given(think_dist)) {
+        if (!given(conc)) fail("--think-time-s and --think-time-dist are pauses of closed-loop clients: use --concurrency N");
+        if (!(o->think_time_s >= 0 && std::isfinite(o->think_time_s)))
+          fail(fmt::format("--think-time-s must be a finite number of seconds >= 0, got {}", o->think_time_s));
+        if (!serving::parse_think_time(o->think_time_dist))
+          fail(fmt::format("unknown --think-time-dist '{}'", o->think_time_dist), "valid: fixed, exponential");
+      }
       if (given(trace))
         for (const auto* opt : {isl, osl, spread, seed})
           if (given(opt)) fail(fmt::format("{} cannot be combined with --trace (the trace gives lengths and arrivals)",
@@ -613,6 +645,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         spec.input = {o->isl, o->spread};
         spec.output = {o->osl, o->spread};
         spec.seed = o->seed;
+        spec.burstiness = o->burstiness;
         if (o->requests > 0) spec.requests = static_cast<double>(o->requests);
         if (given(max_ttft)) spec.limits.p99_ttft_s = o->max_p99_ttft_ms / 1e3;
         if (given(max_tpot)) spec.limits.p99_tpot_s = o->max_p99_tpot_ms / 1e3;
@@ -628,15 +661,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
             spec.requests ? fmt::format("{} requests per probe", *spec.requests)
                           : fmt::format("{:.0f} s of arrivals per probe (at least 200, at most {} requests)",
                                         serving::kSettleSeconds, serving::kMaxSimulatedRequests);
-        ordered_json workload_json = {{"arrivals", "Poisson, rate searched"},
+        const std::string arrivals = o->burstiness == 1
+                                         ? std::string("Poisson, rate searched")
+                                         : fmt::format("Gamma arrivals (burstiness {:g}), rate searched", o->burstiness);
+        ordered_json workload_json = {{"arrivals", arrivals},
                                       {"per_probe", per_probe},
                                       {"mean_input_tokens", o->isl},
                                       {"mean_output_tokens", o->osl},
                                       {"length_spread", o->spread},
                                       {"seed", o->seed}};
         const std::string workload_text =
-            fmt::format("workload: Poisson, rate searched; mean {:.0f} in / {:.0f} out tokens (spread {:g}), {}, "
-                        "seed {}\n",
+            fmt::format("workload: {}; mean {:.0f} in / {:.0f} out tokens (spread {:g}), {}, seed {}\n", arrivals,
                         o->isl, o->osl, o->spread, per_probe, o->seed);
         const std::string limits_text =
             fmt::format("limits over the steady window ({}): {}, and the service keeps up with its arrivals\n",
@@ -724,6 +759,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
               list.push_back(e);
             }
             j["find_split"] = {{"chips", o->find_split},
+                               {"burstiness", spec.burstiness},
                                {"prefill_replica_chips", pc},
                                {"decode_replica_chips", dc},
                                {"limits", limits},
@@ -815,6 +851,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                               {"p99_tpot_ms", p.p99_tpot_s * 1e3}});
           j["router"] = {{"policy", o->router}, {"requests_per_replica", r.per_replica}};
           j["find_max_rate"] = {{"rate_per_s", a.rate},
+                                {"burstiness", spec.burstiness},
                                 {"bracket", {{"lower_per_s", a.rate},
                                              {"upper_per_s", a.upper > 0 ? ordered_json(a.upper) : ordered_json()}}},
                                 {"tolerance", spec.tolerance},
@@ -884,8 +921,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                    : stated               ? static_cast<size_t>(*stated)
                    : o->concurrency > 0   ? static_cast<size_t>(10 * o->concurrency)
                                           : 1000;
-        w.requests = serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed);
+        w.requests = serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed, o->burstiness);
         w.clients = static_cast<int>(o->concurrency);
+        if (o->think_time_s > 0)
+          w.think_s = serving::make_think_times(n, o->think_time_s, *serving::parse_think_time(o->think_time_dist),
+                                                o->seed);
         if (given(shared)) serving::add_shared_prefixes(w, o->shared_prefix_tokens, o->prefix_groups);
       }
       if (o->prefix_caching && w.block_hashes.empty())
@@ -962,6 +1002,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          {"mean_input_tokens", mean_isl},
                          {"mean_output_tokens", mean_osl},
                          {"length_spread", o->trace.empty() ? o->spread : 0.0},
+                         {"burstiness", o->rate > 0 ? ordered_json(o->burstiness) : ordered_json()},
+                         {"think_time_s", o->concurrency > 0 ? ordered_json(o->think_time_s) : ordered_json()},
+                         {"think_time_dist", o->think_time_s > 0 ? ordered_json(o->think_time_dist) : ordered_json()},
                          {"seed", o->seed}};
         engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
         j["engine"] = engine_json;

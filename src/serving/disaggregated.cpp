@@ -73,6 +73,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     Workload decode_w;
     decode_w.requests = w.requests;
     decode_w.clients = prefill_w.clients;
+    decode_w.think_s = w.think_s;
     in_pool("decode", [&] { check_workload(dm, s.decode_engine, cap_d, decode_w); });
   }
   prefill_w.requests.clear();
@@ -121,7 +122,8 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     ++finished;
     if (closed && next_send < n) {
       client_of[next_send] = client_of[i];
-      released.push({at, next_send++});
+      released.push({at + (w.think_s.empty() ? 0 : w.think_s[next_send]), next_send});
+      ++next_send;
     }
   };
 

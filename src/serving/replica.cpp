@@ -43,6 +43,15 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
                          i, r.hash_begin, r.hash_begin, r.context_blocks, r.prompt_blocks, w.block_hashes.size()));
     }
   }
+  if (!w.think_s.empty()) {
+    if (w.clients == 0) fail("simulation: think times need closed-loop clients (an open-loop workload has arrival times)");
+    if (w.think_s.size() != w.requests.size())
+      fail(fmt::format("simulation: {} think times for {} requests (one per request)", w.think_s.size(),
+                       w.requests.size()));
+    for (size_t i = 0; i < w.think_s.size(); ++i)
+      if (!(w.think_s[i] >= 0) || !std::isfinite(w.think_s[i]))
+        fail(fmt::format("simulation: request {} has a think time of {} s (must be finite and >= 0)", i, w.think_s[i]));
+  }
   if (!w.block_hashes.empty() && !(w.block_tokens >= 1 && std::isfinite(w.block_tokens)))
     fail(fmt::format("simulation: the workload has block hashes but {} tokens per block (must be >= 1)", w.block_tokens));
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <numbers>
 #include <queue>
 #include <limits>
 #include <random>
@@ -169,7 +170,15 @@ std::string_view to_string(KvAdmission k) {
   return "?";
 }
 
+namespace {
+// The load-aware routers' loop (below), over `replicas` replicas.
+Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Router router,
+                       Timeline* timeline, size_t replicas);
+}  // namespace
+
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Timeline* timeline) {
+  // Think times release requests out of completion order: the routed loop orders the releases.
+  if (!w.think_s.empty()) return simulate_routed(model, engine, w, Router::round_robin, timeline, 1);
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
@@ -210,8 +219,8 @@ namespace {
 // from the replicas' state then (as of their last finished iteration). Events are taken in time
 // order, an arrival before an iteration that starts at the same time, replicas in index order.
 Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Router router,
-                       Timeline* timeline) {
-  const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
+                       Timeline* timeline, size_t replicas) {
+  const size_t dp = replicas;
   const bool closed = w.clients > 0;
   if (router == Router::session_sticky && !closed)
     fail("simulation: the session-sticky router needs closed-loop clients (open-loop requests carry no session)",
@@ -270,7 +279,8 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
       for (const size_t local : pool[due].just_completed()) {
         if (next_send >= n) break;
         client_of[next_send] = client_of[pool.sent_to(due)[local]];
-        released.push({pool[due].finish_s(local), next_send++});
+        const double think = w.think_s.empty() ? 0 : w.think_s[next_send];
+        released.push({pool[due].finish_s(local) + think, next_send++});
       }
   }
   if (routed != n) fail("simulation: internal error: not every request was routed");
@@ -325,7 +335,9 @@ std::optional<Router> parse_router(std::string_view s) {
 Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w,
                            Router router, Timeline* timeline) {
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
-  if (router != Router::round_robin) return simulate_routed(model, engine, w, router, timeline);
+  // Load-aware routers, and think times (requests released out of completion order), route
+  // each request when it is released, every replica on one clock.
+  if (router != Router::round_robin || !w.think_s.empty()) return simulate_routed(model, engine, w, router, timeline, dp);
   if (dp == 1) {
     auto res = simulate(model, engine, w, timeline);
     res.per_replica = {res.requests.size()};
@@ -496,8 +508,36 @@ void add_shared_prefixes(Workload& w, double tokens, int groups, double block_to
   }
 }
 
+namespace {
+
+// Uniform in [0, 1) from the top 53 bits: the same sequence on every platform.
+double u01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+// Gamma(shape k, scale 1): Marsaglia and Tsang (2000) for k >= 1 (normal deviates by Box-Muller),
+// and Gamma(k + 1) x U^(1/k) below 1. Only the portable uniform source is used, so the draws are
+// the same on every platform (std::gamma_distribution's are not).
+double gamma_draw(double k, std::mt19937_64& rng) {
+  if (k < 1) return gamma_draw(k + 1, rng) * std::pow(1 - u01(rng), 1 / k);
+  const double d = k - 1.0 / 3, c = 1 / std::sqrt(9 * d);
+  while (true) {
+    double x = 0, v = 0;
+    do {
+      const double r = std::sqrt(-2 * std::log(1 - u01(rng)));
+      x = r * std::cos(2 * std::numbers::pi * u01(rng));
+      v = 1 + c * x;
+    } while (v <= 0);
+    v = v * v * v;
+    const double u = 1 - u01(rng);  // (0, 1]
+    if (u < 1 - 0.0331 * x * x * x * x || std::log(u) < 0.5 * x * x + d * (1 - v + std::log(v))) return d * v;
+  }
+}
+
+}  // namespace
+
 std::vector<Request> make_requests(size_t n, const LengthSpec& input, const LengthSpec& output, double rate_per_s,
-                                   uint64_t seed) {
+                                   uint64_t seed, double burstiness) {
+  if (!(burstiness > 0) || !std::isfinite(burstiness))
+    fail(fmt::format("arrival burstiness must be finite and > 0 (1: Poisson), got {}", burstiness));
   for (const auto* l : {&input, &output}) {
     if (!(l->mean >= 1)) fail(fmt::format("request lengths: mean must be >= 1 token, got {}", l->mean));
     if (!(l->spread >= 0 && l->spread < 1))
@@ -506,21 +546,38 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
   if (!(rate_per_s >= 0) || !std::isfinite(rate_per_s))
     fail(fmt::format("request rate must be finite and >= 0, got {}", rate_per_s));
   std::mt19937_64 rng(seed);
-  // Uniform in [0, 1) from the top 53 bits: the same sequence on every platform.
-  auto u01 = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
   auto draw = [&](const LengthSpec& l) {
     if (l.spread == 0) return std::max(1.0, std::round(l.mean));
-    return std::max(1.0, std::round(l.mean * (1 - l.spread + 2 * l.spread * u01())));
+    return std::max(1.0, std::round(l.mean * (1 - l.spread + 2 * l.spread * u01(rng))));
   };
   std::vector<Request> out(n);
   double t = 0;
   for (auto& r : out) {
     if (rate_per_s > 0) {
-      t += -std::log(1 - u01()) / rate_per_s;
+      t += burstiness == 1 ? -std::log(1 - u01(rng)) / rate_per_s : gamma_draw(burstiness, rng) / (burstiness * rate_per_s);
       r.arrival_s = t;
     }
     r.input_tokens = draw(input);
     r.output_tokens = draw(output);
+  }
+  return out;
+}
+
+std::optional<ThinkTime> parse_think_time(std::string_view s) {
+  if (s == "fixed") return ThinkTime::fixed;
+  if (s == "exponential") return ThinkTime::exponential;
+  return std::nullopt;
+}
+
+std::string_view to_string(ThinkTime t) { return t == ThinkTime::fixed ? "fixed" : "exponential"; }
+
+std::vector<double> make_think_times(size_t n, double mean_s, ThinkTime kind, uint64_t seed) {
+  if (!(mean_s >= 0) || !std::isfinite(mean_s))
+    fail(fmt::format("think time: the mean must be finite and >= 0 s, got {}", mean_s));
+  std::vector<double> out(n, mean_s);
+  if (kind == ThinkTime::exponential && mean_s > 0) {
+    std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);  // a stream apart from the lengths'
+    for (auto& t : out) t = -std::log(1 - u01(rng)) * mean_s;
   }
   return out;
 }
@@ -594,7 +651,7 @@ MaxRate find_max_rate(const std::function<Result(const Workload&)>& run, const R
     size_t n = open_loop_requests(rate, spec.requests, spec.duration_s);
     if (!spec.requests) n = std::max(n, kMinProbeRequests);
     Workload w;
-    w.requests = make_requests(n, spec.input, spec.output, rate, spec.seed);
+    w.requests = make_requests(n, spec.input, spec.output, rate, spec.seed, spec.burstiness);
     w.window = spec.window;
     auto r = run(w);
     RateProbe p;

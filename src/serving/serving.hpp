@@ -102,6 +102,9 @@ struct Workload {
   std::vector<uint64_t> block_hashes;  // see Request::hash_begin
   double block_tokens = 0;             // tokens per hashed block (> 0 when there are hashes)
   int clients = 0;                // > 0: closed loop with this many concurrent clients
+  // Closed loop with think time: request i is sent think_s[i] seconds after its client's previous
+  // request completes (a client's first request at t = 0). Empty: at once, as a benchmark client.
+  std::vector<double> think_s;
   WindowSpec window;              // how Result::steady is cut out of the run
 };
 
@@ -298,9 +301,21 @@ bool add_trace_prefixes(const io::Trace& t, Workload& w);
 void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens = 16);
 
 // `n` requests; arrival times all zero (closed loop or a batch queued at t = 0) when
-// `rate_per_s` is 0, else a Poisson process of that rate starting at t = 0.
+// `rate_per_s` is 0, else a renewal process of that rate starting at t = 0 whose gaps are
+// Gamma-distributed with shape `burstiness` and mean 1 / rate (vLLM bench --burstiness):
+// 1 is a Poisson process (exponential gaps), below 1 burstier (coefficient of variation
+// 1 / sqrt(burstiness)), above 1 more regular. DiagnosticError on a burstiness that is not
+// finite and > 0.
 std::vector<Request> make_requests(size_t n, const LengthSpec& input, const LengthSpec& output, double rate_per_s,
-                                   uint64_t seed);
+                                   uint64_t seed, double burstiness = 1);
+
+// How a closed-loop client's pause between requests is drawn.
+enum class ThinkTime { fixed, exponential };
+std::optional<ThinkTime> parse_think_time(std::string_view s);  // "fixed", "exponential"
+std::string_view to_string(ThinkTime t);
+// Think times for `n` requests (Workload::think_s) with mean `mean_s` (>= 0, finite); deterministic
+// for a seed, drawn from a stream of their own (the lengths drawn with the same seed are unchanged).
+std::vector<double> make_think_times(size_t n, double mean_s, ThinkTime kind, uint64_t seed);
 
 Distribution distribution(std::vector<double> v);
 
@@ -333,6 +348,7 @@ struct RateLimits {
 struct RateSearchSpec {
   LengthSpec input, output;
   uint64_t seed = 1;
+  double burstiness = 1;             // Gamma shape of the arrival gaps (1: Poisson)
   std::optional<double> requests;    // per probe; unset: open_loop_requests (>= 600 s of arrivals)
   std::optional<double> duration_s;  // seconds of arrivals per probe (with requests unset)
   RateLimits limits;

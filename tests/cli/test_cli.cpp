@@ -481,6 +481,49 @@ TEST(CliSimulate, ClosedLoopReplicasAndRequestRecords) {
   EXPECT_EQ(run_cli(args).out, r.out);
 }
 
+// Bursty arrivals and thinking clients: the document states them; burstier arrivals at the same
+// rate queue more (higher p99 TTFT); clients that think deliver fewer tokens per second; each
+// flag is refused where it means nothing, naming it.
+TEST(CliSimulate, BurstinessAndThinkTimeShapeTheWorkload) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--isl", "1000", "--osl", "100", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto poisson = with({"--rate", "20", "--requests", "4000"});
+  const auto bursty = with({"--rate", "20", "--requests", "4000", "--burstiness", "0.1"});
+  ASSERT_EQ(poisson.exit_code, 0) << poisson.err;
+  ASSERT_EQ(bursty.exit_code, 0) << bursty.err;
+  const auto jp = json::parse(poisson.out), jb = json::parse(bursty.out);
+  EXPECT_EQ(jp["workload"]["burstiness"], 1.0);
+  EXPECT_EQ(jb["workload"]["burstiness"], 0.1);
+  EXPECT_NE(jb["workload"]["arrivals"].get<std::string>().find("Gamma"), std::string::npos);
+  EXPECT_GT(jb["result"]["ttft_ms"]["p99"].get<double>(), 2 * jp["result"]["ttft_ms"]["p99"].get<double>());
+  const auto eager = with({"--concurrency", "16", "--requests", "160"});
+  const auto think = with({"--concurrency", "16", "--requests", "160", "--think-time-s", "5"});
+  ASSERT_EQ(think.exit_code, 0) << think.err;
+  const auto je = json::parse(eager.out), jt = json::parse(think.out);
+  EXPECT_EQ(jt["workload"]["think_time_s"], 5.0);
+  EXPECT_EQ(jt["workload"]["think_time_dist"], "exponential");
+  EXPECT_TRUE(je["workload"]["think_time_dist"].is_null());
+  EXPECT_LT(jt["result"]["output_tok_s"].get<double>(), 0.7 * je["result"]["output_tok_s"].get<double>());
+  EXPECT_EQ(with({"--concurrency", "16", "--requests", "160", "--think-time-s", "5"}).out, think.out);
+  for (const auto& [bad, flag] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--concurrency", "4", "--burstiness", "0.5"}, "--burstiness"},
+           {{"--rate", "2", "--burstiness", "0"}, "--burstiness"},
+           {{"--rate", "2", "--burstiness", "inf"}, "--burstiness"},
+           {{"--rate", "2", "--think-time-s", "1"}, "--think-time-s"},
+           {{"--concurrency", "4", "--think-time-s", "-1"}, "--think-time-s"},
+           {{"--concurrency", "4", "--think-time-s", "nan"}, "--think-time-s"},
+           {{"--concurrency", "4", "--think-time-s", "1", "--think-time-dist", "pareto"}, "--think-time-dist"}}) {
+    const auto b = with(bad);
+    EXPECT_EQ(b.exit_code, 2) << bad.back();
+    EXPECT_NE(b.err.find(flag), std::string::npos) << b.err;
+  }
+}
+
 TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   test::TempDir dir;
   const auto p = dir.write("t.csv",

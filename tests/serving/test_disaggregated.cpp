@@ -130,6 +130,22 @@ TEST(Disaggregation, ClosedLoopKvLandingOnAnotherDecodeReplicaIsAdmittedAtTheNex
   EXPECT_LE(r.disaggregation.decode_wait_s.max, decode_time(dm, 8, 3000)) << r.disaggregation.decode_wait_s.mean;
 }
 
+// Think times on a disaggregated service: one client sends each request its pause after the
+// previous one completes.
+TEST(Disaggregation, ThinkTimesPauseTheClients) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(1).cost_model();
+  Workload w;
+  w.requests = make_requests(10, {500, 0.2}, {40, 0.2}, 0, 3);
+  w.clients = 1;
+  w.think_s = make_think_times(10, 2.0, ThinkTime::fixed, 3);
+  const auto r = simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w);
+  for (size_t i = 1; i < r.requests.size(); ++i)
+    EXPECT_NEAR(r.requests[i].arrival_s, r.requests[i - 1].finish_s + 2.0, 1e-12) << i;
+  w.think_s.pop_back();
+  EXPECT_THROW((void)simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w), DiagnosticError);
+}
+
 // Under load, with a decode pool short of KV memory (paged, so it preempts): every request
 // completes once, in order of its phases; each pool served every request; bytes moved are the
 // prompts' KV; the decode pool never holds more KV than it has; the same inputs repeat to the bit.

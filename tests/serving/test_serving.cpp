@@ -354,6 +354,89 @@ TEST(Serving, MakeRequestsDrawsWithinTheRangeAtTheRate) {
   EXPECT_NEAR(r.back().arrival_s, 400, 25);
 }
 
+// Burstiness 1 is the Poisson process drawn before burstiness existed (exponential gaps from the
+// same uniform stream, by hand); other shapes keep the mean gap 1 / rate and have a coefficient
+// of variation of 1 / sqrt(burstiness); the draws repeat for a seed; bad shapes are refused.
+TEST(Workload, GammaArrivalsKeepTheRateAndSetTheBurstiness) {
+  const auto poisson = make_requests(1000, {100, 0}, {10, 0}, 4, 7);
+  std::mt19937_64 rng(7);
+  double t = 0;
+  for (const auto& q : poisson) {
+    t += -std::log(1 - static_cast<double>(rng() >> 11) * 0x1.0p-53) / 4;
+    ASSERT_EQ(q.arrival_s, t);
+  }
+  EXPECT_EQ(make_requests(1000, {100, 0}, {10, 0}, 4, 7, 1.0).back().arrival_s, poisson.back().arrival_s);
+  for (double k : {0.25, 0.5, 2.0, 4.0}) {
+    const size_t n = 200000;
+    const auto r = make_requests(n, {100, 0}, {10, 0}, 4, 11, k);
+    double sum = 0, sq = 0, prev = 0;
+    for (const auto& q : r) {
+      const double gap = q.arrival_s - prev;
+      ASSERT_GE(gap, 0) << k;  // shapes below 1 put mass near 0: equal arrival times happen
+      prev = q.arrival_s;
+      sum += gap;
+      sq += gap * gap;
+    }
+    const double mean = sum / n, cv = std::sqrt(sq / n - mean * mean) / mean;
+    EXPECT_NEAR(mean, 0.25, 0.25 * 0.02) << k;
+    EXPECT_NEAR(cv, 1 / std::sqrt(k), 0.03 / std::sqrt(k)) << k;
+    EXPECT_EQ(make_requests(100, {100, 0}, {10, 0}, 4, 11, k).back().arrival_s, r[99].arrival_s) << k;
+  }
+  for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity(), std::nan("")})
+    EXPECT_THROW((void)make_requests(10, {100, 0}, {10, 0}, 4, 1, bad), DiagnosticError) << bad;
+}
+
+// Think time: one client on one replica sends each request exactly its think time after the
+// previous one finishes (fixed pauses); zero pauses are the benchmark client's run to the bit;
+// with many clients the cycle obeys Little's law, clients = throughput x (E2E + think).
+TEST(Workload, ThinkTimesPauseEachClientBetweenRequests) {
+  const auto m = llama8b().cost_model();
+  const auto e = engine_for(m, 0);
+  Workload w;
+  w.clients = 1;
+  w.requests = make_requests(20, {500, 0.3}, {50, 0.3}, 0, 2);
+  w.think_s = make_think_times(20, 3.0, ThinkTime::fixed, 2);
+  const auto r = simulate(m, e, w);
+  EXPECT_EQ(r.requests[0].arrival_s, 0);
+  for (size_t i = 1; i < r.requests.size(); ++i)
+    EXPECT_NEAR(r.requests[i].arrival_s, r.requests[i - 1].finish_s + 3.0, 1e-12) << i;
+  Workload plain;
+  plain.clients = 8;
+  plain.requests = make_requests(300, {800, 0.5}, {200, 0.5}, 0, 3);
+  auto zero = plain;
+  zero.think_s.assign(300, 0.0);
+  expect_same_timings(simulate(m, e, zero), simulate(m, e, plain), true);
+  auto thinking = plain;
+  thinking.think_s = make_think_times(300, 5.0, ThinkTime::exponential, 3);
+  double mean_think = 0;
+  for (double x : thinking.think_s) mean_think += x / 300;
+  EXPECT_NEAR(mean_think, 5.0, 5.0 * 3 / std::sqrt(300.0));  // three standard errors
+  EXPECT_EQ(make_think_times(300, 5.0, ThinkTime::exponential, 3), thinking.think_s);
+  const auto t = simulate(m, e, thinking);
+  const double completed_per_s = static_cast<double>(t.requests.size()) / t.duration_s;
+  EXPECT_NEAR(completed_per_s * (t.e2e_s.mean + mean_think), 8.0, 8.0 * 0.1);
+  EXPECT_LT(t.output_tok_s, simulate(m, e, plain).output_tok_s);
+  // A deployment of two replicas with think times routes each released request (round-robin
+  // here); every request is served once.
+  const Fixture two("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 2);
+  const auto m2 = two.cost_model();
+  const auto d = simulate_deployment(m2, e, thinking, Router::round_robin);
+  ASSERT_EQ(d.requests.size(), 300u);
+  EXPECT_EQ(d.per_replica[0] + d.per_replica[1], 300u);
+  // Bad think times are refused.
+  auto open = thinking;
+  open.clients = 0;
+  for (auto& q : open.requests) q.arrival_s = 0;
+  EXPECT_THROW((void)simulate(m, e, open), DiagnosticError);
+  auto short_list = thinking;
+  short_list.think_s.pop_back();
+  EXPECT_THROW((void)simulate(m, e, short_list), DiagnosticError);
+  auto negative = thinking;
+  negative.think_s[5] = -1;
+  EXPECT_THROW((void)simulate(m, e, negative), DiagnosticError);
+  EXPECT_THROW((void)make_think_times(3, std::nan(""), ThinkTime::fixed, 1), DiagnosticError);
+}
+
 // ---------------------------------------------------------------- steady window
 TEST(Serving, RunLengthIsTheStatedCountElseSixHundredSecondsOfArrivals) {
   EXPECT_EQ(open_loop_requests(10, 500.0), 500u);                 // stated count, whatever the rate
