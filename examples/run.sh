@@ -33,4 +33,7 @@ grep -q "tokenfactory simulate --model llama-3.1-8b-instruct --hardware l40s" "$
 # 7. Prefill/decode disaggregation at 128k context: VR200 colocated, split two ways, and a Rubin CPX prefill pool.
 run simulate --scenario "$here/disagg-cpx.yaml"
 grep -q "2-cpx-prefill-2-vr200-decode" "$out/last.txt"
-echo "examples: 12 passed, 0 failed"
+# 8. KV offload: the prefix cache in device memory, host DRAM and SSD.
+run simulate --scenario "$here/kv-offload.yaml" --json
+grep -q '"name": "ssd"' "$out/last.txt"
+echo "examples: 13 passed, 0 failed"

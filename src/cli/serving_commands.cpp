@@ -19,6 +19,7 @@
 #include "io/text.hpp"
 #include "io/trace.hpp"
 #include "serving/disaggregated.hpp"
+#include "serving/offload.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::cli {
@@ -48,6 +49,9 @@ struct SimulateOptions {
   double max_p99_ttft_ms = 0, max_p99_tpot_ms = 0;
   double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput SLO (0: not given)
   bool prefix_caching = false;
+  std::vector<std::string> kv_offload;  // offload tiers, fastest first ("dram", "dram,ssd"); empty: none
+  double kv_dram_gb = 0, kv_ssd_gb = 0, kv_dram_gbps = 0, kv_ssd_gbps = 0;
+  std::string kv_reload = "when-faster";
   double shared_prefix_tokens = 0;
   int prefix_groups = 1;
   std::string router = "round-robin";
@@ -248,6 +252,25 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                 "Reuse cached KV of prompt prefixes (vLLM automatic prefix caching, SGLang RadixAttention): prompts "
                 "whose leading blocks are cached skip their prefill; uses a trace's block hashes (Mooncake hash_ids, "
                 "512-token blocks) or --shared-prefix-tokens; the run is compared with caching off");
+  auto* offload = cmd->add_option("--kv-offload", o->kv_offload,
+                                  "With --prefix-caching: KV offload tiers below the device, fastest first (dram, or "
+                                  "dram,ssd): evicted prefix blocks move down, and a prompt loads its prefix back over "
+                                  "the host link (sizes and bandwidths from the system's host data)")
+                      ->delimiter(',');
+  auto* dram_gb = cmd->add_option("--kv-dram-gb", o->kv_dram_gb,
+                                  "With --kv-offload: GB of host DRAM per chip for KV (default: half the host's)");
+  auto* ssd_gb = cmd->add_option("--kv-ssd-gb", o->kv_ssd_gb,
+                                 "With --kv-offload ...,ssd: GB of local SSD per chip for KV (default: half the node's "
+                                 "share)");
+  auto* dram_bw = cmd->add_option("--kv-dram-gbps", o->kv_dram_gbps,
+                                  "With --kv-offload: GB/s per chip from DRAM to the device (default: the host link)");
+  auto* ssd_bw = cmd->add_option("--kv-ssd-gbps", o->kv_ssd_gbps,
+                                 "With --kv-offload ...,ssd: GB/s per chip from SSD to the device (default: the node's "
+                                 "SSD read bandwidth over its chips, at most the host link)");
+  auto* reload = cmd->add_option("--kv-reload", o->kv_reload,
+                                 "With --kv-offload: when-faster (load a prefix only when that beats recomputing it) "
+                                 "or always")
+                     ->capture_default_str();
   auto* shared = cmd->add_option("--shared-prefix-tokens", o->shared_prefix_tokens,
                                  "Synthetic workloads: every prompt starts with a shared system prompt of this many "
                                  "tokens (hashed in 16-token blocks; not with --trace)");
@@ -300,10 +323,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -364,6 +387,19 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!(o->burstiness > 0 && std::isfinite(o->burstiness)))
           fail(fmt::format("--burstiness must be a finite number > 0 (1: Poisson), got {}", o->burstiness));
       }
+      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, reload})
+        if (given(opt) && !given(offload))
+          fail(fmt::format("{} sizes a KV offload tier: use it with --kv-offload dram[,ssd]", opt->get_name()));
+      if (given(offload) && !o->prefix_caching)
+        fail("--kv-offload holds evicted prefix-cache blocks: add --prefix-caching");
+      if (o->kv_reload != "when-faster" && o->kv_reload != "always")
+        fail(fmt::format("unknown --kv-reload '{}'", o->kv_reload), "valid: when-faster, always");
+      for (const auto& [opt, v] : {std::pair{dram_gb, o->kv_dram_gb}, std::pair{ssd_gb, o->kv_ssd_gb}})
+        if (given(opt) && !(v >= 0 && std::isfinite(v)))
+          fail(fmt::format("{} must be a finite number of GB >= 0, got {}", opt->get_name(), v));
+      for (const auto& [opt, v] : {std::pair{dram_bw, o->kv_dram_gbps}, std::pair{ssd_bw, o->kv_ssd_gbps}})
+        if (given(opt) && !(v > 0 && std::isfinite(v)))
+          fail(fmt::format("{} must be a finite number of GB/s > 0, got {}", opt->get_name(), v));
       if (given(think) || given(think_dist)) {
         if (!given(conc)) fail("--think-time-s and --think-time-dist are pauses of closed-loop clients: use --concurrency N");
         if (!(o->think_time_s >= 0 && std::isfinite(o->think_time_s)))
@@ -932,6 +968,21 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
                       "or --shared-prefix-tokens gives them)";
       engine.prefix_caching = o->prefix_caching;
+      // KV offload tiers of the replicas that cache prompts (a disaggregated service's prefill pool).
+      std::vector<serving::OffloadTierSpec> tiers;
+      if (!o->kv_offload.empty()) {
+        serving::OffloadRequest req;
+        req.tiers = o->kv_offload;
+        if (given(dram_gb)) req.dram_bytes = o->kv_dram_gb * 1e9;
+        if (given(ssd_gb)) req.ssd_bytes = o->kv_ssd_gb * 1e9;
+        if (given(dram_bw)) req.dram_bytes_per_s = o->kv_dram_gbps * 1e9;
+        if (given(ssd_bw)) req.ssd_bytes_per_s = o->kv_ssd_gbps * 1e9;
+        const auto& cache_system = disaggregated ? *service.prefill->deployment().system : system;
+        tiers = serving::offload_tiers(cache_system, req);
+        for (const auto& t : tiers) engine.kv_offload.push_back(t.tier);
+        engine.reload = o->kv_reload == "always" ? serving::EngineConfig::Reload::always
+                                                 : serving::EngineConfig::Reload::when_faster;
+      }
       serving::Timeline timeline;
       const bool record = o->json || !o->chrome_trace.empty();  // the document's time series
       // One service: the deployment's replicas behind the router, or the two pools.
@@ -939,6 +990,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!disaggregated) return serving::simulate_deployment(m, e, w, *router, tl);
         auto sv = service;
         sv.prefill_engine.prefix_caching = e.prefix_caching;  // prompts are computed (and cached) there
+        sv.prefill_engine.kv_offload = e.kv_offload;
+        sv.prefill_engine.reload = e.reload;
         return serving::simulate_disaggregated(sv, w, tl);
       };
       const auto r = run(engine, record ? &timeline : nullptr);
@@ -947,7 +1000,15 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       if (engine.prefix_caching && !w.block_hashes.empty()) {
         auto off = engine;
         off.prefix_caching = false;
+        off.kv_offload.clear();
         uncached = run(off, nullptr);
+      }
+      // What the offload tiers bought: the same requests with the device cache alone.
+      std::optional<serving::Result> device_only;
+      if (!engine.kv_offload.empty() && engine.prefix_caching && !w.block_hashes.empty()) {
+        auto dev = engine;
+        dev.kv_offload.clear();
+        device_only = run(dev, nullptr);
       }
       const auto& st = r.steady;
       serving::Slo slo;
@@ -1039,6 +1100,38 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
             p["mean_ttft_saved_ms"] = (uncached->ttft_s.mean - r.ttft_s.mean) * 1e3;
           }
           if (!prefix_note.empty()) p["note"] = prefix_note;
+          if (!tiers.empty()) {
+            ordered_json list = ordered_json::array();
+            for (size_t k = 0; k < tiers.size() && k < pc.tiers.size(); ++k) {
+              const auto& t = tiers[k];
+              const auto& got = pc.tiers[k];
+              list.push_back({{"name", t.tier.name},
+                              {"capacity_bytes_per_chip", t.tier.capacity_bytes},
+                              {"capacity_blocks_per_replica", got.capacity_blocks},
+                              {"read_bytes_per_s_per_chip", t.tier.read_bytes_per_s},
+                              {"latency_s", t.tier.latency_s},
+                              {"sources",
+                               {{"capacity", t.capacity_source},
+                                {"bandwidth", t.bandwidth_source},
+                                {"latency", t.latency_source}}},
+                              {"hit_tokens", got.hit_tokens},
+                              {"loaded_bytes_per_chip", got.loaded_bytes},
+                              {"load_s", got.load_s},
+                              {"recomputed_tokens", got.recomputed_tokens},
+                              {"stored_blocks", got.stored_blocks},
+                              {"dropped_blocks", got.dropped_blocks},
+                              {"peak_blocks_per_replica", got.peak_blocks}});
+            }
+            p["offload"] = {{"reload", o->kv_reload},
+                            {"tiers", list},
+                            {"loads", pc.loads},
+                            {"mean_load_wait_ms", pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0}};
+            if (device_only)
+              p["offload"]["device_only"] = {{"hit_rate", device_only->prefix_cache.hit_rate()},
+                                             {"mean_ttft_ms", device_only->ttft_s.mean * 1e3},
+                                             {"p99_ttft_ms", device_only->ttft_s.p99 * 1e3},
+                                             {"output_tok_s", device_only->output_tok_s}};
+          }
           j["result"]["prefix_cache"] = p;
         }
         j["distributions"] = latency_histograms_json(r.requests);
@@ -1096,6 +1189,24 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           out << fmt::format("; without caching mean TTFT {:.1f} ms (now {:.1f}), {:.0f} output tok/s (now {:.0f})",
                              uncached->ttft_s.mean * 1e3, r.ttft_s.mean * 1e3, uncached->output_tok_s, r.output_tok_s);
         out << "\n";
+        for (size_t k = 0; k < tiers.size() && k < pc.tiers.size(); ++k) {
+          const auto& t = tiers[k];
+          const auto& got = pc.tiers[k];
+          out << fmt::format("KV offload {}: {:.4g} GB per chip ({}), {:.4g} GB/s ({}), {:g} us per load ({}); "
+                             "{:.0f} prompt tokens loaded back ({:.3g} GB per chip), {:.0f} recomputed as faster, "
+                             "{} blocks stored, {} dropped, at most {} of {:.0f} held per replica\n",
+                             t.tier.name, t.tier.capacity_bytes / 1e9, t.capacity_source, t.tier.read_bytes_per_s / 1e9,
+                             t.bandwidth_source, t.tier.latency_s * 1e6, t.latency_source, got.hit_tokens,
+                             got.loaded_bytes / 1e9, got.recomputed_tokens, got.stored_blocks, got.dropped_blocks,
+                             got.peak_blocks, got.capacity_blocks);
+        }
+        if (device_only)
+          out << fmt::format("with the device cache alone: {:.1f}% reused, mean TTFT {:.1f} ms (now {:.1f}), p99 {:.1f} "
+                             "ms (now {:.1f}), {:.0f} output tok/s (now {:.0f}); {} prefix loads, mean wait {:.2f} ms\n",
+                             100 * device_only->prefix_cache.hit_rate(), device_only->ttft_s.mean * 1e3,
+                             r.ttft_s.mean * 1e3, device_only->ttft_s.p99 * 1e3, r.ttft_s.p99 * 1e3,
+                             device_only->output_tok_s, r.output_tok_s, pc.loads,
+                             pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0);
       }
       if (!prefix_note.empty()) out << "note: " << prefix_note << "\n";
       if (st.measured) {

@@ -58,6 +58,49 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
 
 // ---- prefix cache ----
 
+PrefixCache::PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
+                         const std::vector<double>& tier_capacity_blocks)
+    : h_(hashes), block_bytes_(block_bytes), stats_(&stats) {
+  for (const double c : tier_capacity_blocks) {
+    tiers_.emplace_back();
+    tiers_.back().capacity = c;
+  }
+}
+
+uint32_t PrefixCache::match_offloaded(uint32_t begin, uint32_t from, uint32_t count,
+                                      std::vector<uint32_t>& per_tier) const {
+  per_tier.assign(tiers_.size(), 0);
+  uint32_t k = from;
+  for (; k < count; ++k) {
+    if (map_.count(h_[begin + k])) continue;  // on the device: no load
+    size_t t = 0;
+    while (t < tiers_.size() && !tiers_[t].map.count(h_[begin + k])) ++t;
+    if (t == tiers_.size()) break;
+    ++per_tier[t];
+  }
+  return k - from;
+}
+
+void PrefixCache::store(size_t tier, uint64_t hash) {
+  if (tier >= tiers_.size()) return;  // below the last tier: dropped
+  auto& t = tiers_[tier];
+  auto& st = stats_->tiers[tier];
+  if (t.capacity < 1) {  // a tier too small for one block passes it on
+    store(tier + 1, hash);
+    return;
+  }
+  t.map.emplace(hash, t.lru.insert(t.lru.end(), hash));
+  ++st.stored_blocks;
+  while (static_cast<double>(t.lru.size()) > t.capacity) {
+    const uint64_t victim = t.lru.front();
+    t.lru.pop_front();
+    t.map.erase(victim);
+    ++st.dropped_blocks;
+    store(tier + 1, victim);
+  }
+  st.peak_blocks = std::max(st.peak_blocks, t.lru.size());
+}
+
 uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
   uint32_t k = 0;
   while (k < count && map_.count(h_[begin + k])) ++k;
@@ -67,6 +110,13 @@ uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
 void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
   for (uint32_t k = from; k < to; ++k) {
     auto [it, added] = map_.try_emplace(h_[begin + k]);
+    if (added)
+      for (auto& t : tiers_)
+        if (auto o = t.map.find(it->first); o != t.map.end()) {
+          t.lru.erase(o->second);
+          t.map.erase(o);
+          break;
+        }
     if (!added && it->second.refs == 0) lru_.erase(it->second.lru);
     ++it->second.refs;
   }
@@ -74,7 +124,10 @@ void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
 }
 
 void PrefixCache::unpin(uint32_t begin, uint32_t count) {
-  for (uint32_t k = 0; k < count; ++k) {
+  // Tail first: a request's later blocks become least recently used before its earlier ones, so
+  // eviction takes a prefix from its end and what stays still matches (vLLM frees a request's
+  // blocks in reverse order; SGLang's radix cache evicts leaves first).
+  for (uint32_t k = count; k-- > 0;) {
     auto it = map_.find(h_[begin + k]);
     if (it == map_.end() || it->second.refs == 0) continue;
     if (--it->second.refs == 0) it->second.lru = lru_.insert(lru_.end(), it->first);
@@ -83,9 +136,11 @@ void PrefixCache::unpin(uint32_t begin, uint32_t count) {
 
 void PrefixCache::trim(double room) {
   while (!lru_.empty() && static_cast<double>(lru_.size()) * block_bytes_ > room) {
-    map_.erase(lru_.front());
+    const uint64_t victim = lru_.front();
+    map_.erase(victim);
     lru_.pop_front();
     ++stats_->evicted_blocks;
+    store(0, victim);
   }
 }
 
@@ -110,8 +165,20 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   // prefill (at least one prompt token is computed, for the logits); its other prompt blocks are
   // cached when its prefill ends, the ones its output fills when it completes, and all are
   // unpinned when it completes or is preempted.
-  cache_ = std::make_unique<PrefixCache>(w.block_hashes.data(), caching_ ? kv(w.block_tokens) : 0, res_.prefix_cache);
-  for (auto* v : {&arrival_, &prompt_, &emitted_, &need_, &start_tick_, &start_emitted_}) v->reserve(expected_requests);
+  std::vector<double> tier_blocks;
+  if (caching_) {
+    for (const auto& t : engine.kv_offload) {
+      tier_blocks.push_back(std::floor(t.capacity_bytes / kv(w.block_tokens)));
+      Result::PrefixCache::Tier st;
+      st.name = t.name;
+      st.capacity_blocks = tier_blocks.back();
+      res_.prefix_cache.tiers.push_back(st);
+    }
+  }
+  cache_ = std::make_unique<PrefixCache>(w.block_hashes.data(), caching_ ? kv(w.block_tokens) : 0, res_.prefix_cache,
+                                         tier_blocks);
+  for (auto* v : {&arrival_, &prompt_, &emitted_, &need_, &start_tick_, &start_emitted_, &ready_at_})
+    v->reserve(expected_requests);
   reqs_.reserve(expected_requests);
   res_.requests.reserve(expected_requests);
 }
@@ -142,6 +209,7 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   start_tick_.push_back(0);
   start_emitted_.push_back(0);
   if (caching_) pinned_.push_back(0);
+  ready_at_.push_back(0);
   outstanding_ += prefilled_ ? r.output_tokens : r.input_tokens + r.output_tokens;
 }
 
@@ -166,6 +234,52 @@ void Replica::complete(size_t id) {
   ++done_;
   just_completed_.push_back(id);
   if (closed_ && issued_ < reqs_.size()) arrival_[issued_++] = t_;  // the client sends its next request
+}
+
+// A prompt whose device-cached leading blocks end at `hit`: the blocks that continue in the
+// offload tiers (`extra`) and the time to load them (per tier: latency + bytes per chip / read
+// bandwidth), or extra = 0 when recomputing them (their tokens as one prefill chunk, after the
+// cached prefix) is faster and the engine reloads only when faster.
+double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
+  const auto& r = *reqs_[i];
+  std::vector<uint32_t> per_tier;
+  extra = cache_->match_offloaded(r.hash_begin, hit, r.prompt_blocks, per_tier);
+  if (extra == 0) return 0;
+  const double block_bytes = kv(w_.block_tokens);
+  double load = 0;
+  for (size_t k = 0; k < per_tier.size(); ++k) {
+    if (per_tier[k] == 0) continue;
+    const auto& t = engine_.kv_offload[k];
+    load += t.latency_s + per_tier[k] * block_bytes / t.read_bytes_per_s;
+  }
+  const double before = std::min(hit * w_.block_tokens, prompt_[i] - 1);
+  const double tokens = std::max(0.0, std::min((hit + extra) * w_.block_tokens, prompt_[i] - 1) - before);
+  bool reload = engine_.reload == EngineConfig::Reload::always;
+  if (!reload) {
+    cost::Batch chunk;
+    chunk.prefill_tokens = tokens;
+    chunk.prefill_prompt = prompt_[i];
+    chunk.prefill_pieces = 1;
+    chunk.prefill_prior = before;
+    ++res_.step_evaluations;
+    reload = tokens > 0 && load < model_.step(chunk).time_s;
+  }
+  auto& st = res_.prefix_cache.tiers;
+  double offloaded = 0;
+  for (const uint32_t n : per_tier) offloaded += n;
+  for (size_t k = 0; k < per_tier.size(); ++k) {
+    if (per_tier[k] == 0) continue;
+    const double share = std::min(tokens, offloaded * w_.block_tokens) * per_tier[k] / offloaded;
+    if (reload) {
+      st[k].hit_tokens += share;
+      st[k].loaded_bytes += per_tier[k] * block_bytes;
+      st[k].load_s += engine_.kv_offload[k].latency_s + per_tier[k] * block_bytes / engine_.kv_offload[k].read_bytes_per_s;
+    } else {
+      st[k].recomputed_tokens += share;
+    }
+  }
+  if (!reload) extra = 0;
+  return reload ? load : 0;
 }
 
 // Paged KV held by the decoders, and how much the next decode step adds to it.
@@ -203,9 +317,21 @@ void Replica::iterate(const Arrival& external) {
     if (in_flight() + 1 > cap_running_ + 1e-9) break;
     if (reserved_ + held + need_[i] > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
     double cached = 0;
+    ready_at_[i] = 0;
     if (caching_ && reqs_[i]->prompt_blocks > 0) {
       const auto& r = *reqs_[i];
-      const uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
+      uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
+      if (!engine_.kv_offload.empty()) {
+        uint32_t extra = 0;
+        const double load = offload_load(i, hit, extra);
+        if (extra > 0) {
+          const double start = std::max(t_, load_free_);
+          ready_at_[i] = load_free_ = start + load;
+          res_.prefix_cache.load_wait_s += ready_at_[i] - t_;
+          ++res_.prefix_cache.loads;
+          hit += extra;
+        }
+      }
       cache_->pin(r.hash_begin, 0, hit);
       pinned_[i] = hit;
       cached = std::min(hit * w_.block_tokens, prompt_[i] - 1);
@@ -239,7 +365,14 @@ void Replica::iterate(const Arrival& external) {
     return;
   }
 
-  const bool with_decodes = !(!prefilling_.empty() && engine_.scheduler == Scheduler::prefill_first);
+  // Prompts waiting for their prefix to load from an offload tier take no tokens until it has.
+  double next_ready = std::numeric_limits<double>::infinity();
+  bool ready_prompts = false;
+  for (const auto& [id, done] : prefilling_) {
+    if (ready_at_[id] > t_) next_ready = std::min(next_ready, ready_at_[id]);
+    else ready_prompts = true;
+  }
+  const bool with_decodes = !(ready_prompts && engine_.scheduler == Scheduler::prefill_first);
   // Paged KV: when the decoders' next tokens do not fit, preempt the most recently admitted
   // decoder (recompute: its KV is freed, it rejoins the queue at the front with the tokens it
   // had generated added to its prompt), until they do.
@@ -277,6 +410,10 @@ void Replica::iterate(const Arrival& external) {
   chunk_.clear();
   double prompt_weighted = 0;
   for (size_t k = 0; k < prefilling_.size() && budget > 0; ++k) {
+    if (ready_at_[prefilling_[k].first] > t_) {
+      chunk_.push_back(0);
+      continue;
+    }
     const double len = prompt_[prefilling_[k].first];
     const double left = len - prefilling_[k].second;
     const double c = std::min(left, budget);
@@ -296,7 +433,16 @@ void Replica::iterate(const Arrival& external) {
   // next completion, the next arrival that could be admitted (its own, or one not yet routed
   // that may come here), or (paged KV) the step whose tokens would no longer fit.
   double steps = 1;
-  if (chunk_.empty() && b.decode_seqs > 0) {
+  if (b.prefill_tokens == 0 && b.decode_seqs == 0) {
+    // Nothing can run until a prefix load ends (or a request arrives): the clock moves there.
+    double until = next_ready;
+    if (next_ < issued_) until = std::min(until, std::max(t_, arrival_[next_]));
+    if (external.request) until = std::min(until, std::max(t_, external.time));
+    if (!std::isfinite(until)) fail("simulation: internal error: no request can make progress");
+    t_ = std::max(t_, until);
+    return;
+  }
+  if (b.prefill_tokens == 0 && b.decode_seqs > 0) {
     while (epoch_[finishing_.top().id] != finishing_.top().epoch) finishing_.pop();  // preempted
     steps = std::max(1.0, finishing_.top().tick - tick_);
     if (paged_ && growth > 0)
@@ -315,11 +461,14 @@ void Replica::iterate(const Arrival& external) {
     }
     const bool admissible = waiting_.empty() && has_next && in_flight() + 1 <= cap_running_ + 1e-9 &&
                             reserved_ + held + growth * steps + next_need <= admit_cap_ + slack_;
-    if (admissible) {
+    if (admissible || std::isfinite(next_ready)) {
+      // The stretch ends at the first step after an arrival it could admit, or after the end of
+      // a prefix load (that prompt's prefill starts then).
       b.decode_context = context_sum_ / decoding_;
       const double tau = model_.step(b).time_s;
       ++res_.step_evaluations;
-      if (tau > 0) steps = std::min(steps, std::max(1.0, std::ceil((next_arrival - t_) / tau)));
+      const double until = std::min(admissible ? next_arrival : next_ready, next_ready);
+      if (tau > 0) steps = std::min(steps, std::max(1.0, std::ceil((until - t_) / tau)));
     }
   }
   // The KV in use at the end of these steps (growth per step only falls as contexts pass their
@@ -337,6 +486,7 @@ void Replica::iterate(const Arrival& external) {
       ++timeline_->dropped;
     }
   }
+  const double started = t_;
   t_ += dt;
   res_.busy_s += dt;
   res_.steps += steps;
@@ -359,9 +509,16 @@ void Replica::iterate(const Arrival& external) {
   // Prompts whose last chunk ran emit their next token (the first, unless recomputed after a
   // preemption) and start decoding (or complete).
   for (size_t k = 0; k < chunk_.size(); ++k) prefilling_[k].second += chunk_[k];
-  while (!prefilling_.empty() && prefilling_.front().second >= prompt_[prefilling_.front().first]) {
-    const size_t id = prefilling_.front().first;
-    prefilling_.pop_front();
+  // Budgets go first come first served, so the prompts that finished are the leading ones, but
+  // for prompts skipped while their prefix loads.
+  for (size_t k = 0; k < prefilling_.size();) {
+    if (prefilling_[k].second < prompt_[prefilling_[k].first]) {
+      if (ready_at_[prefilling_[k].first] <= started) break;  // a ready prompt not finished: the rest got nothing
+      ++k;
+      continue;
+    }
+    const size_t id = prefilling_[k].first;
+    prefilling_.erase(prefilling_.begin() + static_cast<std::ptrdiff_t>(k));
     prompt_done(id);
   }
 }

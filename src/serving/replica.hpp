@@ -25,15 +25,21 @@ namespace tf::serving {
 // list, evicted from its front when the KV memory they occupy is needed.
 class PrefixCache {
  public:
-  PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats)
-      : h_(hashes), block_bytes_(block_bytes), stats_(&stats) {}
-  // Leading blocks of [begin, begin + count) that are cached (pinned or not).
+  // `tiers`: offload tiers below the device (capacity in blocks each); stats.tiers is sized to them.
+  PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
+              const std::vector<double>& tier_capacity_blocks = {});
+  // Leading blocks of [begin, begin + count) that are cached on the device (pinned or not).
   [[nodiscard]] uint32_t match(uint32_t begin, uint32_t count) const;
-  // Pins blocks [begin + from, begin + to), inserting the ones not cached.
+  // Blocks [begin + from, ..) that continue the match, each on the device or in an offload tier,
+  // up to begin + count; per_tier[k]: how many of them tier k holds (the rest are on the device).
+  uint32_t match_offloaded(uint32_t begin, uint32_t from, uint32_t count, std::vector<uint32_t>& per_tier) const;
+  // Pins blocks [begin + from, begin + to) on the device, inserting the ones not there (and
+  // taking them out of the offload tiers: a block lives in one tier).
   void pin(uint32_t begin, uint32_t from, uint32_t to);
   // Unpins blocks [begin, begin + count): the last user gone, a block joins the LRU list's back.
   void unpin(uint32_t begin, uint32_t count);
-  // Evicts least recently used unpinned blocks until they fit in `room` bytes.
+  // Evicts least recently used unpinned blocks until they fit in `room` bytes, into the first
+  // offload tier (each tier evicting its own least recently used into the next) or dropped.
   void trim(double room);
 
  private:
@@ -41,11 +47,18 @@ class PrefixCache {
     uint32_t refs = 0;
     std::list<uint64_t>::iterator lru;
   };
+  struct Tier {
+    double capacity = 0;  // blocks
+    std::unordered_map<uint64_t, std::list<uint64_t>::iterator> map;
+    std::list<uint64_t> lru;  // front: least recently used
+  };
+  void store(size_t tier, uint64_t hash);
   const uint64_t* h_;
   double block_bytes_;
   Result::PrefixCache* stats_;
   std::unordered_map<uint64_t, Entry> map_;
   std::list<uint64_t> lru_;
+  std::vector<Tier> tiers_;
 };
 
 // A request that may arrive at a replica before its next iteration ends: the replica ends a
@@ -142,6 +155,11 @@ class Replica {
   double outstanding_ = 0;
   std::unique_ptr<PrefixCache> cache_;
   std::vector<uint32_t> pinned_;  // leading blocks each request has pinned
+  // Offload tiers: when each request's prefix load ends (0: none; its prefill waits until then),
+  // and when the replica's host link is free for the next load.
+  std::vector<double> ready_at_;
+  double load_free_ = 0;
+  double offload_load(size_t i, uint32_t hit, uint32_t& extra);  // see iterate()
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
   std::vector<size_t> just_completed_;
   Timeline* timeline_ = nullptr;

@@ -211,6 +211,24 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
   res.prefix_cache.hit_tokens += one.prefix_cache.hit_tokens;
   res.prefix_cache.evicted_blocks += one.prefix_cache.evicted_blocks;
   res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
+  res.prefix_cache.load_wait_s += one.prefix_cache.load_wait_s;
+  res.prefix_cache.loads += one.prefix_cache.loads;
+  auto& tiers = res.prefix_cache.tiers;
+  if (tiers.empty()) {
+    tiers = one.prefix_cache.tiers;
+    return;
+  }
+  for (size_t k = 0; k < tiers.size() && k < one.prefix_cache.tiers.size(); ++k) {
+    const auto& o = one.prefix_cache.tiers[k];
+    auto& t = tiers[k];
+    t.hit_tokens += o.hit_tokens;
+    t.loaded_bytes += o.loaded_bytes;
+    t.load_s += o.load_s;
+    t.recomputed_tokens += o.recomputed_tokens;
+    t.stored_blocks += o.stored_blocks;
+    t.dropped_blocks += o.dropped_blocks;
+    t.peak_blocks = std::max(t.peak_blocks, o.peak_blocks);
+  }
 }
 
 namespace {

@@ -71,6 +71,22 @@ struct EngineConfig {
   // running requests leave free and are evicted least recently used first. Needs the workload's
   // block hashes (Workload::block_hashes); without them it changes nothing.
   bool prefix_caching = false;
+  // KV offload tiers below the device memory (host DRAM, local SSD: LMCache, SGLang HiCache,
+  // Dynamo KVBM), fastest first. With prefix caching, a cached block evicted from the device goes
+  // to the first tier, one evicted from a tier to the next, and from the last it is dropped (LRU
+  // in each tier). A prompt whose leading blocks continue in a tier loads them back before its
+  // prefill starts: per tier, latency + bytes per chip / read bandwidth per chip, one load at a
+  // time per replica (its host link), unless recomputing them would be faster (`reload`).
+  struct OffloadTier {
+    std::string name;            // "dram", "ssd"
+    double capacity_bytes = 0;   // per chip
+    double read_bytes_per_s = 0; // per chip, tier to device
+    double latency_s = 0;        // per load
+  };
+  std::vector<OffloadTier> kv_offload;
+  // Whether a prefix found in an offload tier is loaded whatever it costs, or only when the load
+  // is faster than recomputing those tokens in a prefill chunk of their own.
+  enum class Reload { always, when_faster } reload = Reload::when_faster;
   // KV bytes per chip the engine may fill; unset: what the deployment leaves after weights,
   // activations and reserve (StepCostModel::memory().kv_free_bytes). A request reserves the KV
   // of its whole context (input + output, sliding windows included) when it is admitted.
@@ -172,9 +188,25 @@ struct Result {
   // evicted to make room; the most blocks cached at once.
   struct PrefixCache {
     bool enabled = false;
-    double lookup_tokens = 0, hit_tokens = 0;
-    size_t evicted_blocks = 0, peak_blocks = 0;
+    double lookup_tokens = 0, hit_tokens = 0;  // hit_tokens: every tier (the device's and the loads)
+    size_t evicted_blocks = 0, peak_blocks = 0;  // evicted from the device tier (to the first offload tier, if any)
     [[nodiscard]] double hit_rate() const { return lookup_tokens > 0 ? hit_tokens / lookup_tokens : 0; }
+    // Per offload tier (EngineConfig::kv_offload, same order), summed over replicas (peaks: the
+    // largest replica's).
+    struct Tier {
+      std::string name;
+      double capacity_blocks = 0;      // per replica
+      double hit_tokens = 0;           // prompt tokens loaded back from this tier
+      double loaded_bytes = 0;         // per chip, summed over loads
+      double load_s = 0;               // summed load time (latency + bytes / bandwidth)
+      double recomputed_tokens = 0;    // found here but recomputed, as that was faster
+      size_t stored_blocks = 0;        // blocks that entered the tier
+      size_t dropped_blocks = 0;       // blocks evicted from it (to the next tier, or dropped from the last)
+      size_t peak_blocks = 0;
+    };
+    std::vector<Tier> tiers;
+    double load_wait_s = 0;            // summed time admitted requests waited for their loads
+    size_t loads = 0;                  // requests that loaded a prefix from a tier
   } prefix_cache;
   std::vector<size_t> per_replica;  // requests each replica served (simulate_deployment; disaggregated: decode pool)
   // Prefill/decode disaggregation (simulate_disaggregated): what each pool did and what the KV

@@ -524,6 +524,62 @@ TEST(CliSimulate, BurstinessAndThinkTimeShapeTheWorkload) {
   }
 }
 
+// KV offload: 400 system prompts cycling through one H100 are more than its device cache keeps
+// (LRU over a cycle longer than the cache reuses nothing), but fit in half the host's DRAM; the
+// document gives each tier's size, bandwidth and latency with their sources (SSD: the node's
+// drives shared by its 8 GPUs), what moved, and the device-only run beside it.
+TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
+  const std::vector<std::string> args{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--rate", "8", "--requests", "1500", "--isl", "2200", "--osl", "100",
+                                      "--shared-prefix-tokens", "2000", "--prefix-groups", "400", "--prefix-caching",
+                                      "--kv-offload", "dram,ssd", "--json"};
+  const auto r = run_cli(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  const auto& off = j["result"]["prefix_cache"]["offload"];
+  ASSERT_EQ(off["tiers"].size(), 2u);
+  const auto& dram = off["tiers"][0];
+  const auto& ssd = off["tiers"][1];
+  EXPECT_EQ(dram["name"], "dram");
+  EXPECT_DOUBLE_EQ(dram["capacity_bytes_per_chip"].get<double>(), 0.5 * 256e9);
+  EXPECT_DOUBLE_EQ(dram["read_bytes_per_s_per_chip"].get<double>(), 64e9);
+  EXPECT_NE(dram["sources"]["capacity"].get<std::string>().find("half the host's"), std::string::npos);
+  EXPECT_DOUBLE_EQ(ssd["capacity_bytes_per_chip"].get<double>(), 0.5 * 30.72e12 / 8);
+  EXPECT_DOUBLE_EQ(ssd["read_bytes_per_s_per_chip"].get<double>(), 56e9 / 8);
+  EXPECT_NE(ssd["sources"]["bandwidth"].get<std::string>().find("SSD read per node"), std::string::npos);
+  EXPECT_GT(dram["hit_tokens"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(off["device_only"]["hit_rate"].get<double>(), 0);
+  EXPECT_GT(j["result"]["prefix_cache"]["hit_rate"].get<double>(), 0.5);
+  EXPECT_LT(j["result"]["ttft_ms"]["mean"].get<double>(), off["device_only"]["mean_ttft_ms"].get<double>());
+  EXPECT_EQ(run_cli(args).out, r.out);
+  // A system whose host DRAM is not in the data needs the size given.
+  auto no_dram = args;
+  no_dram[4] = "mi355x";
+  no_dram.resize(no_dram.size() - 3);
+  no_dram.insert(no_dram.end(), {"--kv-offload", "dram"});
+  const auto missing = run_cli(no_dram);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("--kv-dram-gb"), std::string::npos) << missing.err;
+  no_dram.insert(no_dram.end(), {"--kv-dram-gb", "200", "--json"});
+  EXPECT_EQ(run_cli(no_dram).exit_code, 0);
+  for (const auto& [bad, text] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--kv-offload", "dram"}, "--prefix-caching"},
+           {{"--prefix-caching", "--kv-offload", "ssd,dram"}, "fastest first"},
+           {{"--prefix-caching", "--kv-offload", "dram,dram"}, "twice"},
+           {{"--prefix-caching", "--kv-offload", "tape"}, "unknown KV offload tier"},
+           {{"--prefix-caching", "--kv-dram-gb", "10"}, "--kv-offload"},
+           {{"--prefix-caching", "--kv-offload", "dram", "--kv-dram-gb", "-1"}, "--kv-dram-gb"},
+           {{"--prefix-caching", "--kv-offload", "dram", "--kv-dram-gbps", "nan"}, "--kv-dram-gbps"},
+           {{"--prefix-caching", "--kv-offload", "dram", "--kv-reload", "maybe"}, "--kv-reload"}}) {
+    std::vector<std::string> a{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
+                               "--requests", "20", "--isl", "300", "--shared-prefix-tokens", "200"};
+    a.insert(a.end(), bad.begin(), bad.end());
+    const auto b = run_cli(a);
+    EXPECT_EQ(b.exit_code, 2) << bad.back();
+    EXPECT_NE(b.err.find(text), std::string::npos) << b.err;
+  }
+}
+
 TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   test::TempDir dir;
   const auto p = dir.write("t.csv",

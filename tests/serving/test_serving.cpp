@@ -676,6 +676,81 @@ TEST(PrefixCache, EvictsLeastRecentlyUsedBlocksWhenMemoryIsNeeded) {
   EXPECT_DOUBLE_EQ(roomy.prefix_cache.hit_tokens, 2000);
 }
 
+// KV offload to host DRAM, by hand. One chip holds 1100 tokens of KV. A (group 0) leaves its
+// 64 prefix blocks cached; B (group 1) needs the memory, so 61 of A's blocks leave the device
+// (its tail first: blocks 0-2 stay) for DRAM; C (group 0) finds 3 blocks on the device and 61 in
+// DRAM, waits latency + 61 blocks / bandwidth for them, and then prefills what a device with
+// room for everything would have left it: its TTFT is that run's plus the load, exactly.
+// Without the tier C recomputes all but 48 tokens; over a link slower than recomputing, the
+// engine recomputes (unless told to always reload).
+TEST(KvOffload, AnEvictedPrefixIsLoadedBackFromDramInsteadOfRecomputed) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  Workload w;
+  w.requests = {{0.0, 1040, 1}, {10.0, 1040, 1}, {20.0, 1040, 1}};
+  add_shared_prefixes(w, 1024, 2);
+  const auto roomy = simulate(m, e, w);
+  ASSERT_DOUBLE_EQ(roomy.prefix_cache.hit_tokens, 1024);
+  e.kv_capacity_bytes = m.kv_bytes_per_chip(1, 1100);
+  const auto device_only = simulate(m, e, w);
+  EXPECT_DOUBLE_EQ(device_only.prefix_cache.hit_tokens, 48);  // blocks 0-2 survived on the device
+  const double bw = 64e9, latency = 10e-6, block = m.kv_bytes_per_chip(1, 16);
+  e.kv_offload = {{"dram", 1e12, bw, latency}};
+  const auto r = simulate(m, e, w);
+  const double load = latency + 61 * block / bw;
+  EXPECT_NEAR(r.requests[2].ttft_s(), roomy.requests[2].ttft_s() + load, 1e-12);
+  EXPECT_LT(r.requests[2].ttft_s(), device_only.requests[2].ttft_s());
+  EXPECT_DOUBLE_EQ(r.prefix_cache.hit_tokens, 1024);
+  ASSERT_EQ(r.prefix_cache.tiers.size(), 1u);
+  const auto& t = r.prefix_cache.tiers[0];
+  EXPECT_EQ(t.name, "dram");
+  EXPECT_DOUBLE_EQ(t.hit_tokens, 976);
+  EXPECT_DOUBLE_EQ(t.loaded_bytes, 61 * block);
+  EXPECT_NEAR(t.load_s, load, 1e-15);
+  EXPECT_EQ(t.stored_blocks, 122u);  // 61 of A's blocks, then 61 of B's when C needed the room
+  EXPECT_EQ(r.prefix_cache.loads, 1u);
+  EXPECT_NEAR(r.prefix_cache.load_wait_s, load, 1e-12);
+  // A link too slow to beat recomputing: the engine recomputes, as if the blocks were gone.
+  e.kv_offload = {{"dram", 1e12, 1e6, latency}};
+  const auto slow = simulate(m, e, w);
+  EXPECT_DOUBLE_EQ(slow.prefix_cache.tiers[0].recomputed_tokens, 976);
+  EXPECT_DOUBLE_EQ(slow.prefix_cache.tiers[0].hit_tokens, 0);
+  EXPECT_DOUBLE_EQ(slow.requests[2].ttft_s(), device_only.requests[2].ttft_s());
+  e.reload = EngineConfig::Reload::always;
+  const auto forced = simulate(m, e, w);
+  EXPECT_NEAR(forced.requests[2].ttft_s(), roomy.requests[2].ttft_s() + latency + 61 * block / 1e6, 1e-9);
+}
+
+// Under load: every request is served once; a DRAM tier raises the hit rate over the device
+// alone; no tier holds more blocks than it has room for; what DRAM drops goes to SSD.
+TEST(KvOffload, TiersHoldWhatTheDeviceCannotAndNeverOverfill) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  e.kv_admission = KvAdmission::paged;
+  e.kv_capacity_bytes = 24 * m.kv_bytes_per_chip(1, 2200);
+  Workload w;
+  w.requests = make_requests(600, {2200, 0.05}, {100, 0.5}, 8, 5);
+  add_shared_prefixes(w, 2000, 40);  // 40 system prompts: more than the device keeps
+  const auto device_only = simulate(m, e, w);
+  const double block = m.kv_bytes_per_chip(1, 16);
+  e.kv_offload = {{"dram", 200 * block, 64e9, 10e-6}, {"ssd", 1e6 * block, 6e9, 100e-6}};
+  const auto r = simulate(m, e, w);
+  ASSERT_EQ(r.requests.size(), 600u);
+  for (const auto& q : r.requests) EXPECT_GE(q.finish_s, q.first_token_s);
+  EXPECT_GT(r.prefix_cache.hit_rate(), device_only.prefix_cache.hit_rate() + 0.1);
+  EXPECT_LT(r.ttft_s.mean, device_only.ttft_s.mean);
+  const auto& dram = r.prefix_cache.tiers[0];
+  const auto& ssd = r.prefix_cache.tiers[1];
+  EXPECT_LE(dram.peak_blocks, 200u);
+  EXPECT_GT(dram.dropped_blocks, 0u);
+  EXPECT_EQ(ssd.stored_blocks, dram.dropped_blocks);
+  EXPECT_GT(ssd.hit_tokens, 0);
+  // Deterministic.
+  expect_same_timings(simulate(m, e, w), r, true);
+}
+
 TEST(PrefixCache, BadPrefixesAreRefused) {
   Workload w;
   w.requests = {{0.0, 100, 2}};

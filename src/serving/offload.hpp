@@ -1,0 +1,41 @@
+#pragma once
+// KV offload tiers from the system data: host DRAM and local SSD below the device memory, each
+// with its capacity, read bandwidth and latency per chip (EngineConfig::kv_offload), and where
+// each figure came from.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hardware/system.hpp"
+#include "serving/serving.hpp"
+
+namespace tf::serving {
+
+// What a run asks for: tier names in order ("dram", "ssd"), and figures that replace the data's.
+struct OffloadRequest {
+  std::vector<std::string> tiers;
+  std::optional<double> dram_bytes, ssd_bytes;                // per chip
+  std::optional<double> dram_bytes_per_s, ssd_bytes_per_s;    // per chip, tier to device
+};
+
+struct OffloadTierSpec {
+  EngineConfig::OffloadTier tier;
+  std::string capacity_source, bandwidth_source, latency_source;
+};
+
+// Share of the host's DRAM (and of its SSD) the KV pool takes when no size is given: the rest is
+// the operating system's, the engine process's and its pinned staging buffers' (an estimate;
+// LMCache and SGLang HiCache size the pool by configuration).
+inline constexpr double kHostShareForKv = 0.5;
+// Latency of one load from each tier (estimates: a DMA over PCIe or NVLink-C2C from pinned host
+// memory takes microseconds to start; an NVMe read about 100 us).
+inline constexpr double kDramLoadLatencyS = 10e-6, kSsdLoadLatencyS = 100e-6;
+
+// The tiers of `request` on `system`: DRAM from host.dram_per_chip (x kHostShareForKv) over
+// the host link (host.pcie_bandwidth_per_chip, and host.dram_bandwidth_per_chip when lower);
+// SSD from host.ssd_capacity_per_node and ssd_bandwidth_per_node shared by the node's chips
+// (x kHostShareForKv; the host link bounds it too). DiagnosticError naming the missing figure and
+// the flag that gives it, or an unknown or repeated tier.
+std::vector<OffloadTierSpec> offload_tiers(const hardware::SystemSpec& system, const OffloadRequest& request);
+
+}  // namespace tf::serving
