@@ -52,6 +52,7 @@ struct SimulateOptions {
   std::vector<std::string> kv_offload;  // offload tiers, fastest first ("dram", "dram,ssd"); empty: none
   double kv_dram_gb = 0, kv_ssd_gb = 0, kv_dram_gbps = 0, kv_ssd_gbps = 0;
   std::string kv_reload = "when-faster";
+  double find_dram_size = 0;  // target prefix-cache hit rate for the DRAM tier size search (0: none)
   double shared_prefix_tokens = 0;
   int prefix_groups = 1;
   std::string router = "round-robin";
@@ -271,6 +272,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                  "With --kv-offload: when-faster (load a prefix only when that beats recomputing it) "
                                  "or always")
                      ->capture_default_str();
+  auto* find_dram = cmd->add_option(
+      "--find-dram-size", o->find_dram_size,
+      "With --kv-offload dram[,ssd]: bisect the smallest DRAM tier per chip (up to its default or --kv-dram-gb) whose "
+      "prefix-cache hit rate reaches this share (0-1)");
   auto* shared = cmd->add_option("--shared-prefix-tokens", o->shared_prefix_tokens,
                                  "Synthetic workloads: every prompt starts with a shared system prompt of this many "
                                  "tokens (hashed in 16-token blocks; not with --trace)");
@@ -323,10 +328,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -390,6 +395,16 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, reload})
         if (given(opt) && !given(offload))
           fail(fmt::format("{} sizes a KV offload tier: use it with --kv-offload dram[,ssd]", opt->get_name()));
+      if (given(find_dram)) {
+        if (o->kv_offload.empty() || o->kv_offload.front() != "dram")
+          fail("--find-dram-size sizes the DRAM tier: use it with --kv-offload dram[,ssd] and --prefix-caching");
+        if (!(o->find_dram_size > 0 && o->find_dram_size <= 1))
+          fail(fmt::format("--find-dram-size must be a hit rate in (0, 1], got {}", o->find_dram_size));
+        for (const auto* opt : {chrome, csv})
+          if (given(opt))
+            fail(fmt::format("{} cannot be combined with --find-dram-size (it runs many simulations)", opt->get_name()),
+                 "simulate the size it finds with --kv-dram-gb G");
+      }
       if (given(offload) && !o->prefix_caching)
         fail("--kv-offload holds evicted prefix-cache blocks: add --prefix-caching");
       if (o->kv_reload != "when-faster" && o->kv_reload != "always")
@@ -994,6 +1009,73 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         sv.prefill_engine.reload = e.reload;
         return serving::simulate_disaggregated(sv, w, tl);
       };
+      if (given(find_dram)) {
+        // The smallest DRAM tier reaching the hit rate, up to the size the data (or --kv-dram-gb) gives.
+        const double upper = tiers.front().tier.capacity_bytes;
+        const auto found = serving::find_tier_size(
+            [&](double bytes) {
+              auto e = engine;
+              e.kv_offload.front().capacity_bytes = bytes;
+              return run(e, nullptr);
+            },
+            o->find_dram_size, upper);
+        if (!found.found)
+          fail(fmt::format("a DRAM tier of {:.4g} GB per chip ({}) reaches a {:.1f}% prefix-cache hit rate, below the "
+                           "{:.1f}% asked",
+                           upper / 1e9, tiers.front().capacity_source, 100 * found.probes.front().hit_rate,
+                           100 * o->find_dram_size),
+               "give a larger --kv-dram-gb, add the ssd tier, or ask for a lower rate");
+        const auto& at = found.at_size;
+        const auto* node = system.host.chips_per_node ? &*system.host.chips_per_node : nullptr;
+        if (o->json) {
+          ordered_json j = run_header(d);
+          ordered_json probes = ordered_json::array();
+          for (const auto& p : found.probes)
+            probes.push_back({{"bytes_per_chip", p.bytes},
+                              {"hit_rate", p.hit_rate},
+                              {"mean_ttft_ms", p.mean_ttft_s * 1e3},
+                              {"output_tok_s", p.output_tok_s}});
+          j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
+                           {"requests", w.requests.size()},
+                           {"mean_input_tokens", mean_isl},
+                           {"mean_output_tokens", mean_osl},
+                           {"seed", o->seed}};
+          j["find_dram"] = {{"target_hit_rate", o->find_dram_size},
+                            {"bytes_per_chip", found.bytes},
+                            {"bytes_per_node", node ? ordered_json(found.bytes * node->value) : ordered_json()},
+                            {"upper_bytes_per_chip", upper},
+                            {"upper_source", tiers.front().capacity_source},
+                            {"tiers", o->kv_offload},
+                            {"tolerance_of_upper", 0.01},
+                            {"simulations", found.probes.size()},
+                            {"at_size",
+                             {{"hit_rate", at.prefix_cache.hit_rate()},
+                              {"mean_ttft_ms", at.ttft_s.mean * 1e3},
+                              {"p99_ttft_ms", at.ttft_s.p99 * 1e3},
+                              {"output_tok_s", at.output_tok_s}}},
+                            {"probes", probes}};
+          out << json_text(j) << "\n";
+          return 0;
+        }
+        out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
+        out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_arrivals(*o, w),
+                           w.requests.size(), mean_isl, mean_osl);
+        out << fmt::format("DRAM tier for a {:.1f}% prefix-cache hit rate: {:.4g} GB per chip{} (hit rate {:.1f}%, mean "
+                           "TTFT {:.1f} ms, p99 {:.1f} ms); searched 0 - {:.4g} GB per chip ({}) to 1%, {} simulations, "
+                           "tiers {}\n",
+                           100 * o->find_dram_size, found.bytes / 1e9,
+                           node ? fmt::format(", {:.4g} GB per {:g}-chip node", found.bytes * node->value / 1e9,
+                                              node->value)
+                                : std::string(),
+                           100 * at.prefix_cache.hit_rate(), at.ttft_s.mean * 1e3, at.ttft_s.p99 * 1e3, upper / 1e9,
+                           tiers.front().capacity_source, found.probes.size(), join(o->kv_offload, ","));
+        Table t({"GB per chip", "hit rate %", "mean TTFT ms", "output tok/s"});
+        for (const auto& p : found.probes)
+          t.add_row({fmt::format("{:.4g}", p.bytes / 1e9), fixed(100 * p.hit_rate, 1), fixed(p.mean_ttft_s * 1e3, 1),
+                     fixed(p.output_tok_s, 0)});
+        t.print(out);
+        return 0;
+      }
       const auto r = run(engine, record ? &timeline : nullptr);
       // What caching bought: the same requests with it off.
       std::optional<serving::Result> uncached;

@@ -96,4 +96,46 @@ std::vector<OffloadTierSpec> offload_tiers(const hardware::SystemSpec& system, c
   return out;
 }
 
+TierSize find_tier_size(const std::function<Result(double bytes)>& run, double target_hit_rate, double upper,
+                        double tolerance) {
+  if (!(target_hit_rate > 0 && target_hit_rate <= 1))
+    fail(fmt::format("target prefix-cache hit rate must be in (0, 1], got {}", target_hit_rate));
+  if (!(upper > 0) || !std::isfinite(upper))
+    fail(fmt::format("tier size search: the largest size must be finite and > 0 bytes, got {}", upper));
+  if (!(tolerance > 0 && tolerance < 1)) fail(fmt::format("tier size search: tolerance must be in (0, 1), got {}", tolerance));
+  TierSize out;
+  auto probe = [&](double bytes) {
+    auto r = run(bytes);
+    out.probes.push_back({bytes, r.prefix_cache.hit_rate(), r.ttft_s.mean, r.output_tok_s});
+    return r;
+  };
+  auto top = probe(upper);
+  if (top.prefix_cache.hit_rate() < target_hit_rate) {
+    out.bytes = upper;
+    out.at_size = std::move(top);
+    return out;
+  }
+  out.found = true;
+  double lo = 0, hi = upper;  // hit rate below the target at lo (or lo = 0), reached at hi
+  out.at_size = std::move(top);
+  auto zero = probe(0);
+  if (zero.prefix_cache.hit_rate() >= target_hit_rate) {
+    out.bytes = 0;
+    out.at_size = std::move(zero);
+    return out;
+  }
+  while (hi - lo > tolerance * upper) {
+    const double mid = 0.5 * (lo + hi);
+    auto r = probe(mid);
+    if (r.prefix_cache.hit_rate() >= target_hit_rate) {
+      hi = mid;
+      out.at_size = std::move(r);
+    } else {
+      lo = mid;
+    }
+  }
+  out.bytes = hi;
+  return out;
+}
+
 }  // namespace tf::serving

@@ -2,6 +2,7 @@
 // KV offload tiers from the system data: host DRAM and local SSD below the device memory, each
 // with its capacity, read bandwidth and latency per chip (EngineConfig::kv_offload), and where
 // each figure came from.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,5 +38,22 @@ inline constexpr double kDramLoadLatencyS = 10e-6, kSsdLoadLatencyS = 100e-6;
 // (x kHostShareForKv; the host link bounds it too). DiagnosticError naming the missing figure and
 // the flag that gives it, or an unknown or repeated tier.
 std::vector<OffloadTierSpec> offload_tiers(const hardware::SystemSpec& system, const OffloadRequest& request);
+
+// The smallest size of one offload tier that reaches a prefix-cache hit rate: `run` simulates
+// the service with the tier at a size (bytes per chip); the hit rate counts every tier (the
+// device's hits and the loads). LRU is a stack algorithm (a larger cache holds what a smaller
+// one holds), so the hit rate rises with the size and the search bisects [0, upper] to
+// `tolerance` of upper. found = false when `upper` does not reach the target.
+struct TierSizeProbe {
+  double bytes = 0, hit_rate = 0, mean_ttft_s = 0, output_tok_s = 0;
+};
+struct TierSize {
+  bool found = false;
+  double bytes = 0;  // the smallest probed size that reaches the target (upper when not found)
+  std::vector<TierSizeProbe> probes;  // in the order simulated
+  Result at_size;
+};
+TierSize find_tier_size(const std::function<Result(double bytes)>& run, double target_hit_rate, double upper,
+                        double tolerance = 0.01);
 
 }  // namespace tf::serving

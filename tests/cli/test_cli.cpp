@@ -580,6 +580,42 @@ TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
   }
 }
 
+// The DRAM a service needs for a hit rate: the size found reaches it when simulated with
+// --kv-dram-gb, and 2% of the searched range less does not.
+TEST(CliSimulate, FindDramSizeReachesTheHitRateAndLessDoesNot) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--rate", "8", "--requests", "1500", "--isl", "2200", "--osl", "100",
+                                      "--length-spread", "0.05", "--shared-prefix-tokens", "2000", "--prefix-groups",
+                                      "300", "--prefix-caching", "--kv-offload", "dram", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"--find-dram-size", "0.6"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto f = json::parse(r.out)["find_dram"];
+  const double bytes = f["bytes_per_chip"].get<double>(), upper = f["upper_bytes_per_chip"].get<double>();
+  EXPECT_DOUBLE_EQ(upper, 128e9);
+  EXPECT_DOUBLE_EQ(f["bytes_per_node"].get<double>(), 8 * bytes);
+  EXPECT_GE(f["at_size"]["hit_rate"].get<double>(), 0.6);
+  auto hit_at = [&](double b) {
+    const auto x = with({"--kv-dram-gb", fmt::format("{:.17g}", b / 1e9)});
+    EXPECT_EQ(x.exit_code, 0) << x.err;
+    return json::parse(x.out)["result"]["prefix_cache"]["hit_rate"].get<double>();
+  };
+  EXPECT_GE(hit_at(bytes), 0.6);
+  EXPECT_LT(hit_at(bytes - 0.02 * upper), 0.6);
+  const auto unreachable = with({"--find-dram-size", "0.99"});
+  EXPECT_EQ(unreachable.exit_code, 2);
+  EXPECT_NE(unreachable.err.find("below the 99.0% asked"), std::string::npos) << unreachable.err;
+  for (const auto& bad : std::vector<std::vector<std::string>>{{"--find-dram-size", "0"}, {"--find-dram-size", "1.5"}}) {
+    const auto b = with(bad);
+    EXPECT_EQ(b.exit_code, 2);
+    EXPECT_NE(b.err.find("--find-dram-size"), std::string::npos) << b.err;
+  }
+}
+
 TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   test::TempDir dir;
   const auto p = dir.write("t.csv",

@@ -11,6 +11,7 @@
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
 #include "serving/fixture.hpp"
+#include "serving/offload.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::serving {
@@ -749,6 +750,36 @@ TEST(KvOffload, TiersHoldWhatTheDeviceCannotAndNeverOverfill) {
   EXPECT_GT(ssd.hit_tokens, 0);
   // Deterministic.
   expect_same_timings(simulate(m, e, w), r, true);
+}
+
+// The tier size search against a hit rate known in closed form (hit rate = bytes / 1 GB, capped
+// at 1): the answer is within 1% of the upper bound above the exact size; a target the upper
+// bound misses is not found; one that needs no tier is 0; bad inputs are refused.
+TEST(KvOffload, TierSizeSearchFindsTheSmallestSizeReachingTheHitRate) {
+  auto run = [](double bytes) {
+    Result r;
+    r.prefix_cache.lookup_tokens = 1000;
+    r.prefix_cache.hit_tokens = std::min(1000.0, bytes / 1e6);
+    return r;
+  };
+  const auto found = find_tier_size(run, 0.37, 2e9);
+  ASSERT_TRUE(found.found);
+  EXPECT_GE(found.bytes, 0.37e9);
+  EXPECT_LE(found.bytes, 0.37e9 + 0.01 * 2e9);
+  EXPECT_GE(found.at_size.prefix_cache.hit_rate(), 0.37);
+  EXPECT_LE(found.probes.size(), 12u);
+  EXPECT_FALSE(find_tier_size(run, 0.9, 0.5e9).found);
+  auto always = [](double) {
+    Result r;
+    r.prefix_cache.lookup_tokens = r.prefix_cache.hit_tokens = 10;
+    return r;
+  };
+  const auto zero = find_tier_size(always, 0.5, 1e9);
+  EXPECT_TRUE(zero.found);
+  EXPECT_EQ(zero.bytes, 0);
+  EXPECT_THROW((void)find_tier_size(run, 0, 1e9), DiagnosticError);
+  EXPECT_THROW((void)find_tier_size(run, 1.5, 1e9), DiagnosticError);
+  EXPECT_THROW((void)find_tier_size(run, 0.5, std::numeric_limits<double>::infinity()), DiagnosticError);
 }
 
 TEST(PrefixCache, BadPrefixesAreRefused) {
