@@ -71,6 +71,7 @@ const std::vector<KeySpec>& key_specs() {
       {"workload.burstiness", "--burstiness", Kind::number},
       {"workload.think_time_s", "--think-time-s", Kind::number},
       {"workload.think_time_dist", "--think-time-dist", Kind::text},
+      {"workload.turns", "--turns", Kind::integer},
       {"workload.shared_prefix_tokens", "--shared-prefix-tokens", Kind::number},
       {"workload.prefix_groups", "--prefix-groups", Kind::integer},
       {"slo.ttft_ms", "--slo-ttft-ms", Kind::number},

@@ -34,6 +34,7 @@ struct SimulateOptions {
   double concurrency = 0, rate = 0;
   double burstiness = 1;                        // Gamma shape of the arrival gaps (1: Poisson)
   double think_time_s = 0;                      // closed loop: mean pause between a client's requests
+  int turns = 0;                                // closed loop: turns per session (0: no sessions)
   std::string think_time_dist = "exponential";  // fixed or exponential
   std::string trace;
   bool batch = false;
@@ -72,6 +73,11 @@ struct SimulateOptions {
 
 std::string describe_arrivals(const SimulateOptions& o, const serving::Workload& w) {
   if (!o.trace.empty()) return fmt::format("trace {} ({} requests)", o.trace, w.requests.size());
+  if (o.concurrency > 0 && o.turns > 0)
+    return fmt::format("closed loop, {:.0f} clients in sessions of {} turns{}", o.concurrency, o.turns,
+                       o.think_time_s > 0 ? fmt::format(", {} think time of mean {:g} s", o.think_time_dist,
+                                                        o.think_time_s)
+                                          : std::string());
   if (o.concurrency > 0)
     return o.think_time_s > 0 ? fmt::format("closed loop, {:.0f} clients, {} think time of mean {:g} s", o.concurrency,
                                             o.think_time_dist, o.think_time_s)
@@ -190,6 +196,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* think = cmd->add_option("--think-time-s", o->think_time_s,
                                 "With --concurrency: each client pauses this long on average between a response and "
                                 "its next request (agents, chat users; 0: at once, as a benchmark client)");
+  auto* turns = cmd->add_option("--turns", o->turns,
+                                "With --concurrency: each client runs multi-turn sessions of this many turns; a "
+                                "turn's prompt is the session so far (--shared-prefix-tokens as the system prompt, "
+                                "then every earlier turn's input and output) plus --isl new tokens");
   auto* think_dist = cmd->add_option("--think-time-dist", o->think_time_dist,
                                      "With --think-time-s: fixed or exponential pauses")
                          ->capture_default_str();
@@ -328,10 +338,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -415,6 +425,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       for (const auto& [opt, v] : {std::pair{dram_bw, o->kv_dram_gbps}, std::pair{ssd_bw, o->kv_ssd_gbps}})
         if (given(opt) && !(v > 0 && std::isfinite(v)))
           fail(fmt::format("{} must be a finite number of GB/s > 0, got {}", opt->get_name(), v));
+      if (given(turns)) {
+        if (!given(conc)) fail("--turns makes each closed-loop client run sessions: use it with --concurrency N");
+        if (o->turns < 1 || o->turns > 100000) fail(fmt::format("--turns must be in [1, 100000], got {}", o->turns));
+        if (o->prefix_groups != 1)
+          fail("--prefix-groups cannot be combined with --turns (every session starts with the one system prompt "
+               "--shared-prefix-tokens gives)");
+      }
       if (given(think) || given(think_dist)) {
         if (!given(conc)) fail("--think-time-s and --think-time-dist are pauses of closed-loop clients: use --concurrency N");
         if (!(o->think_time_s >= 0 && std::isfinite(o->think_time_s)))
@@ -972,12 +989,24 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                    : stated               ? static_cast<size_t>(*stated)
                    : o->concurrency > 0   ? static_cast<size_t>(10 * o->concurrency)
                                           : 1000;
-        w.requests = serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed, o->burstiness);
+        if (o->turns > 0) {
+          // Sessions: whole sessions of the requests asked for; a turn's prompt carries the session so far.
+          const size_t sessions = (n + static_cast<size_t>(o->turns) - 1) / static_cast<size_t>(o->turns);
+          w = serving::make_sessions(sessions, o->turns, given(shared) ? o->shared_prefix_tokens : 0,
+                                     {o->isl, o->spread}, {o->osl, o->spread}, 16, o->seed);
+          w.window = window;
+          n = w.requests.size();
+          mean_isl = 0;
+          for (const auto& q : w.requests) mean_isl += q.input_tokens / static_cast<double>(n);
+        } else {
+          w.requests =
+              serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed, o->burstiness);
+          if (given(shared)) serving::add_shared_prefixes(w, o->shared_prefix_tokens, o->prefix_groups);
+        }
         w.clients = static_cast<int>(o->concurrency);
         if (o->think_time_s > 0)
           w.think_s = serving::make_think_times(n, o->think_time_s, *serving::parse_think_time(o->think_time_dist),
                                                 o->seed);
-        if (given(shared)) serving::add_shared_prefixes(w, o->shared_prefix_tokens, o->prefix_groups);
       }
       if (o->prefix_caching && w.block_hashes.empty())
         prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
@@ -1142,6 +1171,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         }
         j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
                          {"requests", w.requests.size()},
+                         {"turns_per_session", o->turns > 0 ? ordered_json(o->turns) : ordered_json()},
                          {"mean_input_tokens", mean_isl},
                          {"mean_output_tokens", mean_osl},
                          {"length_spread", o->trace.empty() ? o->spread : 0.0},
@@ -1216,6 +1246,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           }
           j["result"]["prefix_cache"] = p;
         }
+        if (!w.next_turn.empty()) {
+          const auto ss = serving::session_stats(w, r);
+          j["result"]["sessions"] = {{"sessions", ss.sessions},
+                                     {"turns_per_session", ss.mean_turns},
+                                     {"mean_last_prompt_tokens", ss.mean_last_prompt_tokens},
+                                     {"duration_s", dist_json(ss.duration_s, 1)}};
+        }
         j["distributions"] = latency_histograms_json(r.requests);
         j["timeline"] = timeline_series_json(timeline, r.duration_s, r.kv_capacity_bytes);
         j["steady"] = steady_json(st, window, chips);
@@ -1289,6 +1326,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                              r.ttft_s.mean * 1e3, device_only->ttft_s.p99 * 1e3, r.ttft_s.p99 * 1e3,
                              device_only->output_tok_s, r.output_tok_s, pc.loads,
                              pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0);
+      }
+      if (!w.next_turn.empty()) {
+        const auto ss = serving::session_stats(w, r);
+        out << fmt::format("sessions: {} of {:g} turns, the last turn's prompt {:.0f} tokens on average; session time "
+                           "(first arrival to last answer) mean {:.2f} s, p90 {:.2f} s, p99 {:.2f} s\n",
+                           ss.sessions, ss.mean_turns, ss.mean_last_prompt_tokens, ss.duration_s.mean,
+                           ss.duration_s.p90, ss.duration_s.p99);
       }
       if (!prefix_note.empty()) out << "note: " << prefix_note << "\n";
       if (st.measured) {

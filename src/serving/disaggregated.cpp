@@ -74,6 +74,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     decode_w.requests = w.requests;
     decode_w.clients = prefill_w.clients;
     decode_w.think_s = w.think_s;
+    decode_w.next_turn = w.next_turn;
     in_pool("decode", [&] { check_workload(dm, s.decode_engine, cap_d, decode_w); });
   }
   prefill_w.requests.clear();
@@ -82,7 +83,8 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
 
   const size_t np = s.prefill_replicas > 0 ? s.prefill_replicas : static_cast<size_t>(std::max(1, pm.deployment().dp));
   const size_t nd = s.decode_replicas > 0 ? s.decode_replicas : static_cast<size_t>(std::max(1, dm.deployment().dp));
-  const size_t clients = closed ? std::min<size_t>(static_cast<size_t>(w.clients), n) : 0;
+  ClientQueue queue(w, closed ? static_cast<size_t>(w.clients) : 0);
+  const size_t clients = queue.clients();
   Pool prefill(pm, s.prefill_engine, prefill_w, cap_p, np, s.prefill_router, clients, n, timeline);
   Pool decode(dm, s.decode_engine, no_hashes, cap_d, nd, s.decode_router, clients, n, timeline, np);
   for (size_t r = 0; r < nd; ++r) decode[r].set_prefilled(true);
@@ -97,9 +99,8 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   using Release = std::pair<double, size_t>;
   std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
   std::vector<size_t> client_of(closed ? n : 0);
-  size_t next_send = clients;
   if (closed) {
-    for (size_t c = 0; c < clients; ++c) released.push({0.0, c}), client_of[c] = c;
+    for (size_t c = 0; c < clients; ++c) released.push({0.0, queue.first(c)}), client_of[queue.first(c)] = c;
   } else {
     for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
   }
@@ -120,10 +121,10 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   size_t routed = 0, finished = 0;
   auto release_next = [&](size_t i, double at) {
     ++finished;
-    if (closed && next_send < n) {
-      client_of[next_send] = client_of[i];
-      released.push({at + (w.think_s.empty() ? 0 : w.think_s[next_send]), next_send});
-      ++next_send;
+    if (!closed) return;
+    if (const auto next = queue.after(i)) {
+      client_of[*next] = client_of[i];
+      released.push({at + queue.think_s(*next), *next});
     }
   };
 

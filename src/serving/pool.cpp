@@ -1,5 +1,6 @@
 #include "serving/pool.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace tf::serving {
@@ -87,6 +88,30 @@ size_t Pool::due(double& time) const {
     if (t < time) time = t, due = r;
   }
   return due;
+}
+
+ClientQueue::ClientQueue(const Workload& w, size_t clients) : w_(w) {
+  if (!w.next_turn.empty()) {
+    std::vector<char> follows(w.requests.size(), 0);
+    for (const uint32_t j : w.next_turn)
+      if (j != kLastTurn) follows[j] = 1;
+    for (size_t i = 0; i < w.requests.size(); ++i)
+      if (!follows[i]) starts_.push_back(i);
+  }
+  clients_ = std::min(clients, starts_.empty() ? w.requests.size() : starts_.size());
+  next_ = clients_;
+}
+
+size_t ClientQueue::first(size_t c) const { return starts_.empty() ? c : starts_[c]; }
+
+std::optional<size_t> ClientQueue::after(size_t i) {
+  if (!starts_.empty()) {
+    if (w_.next_turn[i] != kLastTurn) return w_.next_turn[i];
+    if (next_ < starts_.size()) return starts_[next_++];
+    return std::nullopt;
+  }
+  if (next_ < w_.requests.size()) return next_++;
+  return std::nullopt;
 }
 
 }  // namespace tf::serving

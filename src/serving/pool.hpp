@@ -6,6 +6,7 @@
 // the event loop (which replica iterates next, when a request is released to the pool).
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -62,6 +63,29 @@ void summarise(Result& res, const WindowSpec& window);
 // Adds one replica's run to a service's: its requests (local k is workload index[k], served by
 // `replica`), summed steps and work, maximised peaks, summed preemption and prefix-cache counts.
 void merge(Result& res, const Result& one, const std::vector<size_t>& index, size_t replica);
+
+// What closed-loop clients send, for the simulations that route each released request.
+// Without sessions: client c first sends request c, and a completion sends the next request not
+// yet sent. With sessions (Workload::next_turn): client c first sends the first turn of session
+// c, a completion sends the next turn of its session, and after a session's last turn the
+// client starts the next session not yet started. Each release waits the request's think time.
+class ClientQueue {
+ public:
+  // `clients` clients asked for; clients() of them run (no more than there are sessions, or requests).
+  ClientQueue(const Workload& w, size_t clients);
+  [[nodiscard]] size_t clients() const { return clients_; }
+  // The request client c sends at t = 0 (c < clients()).
+  [[nodiscard]] size_t first(size_t c) const;
+  // The request sent when request i completes (its client's next), or none.
+  [[nodiscard]] std::optional<size_t> after(size_t i);
+  [[nodiscard]] double think_s(size_t i) const { return w_.think_s.empty() ? 0 : w_.think_s[i]; }
+
+ private:
+  const Workload& w_;
+  std::vector<size_t> starts_;  // sessions: each session's first turn, in request order
+  size_t clients_ = 0;
+  size_t next_ = 0;             // the next request (no sessions) or session start not yet sent
+};
 
 // Imbalance guard of the prefix-affinity router (the sgl-router cache-aware policy's defaults):
 // when the busiest replica holds more than kBalanceAbs requests beyond the idlest and more than

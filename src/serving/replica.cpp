@@ -43,6 +43,22 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
                          i, r.hash_begin, r.hash_begin, r.context_blocks, r.prompt_blocks, w.block_hashes.size()));
     }
   }
+  if (!w.next_turn.empty()) {
+    if (w.clients == 0) fail("simulation: sessions need closed-loop clients (an open-loop workload has arrival times)");
+    if (w.next_turn.size() != w.requests.size())
+      fail(fmt::format("simulation: {} session links for {} requests (one per request)", w.next_turn.size(),
+                       w.requests.size()));
+    std::vector<char> follows(w.requests.size(), 0);
+    for (size_t i = 0; i < w.next_turn.size(); ++i) {
+      const uint32_t j = w.next_turn[i];
+      if (j == kLastTurn) continue;
+      if (j <= i || j >= w.requests.size() || follows[j])
+        fail(fmt::format("simulation: request {} names request {} as its session's next turn (it must be a later "
+                         "request that no other turn names)",
+                         i, j));
+      follows[j] = 1;
+    }
+  }
   if (!w.think_s.empty()) {
     if (w.clients == 0) fail("simulation: think times need closed-loop clients (an open-loop workload has arrival times)");
     if (w.think_s.size() != w.requests.size())

@@ -177,8 +177,10 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
 }  // namespace
 
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Timeline* timeline) {
-  // Think times release requests out of completion order: the routed loop orders the releases.
-  if (!w.think_s.empty()) return simulate_routed(model, engine, w, Router::round_robin, timeline, 1);
+  // Think times and sessions release requests out of completion order: the routed loop orders
+  // the releases.
+  if (!w.think_s.empty() || !w.next_turn.empty())
+    return simulate_routed(model, engine, w, Router::round_robin, timeline, 1);
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
@@ -247,7 +249,8 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
   const size_t n = w.requests.size();
-  const size_t clients = closed ? std::min<size_t>(static_cast<size_t>(w.clients), n) : 0;
+  ClientQueue queue(w, closed ? static_cast<size_t>(w.clients) : 0);
+  const size_t clients = queue.clients();
   // The replicas are told each request's arrival when it is routed: they read only the block
   // hashes of the workload (a closed-loop workload's copy without its clients).
   Workload hashes;
@@ -263,9 +266,8 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   using Release = std::pair<double, size_t>;
   std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
   std::vector<size_t> client_of(closed ? n : 0);
-  size_t next_send = clients;
   if (closed) {
-    for (size_t c = 0; c < clients; ++c) released.push({0.0, c}), client_of[c] = c;
+    for (size_t c = 0; c < clients; ++c) released.push({0.0, queue.first(c)}), client_of[queue.first(c)] = c;
   } else {
     for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
   }
@@ -295,10 +297,11 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
     pool[due].iterate(next);
     if (closed)
       for (const size_t local : pool[due].just_completed()) {
-        if (next_send >= n) break;
-        client_of[next_send] = client_of[pool.sent_to(due)[local]];
-        const double think = w.think_s.empty() ? 0 : w.think_s[next_send];
-        released.push({pool[due].finish_s(local) + think, next_send++});
+        const size_t i = pool.sent_to(due)[local];
+        const auto next = queue.after(i);
+        if (!next) continue;
+        client_of[*next] = client_of[i];
+        released.push({pool[due].finish_s(local) + queue.think_s(*next), *next});
       }
   }
   if (routed != n) fail("simulation: internal error: not every request was routed");
@@ -355,7 +358,8 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
   // Load-aware routers, and think times (requests released out of completion order), route
   // each request when it is released, every replica on one clock.
-  if (router != Router::round_robin || !w.think_s.empty()) return simulate_routed(model, engine, w, router, timeline, dp);
+  if (router != Router::round_robin || !w.think_s.empty() || !w.next_turn.empty())
+    return simulate_routed(model, engine, w, router, timeline, dp);
   if (dp == 1) {
     auto res = simulate(model, engine, w, timeline);
     res.per_replica = {res.requests.size()};
@@ -579,6 +583,73 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
     r.output_tokens = draw(output);
   }
   return out;
+}
+
+Workload make_sessions(size_t sessions, int turns, double system_tokens, const LengthSpec& turn_input,
+                       const LengthSpec& output, double block_tokens, uint64_t seed) {
+  if (sessions < 1) fail("sessions: at least one session is needed");
+  if (turns < 1 || turns > 100000) fail(fmt::format("sessions: turns must be in [1, 100000], got {}", turns));
+  if (!(system_tokens >= 0) || !std::isfinite(system_tokens))
+    fail(fmt::format("sessions: the system prompt must be finite and >= 0 tokens, got {}", system_tokens));
+  if (!(block_tokens >= 1) || !std::isfinite(block_tokens))
+    fail(fmt::format("sessions: the block size must be >= 1 token, got {}", block_tokens));
+  if (static_cast<double>(sessions) * turns > 1e8)
+    fail(fmt::format("sessions: {} sessions x {} turns is more than 1e8 requests", sessions, turns));
+  Workload w;
+  const size_t n = sessions * static_cast<size_t>(turns);
+  auto lengths = make_requests(n, turn_input, output, 0, seed);  // the lengths of every turn, in order
+  w.requests.resize(n);
+  w.next_turn.assign(n, kLastTurn);
+  w.block_tokens = block_tokens;
+  const auto system_blocks = static_cast<uint32_t>(std::floor(system_tokens / block_tokens));
+  for (size_t s = 0; s < sessions; ++s) {
+    const size_t first = s * static_cast<size_t>(turns);
+    // The session's whole context, then its blocks: the system prompt's (shared), its own.
+    double context = system_tokens;
+    for (int k = 0; k < turns; ++k) context += lengths[first + k].input_tokens + lengths[first + k].output_tokens;
+    const auto blocks = static_cast<uint32_t>(std::floor(context / block_tokens));
+    if (static_cast<double>(w.block_hashes.size()) + blocks > 4e9)
+      fail("sessions: more than 4e9 prefix-block hashes (fewer sessions, turns or tokens)");
+    const auto begin = static_cast<uint32_t>(w.block_hashes.size());
+    for (uint32_t b = 0; b < blocks; ++b)
+      w.block_hashes.push_back(b < system_blocks ? (0xffffull << 48) | b : ((static_cast<uint64_t>(s) + 1) << 32) | b);
+    double before = system_tokens;
+    for (int k = 0; k < turns; ++k) {
+      auto& r = w.requests[first + k];
+      r.input_tokens = before + lengths[first + k].input_tokens;
+      r.output_tokens = lengths[first + k].output_tokens;
+      r.hash_begin = begin;
+      r.prompt_blocks = static_cast<uint32_t>(std::floor(r.input_tokens / block_tokens));
+      r.context_blocks = static_cast<uint32_t>(std::floor((r.input_tokens + r.output_tokens) / block_tokens));
+      before = r.input_tokens + r.output_tokens;
+      if (k + 1 < turns) w.next_turn[first + k] = static_cast<uint32_t>(first + k + 1);
+    }
+  }
+  return w;
+}
+
+SessionStats session_stats(const Workload& w, const Result& r) {
+  SessionStats st;
+  if (w.next_turn.empty() || r.requests.size() != w.requests.size()) return st;
+  std::vector<char> follows(w.requests.size(), 0);
+  for (const uint32_t j : w.next_turn)
+    if (j != kLastTurn) follows[j] = 1;
+  std::vector<double> durations;
+  double turns = 0, last_prompt = 0;
+  for (size_t i = 0; i < w.requests.size(); ++i) {
+    if (follows[i]) continue;
+    size_t k = i, count = 1;
+    while (w.next_turn[k] != kLastTurn) k = w.next_turn[k], ++count;
+    durations.push_back(r.requests[k].finish_s - r.requests[i].arrival_s);
+    turns += static_cast<double>(count);
+    last_prompt += w.requests[k].input_tokens;
+  }
+  st.sessions = durations.size();
+  if (st.sessions == 0) return st;
+  st.mean_turns = turns / static_cast<double>(st.sessions);
+  st.mean_last_prompt_tokens = last_prompt / static_cast<double>(st.sessions);
+  st.duration_s = distribution(std::move(durations));
+  return st;
 }
 
 std::optional<ThinkTime> parse_think_time(std::string_view s) {

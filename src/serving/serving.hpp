@@ -121,8 +121,14 @@ struct Workload {
   // Closed loop with think time: request i is sent think_s[i] seconds after its client's previous
   // request completes (a client's first request at t = 0). Empty: at once, as a benchmark client.
   std::vector<double> think_s;
+  // Closed-loop sessions (multi-turn chats, agent loops): next_turn[i] is the request its client
+  // sends after request i completes (kLastTurn: i ends its session, and the client starts the
+  // next session not yet started). A turn's prompt holds the turns before it, so its prefix
+  // blocks continue theirs. Empty: no sessions (a client sends the next request not yet sent).
+  std::vector<uint32_t> next_turn;
   WindowSpec window;              // how Result::steady is cut out of the run
 };
+inline constexpr uint32_t kLastTurn = 0xffffffffu;
 
 struct RequestRecord {
   double arrival_s = 0, first_token_s = 0, finish_s = 0;
@@ -340,6 +346,25 @@ void add_shared_prefixes(Workload& w, double tokens, int groups, double block_to
 // finite and > 0.
 std::vector<Request> make_requests(size_t n, const LengthSpec& input, const LengthSpec& output, double rate_per_s,
                                    uint64_t seed, double burstiness = 1);
+
+// `sessions` multi-turn sessions of `turns` turns each (Workload::next_turn), in session order:
+// turn k's prompt is the system prompt (`system_tokens`, shared by every session; 0 for none),
+// every earlier turn's input and output, and its own new input; lengths drawn per turn. Block
+// hashes (of `block_tokens`) chain over each session's context, so a turn's prompt starts with
+// the blocks its previous turn filled (prompt and output), and every session's first blocks are
+// the system prompt's. Deterministic for a seed.
+Workload make_sessions(size_t sessions, int turns, double system_tokens, const LengthSpec& turn_input,
+                       const LengthSpec& output, double block_tokens, uint64_t seed);
+
+// Per-session figures of a run with sessions: a session's time runs from its first turn's
+// arrival to its last turn's finish (think times between turns included).
+struct SessionStats {
+  size_t sessions = 0;
+  double mean_turns = 0;
+  double mean_last_prompt_tokens = 0;  // the context a session's last turn sends
+  Distribution duration_s;
+};
+SessionStats session_stats(const Workload& w, const Result& r);
 
 // How a closed-loop client's pause between requests is drawn.
 enum class ThinkTime { fixed, exponential };

@@ -616,6 +616,42 @@ TEST(CliSimulate, FindDramSizeReachesTheHitRateAndLessDoesNot) {
   }
 }
 
+// Multi-turn sessions: whole sessions of the requests asked for, the per-session figures in the
+// document, prefix reuse across turns, byte-identical reruns, and the refusals.
+TEST(CliSimulate, SessionsCarryTheirContextFromTurnToTurn) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--concurrency", "8", "--isl", "300", "--osl", "100", "--requests", "100",
+                                      "--shared-prefix-tokens", "1000", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"--turns", "4", "--think-time-s", "2", "--prefix-caching"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["workload"]["requests"], 100);  // 25 sessions of 4 turns
+  EXPECT_EQ(j["workload"]["turns_per_session"], 4);
+  const auto& ss = j["result"]["sessions"];
+  EXPECT_EQ(ss["sessions"], 25);
+  EXPECT_DOUBLE_EQ(ss["mean_last_prompt_tokens"].get<double>(), 1000 + 3 * 400 + 300);
+  EXPECT_GT(ss["duration_s"]["mean"].get<double>(), 3 * 2.0 * 0.5);  // three think pauses between four turns
+  EXPECT_GT(j["result"]["prefix_cache"]["hit_rate"].get<double>(), 0.7);
+  EXPECT_EQ(with({"--turns", "4", "--think-time-s", "2", "--prefix-caching"}).out, r.out);
+  EXPECT_NE(with({"--turns", "3"}).exit_code, 2);
+  for (const auto& [bad, text] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--turns", "0"}, "--turns"},
+           {{"--turns", "3", "--prefix-groups", "4"}, "--prefix-groups"}}) {
+    const auto b = with(bad);
+    EXPECT_EQ(b.exit_code, 2) << bad.front();
+    EXPECT_NE(b.err.find(text), std::string::npos) << b.err;
+  }
+  const auto open = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
+                             "--turns", "3"});
+  EXPECT_EQ(open.exit_code, 2);
+  EXPECT_NE(open.err.find("--concurrency"), std::string::npos) << open.err;
+}
+
 TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   test::TempDir dir;
   const auto p = dir.write("t.csv",

@@ -355,6 +355,73 @@ TEST(Serving, MakeRequestsDrawsWithinTheRangeAtTheRate) {
   EXPECT_NEAR(r.back().arrival_s, 400, 25);
 }
 
+// Sessions by hand: two sessions of three turns, a 32-token system prompt, 40 new tokens and 20
+// answer tokens a turn, 16-token blocks. Turn prompts 72, 132, 192 tokens; each turn's blocks
+// continue the ones its previous turn filled; both sessions share the system prompt's 2 blocks.
+TEST(Sessions, EachTurnCarriesTheSessionSoFar) {
+  const auto w = make_sessions(2, 3, 32, {40, 0}, {20, 0}, 16, 1);
+  ASSERT_EQ(w.requests.size(), 6u);
+  const double prompts[] = {72, 132, 192}, prompt_blocks[] = {4, 8, 12}, context_blocks[] = {5, 9, 13};
+  for (size_t s = 0; s < 2; ++s)
+    for (size_t k = 0; k < 3; ++k) {
+      const auto& r = w.requests[3 * s + k];
+      EXPECT_EQ(r.input_tokens, prompts[k]);
+      EXPECT_EQ(r.output_tokens, 20);
+      EXPECT_EQ(r.prompt_blocks, prompt_blocks[k]);
+      EXPECT_EQ(r.context_blocks, context_blocks[k]);
+      EXPECT_EQ(r.hash_begin, w.requests[3 * s].hash_begin);
+      EXPECT_EQ(w.next_turn[3 * s + k], k < 2 ? 3 * s + k + 1 : kLastTurn);
+    }
+  const auto a = w.requests[0].hash_begin, b = w.requests[3].hash_begin;
+  EXPECT_EQ(w.block_hashes[a], w.block_hashes[b]);
+  EXPECT_EQ(w.block_hashes[a + 1], w.block_hashes[b + 1]);
+  EXPECT_NE(w.block_hashes[a + 2], w.block_hashes[b + 2]);
+  EXPECT_THROW((void)make_sessions(0, 3, 0, {40, 0}, {20, 0}, 16, 1), DiagnosticError);
+  EXPECT_THROW((void)make_sessions(2, 0, 0, {40, 0}, {20, 0}, 16, 1), DiagnosticError);
+}
+
+// One client runs the sessions one after another, each turn after the previous answer; with
+// room for everything the prefix cache reuses each turn's predecessor (224 tokens a session)
+// and the system prompt (32 tokens for the second session). Three sessions over two clients:
+// the client that finishes first starts the third; no session's turns overlap.
+TEST(Sessions, ClientsRunSessionsTurnAfterTurn) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  auto w = make_sessions(2, 3, 32, {40, 0}, {20, 0}, 16, 1);
+  w.clients = 1;
+  const auto r = simulate(m, e, w);
+  for (size_t i = 1; i < 6; ++i) EXPECT_EQ(r.requests[i].arrival_s, r.requests[i - 1].finish_s) << i;
+  EXPECT_DOUBLE_EQ(r.prefix_cache.hit_tokens, 224 + 32 + 224);
+  const auto st = session_stats(w, r);
+  EXPECT_EQ(st.sessions, 2u);
+  EXPECT_DOUBLE_EQ(st.mean_turns, 3);
+  EXPECT_DOUBLE_EQ(st.mean_last_prompt_tokens, 192);
+  EXPECT_DOUBLE_EQ(st.duration_s.max, std::max(r.requests[2].finish_s, r.requests[5].finish_s - r.requests[3].arrival_s));
+  auto three = make_sessions(3, 4, 0, {400, 0.5}, {50, 0.5}, 16, 2);
+  three.clients = 2;
+  three.think_s = make_think_times(12, 0.5, ThinkTime::exponential, 2);
+  const Fixture two("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 2);
+  for (auto router : {Router::round_robin, Router::session_sticky}) {
+    const auto d = simulate_deployment(two.cost_model(), e, three, router);
+    ASSERT_EQ(d.requests.size(), 12u);
+    for (size_t i = 0; i < 12; ++i)
+      if (three.next_turn[i] != kLastTurn) {
+        const auto& next = d.requests[three.next_turn[i]];
+        EXPECT_NEAR(next.arrival_s, d.requests[i].finish_s + three.think_s[three.next_turn[i]], 1e-9) << i;
+      }
+    // The third session starts when the first of the two finishes.
+    const double first_done = std::min(d.requests[3].finish_s, d.requests[7].finish_s);
+    EXPECT_NEAR(d.requests[8].arrival_s, first_done + three.think_s[8], 1e-9);
+  }
+  auto broken = w;
+  broken.next_turn[1] = 0;
+  EXPECT_THROW((void)simulate(m, e, broken), DiagnosticError);
+  auto open = w;
+  open.clients = 0;
+  EXPECT_THROW((void)simulate(m, e, open), DiagnosticError);
+}
+
 // Burstiness 1 is the Poisson process drawn before burstiness existed (exponential gaps from the
 // same uniform stream, by hand); other shapes keep the mean gap 1 / rate and have a coefficient
 // of variation of 1 / sqrt(burstiness); the draws repeat for a seed; bad shapes are refused.
