@@ -35,6 +35,9 @@ struct SimulateOptions {
   double burstiness = 1;                        // Gamma shape of the arrival gaps (1: Poisson)
   double think_time_s = 0;                      // closed loop: mean pause between a client's requests
   int turns = 0;                                // closed loop: turns per session (0: no sessions)
+  double tool_time_s = 0;                       // closed loop: mean core-seconds of a tool call before a request
+  std::string tool_time_dist = "exponential";
+  double cpu_cores = 0;                         // host cores for tool calls (0: the system's)
   std::string think_time_dist = "exponential";  // fixed or exponential
   std::string trace;
   bool batch = false;
@@ -71,21 +74,23 @@ struct SimulateOptions {
   std::string decode_router;  // empty: --router
 };
 
+std::string describe_closed_loop(const SimulateOptions& o);
+
 std::string describe_arrivals(const SimulateOptions& o, const serving::Workload& w) {
   if (!o.trace.empty()) return fmt::format("trace {} ({} requests)", o.trace, w.requests.size());
-  if (o.concurrency > 0 && o.turns > 0)
-    return fmt::format("closed loop, {:.0f} clients in sessions of {} turns{}", o.concurrency, o.turns,
-                       o.think_time_s > 0 ? fmt::format(", {} think time of mean {:g} s", o.think_time_dist,
-                                                        o.think_time_s)
-                                          : std::string());
-  if (o.concurrency > 0)
-    return o.think_time_s > 0 ? fmt::format("closed loop, {:.0f} clients, {} think time of mean {:g} s", o.concurrency,
-                                            o.think_time_dist, o.think_time_s)
-                              : fmt::format("closed loop, {:.0f} clients", o.concurrency);
+  if (o.concurrency > 0) return describe_closed_loop(o);
   if (o.rate > 0)
     return o.burstiness != 1 ? fmt::format("Gamma arrivals (burstiness {:g}), {:g} requests/s", o.burstiness, o.rate)
                              : fmt::format("Poisson, {:g} requests/s", o.rate);
   return "all requests queued at t = 0";
+}
+
+std::string describe_closed_loop(const SimulateOptions& o) {
+  std::string d = fmt::format("closed loop, {:.0f} clients", o.concurrency);
+  if (o.turns > 0) d += fmt::format(" in sessions of {} turns", o.turns);
+  if (o.think_time_s > 0) d += fmt::format(", {} think time of mean {:g} s", o.think_time_dist, o.think_time_s);
+  if (o.tool_time_s > 0) d += fmt::format(", {} tool calls of mean {:g} core-s", o.tool_time_dist, o.tool_time_s);
+  return d;
 }
 
 void add_distribution_rows(Table& t, const char* over, const serving::Phase& p) {
@@ -200,6 +205,16 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                 "With --concurrency: each client runs multi-turn sessions of this many turns; a "
                                 "turn's prompt is the session so far (--shared-prefix-tokens as the system prompt, "
                                 "then every earlier turn's input and output) plus --isl new tokens");
+  auto* tool = cmd->add_option("--tool-time-s", o->tool_time_s,
+                               "With --concurrency: before each request but a client's (or session's) first, an "
+                               "agent tool call of this many core-seconds on average runs on a host CPU core, "
+                               "waiting for a free one");
+  auto* tool_dist = cmd->add_option("--tool-time-dist", o->tool_time_dist,
+                                    "With --tool-time-s: fixed or exponential tool calls")
+                        ->capture_default_str();
+  auto* cores = cmd->add_option("--cpu-cores", o->cpu_cores,
+                                "With --tool-time-s: host cores for tool calls (default: the system's cores per chip "
+                                "x the service's chips)");
   auto* think_dist = cmd->add_option("--think-time-dist", o->think_time_dist,
                                      "With --think-time-s: fixed or exponential pauses")
                          ->capture_default_str();
@@ -338,10 +353,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -431,6 +446,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (o->prefix_groups != 1)
           fail("--prefix-groups cannot be combined with --turns (every session starts with the one system prompt "
                "--shared-prefix-tokens gives)");
+      }
+      if (given(tool) || given(tool_dist) || given(cores)) {
+        if (!given(conc)) fail("--tool-time-s, --tool-time-dist and --cpu-cores are agent tool calls between a client's "
+                               "requests: use --concurrency N");
+        if (!given(tool)) fail("--tool-time-dist and --cpu-cores shape tool calls: give --tool-time-s");
+        if (!(o->tool_time_s >= 0 && std::isfinite(o->tool_time_s)))
+          fail(fmt::format("--tool-time-s must be a finite number of seconds >= 0, got {}", o->tool_time_s));
+        if (!serving::parse_think_time(o->tool_time_dist))
+          fail(fmt::format("unknown --tool-time-dist '{}'", o->tool_time_dist), "valid: fixed, exponential");
+        if (given(cores) && !(o->cpu_cores >= 1 && o->cpu_cores <= 1e6 && o->cpu_cores == std::floor(o->cpu_cores)))
+          fail(fmt::format("--cpu-cores must be a whole number in [1, 1e6], got {}", o->cpu_cores));
       }
       if (given(think) || given(think_dist)) {
         if (!given(conc)) fail("--think-time-s and --think-time-dist are pauses of closed-loop clients: use --concurrency N");
@@ -972,6 +998,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       serving::Workload w;
       w.window = window;
       std::string prefix_note;
+      std::string tool_cores_source;
       double mean_isl = o->isl, mean_osl = o->osl;
       if (!o->trace.empty()) {
         const auto t = io::load_trace(o->trace);
@@ -1007,6 +1034,30 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (o->think_time_s > 0)
           w.think_s = serving::make_think_times(n, o->think_time_s, *serving::parse_think_time(o->think_time_dist),
                                                 o->seed);
+        if (o->tool_time_s > 0) {
+          // A session's first turn is the user's task: no tool call before it.
+          w.tool_s = serving::make_think_times(n, o->tool_time_s, *serving::parse_think_time(o->tool_time_dist),
+                                               o->seed + 1);
+          if (!w.next_turn.empty()) {
+            std::vector<char> follows(n, 0);
+            for (const uint32_t nx : w.next_turn)
+              if (nx != serving::kLastTurn) follows[nx] = 1;
+            for (size_t i = 0; i < n; ++i)
+              if (!follows[i]) w.tool_s[i] = 0;
+          }
+          if (given(cores)) {
+            w.tool_cores = o->cpu_cores;
+            tool_cores_source = "--cpu-cores";
+          } else {
+            const auto& host = system.host;
+            if (!host.cpu_cores_per_chip)
+              fail(fmt::format("{} states no host CPU cores per chip: the tool calls' cores are unknown", system.id),
+                   "give --cpu-cores N");
+            w.tool_cores = std::max(1.0, std::floor(host.cpu_cores_per_chip->value * chips));
+            tool_cores_source = fmt::format("{:g} cores per chip x {:g} chips ({})", host.cpu_cores_per_chip->value,
+                                            chips, host.cpu_cores_per_chip->source);
+          }
+        }
       }
       if (o->prefix_caching && w.block_hashes.empty())
         prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
@@ -1246,9 +1297,22 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           }
           j["result"]["prefix_cache"] = p;
         }
+        if (!w.tool_s.empty())
+          j["result"]["tool_calls"] = {{"calls", r.tools.calls},
+                                       {"cores", r.tools.cores},
+                                       {"cores_source", tool_cores_source},
+                                       {"busy_core_s", r.tools.busy_s},
+                                       {"wait_s", r.tools.wait_s},
+                                       {"core_utilisation",
+                                        r.duration_s > 0 ? r.tools.busy_s / (r.tools.cores * r.duration_s) : 0.0}};
         if (!w.next_turn.empty()) {
           const auto ss = serving::session_stats(w, r);
           j["result"]["sessions"] = {{"sessions", ss.sessions},
+                                     {"tool_share_of_session_time",
+                                      r.tools.calls > 0 && ss.sessions > 0
+                                          ? ordered_json((r.tools.busy_s + r.tools.wait_s) /
+                                                         (ss.duration_s.mean * static_cast<double>(ss.sessions)))
+                                          : ordered_json()},
                                      {"turns_per_session", ss.mean_turns},
                                      {"mean_last_prompt_tokens", ss.mean_last_prompt_tokens},
                                      {"duration_s", dist_json(ss.duration_s, 1)}};
@@ -1327,12 +1391,25 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                              device_only->output_tok_s, r.output_tok_s, pc.loads,
                              pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0);
       }
+      if (r.tools.calls > 0 || !w.tool_s.empty()) {
+        const auto& tl = r.tools;
+        out << fmt::format("tool calls: {} on {:g} host cores ({}), {:.1f} core-s busy ({:.1f}% of the cores over the "
+                           "run), {:.2f} s waiting for a core in all (mean {:.1f} ms a call)\n",
+                           tl.calls, tl.cores, tool_cores_source, tl.busy_s,
+                           r.duration_s > 0 ? 100 * tl.busy_s / (tl.cores * r.duration_s) : 0.0, tl.wait_s,
+                           tl.calls ? tl.wait_s / static_cast<double>(tl.calls) * 1e3 : 0.0);
+      }
       if (!w.next_turn.empty()) {
         const auto ss = serving::session_stats(w, r);
         out << fmt::format("sessions: {} of {:g} turns, the last turn's prompt {:.0f} tokens on average; session time "
-                           "(first arrival to last answer) mean {:.2f} s, p90 {:.2f} s, p99 {:.2f} s\n",
+                           "(first arrival to last answer) mean {:.2f} s, p90 {:.2f} s, p99 {:.2f} s{}\n",
                            ss.sessions, ss.mean_turns, ss.mean_last_prompt_tokens, ss.duration_s.mean,
-                           ss.duration_s.p90, ss.duration_s.p99);
+                           ss.duration_s.p90, ss.duration_s.p99,
+                           r.tools.calls > 0 && ss.sessions > 0
+                               ? fmt::format("; tool calls and their waits {:.1f}% of it",
+                                             100 * (r.tools.busy_s + r.tools.wait_s) /
+                                                 (ss.duration_s.mean * static_cast<double>(ss.sessions)))
+                               : std::string());
       }
       if (!prefix_note.empty()) out << "note: " << prefix_note << "\n";
       if (st.measured) {

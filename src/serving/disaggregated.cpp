@@ -75,6 +75,8 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     decode_w.clients = prefill_w.clients;
     decode_w.think_s = w.think_s;
     decode_w.next_turn = w.next_turn;
+    decode_w.tool_s = w.tool_s;
+    decode_w.tool_cores = w.tool_cores;
     in_pool("decode", [&] { check_workload(dm, s.decode_engine, cap_d, decode_w); });
   }
   prefill_w.requests.clear();
@@ -99,6 +101,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   using Release = std::pair<double, size_t>;
   std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
   std::vector<size_t> client_of(closed ? n : 0);
+  std::vector<char> tool_pending(closed ? n : 0);  // released, its tool call not yet run
   if (closed) {
     for (size_t c = 0; c < clients; ++c) released.push({0.0, queue.first(c)}), client_of[queue.first(c)] = c;
   } else {
@@ -124,7 +127,8 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     if (!closed) return;
     if (const auto next = queue.after(i)) {
       client_of[*next] = client_of[i];
-      released.push({at + queue.think_s(*next), *next});
+      released.push({queue.ready_time(*next, at), *next});
+        if (queue.has_tool(*next)) tool_pending[*next] = 1;
     }
   };
 
@@ -135,6 +139,11 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
         (transfers.empty() || released.top().first <= std::get<0>(transfers.top()))) {
       const auto [at, i] = released.top();
       released.pop();
+      if (closed && tool_pending[i]) {  // its tool call runs now; the request is sent when it ends
+        tool_pending[i] = 0;
+        released.push({queue.run_tool(i, at), i});
+        continue;
+      }
       prefill.send(prefill.choose(prompts[i], closed ? client_of[i] : 0), prompts[i], at, i);
       ++routed;
       continue;
@@ -240,6 +249,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   res.preemptions += pre.preemptions;
   res.recomputed_tokens += pre.recomputed_tokens;
   res.prefix_cache = pre.prefix_cache;
+  res.tools = queue.tools();
   summarise(res, w.window);
   return res;
 }

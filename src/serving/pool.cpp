@@ -100,6 +100,21 @@ ClientQueue::ClientQueue(const Workload& w, size_t clients) : w_(w) {
   }
   clients_ = std::min(clients, starts_.empty() ? w.requests.size() : starts_.size());
   next_ = clients_;
+  if (!w.tool_s.empty()) {
+    tools_.cores = w.tool_cores;
+    for (double c = 0; c < w.tool_cores; ++c) cores_.push(0);
+  }
+}
+
+double ClientQueue::run_tool(size_t i, double t) {
+  const double start = std::max(t, cores_.top());
+  cores_.pop();
+  const double end = start + w_.tool_s[i];
+  cores_.push(end);
+  ++tools_.calls;
+  tools_.busy_s += w_.tool_s[i];
+  tools_.wait_s += start - t;
+  return end;
 }
 
 size_t ClientQueue::first(size_t c) const { return starts_.empty() ? c : starts_[c]; }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <queue>
 #include <unordered_set>
 #include <vector>
 
@@ -79,9 +80,18 @@ class ClientQueue {
   // The request sent when request i completes (its client's next), or none.
   [[nodiscard]] std::optional<size_t> after(size_t i);
   [[nodiscard]] double think_s(size_t i) const { return w_.think_s.empty() ? 0 : w_.think_s[i]; }
+  // Request i, released by its client's answer at `done`, is ready after its think time; if it
+  // has a tool call, that runs then (run_tool, taken in time order with the other events: it
+  // waits for a free core, first come first served) and the request is sent when it ends.
+  [[nodiscard]] double ready_time(size_t i, double done) const { return done + think_s(i); }
+  [[nodiscard]] bool has_tool(size_t i) const { return !w_.tool_s.empty() && w_.tool_s[i] > 0; }
+  double run_tool(size_t i, double at);
+  [[nodiscard]] const Result::Tools& tools() const { return tools_; }
 
  private:
   const Workload& w_;
+  std::priority_queue<double, std::vector<double>, std::greater<>> cores_;  // when each core is free
+  Result::Tools tools_;
   std::vector<size_t> starts_;  // sessions: each session's first turn, in request order
   size_t clients_ = 0;
   size_t next_ = 0;             // the next request (no sessions) or session start not yet sent

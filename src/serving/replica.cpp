@@ -59,6 +59,16 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
       follows[j] = 1;
     }
   }
+  if (!w.tool_s.empty()) {
+    if (w.clients == 0) fail("simulation: tool calls need closed-loop clients (an open-loop workload has arrival times)");
+    if (w.tool_s.size() != w.requests.size())
+      fail(fmt::format("simulation: {} tool times for {} requests (one per request)", w.tool_s.size(), w.requests.size()));
+    for (size_t i = 0; i < w.tool_s.size(); ++i)
+      if (!(w.tool_s[i] >= 0) || !std::isfinite(w.tool_s[i]))
+        fail(fmt::format("simulation: request {} has a tool call of {} s (must be finite and >= 0)", i, w.tool_s[i]));
+    if (!(w.tool_cores >= 1 && w.tool_cores <= 1e6) || w.tool_cores != std::floor(w.tool_cores))
+      fail(fmt::format("simulation: tool calls need a whole number of host cores in [1, 1e6], got {}", w.tool_cores));
+  }
   if (!w.think_s.empty()) {
     if (w.clients == 0) fail("simulation: think times need closed-loop clients (an open-loop workload has arrival times)");
     if (w.think_s.size() != w.requests.size())

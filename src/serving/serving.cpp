@@ -177,9 +177,9 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
 }  // namespace
 
 Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, Timeline* timeline) {
-  // Think times and sessions release requests out of completion order: the routed loop orders
-  // the releases.
-  if (!w.think_s.empty() || !w.next_turn.empty())
+  // Think times, sessions and tool calls release requests out of completion order: the routed
+  // loop orders the releases.
+  if (!w.think_s.empty() || !w.next_turn.empty() || !w.tool_s.empty())
     return simulate_routed(model, engine, w, Router::round_robin, timeline, 1);
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
@@ -266,6 +266,7 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   using Release = std::pair<double, size_t>;
   std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
   std::vector<size_t> client_of(closed ? n : 0);
+  std::vector<char> tool_pending(closed ? n : 0);  // released, its tool call not yet run
   if (closed) {
     for (size_t c = 0; c < clients; ++c) released.push({0.0, queue.first(c)}), client_of[queue.first(c)] = c;
   } else {
@@ -278,6 +279,11 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
     if (!released.empty() && released.top().first <= t_due) {
       const auto [at, i] = released.top();
       released.pop();
+      if (closed && tool_pending[i]) {  // its tool call runs now; the request is sent when it ends
+        tool_pending[i] = 0;
+        released.push({queue.run_tool(i, at), i});
+        continue;
+      }
       const Request& q = w.requests[i];
       pool.send(pool.choose(q, closed ? client_of[i] : 0), q, at, i);
       ++routed;
@@ -301,7 +307,8 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
         const auto next = queue.after(i);
         if (!next) continue;
         client_of[*next] = client_of[i];
-        released.push({pool[due].finish_s(local) + queue.think_s(*next), *next});
+        released.push({queue.ready_time(*next, pool[due].finish_s(local)), *next});
+        if (queue.has_tool(*next)) tool_pending[*next] = 1;
       }
   }
   if (routed != n) fail("simulation: internal error: not every request was routed");
@@ -313,6 +320,7 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
     merge(res, pool[r].take(), pool.sent_to(r), r);
     res.per_replica[r] = pool.sent_to(r).size();
   }
+  res.tools = queue.tools();
   summarise(res, w.window);
   return res;
 }
@@ -358,7 +366,7 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
   // Load-aware routers, and think times (requests released out of completion order), route
   // each request when it is released, every replica on one clock.
-  if (router != Router::round_robin || !w.think_s.empty() || !w.next_turn.empty())
+  if (router != Router::round_robin || !w.think_s.empty() || !w.next_turn.empty() || !w.tool_s.empty())
     return simulate_routed(model, engine, w, router, timeline, dp);
   if (dp == 1) {
     auto res = simulate(model, engine, w, timeline);

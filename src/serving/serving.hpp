@@ -126,6 +126,12 @@ struct Workload {
   // next session not yet started). A turn's prompt holds the turns before it, so its prefix
   // blocks continue theirs. Empty: no sessions (a client sends the next request not yet sent).
   std::vector<uint32_t> next_turn;
+  // Agent tool calls on the host's CPU cores: before request i is sent (after its client's
+  // previous answer and think time), a tool call of tool_s[i] core-seconds runs on one of
+  // `tool_cores` cores, waiting for a free one first come first served. A client's first request
+  // has none. Empty: no tool calls.
+  std::vector<double> tool_s;
+  double tool_cores = 0;
   WindowSpec window;              // how Result::steady is cut out of the run
 };
 inline constexpr uint32_t kLastTurn = 0xffffffffu;
@@ -187,6 +193,12 @@ struct Result {
   double peak_running = 0;              // most sequences in flight at once
   double peak_kv_bytes = 0;             // most KV bytes per chip reserved at once (<= capacity)
   double kv_capacity_bytes = 0;         // the capacity the run used
+  // Tool calls on the host's cores (Workload::tool_s): how many ran, their core-seconds and how
+  // long they waited for a free core.
+  struct Tools {
+    size_t calls = 0;
+    double cores = 0, busy_s = 0, wait_s = 0;
+  } tools;
   size_t preemptions = 0;               // paged KV: decoding requests preempted (and recomputed)
   double recomputed_tokens = 0;         // paged KV: prompt + generated tokens prefilled again
   // Prefix caching (EngineConfig::prefix_caching): over every request's first admission, the

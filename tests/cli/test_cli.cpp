@@ -652,6 +652,45 @@ TEST(CliSimulate, SessionsCarryTheirContextFromTurnToTurn) {
   EXPECT_NE(open.err.find("--concurrency"), std::string::npos) << open.err;
 }
 
+// Agent tool calls: the host cores come from the system data (14 per H100) unless given; fewer
+// cores queue the calls and lower the tokens served; the refusals name the flag.
+TEST(CliSimulate, ToolCallsRunOnTheHostsCores) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--concurrency", "32", "--turns", "6", "--isl", "200", "--osl", "100",
+                                      "--requests", "600", "--tool-time-s", "1", "--json"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto data = with({});
+  ASSERT_EQ(data.exit_code, 0) << data.err;
+  const auto j = json::parse(data.out);
+  const auto& tc = j["result"]["tool_calls"];
+  EXPECT_EQ(tc["cores"], 14);
+  EXPECT_NE(tc["cores_source"].get<std::string>().find("14 cores per chip"), std::string::npos);
+  EXPECT_EQ(tc["calls"], 500);  // every turn but the first of each of the 100 sessions
+  EXPECT_GT(j["result"]["sessions"]["tool_share_of_session_time"].get<double>(), 0);
+  const auto two = json::parse(with({"--cpu-cores", "2"}).out);
+  EXPECT_GT(two["result"]["tool_calls"]["wait_s"].get<double>(), tc["wait_s"].get<double>());
+  EXPECT_LT(two["result"]["output_tok_s"].get<double>(), j["result"]["output_tok_s"].get<double>());
+  for (const auto& [bad, flag] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--cpu-cores", "0"}, "--cpu-cores"},
+           {{"--cpu-cores", "2.5"}, "--cpu-cores"},
+           {{"--tool-time-dist", "lognormal"}, "--tool-time-dist"}}) {
+    const auto b = with(bad);
+    EXPECT_EQ(b.exit_code, 2) << bad.front();
+    EXPECT_NE(b.err.find(flag), std::string::npos) << b.err;
+  }
+  const auto open = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
+                             "--tool-time-s", "1"});
+  EXPECT_EQ(open.exit_code, 2);
+  const auto no_cores = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "tpu-v6e",
+                                 "--concurrency", "4", "--tool-time-s", "1", "--requests", "8"});
+  EXPECT_EQ(no_cores.exit_code, 2);
+  EXPECT_NE(no_cores.err.find("--cpu-cores"), std::string::npos) << no_cores.err;
+}
+
 TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   test::TempDir dir;
   const auto p = dir.write("t.csv",

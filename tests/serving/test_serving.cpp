@@ -422,6 +422,37 @@ TEST(Sessions, ClientsRunSessionsTurnAfterTurn) {
   EXPECT_THROW((void)simulate(m, e, open), DiagnosticError);
 }
 
+// Tool calls on host cores, by hand: two identical sessions of two turns answer their first
+// turns together; with one core the second tool call (1 s, fixed) waits for the first, so the
+// second turns arrive 1 s and 2 s after the answers; with two cores both arrive after 1 s.
+TEST(ToolCalls, ToolCallsQueueForTheHostsCores) {
+  const auto m = llama8b().cost_model();
+  const auto e = engine_for(m, 0);
+  auto w = make_sessions(2, 2, 0, {500, 0}, {50, 0}, 16, 1);
+  w.clients = 2;
+  w.tool_s = {0, 1.0, 0, 1.0};
+  w.tool_cores = 1;
+  const auto one = simulate(m, e, w);
+  const double answered = one.requests[0].finish_s;
+  ASSERT_DOUBLE_EQ(one.requests[2].finish_s, answered);
+  const double a = one.requests[1].arrival_s, b = one.requests[3].arrival_s;
+  EXPECT_DOUBLE_EQ(std::min(a, b), answered + 1.0);
+  EXPECT_DOUBLE_EQ(std::max(a, b), answered + 2.0);
+  EXPECT_EQ(one.tools.calls, 2u);
+  EXPECT_DOUBLE_EQ(one.tools.busy_s, 2.0);
+  EXPECT_DOUBLE_EQ(one.tools.wait_s, 1.0);
+  w.tool_cores = 2;
+  const auto two = simulate(m, e, w);
+  EXPECT_DOUBLE_EQ(two.requests[1].arrival_s, answered + 1.0);
+  EXPECT_DOUBLE_EQ(two.requests[3].arrival_s, answered + 1.0);
+  EXPECT_DOUBLE_EQ(two.tools.wait_s, 0);
+  w.tool_cores = 0;
+  EXPECT_THROW((void)simulate(m, e, w), DiagnosticError);
+  w.tool_cores = 1;
+  w.tool_s[1] = -1;
+  EXPECT_THROW((void)simulate(m, e, w), DiagnosticError);
+}
+
 // Burstiness 1 is the Poisson process drawn before burstiness existed (exponential gaps from the
 // same uniform stream, by hand); other shapes keep the mean gap 1 / rate and have a coefficient
 // of variation of 1 / sqrt(burstiness); the draws repeat for a seed; bad shapes are refused.
