@@ -36,4 +36,7 @@ grep -q "2-cpx-prefill-2-vr200-decode" "$out/last.txt"
 # 8. KV offload: the prefix cache in device memory, host DRAM and SSD.
 run simulate --scenario "$here/kv-offload.yaml" --json
 grep -q '"name": "ssd"' "$out/last.txt"
-echo "examples: 13 passed, 0 failed"
+# 9. Agent sessions from a session trace, their tool calls on the host's cores.
+run simulate --scenario "$here/agent-sessions.yaml"
+grep -q "8-cores" "$out/last.txt"
+echo "examples: 14 passed, 0 failed"

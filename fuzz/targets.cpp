@@ -35,7 +35,9 @@
 #include "model/hf_config.hpp"
 #endif
 #if defined(TF_FUZZ_TRACE)
+#include "io/session_trace.hpp"
 #include "io/trace.hpp"
+#include "serving/serving.hpp"
 #endif
 #if defined(TF_FUZZ_SCENARIO)
 #include "cli/scenario.hpp"
@@ -110,9 +112,14 @@ void read(const std::string& text) {
   for (const auto& r : set.rows) (void)tf::validate::parse_notes(r.notes);
 #elif defined(TF_FUZZ_TRACE)
   // The first byte picks the format the rest is read as.
-  static const char* const names[] = {"azure.csv", "burstgpt.csv", "vidur.csv", "mooncake.jsonl"};
+  static const char* const names[] = {"azure.csv", "burstgpt.csv", "vidur.csv", "mooncake.jsonl", "sessions.jsonl"};
   if (text.empty()) return;
-  (void)tf::io::parse_trace(text.substr(1), names[static_cast<unsigned char>(text[0]) % 4]);
+  const unsigned pick = static_cast<unsigned char>(text[0]) % 5;
+  if (pick == 4) {  // a session trace, and the workload its sessions make
+    (void)tf::serving::sessions_from_trace(tf::io::parse_session_trace(text.substr(1), names[4]));
+    return;
+  }
+  (void)tf::io::parse_trace(text.substr(1), names[pick]);
 #elif defined(TF_FUZZ_SCENARIO)
   (void)tf::cli::load_scenario(as_file(text, "scenario.yaml"));
 #elif defined(TF_FUZZ_API_BODY)

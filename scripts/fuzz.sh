@@ -32,11 +32,12 @@ seed efficiency data/efficiency/default.yaml data/calibration/hopper.yaml
 seed engine data/engines/*.yaml
 seed hf_config data/models/meta-llama/Llama-3.1-8B-Instruct/config.json data/models/deepseek-ai/DeepSeek-V3/config.json \
   data/models/Qwen/Qwen3-30B-A3B/config.json data/models/openai/gpt-oss-20b/config.json
-# Traces: the first byte picks the format (0 Azure, 1 BurstGPT, 2 vidur, 3 Mooncake).
+# Traces: the first byte picks the format (0 Azure, 1 BurstGPT, 2 vidur, 3 Mooncake, 4 a session trace).
 text trace azure '\x00TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:17:03.9799600,4808,10\n'
 text trace burstgpt '\x01Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n5,ChatGPT,472,18,490,Conversation log\n'
 text trace vidur '\x02arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,512,128\n0.25,1024,64\n'
 text trace mooncake '\x03{"timestamp": 0, "input_length": 6758, "output_length": 500, "hash_ids": [0, 1, 2]}\n'
+text trace sessions '\x04{"session": "a", "turn": 0, "input_tokens": 900, "output_tokens": 80, "arrival_s": 0}\n{"session": "a", "turn": 1, "prompt_tokens": 1200, "output_tokens": 60, "think_s": 2, "tool_s": 1}\n'
 text measured rows 'id,hardware,num_chips,model,weight_dtype,act_dtype,kv_dtype,tp,pp,ep,dp,attention_dp,scenario,isl,osl,concurrency,request_rate,spec_decode,metric,value,unit,trust,source,notes\nA-1,h100-sxm,1,meta-llama/Llama-3.1-8B-Instruct,fp8,fp8,fp8,1,1,1,1,false,offline,128,128,,,none,output_tok_s,1000,tok/s,B,test,"vllm: 500 reqs, max-num-seqs 256, U[0.8,1]x"\n'
 seed scenario examples/scenario-routers.yaml
 text api_body frontier '{"model": "meta-llama/Llama-3.1-8B-Instruct", "hardware": ["h100-sxm", "b200"], "isl": 1024, "precisions": "fp8"}'

@@ -60,6 +60,7 @@ const std::vector<KeySpec>& key_specs() {
       {"deployment.weights_tier", "--weights-tier", Kind::text},
       {"deployment.kv_tier", "--kv-tier", Kind::text},
       {"workload.trace", "--trace", Kind::path},
+      {"workload.session_trace", "--session-trace", Kind::path},
       {"workload.rate", "--rate", Kind::number},
       {"workload.concurrency", "--concurrency", Kind::number},
       {"workload.batch", "--batch", Kind::flag},

@@ -18,6 +18,7 @@
 #include "cost/estimate.hpp"
 #include "io/text.hpp"
 #include "io/trace.hpp"
+#include "io/session_trace.hpp"
 #include "serving/disaggregated.hpp"
 #include "serving/offload.hpp"
 #include "serving/serving.hpp"
@@ -40,6 +41,7 @@ struct SimulateOptions {
   double cpu_cores = 0;                         // host cores for tool calls (0: the system's)
   std::string think_time_dist = "exponential";  // fixed or exponential
   std::string trace;
+  std::string session_trace;  // JSONL sessions (io/session_trace.hpp)
   bool batch = false;
   long long requests = 0;
   std::string scheduler = "mixed";
@@ -78,6 +80,10 @@ std::string describe_closed_loop(const SimulateOptions& o);
 
 std::string describe_arrivals(const SimulateOptions& o, const serving::Workload& w) {
   if (!o.trace.empty()) return fmt::format("trace {} ({} requests)", o.trace, w.requests.size());
+  if (!o.session_trace.empty())
+    return fmt::format("session trace {} ({} turns{})", o.session_trace, w.requests.size(),
+                       w.session_start_s.empty() ? fmt::format(", {:.0f} clients", o.concurrency)
+                                                 : std::string(", sessions arriving as traced"));
   if (o.concurrency > 0) return describe_closed_loop(o);
   if (o.rate > 0)
     return o.burstiness != 1 ? fmt::format("Gamma arrivals (burstiness {:g}), {:g} requests/s", o.burstiness, o.rate)
@@ -222,6 +228,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                                      "vidur CSV or Mooncake JSONL)")
                     ->check(CLI::ExistingFile);
   auto* batch = cmd->add_flag("--batch", o->batch, "All requests queued at t = 0 (offline throughput run)");
+  auto* sessions = cmd->add_option("--session-trace", o->session_trace,
+                                   "Multi-turn sessions from a JSONL session trace (session, turn, input_tokens or "
+                                   "prompt_tokens, output_tokens, think_s, tool_s, arrival_s; docs/serving.md): "
+                                   "sessions arrive as traced, or run on --concurrency N clients")
+                       ->check(CLI::ExistingFile);
   conc->excludes(rate)->excludes(trace)->excludes(batch);
   rate->excludes(trace)->excludes(batch);
   trace->excludes(batch);
@@ -353,10 +364,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -389,7 +400,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         o->prefill_replicas = 1;  // the pools are set up with one replica each; the search sets the counts
       }
       if (given(find)) {
-        for (const auto* opt : {conc, rate, trace, batch})
+        for (const auto* opt : {conc, rate, trace, batch, sessions})
           if (given(opt))
             fail(fmt::format("--find-max-rate cannot be combined with {} (it searches the Poisson rate itself)",
                              opt->get_name()));
@@ -398,10 +409,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       } else {
         for (const auto* opt : {max_ttft, max_tpot})
           if (given(opt)) fail(fmt::format("{} is a limit for --find-max-rate", opt->get_name()));
-        const int modes = given(conc) + given(rate) + given(trace) + given(batch);
+        // A session trace is a mode of its own (--concurrency only gives it clients).
+        const int modes = (given(sessions) ? 1 : given(conc)) + given(rate) + given(trace) + given(batch);
         if (modes != 1)
           fail("simulate needs exactly one arrival mode",
-               "--concurrency N, --rate R, --trace FILE, --batch or --find-max-rate");
+               "--concurrency N, --rate R, --trace FILE, --session-trace FILE, --batch or --find-max-rate");
+        if (given(sessions))
+          for (const auto* opt : {isl, osl, spread, turns, shared, think, think_dist, tool, tool_dist, requests})
+            if (given(opt))
+              fail(fmt::format("{} cannot be combined with --session-trace (the trace gives its sessions' turns, "
+                               "lengths, pauses and tool calls)",
+                               opt->get_name()));
       }
       for (const auto& [opt, v] : {std::pair{max_ttft, o->max_p99_ttft_ms}, std::pair{max_tpot, o->max_p99_tpot_ms},
                                    std::pair{slo_ttft, o->slo_ttft_ms}, std::pair{slo_tpot, o->slo_tpot_ms}})
@@ -447,17 +465,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           fail("--prefix-groups cannot be combined with --turns (every session starts with the one system prompt "
                "--shared-prefix-tokens gives)");
       }
-      if (given(tool) || given(tool_dist) || given(cores)) {
+      if (given(tool) || given(tool_dist) || (given(cores) && !given(sessions))) {
         if (!given(conc)) fail("--tool-time-s, --tool-time-dist and --cpu-cores are agent tool calls between a client's "
-                               "requests: use --concurrency N");
+                               "requests: use --concurrency N (or a --session-trace with tool_s)");
         if (!given(tool)) fail("--tool-time-dist and --cpu-cores shape tool calls: give --tool-time-s");
         if (!(o->tool_time_s >= 0 && std::isfinite(o->tool_time_s)))
           fail(fmt::format("--tool-time-s must be a finite number of seconds >= 0, got {}", o->tool_time_s));
         if (!serving::parse_think_time(o->tool_time_dist))
           fail(fmt::format("unknown --tool-time-dist '{}'", o->tool_time_dist), "valid: fixed, exponential");
-        if (given(cores) && !(o->cpu_cores >= 1 && o->cpu_cores <= 1e6 && o->cpu_cores == std::floor(o->cpu_cores)))
-          fail(fmt::format("--cpu-cores must be a whole number in [1, 1e6], got {}", o->cpu_cores));
       }
+      if (given(cores) && !(o->cpu_cores >= 1 && o->cpu_cores <= 1e6 && o->cpu_cores == std::floor(o->cpu_cores)))
+        fail(fmt::format("--cpu-cores must be a whole number in [1, 1e6], got {}", o->cpu_cores));
       if (given(think) || given(think_dist)) {
         if (!given(conc)) fail("--think-time-s and --think-time-dist are pauses of closed-loop clients: use --concurrency N");
         if (!(o->think_time_s >= 0 && std::isfinite(o->think_time_s)))
@@ -1000,7 +1018,41 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       std::string prefix_note;
       std::string tool_cores_source;
       double mean_isl = o->isl, mean_osl = o->osl;
-      if (!o->trace.empty()) {
+      // The host cores tool calls run on: --cpu-cores, else the system's cores per chip x chips.
+      auto host_cores = [&] {
+        if (given(cores)) {
+          w.tool_cores = o->cpu_cores;
+          tool_cores_source = "--cpu-cores";
+          return;
+        }
+        const auto& host = system.host;
+        if (!host.cpu_cores_per_chip)
+          fail(fmt::format("{} states no host CPU cores per chip: the tool calls' cores are unknown", system.id),
+               "give --cpu-cores N");
+        w.tool_cores = std::max(1.0, std::floor(host.cpu_cores_per_chip->value * chips));
+        tool_cores_source = fmt::format("{:g} cores per chip x {:g} chips ({})", host.cpu_cores_per_chip->value, chips,
+                                        host.cpu_cores_per_chip->source);
+      };
+      if (!o->session_trace.empty()) {
+        const auto t = io::load_session_trace(o->session_trace);
+        w = serving::sessions_from_trace(t);
+        w.window = window;
+        if (t.has_arrivals() && given(conc))
+          fail(fmt::format("{} gives its sessions' arrivals (each session its own client): drop --concurrency",
+                           o->session_trace));
+        if (!t.has_arrivals()) {
+          if (!given(conc))
+            fail(fmt::format("{} gives no arrival_s: say how many clients run its sessions", o->session_trace),
+                 "--concurrency N");
+          w.clients = static_cast<int>(o->concurrency);
+        }
+        if (!w.tool_s.empty()) host_cores();
+        mean_isl = mean_osl = 0;
+        for (const auto& q : w.requests) {
+          mean_isl += q.input_tokens / static_cast<double>(w.requests.size());
+          mean_osl += q.output_tokens / static_cast<double>(w.requests.size());
+        }
+      } else if (!o->trace.empty()) {
         const auto t = io::load_trace(o->trace);
         w.requests = serving::requests_from_trace(t, o->requests > 0 ? static_cast<size_t>(o->requests) : 0);
         if (serving::add_trace_prefixes(t, w) && !o->prefix_caching)
@@ -1045,18 +1097,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
             for (size_t i = 0; i < n; ++i)
               if (!follows[i]) w.tool_s[i] = 0;
           }
-          if (given(cores)) {
-            w.tool_cores = o->cpu_cores;
-            tool_cores_source = "--cpu-cores";
-          } else {
-            const auto& host = system.host;
-            if (!host.cpu_cores_per_chip)
-              fail(fmt::format("{} states no host CPU cores per chip: the tool calls' cores are unknown", system.id),
-                   "give --cpu-cores N");
-            w.tool_cores = std::max(1.0, std::floor(host.cpu_cores_per_chip->value * chips));
-            tool_cores_source = fmt::format("{:g} cores per chip x {:g} chips ({})", host.cpu_cores_per_chip->value,
-                                            chips, host.cpu_cores_per_chip->source);
-          }
+          host_cores();
         }
       }
       if (o->prefix_caching && w.block_hashes.empty())
@@ -1401,7 +1442,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       }
       if (!w.next_turn.empty()) {
         const auto ss = serving::session_stats(w, r);
-        out << fmt::format("sessions: {} of {:g} turns, the last turn's prompt {:.0f} tokens on average; session time "
+        out << fmt::format("sessions: {} of {:.1f} turns, the last turn's prompt {:.0f} tokens on average; session time "
                            "(first arrival to last answer) mean {:.2f} s, p90 {:.2f} s, p99 {:.2f} s{}\n",
                            ss.sessions, ss.mean_turns, ss.mean_last_prompt_tokens, ss.duration_s.mean,
                            ss.duration_s.p90, ss.duration_s.p99,

@@ -75,6 +75,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     decode_w.clients = prefill_w.clients;
     decode_w.think_s = w.think_s;
     decode_w.next_turn = w.next_turn;
+    decode_w.session_start_s = w.session_start_s;
     decode_w.tool_s = w.tool_s;
     decode_w.tool_cores = w.tool_cores;
     in_pool("decode", [&] { check_workload(dm, s.decode_engine, cap_d, decode_w); });
@@ -103,7 +104,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   std::vector<size_t> client_of(closed ? n : 0);
   std::vector<char> tool_pending(closed ? n : 0);  // released, its tool call not yet run
   if (closed) {
-    for (size_t c = 0; c < clients; ++c) released.push({0.0, queue.first(c)}), client_of[queue.first(c)] = c;
+    for (size_t c = 0; c < clients; ++c) released.push({queue.start_s(c), queue.first(c)}), client_of[queue.first(c)] = c;
   } else {
     for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
   }

@@ -75,7 +75,12 @@ class ClientQueue {
   // `clients` clients asked for; clients() of them run (no more than there are sessions, or requests).
   ClientQueue(const Workload& w, size_t clients);
   [[nodiscard]] size_t clients() const { return clients_; }
-  // The request client c sends at t = 0 (c < clients()).
+  // When client c sends its first request: its session's arrival (Workload::session_start_s),
+  // else t = 0.
+  [[nodiscard]] double start_s(size_t c) const {
+    return w_.session_start_s.empty() ? 0 : w_.session_start_s[first(c)];
+  }
+  // The request client c sends first (c < clients()).
   [[nodiscard]] size_t first(size_t c) const;
   // The request sent when request i completes (its client's next), or none.
   [[nodiscard]] std::optional<size_t> after(size_t i);

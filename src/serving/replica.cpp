@@ -59,6 +59,15 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
       follows[j] = 1;
     }
   }
+  if (!w.session_start_s.empty()) {
+    if (w.next_turn.empty() || w.session_start_s.size() != w.requests.size())
+      fail(fmt::format("simulation: {} session starts for {} requests (one per request, with sessions)",
+                       w.session_start_s.size(), w.requests.size()));
+    for (size_t i = 0; i < w.session_start_s.size(); ++i)
+      if (!(w.session_start_s[i] >= 0) || !std::isfinite(w.session_start_s[i]))
+        fail(fmt::format("simulation: request {} starts its session at {} s (must be finite and >= 0)", i,
+                         w.session_start_s[i]));
+  }
   if (!w.tool_s.empty()) {
     if (w.clients == 0) fail("simulation: tool calls need closed-loop clients (an open-loop workload has arrival times)");
     if (w.tool_s.size() != w.requests.size())

@@ -268,7 +268,7 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   std::vector<size_t> client_of(closed ? n : 0);
   std::vector<char> tool_pending(closed ? n : 0);  // released, its tool call not yet run
   if (closed) {
-    for (size_t c = 0; c < clients; ++c) released.push({0.0, queue.first(c)}), client_of[queue.first(c)] = c;
+    for (size_t c = 0; c < clients; ++c) released.push({queue.start_s(c), queue.first(c)}), client_of[queue.first(c)] = c;
   } else {
     for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
   }
@@ -633,6 +633,47 @@ Workload make_sessions(size_t sessions, int turns, double system_tokens, const L
       if (k + 1 < turns) w.next_turn[first + k] = static_cast<uint32_t>(first + k + 1);
     }
   }
+  return w;
+}
+
+Workload sessions_from_trace(const io::SessionTrace& t, double block_tokens) {
+  if (!(block_tokens >= 1) || !std::isfinite(block_tokens))
+    fail(fmt::format("sessions: the block size must be >= 1 token, got {}", block_tokens));
+  Workload w;
+  w.block_tokens = block_tokens;
+  w.requests.reserve(t.turns);
+  w.next_turn.reserve(t.turns);
+  bool think = false, tool = false;
+  for (const auto& s : t.sessions)
+    for (size_t k = 1; k < s.turns.size(); ++k) think = think || s.turns[k].think_s > 0, tool = tool || s.turns[k].tool_s > 0;
+  for (size_t si = 0; si < t.sessions.size(); ++si) {
+    const auto& s = t.sessions[si];
+    double context = 0;
+    for (const auto& turn : s.turns) context += turn.new_tokens + turn.output_tokens;
+    const auto blocks = static_cast<uint32_t>(std::floor(context / block_tokens));
+    if (static_cast<double>(w.block_hashes.size()) + blocks > 4e9)
+      fail("sessions: more than 4e9 prefix-block hashes (fewer sessions or tokens)");
+    const auto begin = static_cast<uint32_t>(w.block_hashes.size());
+    for (uint32_t b = 0; b < blocks; ++b) w.block_hashes.push_back((static_cast<uint64_t>(si) + 1) << 32 | b);
+    double before = 0;
+    for (size_t k = 0; k < s.turns.size(); ++k) {
+      const auto& turn = s.turns[k];
+      Request r;
+      r.input_tokens = before + turn.new_tokens;
+      r.output_tokens = turn.output_tokens;
+      r.hash_begin = begin;
+      r.prompt_blocks = static_cast<uint32_t>(std::floor(r.input_tokens / block_tokens));
+      r.context_blocks = static_cast<uint32_t>(std::floor((r.input_tokens + r.output_tokens) / block_tokens));
+      before = r.input_tokens + r.output_tokens;
+      w.next_turn.push_back(k + 1 < s.turns.size() ? static_cast<uint32_t>(w.requests.size() + 1) : kLastTurn);
+      // A session's first turn is sent when it starts: its think and tool times are not used.
+      if (think) w.think_s.push_back(k > 0 ? turn.think_s : 0);
+      if (tool) w.tool_s.push_back(k > 0 ? turn.tool_s : 0);
+      if (t.has_arrivals()) w.session_start_s.push_back(k == 0 ? *s.arrival_s : 0);
+      w.requests.push_back(r);
+    }
+  }
+  if (t.has_arrivals()) w.clients = static_cast<int>(std::min<size_t>(t.sessions.size(), 1u << 30));
   return w;
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cost/step_cost.hpp"
+#include "io/session_trace.hpp"
 #include "io/trace.hpp"
 
 namespace tf::serving {
@@ -126,6 +127,10 @@ struct Workload {
   // next session not yet started). A turn's prompt holds the turns before it, so its prefix
   // blocks continue theirs. Empty: no sessions (a client sends the next request not yet sent).
   std::vector<uint32_t> next_turn;
+  // Sessions that arrive on their own (a session trace with arrival times): session_start_s[i]
+  // is when the session whose first turn is request i starts, each session its own client
+  // (clients = sessions). Empty: clients start at t = 0 and run sessions back to back.
+  std::vector<double> session_start_s;
   // Agent tool calls on the host's CPU cores: before request i is sent (after its client's
   // previous answer and think time), a tool call of tool_s[i] core-seconds runs on one of
   // `tool_cores` cores, waiting for a free one first come first served. A client's first request
@@ -367,6 +372,12 @@ std::vector<Request> make_requests(size_t n, const LengthSpec& input, const Leng
 // the system prompt's. Deterministic for a seed.
 Workload make_sessions(size_t sessions, int turns, double system_tokens, const LengthSpec& turn_input,
                        const LengthSpec& output, double block_tokens, uint64_t seed);
+
+// The sessions of a session trace (io::SessionTrace): each session's turns in order, a turn's
+// prompt the session so far plus its new tokens, block hashes (of `block_tokens`) chained over
+// each session's context, its think and tool times, and (when the trace has them) the sessions'
+// arrival times with one client per session; without them, set Workload::clients.
+Workload sessions_from_trace(const io::SessionTrace& t, double block_tokens = 16);
 
 // Per-session figures of a run with sessions: a session's time runs from its first turn's
 // arrival to its last turn's finish (think times between turns included).

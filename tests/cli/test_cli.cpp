@@ -691,6 +691,46 @@ TEST(CliSimulate, ToolCallsRunOnTheHostsCores) {
   EXPECT_NE(no_cores.err.find("--cpu-cores"), std::string::npos) << no_cores.err;
 }
 
+// A session trace through the CLI: sessions as traced, the per-session figures, tool calls on the
+// system's cores; clients only for a trace without arrivals; the trace's fields not restated.
+TEST(CliSimulate, SessionTraceRunsItsSessions) {
+  test::TempDir dir;
+  std::string text, plain;
+  for (int s = 0; s < 6; ++s)
+    for (int k = 0; k < 3; ++k) {
+      text += fmt::format("{{\"session\": {}, \"turn\": {}, \"input_tokens\": {}, \"output_tokens\": 50{}}}\n", s, k,
+                          k ? 200 : 1000, k ? ", \"tool_s\": 1" : fmt::format(", \"arrival_s\": {}", s));
+      plain += fmt::format("{{\"session\": {}, \"turn\": {}, \"input_tokens\": 300, \"output_tokens\": 50}}\n", s, k);
+    }
+  const auto traced = dir.write("agents.jsonl", text);
+  const auto untimed = dir.write("chats.jsonl", plain);
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto r = with({"--session-trace", traced.string(), "--prefix-caching", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = json::parse(r.out);
+  EXPECT_EQ(j["workload"]["requests"], 18);
+  EXPECT_EQ(j["result"]["sessions"]["sessions"], 6);
+  EXPECT_EQ(j["result"]["tool_calls"]["calls"], 12);
+  EXPECT_EQ(j["result"]["tool_calls"]["cores"], 14);
+  EXPECT_GT(j["result"]["prefix_cache"]["hit_rate"].get<double>(), 0.5);
+  EXPECT_EQ(with({"--session-trace", untimed.string(), "--concurrency", "2"}).exit_code, 0);
+  for (const auto& [bad, text_] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--session-trace", untimed.string()}, "--concurrency"},
+           {{"--session-trace", traced.string(), "--concurrency", "2"}, "drop --concurrency"},
+           {{"--session-trace", traced.string(), "--isl", "10"}, "--isl"},
+           {{"--session-trace", traced.string(), "--turns", "2"}, "--turns"},
+           {{"--session-trace", traced.string(), "--rate", "2"}, "exactly one arrival mode"}}) {
+    const auto b = with(bad);
+    EXPECT_EQ(b.exit_code, 2) << bad.back();
+    EXPECT_NE(b.err.find(text_), std::string::npos) << b.err;
+  }
+}
+
 TEST(CliSimulate, TraceArrivalsAreServedInFull) {
   test::TempDir dir;
   const auto p = dir.write("t.csv",

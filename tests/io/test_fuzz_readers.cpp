@@ -22,10 +22,12 @@
 #include "io/csv.hpp"
 #include "io/json_reader.hpp"
 #include "io/text.hpp"
+#include "io/session_trace.hpp"
 #include "io/trace.hpp"
 #include "io/yaml_reader.hpp"
 #include "model/hf_config.hpp"
 #include "serving/engine_profile.hpp"
+#include "serving/serving.hpp"
 #include "support/fixtures.hpp"
 #include "support/test_support.hpp"
 #include "validate/notes.hpp"
@@ -302,6 +304,16 @@ TEST(FuzzReaders, TracesReturnOrRefuse) {
     });
     EXPECT_GT(st.refused, 0) << c.name;
   }
+  // Session traces, and the workload their sessions make.
+  const std::string sessions =
+      "{\"session\": \"a\", \"turn\": 0, \"input_tokens\": 900, \"output_tokens\": 80, \"arrival_s\": 0}\n"
+      "{\"session\": 2, \"turn\": 0, \"input_tokens\": 40, \"output_tokens\": 8, \"arrival_s\": 1.5}\n"
+      "{\"session\": \"a\", \"turn\": 1, \"prompt_tokens\": 1200, \"output_tokens\": 60, \"think_s\": 2, \"tool_s\": 1}\n";
+  const auto st = fuzz("sessions.jsonl", sessions, rng++, [](const std::string& text) {
+    (void)serving::sessions_from_trace(io::parse_session_trace(text, "sessions.jsonl"));
+  });
+  EXPECT_GT(st.refused, 0);
+  EXPECT_GT(st.returned, 0);
 }
 
 }  // namespace

@@ -453,6 +453,30 @@ TEST(ToolCalls, ToolCallsQueueForTheHostsCores) {
   EXPECT_THROW((void)simulate(m, e, w), DiagnosticError);
 }
 
+// A session trace's sessions: each starts at its arrival (its own client), and each later turn
+// arrives after the previous answer, its think time and its tool call; prompts carry the session.
+TEST(Sessions, TracedSessionsArriveAsTracedAndTurnsFollowTheirAnswers) {
+  const auto t = io::parse_session_trace(
+      "{\"session\": \"a\", \"turn\": 0, \"input_tokens\": 400, \"output_tokens\": 50, \"arrival_s\": 3}\n"
+      "{\"session\": \"b\", \"turn\": 0, \"input_tokens\": 300, \"output_tokens\": 40, \"arrival_s\": 1}\n"
+      "{\"session\": \"a\", \"turn\": 1, \"input_tokens\": 100, \"output_tokens\": 30, \"think_s\": 2, \"tool_s\": 1}\n"
+      "{\"session\": \"b\", \"turn\": 1, \"input_tokens\": 60, \"output_tokens\": 20, \"tool_s\": 0.5}\n",
+      "s.jsonl");
+  auto w = sessions_from_trace(t);
+  EXPECT_EQ(w.clients, 2);
+  ASSERT_EQ(w.requests.size(), 4u);  // b's turns, then a's (sessions by arrival)
+  EXPECT_EQ(w.requests[1].input_tokens, 300 + 40 + 60);
+  EXPECT_EQ(w.requests[3].input_tokens, 400 + 50 + 100);
+  w.tool_cores = 4;
+  const auto m = llama8b().cost_model();
+  const auto r = simulate(m, engine_for(m, 0), w);
+  EXPECT_DOUBLE_EQ(r.requests[0].arrival_s, 1);
+  EXPECT_DOUBLE_EQ(r.requests[2].arrival_s, 3);
+  EXPECT_NEAR(r.requests[1].arrival_s, r.requests[0].finish_s + 0.5, 1e-12);
+  EXPECT_NEAR(r.requests[3].arrival_s, r.requests[2].finish_s + 2 + 1, 1e-12);
+  EXPECT_EQ(r.tools.calls, 2u);
+}
+
 // Burstiness 1 is the Poisson process drawn before burstiness existed (exponential gaps from the
 // same uniform stream, by hand); other shapes keep the mean gap 1 / rate and have a coefficient
 // of variation of 1 / sqrt(burstiness); the draws repeat for a seed; bad shapes are refused.
