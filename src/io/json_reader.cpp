@@ -281,4 +281,21 @@ JsonDocument load_json_file(const std::filesystem::path& path) {
   return load_json_string(read_text_file(path), path.string());
 }
 
+void for_each_json_line(const std::string& text, const std::string& file,
+                        const std::function<void(const nlohmann::json& object, int line)>& row) {
+  size_t start = 0;
+  int line = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    ++line;
+    const std::string one = text.substr(start, end - start);
+    start = end + 1;
+    if (one.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const nlohmann::json j = parse_json(one, file, line);
+    if (!j.is_object()) fail_at(file, line, "", fmt::format("expected a JSON object, got {}", describe_json(j)));
+    row(j, line);
+  }
+}
+
 }  // namespace tf::io

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,11 @@ inline constexpr int kMaxJsonDepth = 256;
 // deeper than kMaxJsonDepth are DiagnosticErrors naming `file`, the line (counted from
 // `first_line`) and the column; no nlohmann exception escapes.
 nlohmann::json parse_json(const std::string& text, const std::string& file, int first_line = 1);
+
+// JSON Lines: calls `row(object, line)` for every non-blank line of `text`, each parsed as above
+// and required to be an object (else a DiagnosticError naming `file` and the line).
+void for_each_json_line(const std::string& text, const std::string& file,
+                        const std::function<void(const nlohmann::json& object, int line)>& row);
 
 // A value for an error message: short scalars as JSON text, longer ones cut, containers by kind
 // and size ("a list of 3 items"). Never throws and never recurses into the value.

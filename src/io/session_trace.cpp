@@ -25,17 +25,7 @@ SessionTrace parse_session_trace(const std::string& text, const std::string& fil
   t.file = file;
   std::map<std::string, size_t> index;   // session id -> position in t.sessions
   std::vector<double> context;            // tokens each session holds so far
-  size_t start = 0;
-  int line = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    ++line;
-    const std::string row = text.substr(start, end - start);
-    start = end + 1;
-    if (row.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const nlohmann::json j = parse_json(row, file, line);
-    if (!j.is_object()) fail_at(file, line, "", fmt::format("expected a JSON object, got {}", describe_json(j)));
+  for_each_json_line(text, file, [&](const nlohmann::json& j, int line) {
     for (const auto& [k, v] : j.items())
       if (std::find(kKeys.begin(), kKeys.end(), k) == kKeys.end())
         fail_at(file, line, k, fmt::format("unknown key '{}'", k), "keys: " + join(kKeys));
@@ -99,7 +89,7 @@ SessionTrace parse_session_trace(const std::string& text, const std::string& fil
     if (ctx > kMaxTokens) fail_at(file, line, "", fmt::format("session {} holds more than {:g} tokens", id, kMaxTokens));
     s.turns.push_back(st);
     if (++t.turns > kMaxTurns) fail_at(file, line, "", fmt::format("more than {} turns", kMaxTurns));
-  }
+  });
   if (t.sessions.empty()) fail_at(file, 1, "", "empty session trace: expected one JSON object per line");
   if (t.has_arrivals())
     std::stable_sort(t.sessions.begin(), t.sessions.end(),

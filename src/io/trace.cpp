@@ -200,17 +200,7 @@ Trace load_jsonl_trace(const std::string& text, const std::string& file) {
   Trace t;
   t.file = file;
   t.format = "mooncake";
-  size_t start = 0;
-  int line = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    ++line;
-    const std::string row = text.substr(start, end - start);
-    start = end + 1;
-    if (row.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const nlohmann::json j = parse_json(row, file, line);
-    if (!j.is_object()) fail_at(file, line, "", fmt::format("expected a JSON object, got {}", describe_json(j)));
+  for_each_json_line(text, file, [&](const nlohmann::json& j, int line) {
     auto need = [&](const char* key) -> const nlohmann::json& {
       if (!j.contains(key)) fail_at(file, line, key, "missing key", "each line needs timestamp, input_length, output_length");
       const auto& v = j.at(key);
@@ -245,7 +235,7 @@ Trace load_jsonl_trace(const std::string& text, const std::string& file) {
       }
     }
     add_request(t, std::move(q), line);
-  }
+  });
   return t;
 }
 
