@@ -1070,8 +1070,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                           : 1000;
         if (o->turns > 0) {
           // Sessions: whole sessions of the requests asked for; a turn's prompt carries the session so far.
-          const size_t sessions = (n + static_cast<size_t>(o->turns) - 1) / static_cast<size_t>(o->turns);
-          w = serving::make_sessions(sessions, o->turns, given(shared) ? o->shared_prefix_tokens : 0,
+          const size_t session_count = (n + static_cast<size_t>(o->turns) - 1) / static_cast<size_t>(o->turns);
+          w = serving::make_sessions(session_count, o->turns, given(shared) ? o->shared_prefix_tokens : 0,
                                      {o->isl, o->spread}, {o->osl, o->spread}, 16, o->seed);
           w.window = window;
           n = w.requests.size();

@@ -304,11 +304,11 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
     if (closed)
       for (const size_t local : pool[due].just_completed()) {
         const size_t i = pool.sent_to(due)[local];
-        const auto next = queue.after(i);
-        if (!next) continue;
-        client_of[*next] = client_of[i];
-        released.push({queue.ready_time(*next, pool[due].finish_s(local)), *next});
-        if (queue.has_tool(*next)) tool_pending[*next] = 1;
+        const auto sent = queue.after(i);
+        if (!sent) continue;
+        client_of[*sent] = client_of[i];
+        released.push({queue.ready_time(*sent, pool[due].finish_s(local)), *sent});
+        if (queue.has_tool(*sent)) tool_pending[*sent] = 1;
       }
   }
   if (routed != n) fail("simulation: internal error: not every request was routed");

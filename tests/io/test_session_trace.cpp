@@ -72,7 +72,9 @@ TEST(SessionTrace, MalformedLinesNameTheLineAndKey) {
     const auto d = error_of(c.text);
     EXPECT_EQ(d.file, "s.jsonl") << c.text;
     EXPECT_EQ(d.line, c.line) << c.text;
-    if (!c.key.empty()) EXPECT_EQ(d.key, c.key) << c.text << d.message;
+    if (!c.key.empty()) {
+      EXPECT_EQ(d.key, c.key) << c.text << d.message;
+    }
     EXPECT_NE(d.message.find(c.words), std::string::npos) << c.text << ": " << d.message;
   }
 }
