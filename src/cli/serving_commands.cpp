@@ -1131,6 +1131,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         return serving::simulate_disaggregated(sv, w, tl);
       };
       if (given(find_dram)) {
+        if (w.block_hashes.empty())
+          fail("--find-dram-size: the workload has no prefix blocks to reuse, so no DRAM size changes its hit rate",
+               "--shared-prefix-tokens, --turns, a Mooncake trace or a --session-trace gives them");
         // The smallest DRAM tier reaching the hit rate, up to the size the data (or --kv-dram-gb) gives.
         const double upper = tiers.front().tier.capacity_bytes;
         const auto found = serving::find_tier_size(

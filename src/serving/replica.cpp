@@ -402,10 +402,13 @@ void Replica::iterate(const Arrival& external) {
 
   // Prompts waiting for their prefix to load from an offload tier take no tokens until it has.
   double next_ready = std::numeric_limits<double>::infinity();
-  bool ready_prompts = false;
-  for (const auto& [id, done] : prefilling_) {
-    if (ready_at_[id] > t_) next_ready = std::min(next_ready, ready_at_[id]);
-    else ready_prompts = true;
+  bool ready_prompts = !prefilling_.empty();
+  if (!engine_.kv_offload.empty()) {
+    ready_prompts = false;
+    for (const auto& [id, done] : prefilling_) {
+      if (ready_at_[id] > t_) next_ready = std::min(next_ready, ready_at_[id]);
+      else ready_prompts = true;
+    }
   }
   const bool with_decodes = !(ready_prompts && engine_.scheduler == Scheduler::prefill_first);
   // Paged KV: when the decoders' next tokens do not fit, preempt the most recently admitted

@@ -606,8 +606,9 @@ bool predict_disaggregated(const PreparedRow& p, const cost::Efficiency& eff, bo
   const double isl = row.isl, osl = row.osl;
   const bool paged = p.facts.engine && serving::kv_admission_for(*p.facts.engine) == serving::KvAdmission::paged;
   // Each pool's cap per replica: the engine's, and (whole-context KV) the requests its memory holds.
+  Prediction scratch;  // the prefill pool's cap notes would repeat the decode pool's
   auto cap = [&](const cost::StepCostModel& m, double context) {
-    const double limit = engine_limit(p, m.deployment(), out);
+    const double limit = engine_limit(p, m.deployment(), &m == &dm ? out : scratch);
     return paged ? limit : std::min(limit, m.max_sequences(context));
   };
   const double cap_p = cap(pm, isl + 1), cap_d = cap(dm, isl + osl);
