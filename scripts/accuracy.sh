@@ -191,9 +191,13 @@ MD
 - **TPU rows (SGLang-JAX, vLLM-TPU)** are the only evidence for the TPU families: cross-validated,
   they are predicted from GPU-fitted parameters (pooled), which the table shows honestly.
 - **Fine-grained MoE on TensorRT-LLM v1.0** (Qwen3-30B-A3B, Qwen3-235B, Llama 4 Scout/Maverick) is
-  over-predicted by 20-60%: grouped expert GEMMs at small per-expert token counts, routing and
-  the dispatch passes (modelled as memory traffic) cost more than the roofline says, and the v1.0
-  rows come from recipes the notes flag as uncertain (attention-DP, CUDA graphs to batch 8192).
+  over-predicted by 10-60% on Hopper and Blackwell datacenter parts (H100 Maverick ~2x, GB200
+  Qwen3-30B ~2x) and within ~10% on RTX PRO 6000. The kernel-measured MoE floor (docs/cost-model.md)
+  took a third off the gap (Qwen3-235B cross-validated 48 -> 35%); what is left matches the
+  kernel tables' shape: grouped GEMMs near the roofline ridge (256-1024 tokens per expert) reach
+  neither the compute nor the bandwidth roof (docs/kernels.md), which a max() roofline cannot
+  express. The v1.0 rows also come from recipes the notes flag as uncertain (attention-DP, CUDA
+  graphs to batch 8192).
 - **Single-stream ITL on vLLM V1**: vLLM V1 now has software terms of its own (27 rows), fitted
   apart from the large-batch TensorRT-LLM tables; when its only source group is held out it falls
   back to the typical engine. A per-sequence host overhead term was tried and dropped earlier

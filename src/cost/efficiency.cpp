@@ -25,6 +25,7 @@ const std::vector<std::string> kKeys{"family",
                                      "memory_utilization",
                                      "runtime_reserve",
                                      "activation_tokens",
+                                     "moe_floor",
                                      "calibration"};
 
 io::YamlNode value_node(const io::YamlNode& root, const char* key) { return root.required(key).sourced_value(); }
@@ -41,6 +42,36 @@ double quantity(const io::YamlNode& root, const char* key, Dimension d) {
 }
 
 const char* const kInheritanceFile = "inheritance.yaml";
+
+// data/calibration/kernels/<family>.yaml (written by `tokenfactory calibrate-kernels`): only the
+// terms the cost model takes from kernel timings are read; the rest is the kernel fit's report.
+// A missing folder, or a file without such a term, gives none.
+template <typename Terms>
+std::map<std::string, Terms> load_kernel_terms(const std::filesystem::path& dir) {
+  std::map<std::string, Terms> out;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return out;
+  std::vector<std::filesystem::path> paths;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  for (const auto& path : paths) {
+    const auto root = io::load_yaml_file(path);
+    const auto family = root.required("family");
+    if (family.as_string() != path.stem().string())
+      family.fail(fmt::format("family '{}' does not match the file name", family.as_string()));
+    const auto floor = root.optional("moe_floor");
+    if (!floor) continue;
+    const auto v = floor->sourced_value();
+    Terms t;
+    t.moe_floor_s = v.as_quantity(Dimension::seconds);
+    if (!(t.moe_floor_s >= 0 && t.moe_floor_s <= 1e-3))
+      v.fail(fmt::format("{} us is not a kernel floor in [0, 1000] us", t.moe_floor_s * 1e6));
+    t.file = path.string();
+    out[family.as_string()] = std::move(t);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -89,6 +120,9 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   e.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
   e.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
   e.runtime_reserve_bytes = quantity(root, "runtime_reserve", Dimension::bytes);
+  e.moe_floor_s = quantity(root, "moe_floor", Dimension::seconds);
+  if (!(e.moe_floor_s >= 0 && e.moe_floor_s <= 1e-3))
+    value_node(root, "moe_floor").fail(fmt::format("{} us is not a kernel floor in [0, 1000] us", e.moe_floor_s * 1e6));
   const auto tokens = value_node(root, "activation_tokens");
   e.activation_tokens = static_cast<double>(tokens.as_int());
   if (e.activation_tokens < 1) tokens.fail("must be >= 1");
@@ -200,6 +234,23 @@ void EfficiencyTable::apply_overrides(const std::filesystem::path& dir) {
 void EfficiencyTable::resolve() {
   fallback_ = by_family_.at("default");
   resolved_.clear();
+  // Kernel-measured terms of the nearest family on `family`'s inheritance chain (itself first)
+  // that has them, unless a calibration file on the way states its own.
+  auto kernel_measured = [&](const std::string& family, Efficiency& e) {
+    for (std::string at = family;;) {
+      if (auto f = by_family_.find(at); f != by_family_.end() && f->second.provenance.status != EfficiencyStatus::anchors &&
+                                        f->second.provenance.status != EfficiencyStatus::fallback)
+        return;
+      if (auto k = kernel_terms_.find(at); k != kernel_terms_.end()) {
+        e.moe_floor_s = k->second.moe_floor_s;
+        e.moe_floor_file = k->second.file;
+        return;
+      }
+      if (by_family_.count(at) || !inherits_.count(at)) return;
+      at = inherits_.at(at).from;
+    }
+  };
+  for (auto& [family, e] : by_family_) kernel_measured(family, e);
   for (const auto& [family, inh] : inherits_) {
     // Follow the chain to a family with a file of its own (or default); cycles were refused
     // when the file was read.
@@ -216,6 +267,14 @@ void EfficiencyTable::resolve() {
     e.provenance.cv_median_ape_pct = src.provenance.cv_median_ape_pct;
     e.provenance.cv_hold_out = src.provenance.cv_hold_out;
     e.provenance.status = src.family == "default" ? EfficiencyStatus::fallback : EfficiencyStatus::inherited;
+    kernel_measured(family, e);
+    resolved_[family] = std::move(e);
+  }
+  // A family with kernel timings and no file of its own: the default values with its terms.
+  for (const auto& [family, k] : kernel_terms_) {
+    if (by_family_.count(family) || resolved_.count(family)) continue;
+    Efficiency e = fallback_;
+    kernel_measured(family, e);
     resolved_[family] = std::move(e);
   }
   combined_.clear();
@@ -263,6 +322,9 @@ EfficiencyTable EfficiencyTable::load_uncalibrated(const std::filesystem::path& 
     throw DiagnosticError(d);
   }
   t.inherits_ = load_inheritance(dir / kInheritanceFile, t.by_family_);
+  auto norm = dir.lexically_normal();
+  if (norm.filename().empty()) norm = norm.parent_path();
+  t.kernel_terms_ = load_kernel_terms<KernelTerms>(norm.parent_path() / "calibration" / "kernels");
   t.resolve();
   return t;
 }

@@ -60,6 +60,11 @@ struct Efficiency {
   double memory_utilization = 0;
   double runtime_reserve_bytes = 0;
   double activation_tokens = 0;
+  // Device time one MoE layer's expert kernels take beyond their roofline (routing, permutation,
+  // grouped GEMMs, combine; docs/kernels.md): a hardware term measured on kernels. A family with
+  // kernel timings takes it from its kernel fit (data/calibration/kernels/<family>.yaml).
+  double moe_floor_s = 0;
+  std::string moe_floor_file;  // the kernel fit it came from; empty: the efficiency file's own value
 };
 
 // The software half of the step cost: fixed costs the serving engine decides (host scheduling,
@@ -117,6 +122,14 @@ class EfficiencyTable {
   std::map<std::pair<std::string, std::string>, Efficiency> combined_;
   std::map<std::string, Inheritance> inherits_;
   std::map<std::string, Efficiency> resolved_;  // inherited families, with their provenance
+  struct KernelTerms {
+    double moe_floor_s = 0;
+    std::string file;
+  };
+  // Kernel-measured hardware terms per family (data/calibration/kernels/<family>.yaml, beside
+  // data/efficiency): they replace the anchors' values for the family and the families that
+  // inherit from it; a calibration file states its own (written from the same kernel fit).
+  std::map<std::string, KernelTerms> kernel_terms_;
   Efficiency fallback_;                          // default.yaml, provenance "fallback"
 };
 

@@ -466,6 +466,9 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
       const double perm = moe_layers_ * group_tokens * top_k_ * moe_perm_bytes_per_copy_ * imbalance;
       G[3].bytes += perm;
       G[3].time_s += perm / wbw;
+      // The fixed device time of a layer's MoE kernels (routing, permutation, grouped GEMMs,
+      // combine) beyond their roofline, measured on kernels (Efficiency::moe_floor_s).
+      if (group_tokens > 0) G[3].time_s += moe_layers_ * e.moe_floor_s;
     }
   } else {
     G[3] = GroupCost{};

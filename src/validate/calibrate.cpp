@@ -910,6 +910,12 @@ std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const
   frac("memory_utilization", e.memory_utilization, kept);
   qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
   y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
+  // Kernel-measured, held (not fitted end to end): the family's kernel fit, or what it inherits.
+  qty("moe_floor", fmt::format("{:.6g} us", e.moe_floor_s * 1e6),
+      e.moe_floor_file.empty()
+          ? kept
+          : fmt::format("kernel-measured, held: calibrate-kernels fit {} (median of the per-dtype MoE floors)",
+                        std::filesystem::path(e.moe_floor_file).filename().string()));
   y += yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
                        cross_validated, hold_out, fit.flags);
   return y;

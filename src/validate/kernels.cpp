@@ -1402,6 +1402,20 @@ std::string family_yaml(const FamilyFits& ff, const KernelCalibration& cal) {
   else
     notes.push_back("moe_compute_fraction: no balanced MoE rows that are compute-bound (power-law rows measure the "
                     "straggler rank and are not used for the fit)");
+  // The fixed device time of one MoE layer's kernels (routing, permutation, grouped GEMMs, combine)
+  // beyond their roofline: one value per family, the median of the per-dtype floors, read by the
+  // efficiency table as a kernel-measured hardware term (cost::Efficiency::moe_floor_s).
+  if (f.moe.fitted && !f.moe.floors_s.empty()) {
+    std::vector<double> fl;
+    std::string per;
+    for (const auto& [d, v] : f.moe.floors_s) {
+      fl.push_back(v);
+      per += fmt::format("{}{} {:.1f}", per.empty() ? "" : ", ", d, v * 1e6);
+    }
+    emit_value(y, "moe_floor", us6(median_of(fl)), true,
+               fmt::format("calibrate-kernels: moe_perf balanced rows, median of the per-dtype floors ({} us), {}",
+                           per, from_moe));
+  }
   const auto& ar = f.allreduce_pooled;
   if (ar.fitted) {
     emit_value(y, "network_fraction", g6(ar.network_fraction), false,

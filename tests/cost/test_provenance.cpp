@@ -190,5 +190,81 @@ TEST(Provenance, EngineSoftwareTermsOverrideTheFamilysOverheads) {
   }
 }
 
+// Kernel-measured hardware terms (data/calibration/kernels/<family>.yaml, `moe_floor`): the
+// family and the families that inherit from it take them over the anchors; a family with its own
+// kernel fit keeps its own; a calibration file states its own; a bad value names the file.
+TEST(Provenance, KernelMeasuredMoeFloorsReachTheirFamiliesAndHeirs) {
+  test::TempDir dir;
+  const auto data = dir.path() / "data";
+  std::filesystem::create_directories(data / "efficiency");
+  for (const auto& e : std::filesystem::directory_iterator(test::data_dir() / "efficiency"))
+    std::filesystem::copy(e.path(), data / "efficiency" / e.path().filename());
+  const auto kernels = data / "calibration" / "kernels";
+  std::filesystem::create_directories(kernels);
+  auto kernel_file = [&](const std::string& family, const std::string& floor) {
+    std::ofstream(kernels / (family + ".yaml"))
+        << "family: " << family << "\nsystems: [x]\ncompute_fraction: {value: 0.5, source: test}\n"
+        << (floor.empty() ? "" : "moe_floor: {value: \"" + floor + "\", source: test}\n");
+  };
+  kernel_file("blackwell", "40 us");
+  kernel_file("blackwell-ultra", "30 us");
+  kernel_file("ampere", "");  // no MoE timings: no term
+  const auto u = EfficiencyTable::load_uncalibrated(data / "efficiency");
+  const double def = u.for_family("default").moe_floor_s;
+  EXPECT_DOUBLE_EQ(u.for_family("blackwell").moe_floor_s, 40e-6);
+  EXPECT_NE(u.for_family("blackwell").moe_floor_file.find("blackwell.yaml"), std::string::npos);
+  EXPECT_DOUBLE_EQ(u.for_family("blackwell-ultra").moe_floor_s, 30e-6);  // its own kernel fit
+  EXPECT_DOUBLE_EQ(u.for_family("rubin").moe_floor_s, 40e-6);            // inherits blackwell
+  EXPECT_DOUBLE_EQ(u.for_family("ampere").moe_floor_s, def);
+  EXPECT_DOUBLE_EQ(u.for_family("hopper").moe_floor_s, def);
+  EXPECT_TRUE(u.for_family("hopper").moe_floor_file.empty());
+  // Everything else about the family is unchanged (default values, default provenance).
+  EXPECT_DOUBLE_EQ(u.for_family("blackwell").compute_fraction, u.for_family("default").compute_fraction);
+  EXPECT_EQ(u.for_family("blackwell").provenance.status, EfficiencyStatus::fallback);
+  // A calibration file states its own value, and heirs take it from there.
+  std::filesystem::create_directories(data / "calibration");
+  std::string text = io::read_text_file(test::data_dir() / "efficiency" / "default.yaml");
+  const auto at = text.find("family: default");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 15, "family: blackwell");
+  const auto mf = text.find("moe_floor:");
+  ASSERT_NE(mf, std::string::npos);
+  text = text.substr(0, mf) + "moe_floor: {value: \"55 us\", source: test}\ncalibration: {rows: 30}\n";
+  std::ofstream(data / "calibration" / "blackwell.yaml") << text;
+  const auto t = EfficiencyTable::load(data / "efficiency");
+  EXPECT_DOUBLE_EQ(t.for_family("blackwell").moe_floor_s, 55e-6);
+  EXPECT_DOUBLE_EQ(t.for_family("rubin").moe_floor_s, 55e-6);
+  EXPECT_DOUBLE_EQ(t.for_family("blackwell-ultra").moe_floor_s, 30e-6);
+  // Out of range, or not a time: the kernel file and the key are named.
+  kernel_file("hopper", "5 ms");
+  try {
+    (void)EfficiencyTable::load_uncalibrated(data / "efficiency");
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(e.diagnostic().file.find("hopper.yaml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("kernel floor"), std::string::npos) << e.what();
+  }
+  kernel_file("hopper", "12");
+  EXPECT_THROW((void)EfficiencyTable::load_uncalibrated(data / "efficiency"), DiagnosticError);
+}
+
+// Every efficiency file states its MoE floor: a file without one is refused, naming the key.
+TEST(Provenance, AnEfficiencyFileWithoutAMoeFloorIsRefused) {
+  test::TempDir dir;
+  std::string text = io::read_text_file(test::data_dir() / "efficiency" / "default.yaml");
+  const auto mf = text.find("moe_floor:");
+  ASSERT_NE(mf, std::string::npos);
+  const auto end = text.find('\n', mf);
+  text.erase(mf, end == std::string::npos ? std::string::npos : end - mf + 1);
+  const auto path = dir.path() / "default.yaml";
+  std::ofstream(path) << text;
+  try {
+    (void)load_efficiency_file(path);
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& e) {
+    EXPECT_NE(std::string(e.what()).find("moe_floor"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tf::cost

@@ -165,6 +165,40 @@ TEST(StepCost, MoeBatchOneReadsOnlyTheActiveExperts) {
               expected * 1e-6);
 }
 
+// The MoE kernel floor (Efficiency::moe_floor_s, kernel-measured): every MoE layer's expert
+// kernels take it on top of their roofline, by hand: Mixtral-8x7B has 32 MoE layers, so a step
+// with tokens costs 32 x the floor more in the expert group and nothing elsewhere; a step with no
+// tokens launches nothing; the ceiling (peak-only) does not pay it; a dense model never does.
+TEST(StepCost, MoeLayersPayTheKernelMeasuredFloor) {
+  DeploymentSpec spec;
+  spec.weights = Precision::bf16;
+  // Two setups: a model reads its deployment's efficiency when it prices a step.
+  auto s0 = make("mistralai/Mixtral-8x7B-v0.1", "h200-sxm", spec);
+  auto s1 = make("mistralai/Mixtral-8x7B-v0.1", "h200-sxm", spec);
+  s0.eff.moe_floor_s = 0;
+  s1.eff.moe_floor_s = 40e-6;
+  const auto none = model_of(s0);
+  const auto with = model_of(s1);
+  const auto experts = static_cast<size_t>(OpGroup::moe_experts);
+  for (const Batch b : {Batch{1, 100, 0, 0, 0}, Batch{64, 2000, 0, 0, 0}, Batch{0, 0, 4096, 4096, 1}}) {
+    const auto a = none.step(b), c = with.step(b);
+    EXPECT_NEAR(c.groups[experts].time_s - a.groups[experts].time_s, 32 * 40e-6, 1e-12);
+    for (size_t g = 0; g < kOpGroups; ++g)
+      if (g != experts && g != static_cast<size_t>(OpGroup::overhead)) {
+        EXPECT_DOUBLE_EQ(c.groups[g].time_s, a.groups[g].time_s) << g;
+      }
+  }
+  EXPECT_DOUBLE_EQ(with.ceiling_step_time(64, 2000), none.ceiling_step_time(64, 2000));
+  EXPECT_DOUBLE_EQ(with.step(Batch{}).time_s, none.step(Batch{}).time_s);
+  auto e0 = make("meta-llama/Llama-3.1-8B-Instruct", "h200-sxm", spec);
+  auto e1 = make("meta-llama/Llama-3.1-8B-Instruct", "h200-sxm", spec);
+  e0.eff.moe_floor_s = 0;
+  e1.eff.moe_floor_s = 40e-6;
+  const auto d0 = model_of(e0);
+  const auto d1 = model_of(e1);
+  EXPECT_DOUBLE_EQ(d1.step(Batch{32, 1000, 0, 0, 0}).time_s, d0.step(Batch{32, 1000, 0, 0, 0}).time_s);
+}
+
 TEST(StepCost, PipelineDoesNotSpeedUpASingleUser) {
   auto one = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", fp8_tp(2));
   auto spec = fp8_tp(2);

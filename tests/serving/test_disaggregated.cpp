@@ -154,7 +154,7 @@ TEST(Disaggregation, UnderLoadRequestsTokensAndBytesAreConservedAndCapacityHolds
   const auto dm = llama8b_dp(3).cost_model();
   auto s = service(pm, dm, 25e9, 5e-6);
   s.decode_engine.kv_admission = KvAdmission::paged;
-  s.decode_engine.kv_capacity_bytes = 40 * dm.kv_bytes_per_chip(1, 2500);
+  s.decode_engine.kv_capacity_bytes = 24 * dm.kv_bytes_per_chip(1, 2500);
   Workload w;
   w.requests = make_requests(600, {1500, 0.4}, {400, 0.5}, 30.0, 11);
   const auto r = simulate_disaggregated(s, w);

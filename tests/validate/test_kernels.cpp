@@ -14,6 +14,7 @@
 #include "hardware/catalog.hpp"
 #include "io/yaml_reader.hpp"
 #include "support/test_support.hpp"
+#include "validate/calibrate.hpp"
 #include "validate/kernels.hpp"
 
 namespace tf::validate::kernels {
@@ -176,6 +177,7 @@ TEST(KernelFits, RecoversKnownFractionsFromSyntheticTables) {
   EXPECT_NEAR(y.required("attention_compute_fraction").required("value").as_double(), 0.45, 0.0045);
   EXPECT_NEAR(y.required("attention_memory_fraction").required("value").as_double(), 0.9, 0.009);
   EXPECT_NEAR(y.required("moe_compute_fraction").required("value").as_double(), 0.5, 0.005);
+  EXPECT_NEAR(y.required("moe_floor").required("value").as_quantity(Dimension::seconds), 30e-6, 3e-7);
   EXPECT_FALSE(y.required("compute_fraction").required("source").as_string().empty());
   EXPECT_EQ(y.required("input").required("manifest_fnv1a64").as_string(), "absent");
   EXPECT_TRUE(y.required("fit_quality").has("gemm"));
@@ -332,12 +334,22 @@ TEST(KernelFits, RealTablesGiveSaneFractions) {
   }
 }
 
-// The efficiency loader reads data/calibration/*.yaml only, not the kernels/ subfolder.
-TEST(KernelFits, EfficiencyLoaderIgnoresTheKernelsFolder) {
+// The efficiency loader reads data/calibration/*.yaml as family files, never the kernels/
+// subfolder's: from those it takes only the kernel-measured MoE floor (as the family file's value
+// for families whose values are not calibrated; a calibration file writes the same value).
+TEST(KernelFits, EfficiencyLoaderTakesOnlyTheMoeFloorFromTheKernelsFolder) {
   const auto t = cost::EfficiencyTable::load(test::data_dir() / "efficiency");
   EXPECT_EQ(t.families().count("kernels"), 0u);
   for (const auto& [family, e] : t.families())
     EXPECT_EQ(e.file.find("calibration/kernels"), std::string::npos) << e.file;
+  const auto priors = load_kernel_priors(test::data_dir() / "calibration" / "kernels");
+  ASSERT_TRUE(priors.count("hopper"));
+  const auto y = io::load_yaml_file(test::data_dir() / "calibration" / "kernels" / "hopper.yaml");
+  const double kernel = y.required("moe_floor").required("value").as_quantity(Dimension::seconds);
+  EXPECT_NEAR(t.for_family("hopper").moe_floor_s, kernel, 1e-6 * kernel);
+  const auto u = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  EXPECT_DOUBLE_EQ(u.for_family("hopper").moe_floor_s, kernel);
+  EXPECT_NE(u.for_family("hopper").moe_floor_file.find("hopper.yaml"), std::string::npos);
 }
 
 }  // namespace
