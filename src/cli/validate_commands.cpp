@@ -1,8 +1,10 @@
 // `tokenfactory validate` (predict measured public results and report the errors) and
 // `tokenfactory calibrate` (fit per-family efficiencies to them, with cross-validation).
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -22,6 +24,62 @@ using nlohmann::ordered_json;
 using validate::ErrorStats;
 using validate::RowResult;
 using validate::Summary;
+
+// A --date value: empty (no date) or a calendar date YYYY-MM-DD.
+void check_calendar_date(const std::string& date, const char* flag) {
+  if (date.empty() || io::is_calendar_date(date)) return;
+  Diagnostic d;
+  d.key = flag;
+  d.message = fmt::format("'{}' is not a calendar date", date);
+  d.hint = "write it YYYY-MM-DD, e.g. 2026-12-03";
+  throw DiagnosticError(d);
+}
+
+// Writes a calibration (relative path -> text) into `dir`: every file is staged in a folder beside
+// it and the staged folder loaded as the efficiency table would load it; only then are the files
+// moved in (each an atomic rename) and engine files this fit no longer has removed. A failure
+// before the moves leaves `dir` as it was, and the staging folder is always removed.
+void install_calibration(const std::filesystem::path& dir, const std::map<std::filesystem::path, std::string>& files,
+                         const cost::EfficiencyTable& base) {
+  namespace fs = std::filesystem;
+  auto norm = dir.lexically_normal();
+  if (norm.filename().empty()) norm = norm.parent_path();
+  std::error_code ec;
+  if (norm.has_parent_path()) fs::create_directories(norm.parent_path(), ec);
+  const fs::path stage = norm.parent_path() / fmt::format("{}.staging-{}", norm.filename().string(), ::getpid());
+  struct Cleanup {
+    fs::path path;
+    ~Cleanup() {
+      std::error_code ignored;
+      fs::remove_all(path, ignored);
+    }
+  } cleanup{stage};
+  fs::remove_all(stage, ec);
+  for (const auto& [rel, text] : files) io::write_text_file(stage / rel, text);
+  try {
+    auto check = base;
+    check.apply_overrides(stage);
+  } catch (const DiagnosticError& e) {
+    Diagnostic d = e.diagnostic();
+    d.message = "calibrate wrote a file it cannot read back (nothing was written to " + dir.string() +
+                "): " + d.message;
+    throw DiagnosticError(d);
+  }
+  fs::create_directories(dir / "engines", ec);
+  for (const auto& [rel, text] : files) {
+    fs::rename(stage / rel, dir / rel, ec);
+    if (ec) {
+      Diagnostic d;
+      d.file = (dir / rel).string();
+      d.message = "cannot be written: " + ec.message();
+      throw DiagnosticError(d);
+    }
+  }
+  for (const auto& e : fs::directory_iterator(dir / "engines"))
+    if (e.is_regular_file() && e.path().extension() == ".yaml" &&
+        !files.count(fs::path("engines") / e.path().filename()))
+      fs::remove(e.path());
+}
 
 std::string pct(double share) {
   return fmt::format("{:.0f}%", 100 * share);
@@ -197,8 +255,12 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
     auto kernels = std::make_shared<std::string>();
     auto kernel_params = std::make_shared<std::vector<std::string>>();
     cmd->add_option("--measured", *file, "Measured-results CSV")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--out", *out_dir, "Folder for <family>.yaml (default: <data>/calibration)");
-    cmd->add_option("--date", *date, "Date recorded in the provenance (none by default: outputs are reproducible)");
+    cmd->add_option("--out", *out_dir,
+                    "Folder for <family>.yaml and engines/<engine>.yaml (required; --out <data>/calibration replaces "
+                    "the bundled calibration)")
+        ->required();
+    cmd->add_option("--date", *date,
+                    "Date recorded in the provenance, YYYY-MM-DD (none by default: outputs are reproducible)");
     cmd->add_option("--markdown", *markdown, "Also write the cross-validated error tables as Markdown to this file");
     cmd->add_option("--threads", *threads, "Threads for cross-validation folds")->check(CLI::PositiveNumber);
     cmd->add_option("--min-rows", *min_rows, "Supported rows a family needs for its own fit (else pooled)");
@@ -222,6 +284,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
                    kernel_params, cv_by] {
       ctx.action = [&ctx, file, out_dir, date, markdown, as_json, no_cv, threads, min_rows, prior, kernel_prior,
                     kernels, kernel_params, cv_by] {
+        check_calendar_date(*date, "--date");
         const auto hold_out = *cv_by == "family" ? validate::HoldOut::family : validate::HoldOut::source_group;
         const std::string cv_title = fmt::format("leave one {} out", validate::to_string(hold_out));
         const auto base = cost::EfficiencyTable::load_uncalibrated(ctx.data_dir() / "efficiency");
@@ -251,22 +314,25 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           o.kernel_priors = validate::load_kernel_priors(
               kernels->empty() ? ctx.data_dir() / "calibration" / "kernels" : std::filesystem::path(*kernels));
         const auto cal = validate::calibrate(l->rows, base, o);
-        const std::filesystem::path dir =
-            out_dir->empty() ? ctx.data_dir() / "calibration" : std::filesystem::path(*out_dir);
+        const std::filesystem::path dir = *out_dir;
         std::vector<RowResult> cv_rows;
         Summary cv;
         if (!*no_cv) {
           cv_rows = validate::cross_validate(l->rows, base, o, *threads, hold_out);
           cv = validate::summarise(cv_rows);
         }
+        // Every file is built first (relative path -> text), then staged, checked by loading it
+        // as the efficiency table would, and only then moved into --out: a failure leaves the
+        // folder as it was.
+        std::map<std::filesystem::path, std::string> files;
         for (const auto& f : cal.families) {
           // The family's own rows under cross-validation (rows and cv_rows share their order).
           std::vector<RowResult> mine;
           for (size_t i = 0; i < cv_rows.size(); ++i)
             if (l->rows[i].family == f.family) mine.push_back(cv_rows[i]);
           const auto fam_cv = validate::summarise(mine).overall;
-          io::write_text_file(dir / (f.family + ".yaml"),
-                              validate::calibration_yaml(f, l->set, *date, *no_cv ? nullptr : &fam_cv, hold_out));
+          files[f.family + ".yaml"] =
+              validate::calibration_yaml(f, l->set, *date, *no_cv ? nullptr : &fam_cv, hold_out);
         }
         // The pooled hardware terms, which families without measurements inherit
         // (inheritance.yaml `from: pooled`). Its cross-validated error is recorded under
@@ -274,36 +340,29 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
         // families, as an unmeasured family is.
         {
           const auto pooled_cv = cv.overall;
-          io::write_text_file(dir / "pooled.yaml",
-                              validate::calibration_yaml(cal.pooled, l->set, *date,
-                                                         !*no_cv && hold_out == validate::HoldOut::family ? &pooled_cv
-                                                                                                          : nullptr,
-                                                         hold_out));
+          files["pooled.yaml"] = validate::calibration_yaml(
+              cal.pooled, l->set, *date, !*no_cv && hold_out == validate::HoldOut::family ? &pooled_cv : nullptr,
+              hold_out);
         }
         // Software terms per engine; files of engines this fit no longer has are removed so the
         // folder always matches the fit.
         const auto eng_dir = dir / "engines";
-        std::filesystem::create_directories(eng_dir);
-        std::set<std::string> written;
+        std::set<std::string> own;
+        for (const auto& x : cal.engines)
+          if (x.kind == "engine") own.insert(x.engine);
         for (const auto& g : cal.engines) {
           // The rows predicted with these terms: the engine's own, or (typical engine) every row
           // whose engine has no fit of its own.
-          std::set<std::string> own;
-          for (const auto& x : cal.engines)
-            if (x.kind == "engine") own.insert(x.engine);
           std::vector<RowResult> mine;
           for (size_t i = 0; i < cv_rows.size(); ++i) {
             const auto key = validate::engine_key(l->rows[i]);
             if ((own.count(key) ? key : std::string("default")) == g.engine) mine.push_back(cv_rows[i]);
           }
           const auto eng_cv = validate::summarise(mine).overall;
-          io::write_text_file(eng_dir / (g.engine + ".yaml"),
-                              validate::engine_calibration_yaml(g, l->set, *date, *no_cv ? nullptr : &eng_cv, hold_out));
-          written.insert(g.engine + ".yaml");
+          files[std::filesystem::path("engines") / (g.engine + ".yaml")] =
+              validate::engine_calibration_yaml(g, l->set, *date, *no_cv ? nullptr : &eng_cv, hold_out);
         }
-        for (const auto& e : std::filesystem::directory_iterator(eng_dir))
-          if (e.is_regular_file() && e.path().extension() == ".yaml" && !written.count(e.path().filename().string()))
-            std::filesystem::remove(e.path());
+        install_calibration(dir, files, base);
         // In-sample: every family with its fitted parameters.
         auto fitted = base;
         fitted.apply_overrides(dir);

@@ -43,6 +43,20 @@ std::string read_text_file(const std::filesystem::path& path) {
   return text;
 }
 
+int days_in_month(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+bool is_calendar_date(const std::string& s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  for (const size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u})
+    if (s[i] < '0' || s[i] > '9') return false;
+  const int y = std::stoi(s.substr(0, 4)), m = std::stoi(s.substr(5, 2)), d = std::stoi(s.substr(8, 2));
+  return m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
 void write_text_file(const std::filesystem::path& path, const std::string& text) {
   // Atomic: the text goes to a temporary file beside the target, which is renamed over it only
   // once complete, so a failed run leaves neither a partial file nor a damaged existing one.

@@ -20,6 +20,12 @@ void write_text_file(const std::filesystem::path& path, const std::string& text)
 // Fails (DiagnosticError naming the path) unless `dir` is a folder; `what` names it ("model catalog").
 void require_directory(const std::filesystem::path& dir, const std::string& what);
 
+// Days in month m (1-12) of year y, Gregorian.
+int days_in_month(int y, int m);
+
+// True when `s` is a calendar date written YYYY-MM-DD (a real day: no Feb 30).
+bool is_calendar_date(const std::string& s);
+
 // 1-based line and column of a byte offset in text.
 std::pair<int, int> line_column_at(const std::string& text, size_t offset);
 

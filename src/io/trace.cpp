@@ -68,12 +68,6 @@ long long days_from_civil(long long y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<long long>(doe) - 719468;
 }
 
-int days_in_month(int y, int m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return m == 2 && leap ? 29 : kDays[m - 1];
-}
-
 // "YYYY-MM-DD HH:MM:SS[.fffffff][+HH:MM]" -> seconds since the epoch (UTC when an offset is given).
 // Hand-scanned with bounded field widths; an impossible date or time (Feb 30, 25:00) is an error.
 double parse_timestamp(const std::string& s, const std::string& file, int line) {

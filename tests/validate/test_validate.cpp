@@ -658,6 +658,46 @@ TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
   EXPECT_EQ(u.for_family("hopper").memory_bandwidth_fraction, base.for_family("hopper").memory_bandwidth_fraction);
 }
 
+// calibrate writes only where --out says (it is required: the bundled data/calibration is never
+// the silent default), refuses a --date that is not a calendar date before it fits anything, and
+// leaves an existing folder byte-for-byte as it was when it refuses; no staging folder is left.
+TEST(Calibrate, WritesOnlyToAnExplicitOutAndRefusesABadDateBeforeWriting) {
+  const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  auto truth = base.for_family("hopper");
+  truth.memory_bandwidth_fraction = 0.7;
+  test::TempDir dir;
+  const auto csv = dir.write("syn.csv", synthetic_csv(truth));
+  const auto no_out = run_cli({"calibrate", "--measured", csv.string(), "--no-cross-validation"});
+  EXPECT_EQ(no_out.exit_code, 2);
+  EXPECT_NE(no_out.err.find("--out"), std::string::npos) << no_out.err;
+  const auto out = dir.path() / "cal";
+  const auto ok = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
+                           "--kernel-priors", "none"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  std::map<std::string, std::string> before;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(out))
+    if (e.is_regular_file()) before[e.path().string()] = io::read_text_file(e.path());
+  ASSERT_TRUE(before.count((out / "hopper.yaml").string()));
+  ASSERT_TRUE(before.count((out / "engines" / "default.yaml").string()));
+  for (const char* bad : {"2026-02-30", "2026-13-01", "yesterday", "2026-01-02\" broken: \"", "20260102"}) {
+    const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
+                            "--kernel-priors", "none", "--date", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--date"), std::string::npos) << r.err;
+    std::map<std::string, std::string> after;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(out))
+      if (e.is_regular_file()) after[e.path().string()] = io::read_text_file(e.path());
+    EXPECT_EQ(after, before) << bad;
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find("staging"), std::string::npos) << e.path();
+  // A leap day is a date.
+  const auto leap = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
+                             "--kernel-priors", "none", "--date", "2028-02-29"});
+  EXPECT_EQ(leap.exit_code, 0) << leap.err;
+  EXPECT_NE(io::read_text_file(out / "hopper.yaml").find("date: \"2028-02-29\""), std::string::npos);
+}
+
 // ---------------------------------------------------------------- the shared measured data
 TEST(ValidateShared, MeasuredCalibrationCoverageAndReasons) {
   const auto path = test::shared_dir() / "calibration" / "measured-calibration.csv";
