@@ -131,9 +131,26 @@ std::vector<CommandFlag> command_flags(const std::string& command) {
   }
   for (const auto* o : sub->get_options()) {
     if (o->get_lnames().empty()) continue;  // positional arguments have no long name
-    flags.push_back({o->get_lnames().front(), o->get_type_size() != 0});
+    flags.push_back({o->get_lnames().front(), o->get_type_size() != 0, o->get_type_name()});
   }
   return flags;
+}
+
+std::vector<std::string> command_names() {
+  Context ctx;
+  CLI::App app{kDescription, "tokenfactory"};
+  build_app(app, ctx);
+  std::vector<std::string> names;
+  auto walk = [&](auto&& self, const CLI::App& a, const std::string& prefix) -> void {
+    for (const auto* c : a.get_subcommands([](const CLI::App*) { return true; })) {
+      if (c->get_name().empty()) continue;  // option groups
+      const std::string name = prefix.empty() ? c->get_name() : prefix + " " + c->get_name();
+      names.push_back(name);
+      self(self, *c, name);
+    }
+  };
+  walk(walk, app, "");
+  return names;
 }
 
 int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const SharedData* shared) {

@@ -24,8 +24,12 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
 struct CommandFlag {
   std::string name;
   bool takes_value = true;
+  std::string type;  // the value's kind as the flag checks see it: INT, UINT, FLOAT, TEXT, ...
 };
 std::vector<CommandFlag> command_flags(const std::string& command);
+
+// Every command path ("frontier", "catalog hardware"), in the order they are registered.
+std::vector<std::string> command_names();
 
 // Writes the message for an exception that reached the top and returns the exit code:
 // DiagnosticError -> "error: ..." and 2; anything else -> "internal error: ..." and 70.

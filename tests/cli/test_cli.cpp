@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,7 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "cli/app.hpp"
 #include "support/test_support.hpp"
 
 namespace tf {
@@ -93,6 +95,38 @@ TEST(Cli, UnknownFlagAndMissingArgumentAreExitCode2) {
   const auto m = run_cli({"calibrate", "--min-rows", "3"});
   EXPECT_EQ(m.exit_code, 2);
   EXPECT_NE(m.err.find("--measured is required"), std::string::npos) << m.err;
+}
+
+// The bad-flag matrix, over the whole command tree as registered: every flag that takes a
+// number, on every command, refuses non-finite, out-of-range and malformed values with exit 2 and
+// a message naming the flag (before any work starts, so required options need not be given).
+TEST(Cli, EveryNumericFlagOfEveryCommandRefusesNonFiniteAndMalformedValues) {
+  const auto commands = cli::command_names();
+  ASSERT_GE(commands.size(), 15u);
+  size_t checked = 0;
+  for (const auto& command : commands) {
+    std::vector<std::string> words;
+    std::istringstream in(command);
+    for (std::string w; in >> w;) words.push_back(w);
+    for (const auto& f : cli::command_flags(command)) {
+      if (!f.takes_value || (f.type != "INT" && f.type != "UINT" && f.type != "FLOAT")) continue;
+      std::vector<std::string> bad{"nan", "inf", "-inf", "1e400", "x", "", "1,2x"};
+      if (f.type != "FLOAT") bad.insert(bad.end(), {"1.5", "99999999999999999999999", "0x10", "007"});
+      if (f.type == "UINT") bad.push_back("-1");
+      for (const auto& v : bad) {
+        auto args = words;
+        args.push_back("--" + f.name);
+        args.push_back(v);
+        const auto r = test::run_cli(args);
+        EXPECT_EQ(r.exit_code, 2) << command << " --" << f.name << " '" << v << "': " << r.err;
+        EXPECT_NE(r.err.find("--" + f.name), std::string::npos) << command << " --" << f.name << " '" << v
+                                                                 << "': " << r.err;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 500u);
+  std::printf("bad-flag matrix: %zu cases over %zu commands\n", checked, commands.size());
 }
 
 TEST(Cli, HelpExplainsFlags) {
