@@ -58,6 +58,14 @@ long long token_count(const std::string& s, const std::string& file, int line, c
   return v;
 }
 
+// A request the simulator can run: a prompt of at least one token and at least one token to
+// generate (BurstGPT's failed requests, with no response, are skipped before this).
+void check_lengths(const TraceRequest& q, const std::string& file, int line, const std::string& in,
+                   const std::string& out) {
+  if (q.input_tokens < 1) fail_at(file, line, in, "0 tokens: a request needs a prompt of at least 1 token");
+  if (q.output_tokens < 1) fail_at(file, line, out, "0 tokens: a request generates at least 1 token");
+}
+
 // Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
 long long days_from_civil(long long y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -183,6 +191,7 @@ Trace load_csv_trace(const std::string& text, const std::string& file) {
       ++t.skipped;
       return true;
     }
+    check_lengths(q, file, line, layout->in, layout->out);
     add_request(t, std::move(q), line);
     return true;
   });
@@ -218,6 +227,7 @@ Trace load_jsonl_trace(const std::string& text, const std::string& file) {
     q.arrival_s = need("timestamp").get<double>() / 1000.0;  // milliseconds
     q.input_tokens = tokens("input_length");
     q.output_tokens = tokens("output_length");
+    check_lengths(q, file, line, "input_length", "output_length");
     if (j.contains("hash_ids")) {
       const auto& h = j.at("hash_ids");
       if (!h.is_array()) fail_at(file, line, "hash_ids", "expected a list of block ids");

@@ -228,6 +228,10 @@ TEST(BadTrace, CsvValuesAndCalendarDatesAreChecked) {
       {"arrived_at,num_prefill_tokens,num_decode_tokens\n1,99999999999999999999,1\n", "num_prefill_tokens",
        "too large"},
       {"arrived_at,num_prefill_tokens,num_decode_tokens\n1,3000000000,1\n", "num_prefill_tokens", "too large"},
+      // A request with no prompt or nothing to generate is named at its line (it was reported
+      // later as the --isl flag).
+      {"arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,0,128\n", "num_prefill_tokens", "at least 1 token"},
+      {"TIMESTAMP,ContextTokens,GeneratedTokens\n2024-01-01 00:00:00,10,0\n", "GeneratedTokens", "at least 1 token"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text);
@@ -235,6 +239,13 @@ TEST(BadTrace, CsvValuesAndCalendarDatesAreChecked) {
     EXPECT_EQ(d.line, 2);
     EXPECT_EQ(d.key, c.key);
     EXPECT_TRUE(has(d.message, c.message)) << d.message;
+  }
+  {
+    const auto d = diagnostic_of(
+        [] { (void)io::parse_trace("{\"timestamp\": 0, \"input_length\": 0, \"output_length\": 5}\n", "t.jsonl"); });
+    EXPECT_EQ(d.line, 1);
+    EXPECT_EQ(d.key, "input_length");
+    EXPECT_TRUE(has(d.message, "at least 1 token")) << d.message;
   }
   // Leap days and offsets still read.
   const auto t = io::parse_trace(
