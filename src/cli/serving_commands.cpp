@@ -1225,16 +1225,15 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       const auto bench = serving::bench_metrics(r.requests, r.duration_s, slo);
       std::optional<serving::BenchMetrics> bench_window;
       if (st.measured) {
-        std::vector<serving::RequestRecord> in_window;
-        for (const auto& q : r.requests)
-          if (q.arrival_s >= st.window.start_s && q.arrival_s < st.window.end_s) in_window.push_back(q);
+        const serving::ArrivalWindow in_window{st.window.start_s, st.window.end_s};
         const double len = st.window.end_s - st.window.start_s;
-        auto bw = serving::bench_metrics(in_window, len, slo);
+        auto bw = serving::bench_metrics(r.requests, len, slo, in_window);
         double in_tok = 0, out_tok = 0;
-        for (const auto& q : in_window) {
-          in_tok += q.input_tokens;
-          out_tok += q.output_tokens;
-        }
+        for (const auto& q : r.requests)
+          if (q.arrival_s >= in_window.start_s && q.arrival_s < in_window.end_s) {
+            in_tok += q.input_tokens;
+            out_tok += q.output_tokens;
+          }
         bw.completed = st.window.completed;
         bw.request_throughput = static_cast<double>(st.window.completed) / len;
         bw.output_throughput = st.window.output_tok_s;

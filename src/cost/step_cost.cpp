@@ -337,6 +337,10 @@ double StepCostModel::kv_bytes_per_chip(double seqs, double context) const {
   return seqs * tokens * kv_token_layer_bytes_;
 }
 
+bool StepCostModel::kv_is_linear() const {
+  return std::all_of(windows_.begin(), windows_.end(), [](const Window& w) { return w.window <= 0; });
+}
+
 double StepCostModel::max_sequences(double context, bool physical) const {
   const double free = physical ? memory_.kv_physical_bytes : memory_.kv_free_bytes;
   if (free <= 0) return 0;

@@ -110,6 +110,9 @@ class StepCostModel {
 
   // KV bytes per chip for `seqs` sequences (per replica) of `context` tokens.
   [[nodiscard]] double kv_bytes_per_chip(double seqs, double context) const;
+  // True when KV grows linearly with context (no sliding or chunked layer caps it):
+  // kv_bytes_per_chip(1, a + b) = kv_bytes_per_chip(1, a) + kv_bytes_per_chip(1, b).
+  [[nodiscard]] bool kv_is_linear() const;
   // Largest whole number of sequences of `context` tokens one replica can hold (0 if none),
   // under the engine's memory policy, or (physical = true) in all the memory the weights leave.
   [[nodiscard]] double max_sequences(double context, bool physical = false) const;

@@ -193,6 +193,8 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
       closed_(w.clients > 0),
       paged_(engine.kv_admission == KvAdmission::paged),
       caching_(engine.prefix_caching && !w.block_hashes.empty()),
+      linear_kv_(model.kv_is_linear()),
+      kv_per_token_(model.kv_bytes_per_chip(1, 1)),
       clients_(static_cast<size_t>(std::max(0, w.clients))) {
   res_.kv_capacity_bytes = cap_kv;
   res_.prefix_cache.enabled = engine.prefix_caching;
@@ -212,8 +214,13 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   }
   cache_ = std::make_unique<PrefixCache>(w.block_hashes.data(), caching_ ? kv(w.block_tokens) : 0, res_.prefix_cache,
                                          tier_blocks);
-  for (auto* v : {&arrival_, &prompt_, &emitted_, &need_, &start_tick_, &start_emitted_, &ready_at_})
-    v->reserve(expected_requests);
+  // Per-request state kept to what this engine needs (paged KV and offload tiers add theirs):
+  // docs/limits.md gives the bytes per request.
+  for (auto* v : {&prompt_, &emitted_}) v->reserve(expected_requests);
+  if (paged_)
+    for (auto* v : {&start_tick_, &start_emitted_}) v->reserve(expected_requests);
+  if (paged_) admitted_as_.reserve(expected_requests);
+  if (!engine.kv_offload.empty()) ready_at_.reserve(expected_requests);
   reqs_.reserve(expected_requests);
   res_.requests.reserve(expected_requests);
 }
@@ -227,10 +234,10 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   if (closed_) {
     // The first `clients` requests arrive at once; each later one when an earlier completes.
     const bool now = issued_ < clients_;
-    arrival_.push_back(now ? 0 : std::numeric_limits<double>::infinity());
+    res_.requests.back().arrival_s = now ? 0 : std::numeric_limits<double>::infinity();
     if (now) ++issued_;
   } else {
-    arrival_.push_back(arrival_s.value_or(r.arrival_s));
+    res_.requests.back().arrival_s = arrival_s.value_or(r.arrival_s);
     ++issued_;
   }
   // KV bytes per chip a request holds while prefilling: its whole context (whole-context
@@ -238,19 +245,20 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   // generated when it is preempted and recomputed).
   prompt_.push_back(r.input_tokens);
   emitted_.push_back(0);
-  need_.push_back(paged_ ? kv(r.input_tokens + 1) : kv(r.input_tokens + r.output_tokens));
   epoch_.push_back(0);
-  admitted_as_.push_back(0);
-  start_tick_.push_back(0);
-  start_emitted_.push_back(0);
+  if (paged_) {
+    admitted_as_.push_back(0);
+    start_tick_.push_back(0);
+    start_emitted_.push_back(0);
+  }
   if (caching_) pinned_.push_back(0);
-  ready_at_.push_back(0);
+  if (!engine_.kv_offload.empty()) ready_at_.push_back(0);
   outstanding_ += prefilled_ ? r.output_tokens : r.input_tokens + r.output_tokens;
 }
 
 double Replica::next_time() const {
   if (in_flight() > 0 || !waiting_.empty()) return t_;
-  if (next_ < issued_) return std::max(t_, arrival_[next_]);
+  if (next_ < issued_) return std::max(t_, arrival(next_));
   return std::numeric_limits<double>::infinity();
 }
 
@@ -265,10 +273,10 @@ void Replica::release(size_t id, bool finished) {
 void Replica::complete(size_t id) {
   release(id, true);
   res_.requests[id].finish_s = t_;
-  if (!paged_) reserved_ -= need_[id];
+  if (!paged_) reserved_ -= need(id);
   ++done_;
   just_completed_.push_back(id);
-  if (closed_ && issued_ < reqs_.size()) arrival_[issued_++] = t_;  // the client sends its next request
+  if (closed_ && issued_ < reqs_.size()) res_.requests[issued_++].arrival_s = t_;  // the client sends its next request
 }
 
 // A prompt whose device-cached leading blocks end at `hit`: the blocks that continue in the
@@ -317,8 +325,13 @@ double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
   return reload ? load : 0;
 }
 
-// Paged KV held by the decoders, and how much the next decode step adds to it.
+// Paged KV held by the decoders, and how much the next decode step adds to it. KV linear in
+// context: from the decoders' summed context (context_sum_), in constant time.
 double Replica::decoder_kv(double& growth) const {
+  if (linear_kv_) {
+    growth = decoding_ * kv_per_token_;
+    return context_sum_ * kv_per_token_;
+  }
   double held = 0;
   growth = 0;
   for (const auto& [order, id] : decoders_) {
@@ -341,7 +354,7 @@ uint32_t Replica::cached_blocks(const Request& r) const {
 
 void Replica::iterate(const Arrival& external) {
   just_completed_.clear();
-  while (next_ < issued_ && arrival_[next_] <= t_) waiting_.push_back(next_++);
+  while (next_ < issued_ && arrival(next_) <= t_) waiting_.push_back(next_++);
   double growth = 0;
   double held = paged_ ? decoder_kv(growth) : 0;
   // Admission: first come, first served; a request that does not fit blocks the ones behind it.
@@ -350,9 +363,9 @@ void Replica::iterate(const Arrival& external) {
   while (!waiting_.empty()) {
     const size_t i = waiting_.front();
     if (in_flight() + 1 > cap_running_ + 1e-9) break;
-    if (reserved_ + held + need_[i] > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
+    if (reserved_ + held + need(i) > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
     double cached = 0;
-    ready_at_[i] = 0;
+    if (!ready_at_.empty()) ready_at_[i] = 0;
     if (caching_ && reqs_[i]->prompt_blocks > 0) {
       const auto& r = *reqs_[i];
       uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
@@ -378,8 +391,8 @@ void Replica::iterate(const Arrival& external) {
       }
       outstanding_ -= cached;
     }
-    reserved_ += need_[i];
-    admitted_as_[i] = admissions_++;
+    reserved_ += need(i);
+    if (paged_) admitted_as_[i] = admissions_++;
     waiting_.pop_front();
     if (prefilled_ && epoch_[i] == 0) {  // its prompt's KV has arrived: it decodes from this step
       const double ctx = reqs_[i]->input_tokens + 1;
@@ -396,7 +409,7 @@ void Replica::iterate(const Arrival& external) {
       if (external.request) return;  // idle until a request is routed here
       fail("simulation: internal error: no request can make progress");
     }
-    t_ = std::max(t_, arrival_[next_]);
+    t_ = std::max(t_, arrival(next_));
     return;
   }
 
@@ -428,8 +441,7 @@ void Replica::iterate(const Arrival& external) {
       emitted_[id] = gen;
       prompt_[id] = ctx;
       release(id, false);
-      need_[id] = kv(prompt_[id] + 1);
-      ++epoch_[id];
+            ++epoch_[id];
       ++res_.preemptions;
       res_.recomputed_tokens += prompt_[id];
       outstanding_ += ctx;
@@ -448,7 +460,7 @@ void Replica::iterate(const Arrival& external) {
   chunk_.clear();
   double prompt_weighted = 0;
   for (size_t k = 0; k < prefilling_.size() && budget > 0; ++k) {
-    if (ready_at_[prefilling_[k].first] > t_) {
+    if (ready_at(prefilling_[k].first) > t_) {
       chunk_.push_back(0);
       continue;
     }
@@ -474,7 +486,7 @@ void Replica::iterate(const Arrival& external) {
   if (b.prefill_tokens == 0 && b.decode_seqs == 0) {
     // Nothing can run until a prefix load ends (or a request arrives): the clock moves there.
     double until = next_ready;
-    if (next_ < issued_) until = std::min(until, std::max(t_, arrival_[next_]));
+    if (next_ < issued_) until = std::min(until, std::max(t_, arrival(next_)));
     if (external.request) until = std::min(until, std::max(t_, external.time));
     if (!std::isfinite(until)) fail("simulation: internal error: no request can make progress");
     t_ = std::max(t_, until);
@@ -487,10 +499,10 @@ void Replica::iterate(const Arrival& external) {
       steps = std::min(steps, std::max(1.0, std::floor((cap_kv_ + slack_ - reserved_ - held) / growth)));
     double next_arrival = 0, next_need = 0;
     bool has_next = false;
-    if (next_ < issued_ && !(external.request && external.time < arrival_[next_])) {
+    if (next_ < issued_ && !(external.request && external.time < arrival(next_))) {
       has_next = true;
-      next_arrival = arrival_[next_];
-      next_need = need_[next_];
+      next_arrival = arrival(next_);
+      next_need = need(next_);
     } else if (external.request) {
       const auto& r = *external.request;
       has_next = true;
@@ -551,7 +563,7 @@ void Replica::iterate(const Arrival& external) {
   // for prompts skipped while their prefix loads.
   for (size_t k = 0; k < prefilling_.size();) {
     if (prefilling_[k].second < prompt_[prefilling_[k].first]) {
-      if (ready_at_[prefilling_[k].first] <= started) break;  // a ready prompt not finished: the rest got nothing
+      if (ready_at(prefilling_[k].first) <= started) break;  // a ready prompt not finished: the rest got nothing
       ++k;
       continue;
     }
@@ -564,7 +576,7 @@ void Replica::iterate(const Arrival& external) {
 // A request whose prompt has been computed (here, or by a prefill pool) emits its next token
 // (the first, unless recomputed after a preemption) and starts decoding (or completes).
 void Replica::prompt_done(size_t id) {
-  if (paged_) reserved_ -= need_[id];
+  if (paged_) reserved_ -= need(id);
   const auto& r = *reqs_[id];
   if (caching_ && pinned_[id] < r.prompt_blocks) {
     cache_->pin(r.hash_begin, pinned_[id], r.prompt_blocks);
@@ -594,7 +606,6 @@ void Replica::record(Timeline* timeline, size_t replica) {
 }
 
 Result Replica::take() {
-  for (size_t i = 0; i < reqs_.size(); ++i) res_.requests[i].arrival_s = arrival_[i];
   return std::move(res_);
 }
 

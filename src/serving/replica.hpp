@@ -115,6 +115,16 @@ class Replica {
 
  private:
   double kv(double tokens) const { return model_.kv_bytes_per_chip(1, tokens); }
+  // When request i arrives (closed loop: +inf until its client sends it); kept in its record.
+  double arrival(size_t i) const { return res_.requests[i].arrival_s; }
+  // KV bytes per chip request i holds while its prompt runs: its whole context (whole-context
+  // admission), or its prompt and next token (paged; a preempted request's prompt holds the
+  // tokens it had generated).
+  double need(size_t i) const {
+    return paged_ ? kv(prompt_[i] + 1) : kv(reqs_[i]->input_tokens + reqs_[i]->output_tokens);
+  }
+  // When request i's prefix load from an offload tier ends (0 without tiers).
+  double ready_at(size_t i) const { return ready_at_.empty() ? 0 : ready_at_[i]; }
   double in_flight() const { return decoding_ + static_cast<double>(prefilling_.size()); }
   void release(size_t id, bool finished);
   void complete(size_t id);
@@ -125,11 +135,14 @@ class Replica {
   const EngineConfig& engine_;
   const Workload& w_;
   double cap_kv_, admit_cap_, slack_, cap_running_;
-  bool closed_, paged_, caching_, prefilled_ = false;
+  bool closed_, paged_, caching_;
+  bool linear_kv_;        // KV linear in context: decoder_kv() from context_sum_
+  double kv_per_token_;   // KV bytes per chip of one token's context (when linear)
+  bool prefilled_ = false;
   size_t clients_;
   Result res_;
   std::vector<const Request*> reqs_;  // the caller's requests (they outlive the replica)
-  std::vector<double> arrival_, prompt_, emitted_, need_;
+  std::vector<double> prompt_, emitted_;
   std::deque<std::pair<size_t, double>> prefilling_;  // sequences whose prompt runs (tokens done)
   // Decoding sequences all advance one token per decode step ("tick"), so one that starts
   // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick
@@ -143,7 +156,7 @@ class Replica {
   std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishing_;
   std::vector<uint32_t> epoch_;
   // Paged KV: decoding sequences in admission order (the last is preempted first), with the tick
-  // and tokens emitted when each started decoding.
+  // and tokens emitted when each started decoding (these vectors stay empty without paged KV).
   std::set<std::pair<uint64_t, size_t>> decoders_;
   std::vector<uint64_t> admitted_as_;
   std::vector<double> start_tick_, start_emitted_;
@@ -157,7 +170,7 @@ class Replica {
   std::vector<uint32_t> pinned_;  // leading blocks each request has pinned
   // Offload tiers: when each request's prefix load ends (0: none; its prefill waits until then),
   // and when the replica's host link is free for the next load.
-  std::vector<double> ready_at_;
+  std::vector<double> ready_at_;  // empty without offload tiers
   double load_free_ = 0;
   double offload_load(size_t i, uint32_t hit, uint32_t& extra);  // see iterate()
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)

@@ -184,11 +184,14 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
   const double cap_kv = engine.kv_capacity_bytes ? *engine.kv_capacity_bytes : model.memory().kv_free_bytes;
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
-  Replica r(model, engine, w, cap_kv, w.requests.size());
-  r.record(timeline, 0);
-  for (const auto& q : w.requests) r.add(q);
-  while (!r.finished()) r.iterate();
-  Result res = r.take();
+  Result res;
+  {  // the replica's per-request state is freed before the summary's (peak memory per request)
+    Replica r(model, engine, w, cap_kv, w.requests.size());
+    r.record(timeline, 0);
+    for (const auto& q : w.requests) r.add(q);
+    while (!r.finished()) r.iterate();
+    res = r.take();
+  }
   summarise(res, w.window);
   return res;
 }
@@ -424,35 +427,46 @@ bool Slo::met_by(const RequestRecord& r) const {
   return true;
 }
 
-BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double duration_s, const Slo& slo) {
+BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double duration_s, const Slo& slo,
+                           const ArrivalWindow& window) {
   for (const auto* v : {&slo.ttft_s, &slo.tpot_s})
     if (*v && (!(**v > 0) || !std::isfinite(**v))) fail(fmt::format("SLO limits must be finite and > 0 s, got {}", **v));
   BenchMetrics m;
-  m.completed = requests.size();
   m.duration_s = duration_s;
   m.slo_given = slo.any();
-  std::vector<double> ttft, tpot, incl, e2e;
+  auto in = [&](const RequestRecord& r) { return r.arrival_s >= window.start_s && r.arrival_s < window.end_s; };
   // ITL: each request's TPOT, once per gap; percentiles over the pooled gaps (token-weighted).
   std::vector<std::pair<double, double>> gaps;  // (gap, count)
   double in_tokens = 0, out_tokens = 0, gap_count = 0, gap_sum = 0;
+  size_t multi = 0;
   for (const auto& r : requests) {
+    if (!in(r)) continue;
+    ++m.completed;
     in_tokens += r.input_tokens;
     out_tokens += r.output_tokens;
-    ttft.push_back(r.ttft_s());
-    e2e.push_back(r.e2e_s());
-    incl.push_back(r.e2e_s() / r.output_tokens);
-    if (r.output_tokens > 1) {
-      tpot.push_back(r.tpot_s());
-      gaps.emplace_back(r.tpot_s(), r.output_tokens - 1);
-      gap_count += r.output_tokens - 1;
-      gap_sum += r.tpot_s() * (r.output_tokens - 1);
-    }
+    if (r.output_tokens > 1) ++multi;
     if (slo.met_by(r)) ++m.slo_met;
   }
-  m.ttft_s = distribution(std::move(ttft));
-  m.tpot_s = distribution(std::move(tpot));
-  m.tpot_incl_first_s = distribution(std::move(incl));
-  m.e2el_s = distribution(std::move(e2e));
+  gaps.reserve(multi);
+  // One latency at a time, each in a vector of its own that its distribution sorts and frees
+  // (peak memory: one double per request beside the gaps).
+  auto dist = [&](auto&& value, bool multi_only) {
+    std::vector<double> v;
+    v.reserve(multi_only ? multi : m.completed);
+    for (const auto& r : requests)
+      if (in(r) && (!multi_only || r.output_tokens > 1)) v.push_back(value(r));
+    return distribution(std::move(v));
+  };
+  m.ttft_s = dist([](const RequestRecord& r) { return r.ttft_s(); }, false);
+  m.tpot_s = dist([](const RequestRecord& r) { return r.tpot_s(); }, true);
+  m.tpot_incl_first_s = dist([](const RequestRecord& r) { return r.e2e_s() / r.output_tokens; }, false);
+  m.e2el_s = dist([](const RequestRecord& r) { return r.e2e_s(); }, false);
+  for (const auto& r : requests) {
+    if (!in(r) || !(r.output_tokens > 1)) continue;
+    gaps.emplace_back(r.tpot_s(), r.output_tokens - 1);
+    gap_count += r.output_tokens - 1;
+    gap_sum += r.tpot_s() * (r.output_tokens - 1);
+  }
   if (gap_count > 0) {
     std::sort(gaps.begin(), gaps.end());
     auto weighted = [&](double p) {  // smallest gap with at least p of the gaps at or below it

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <limits>
 #include <vector>
 
 #include "cost/step_cost.hpp"
@@ -328,7 +329,13 @@ struct BenchMetrics {
   double slo_attainment = 0;  // share of requests meeting the SLO, 0..1
   double goodput = 0;         // requests per second meeting the SLO
 };
-BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double duration_s, const Slo& slo = {});
+// Requests arriving in [start_s, end_s) (every request by default).
+struct ArrivalWindow {
+  double start_s = -std::numeric_limits<double>::infinity();
+  double end_s = std::numeric_limits<double>::infinity();
+};
+BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double duration_s, const Slo& slo = {},
+                           const ArrivalWindow& window = {});
 
 // ---- workload helpers (deterministic for a seed) ----
 
