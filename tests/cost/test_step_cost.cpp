@@ -199,6 +199,25 @@ TEST(StepCost, MoeLayersPayTheKernelMeasuredFloor) {
   EXPECT_DOUBLE_EQ(d1.step(Batch{32, 1000, 0, 0, 0}).time_s, d0.step(Batch{32, 1000, 0, 0, 0}).time_s);
 }
 
+// kv_is_linear: the simulator's constant-time paged-KV sum relies on it. Full attention is linear
+// in context; sliding (gpt-oss) and chunked (Llama 4) layers cap it, so those models are not.
+TEST(StepCost, KvIsLinearOnlyWithoutWindowedLayers) {
+  DeploymentSpec spec;
+  auto dense = make("meta-llama/Llama-3.1-8B-Instruct", "h200-sxm", spec);
+  const auto d = model_of(dense);
+  EXPECT_TRUE(d.kv_is_linear());
+  for (const double a : {1.0, 100.0, 5000.0})
+    for (const double b : {1.0, 777.0, 200000.0})
+      EXPECT_NEAR(d.kv_bytes_per_chip(1, a + b), d.kv_bytes_per_chip(1, a) + d.kv_bytes_per_chip(1, b),
+                  1e-12 * d.kv_bytes_per_chip(1, a + b));
+  for (const char* id : {"openai/gpt-oss-20b", "meta-llama/Llama-4-Scout-17B-16E-Instruct"}) {
+    auto w = make(id, "h200-sxm", spec);
+    const auto m = model_of(w);
+    EXPECT_FALSE(m.kv_is_linear()) << id;
+    EXPECT_LT(m.kv_bytes_per_chip(1, 400000), m.kv_bytes_per_chip(1, 200000) * 2) << id;
+  }
+}
+
 TEST(StepCost, PipelineDoesNotSpeedUpASingleUser) {
   auto one = make("meta-llama/Llama-3.1-70B-Instruct", "h100-sxm", fp8_tp(2));
   auto spec = fp8_tp(2);
