@@ -39,4 +39,7 @@ grep -q '"name": "ssd"' "$out/last.txt"
 # 9. Agent sessions from a session trace, their tool calls on the host's cores.
 run simulate --scenario "$here/agent-sessions.yaml"
 grep -q "8-cores" "$out/last.txt"
-echo "examples: 14 passed, 0 failed"
+# 10. Parallel reasoning streams: 1, 4 and 8 streams per question over its shared prompt.
+run simulate --scenario "$here/parallel-reasoning.yaml"
+grep -q "8-streams" "$out/last.txt"
+echo "examples: 15 passed, 0 failed"

@@ -77,6 +77,7 @@ const std::vector<KeySpec>& key_specs() {
       {"workload.tool_time_dist", "--tool-time-dist", Kind::text},
       {"workload.cpu_cores", "--cpu-cores", Kind::integer},
       {"workload.shared_prefix_tokens", "--shared-prefix-tokens", Kind::number},
+      {"workload.streams", "--streams", Kind::integer},
       {"workload.prefix_groups", "--prefix-groups", Kind::integer},
       {"slo.ttft_ms", "--slo-ttft-ms", Kind::number},
       {"slo.tpot_ms", "--slo-tpot-ms", Kind::number},
@@ -316,9 +317,9 @@ int run_scenario(const Scenario& s, const std::string& data_flag, bool json, std
   out << fmt::format("scenario {} ({}): {} variants side by side\n", s.name, s.file, s.variants.size());
   if (!s.description.empty()) out << s.description << "\n";
   Table t({"variant", "deployment", "output tok/s", "per chip", "mean TTFT ms", "p99 TTFT ms", "mean TPOT ms",
-           "p99 TPOT ms", "SLO met %", "prefix reuse %", "preemptions", "max rate /s", "USD/Mtok out",
-           "out tok/s/MW"});
-  t.right_align({2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13});
+           "p99 TPOT ms", "mean E2E s", "SLO met %", "prefix reuse %", "preemptions", "max rate /s", "USD/Mtok out",
+           "USD/request", "out tok/s/MW"});
+  t.right_align({2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
   for (const auto& r : runs) {
     const auto& j = r["result"];
     const bool search = j.contains("find_max_rate");
@@ -328,9 +329,10 @@ int run_scenario(const Scenario& s, const std::string& data_flag, bool json, std
     };
     t.add_row({r["name"].get<std::string>(), j.value("deployment", std::string("-")), at("/output_tok_s", 1, 0),
                at("/output_tok_s_per_chip", 1, 0), at("/ttft_ms/mean", 1, 1), at("/ttft_ms/p99", 1, 1),
-               at("/tpot_ms/mean", 1, 2), at("/tpot_ms/p99", 1, 2), cell(j, "/metrics/whole_run/slo_attainment", 100, 1),
-               cell(j, "/result/prefix_cache/hit_rate", 100, 1), cell(j, "/result/preemptions", 1, 0),
-               cell(j, "/find_max_rate/rate_per_s", 1, 2), cell(j, "/economics/usd_per_mtok_output", 1, 3),
+               at("/tpot_ms/mean", 1, 2), at("/tpot_ms/p99", 1, 2), at("/e2e_s/mean", 1, 2),
+               cell(j, "/metrics/whole_run/slo_attainment", 100, 1), cell(j, "/result/prefix_cache/hit_rate", 100, 1),
+               cell(j, "/result/preemptions", 1, 0), cell(j, "/find_max_rate/rate_per_s", 1, 2),
+               cell(j, "/economics/usd_per_mtok_output", 1, 3), cell(j, "/economics/usd_per_request", 1, 5),
                cell(j, "/economics/output_tok_s_per_mw", 1, 0)});
   }
   t.print(out);

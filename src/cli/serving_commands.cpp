@@ -31,6 +31,7 @@ using nlohmann::ordered_json;
 
 struct SimulateOptions {
   std::string engine;  // engine profile id (data/engines); empty: none
+  unsigned streams = 1;  // parallel streams per request (Request::streams)
   double isl = 1024, osl = 256, spread = 0;
   double concurrency = 0, rate = 0;
   double burstiness = 1;                        // Gamma shape of the arrival gaps (1: Poisson)
@@ -89,6 +90,13 @@ std::string describe_arrivals(const SimulateOptions& o, const serving::Workload&
     return o.burstiness != 1 ? fmt::format("Gamma arrivals (burstiness {:g}), {:g} requests/s", o.burstiness, o.rate)
                              : fmt::format("Poisson, {:g} requests/s", o.rate);
   return "all requests queued at t = 0";
+}
+
+// The arrivals, and the parallel streams per request when there are several.
+std::string describe_workload(const SimulateOptions& o, const serving::Workload& w) {
+  std::string d = describe_arrivals(o, w);
+  if (o.streams > 1) d += fmt::format("; {} parallel streams per request over its shared prompt", o.streams);
+  return d;
 }
 
 std::string describe_closed_loop(const SimulateOptions& o) {
@@ -312,6 +320,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       "--find-dram-size", o->find_dram_size,
       "With --kv-offload dram[,ssd]: bisect the smallest DRAM tier per chip (up to its default or --kv-dram-gb) whose "
       "prefix-cache hit rate reaches this share (0-1)");
+  cmd->add_option(
+      "--streams", o->streams,
+      "Parallel streams per request (reasoning samples, best-of-N, vLLM's n): the prompt is computed once and N "
+      "sequences decode over its shared KV, each --osl tokens (a trace's output length); the answer completes with "
+      "its last stream")
+      ->capture_default_str();
   auto* shared = cmd->add_option("--shared-prefix-tokens", o->shared_prefix_tokens,
                                  "Synthetic workloads: every prompt starts with a shared system prompt of this many "
                                  "tokens (hashed in 16-token blocks; not with --trace)");
@@ -483,6 +497,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!serving::parse_think_time(o->think_time_dist))
           fail(fmt::format("unknown --think-time-dist '{}'", o->think_time_dist), "valid: fixed, exponential");
       }
+      if (o->streams > 1 && (o->turns > 0 || !o->session_trace.empty()))
+        fail("--streams: a session's next turn continues one conversation, and parallel streams diverge",
+             "use --streams without --turns and --session-trace");
       if (given(trace))
         for (const auto* opt : {isl, osl, spread, seed})
           if (given(opt)) fail(fmt::format("{} cannot be combined with --trace (the trace gives lengths and arrivals)",
@@ -758,6 +775,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         spec.output = {o->osl, o->spread};
         spec.seed = o->seed;
         spec.burstiness = o->burstiness;
+        spec.streams = o->streams;
         if (o->requests > 0) spec.requests = static_cast<double>(o->requests);
         if (given(max_ttft)) spec.limits.p99_ttft_s = o->max_p99_ttft_ms / 1e3;
         if (given(max_tpot)) spec.limits.p99_tpot_s = o->max_p99_tpot_ms / 1e3;
@@ -777,14 +795,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                          ? std::string("Poisson, rate searched")
                                          : fmt::format("Gamma arrivals (burstiness {:g}), rate searched", o->burstiness);
         ordered_json workload_json = {{"arrivals", arrivals},
+                                      {"streams", o->streams},
                                       {"per_probe", per_probe},
                                       {"mean_input_tokens", o->isl},
                                       {"mean_output_tokens", o->osl},
                                       {"length_spread", o->spread},
                                       {"seed", o->seed}};
         const std::string workload_text =
-            fmt::format("workload: {}; mean {:.0f} in / {:.0f} out tokens (spread {:g}), {}, seed {}\n", arrivals,
-                        o->isl, o->osl, o->spread, per_probe, o->seed);
+            fmt::format("workload: {}; mean {:.0f} in / {:.0f} out tokens (spread {:g}){}, {}, seed {}\n", arrivals,
+                        o->isl, o->osl, o->spread,
+                        o->streams > 1 ? fmt::format(", {} parallel streams per request", o->streams) : std::string(),
+                        per_probe, o->seed);
         const std::string limits_text =
             fmt::format("limits over the steady window ({}): {}, and the service keeps up with its arrivals\n",
                         window_definition(window), join(limit_text, ", "));
@@ -1119,6 +1140,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         engine.reload = o->kv_reload == "always" ? serving::EngineConfig::Reload::always
                                                  : serving::EngineConfig::Reload::when_faster;
       }
+      if (o->streams > 1)
+        for (auto& q : w.requests) q.streams = o->streams;
       serving::Timeline timeline;
       const bool record = o->json || !o->chrome_trace.empty();  // the document's time series
       // One service: the deployment's replicas behind the router, or the two pools.
@@ -1159,7 +1182,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                               {"hit_rate", p.hit_rate},
                               {"mean_ttft_ms", p.mean_ttft_s * 1e3},
                               {"output_tok_s", p.output_tok_s}});
-          j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
+          j["workload"] = {{"arrivals", describe_workload(*o, w)},
                            {"requests", w.requests.size()},
                            {"mean_input_tokens", mean_isl},
                            {"mean_output_tokens", mean_osl},
@@ -1182,7 +1205,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           return 0;
         }
         out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
-        out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_arrivals(*o, w),
+        out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_workload(*o, w),
                            w.requests.size(), mean_isl, mean_osl);
         out << fmt::format("DRAM tier for a {:.1f}% prefix-cache hit rate: {:.4g} GB per chip{} (hit rate {:.1f}%, mean "
                            "TTFT {:.1f} ms, p99 {:.1f} ms); searched 0 - {:.4g} GB per chip ({}) to 1%, {} simulations, "
@@ -1232,7 +1255,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         for (const auto& q : r.requests)
           if (q.arrival_s >= in_window.start_s && q.arrival_s < in_window.end_s) {
             in_tok += q.input_tokens;
-            out_tok += q.output_tokens;
+            out_tok += q.emitted_tokens();
           }
         bw.completed = st.window.completed;
         bw.request_throughput = static_cast<double>(st.window.completed) / len;
@@ -1263,8 +1286,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           j["chips"] = chips;
           j["deployment"] = service_name();
         }
-        j["workload"] = {{"arrivals", describe_arrivals(*o, w)},
+        j["workload"] = {{"arrivals", describe_workload(*o, w)},
                          {"requests", w.requests.size()},
+                         {"streams", o->streams},
                          {"turns_per_session", o->turns > 0 ? ordered_json(o->turns) : ordered_json()},
                          {"mean_input_tokens", mean_isl},
                          {"mean_output_tokens", mean_osl},
@@ -1367,6 +1391,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                         {"whole_run", bench_json(bench)},
                         {"steady_window", bench_window ? bench_json(*bench_window) : ordered_json()}};
         j["economics"] = cost_json;
+        // What one request (an answer: every stream) costs, at the run's USD per output token.
+        if (const auto& u = cost_json["usd_per_mtok_output"]; u.is_number())
+          j["economics"]["usd_per_request"] = u.get<double>() * mean_osl * o->streams / 1e6;
         if (slo.any())
           j["metrics"]["slo"] = {{"ttft_ms", slo.ttft_s ? ordered_json(o->slo_ttft_ms) : ordered_json()},
                                  {"tpot_ms", slo.tpot_s ? ordered_json(o->slo_tpot_ms) : ordered_json()}};
@@ -1388,7 +1415,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       } else {
         out << fmt::format("{} on {} x {}  [{}]\n", d.model->id, d.chips, d.system->id, d.describe());
       }
-      out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_arrivals(*o, w),
+      out << fmt::format("workload: {}; {} requests, mean {:.0f} in / {:.0f} out tokens\n", describe_workload(*o, w),
                          w.requests.size(), mean_isl, mean_osl);
       out << fmt::format("{}; KV {:.1f} GB per chip\n", engine_line, r.kv_capacity_bytes / 1e9);
       out << fmt::format("whole run, {:.1f} s (first arrival to last completion): {:.0f} output tok/s ({:.0f} per "
@@ -1500,7 +1527,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            bench_window ? st.window.requests : r.requests.size(),
                            bench_window ? "arriving in the steady window" : "of the run");
       }
-      out << cost_text << "\n";
+      out << cost_text;
+      if (const auto& u = cost_json["usd_per_mtok_output"]; u.is_number())
+        out << fmt::format("; {:.3g} USD per request{}", u.get<double>() * mean_osl * o->streams / 1e6,
+                           o->streams > 1 ? fmt::format(" ({} streams)", o->streams) : std::string());
+      out << "\n";
       out << fmt::format("{} engine steps in {} step-cost evaluations\n", r.steps, r.step_evaluations);
       return 0;
     };

@@ -50,7 +50,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
 
   // The prefill pool runs every prompt as a one-token request; the decode pool the whole request.
   std::vector<Request> prompts(w.requests);
-  for (auto& q : prompts) q.output_tokens = 1;
+  for (auto& q : prompts) q.output_tokens = 1, q.streams = 1;  // a prompt is computed once, whatever its streams
   Workload prefill_w;
   prefill_w.requests = prompts;
   prefill_w.block_hashes = w.block_hashes;
@@ -237,6 +237,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     if (ends_at_prefill[i]) {
       rec = p;
       rec.output_tokens = w.requests[i].output_tokens;
+      rec.streams = w.requests[i].streams;
       continue;
     }
     waits.push_back(rec.first_token_s - kv_arrival[i]);

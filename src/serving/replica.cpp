@@ -23,11 +23,13 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
     if (!(r.input_tokens >= 1) || !(r.output_tokens >= 1))
       fail(fmt::format("simulation: request {} has {} input and {} output tokens (both must be >= 1)", i,
                        r.input_tokens, r.output_tokens));
-    if (m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) > cap_kv)
-      fail(fmt::format("simulation: request {} needs {:.3g} GB of KV per chip for {} tokens (input + output) but the "
-                       "engine holds {:.3g} GB: it can never run",
-                       i, m.kv_bytes_per_chip(1, r.input_tokens + r.output_tokens) / 1e9,
-                       r.input_tokens + r.output_tokens, cap_kv / 1e9));
+    if (r.streams < 1 || r.streams > kMaxStreams)
+      fail(fmt::format("simulation: request {} has {} parallel streams (1 to {})", i, r.streams, kMaxStreams));
+    if (const double need = streams_kv(m, r, r.input_tokens + r.output_tokens); need > cap_kv)
+      fail(fmt::format("simulation: request {} needs {:.3g} GB of KV per chip for {} tokens (input + output{}) but "
+                       "the engine holds {:.3g} GB: it can never run",
+                       i, need / 1e9, r.input_tokens + r.output_tokens,
+                       r.streams > 1 ? fmt::format(", {} streams sharing the input", r.streams) : "", cap_kv / 1e9));
     if (w.clients == 0) {
       if (!(r.arrival_s >= 0) || !std::isfinite(r.arrival_s))
         fail(fmt::format("simulation: request {} arrives at {} s (must be finite and >= 0)", i, r.arrival_s));
@@ -230,6 +232,7 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   RequestRecord rec;
   rec.input_tokens = r.input_tokens;
   rec.output_tokens = r.output_tokens;
+  rec.streams = r.streams;
   res_.requests.push_back(rec);
   if (closed_) {
     // The first `clients` requests arrive at once; each later one when an earlier completes.
@@ -253,7 +256,7 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   }
   if (caching_) pinned_.push_back(0);
   if (!engine_.kv_offload.empty()) ready_at_.push_back(0);
-  outstanding_ += prefilled_ ? r.output_tokens : r.input_tokens + r.output_tokens;
+  outstanding_ += (prefilled_ ? 0 : r.input_tokens) + r.output_tokens * r.streams;
 }
 
 double Replica::next_time() const {
@@ -265,7 +268,9 @@ double Replica::next_time() const {
 void Replica::release(size_t id, bool finished) {
   if (!caching_) return;
   const auto& r = *reqs_[id];
-  if (finished) cache_->pin(r.hash_begin, pinned_[id], r.context_blocks), pinned_[id] = r.context_blocks;
+  // A finished request's output continues its prompt's blocks (the next turn's prefix); the
+  // streams of a parallel request diverge, so only their shared prompt stays cached.
+  if (finished && r.streams == 1) cache_->pin(r.hash_begin, pinned_[id], r.context_blocks), pinned_[id] = r.context_blocks;
   cache_->unpin(r.hash_begin, pinned_[id]);
   pinned_[id] = 0;
 }
@@ -330,15 +335,15 @@ double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
 double Replica::decoder_kv(double& growth) const {
   if (linear_kv_) {
     growth = decoding_ * kv_per_token_;
-    return context_sum_ * kv_per_token_;
+    return (context_sum_ - shared_extra_) * kv_per_token_;
   }
   double held = 0;
   growth = 0;
   for (const auto& [order, id] : decoders_) {
-    const double ctx = reqs_[id]->input_tokens + start_emitted_[id] + (tick_ - start_tick_[id]);
-    const double now = kv(ctx);
-    held += now;
-    growth += kv(ctx + 1) - now;
+    const auto& r = *reqs_[id];
+    const double ctx = r.input_tokens + start_emitted_[id] + (tick_ - start_tick_[id]);
+    held += streams_kv(model_, r, ctx);
+    growth += r.streams * (kv(ctx + 1) - kv(ctx));
   }
   return held;
 }
@@ -362,7 +367,7 @@ void Replica::iterate(const Arrival& external) {
   // that fits at all is admitted.
   while (!waiting_.empty()) {
     const size_t i = waiting_.front();
-    if (in_flight() + 1 > cap_running_ + 1e-9) break;
+    if (in_flight() + reqs_[i]->streams > cap_running_ + 1e-9) break;
     if (reserved_ + held + need(i) > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
     double cached = 0;
     if (!ready_at_.empty()) ready_at_[i] = 0;
@@ -400,6 +405,7 @@ void Replica::iterate(const Arrival& external) {
       if (paged_) held += kv(ctx), growth += kv(ctx + 1) - kv(ctx);
     } else {
       prefilling_.emplace_back(i, cached);
+      prefilling_streams_ += reqs_[i]->streams;
     }
   }
   // Unpinned cached blocks live in the KV memory running requests leave free.
@@ -432,19 +438,22 @@ void Replica::iterate(const Arrival& external) {
       const auto last = std::prev(decoders_.end());
       const size_t id = last->second;
       decoders_.erase(last);
+      const auto& r = *reqs_[id];
       const double gen = start_emitted_[id] + (tick_ - start_tick_[id]);
-      const double ctx = reqs_[id]->input_tokens + gen;
-      held -= kv(ctx);
-      growth -= kv(ctx + 1) - kv(ctx);
-      decoding_ -= 1;
-      context_sum_ -= ctx;
+      const double ctx = r.input_tokens + gen;
+      held -= streams_kv(model_, r, ctx);
+      growth -= r.streams * (kv(ctx + 1) - kv(ctx));
+      decoding_ -= r.streams;
+      context_sum_ -= r.streams * ctx;
+      shared_extra_ -= (r.streams - 1.0) * r.input_tokens;
       emitted_[id] = gen;
-      prompt_[id] = ctx;
+      // Recomputed as one prompt: the shared input and every stream's generated tokens.
+      prompt_[id] = r.input_tokens + r.streams * gen;
       release(id, false);
             ++epoch_[id];
       ++res_.preemptions;
       res_.recomputed_tokens += prompt_[id];
-      outstanding_ += ctx;
+      outstanding_ += prompt_[id];
       waiting_.push_front(id);
     }
     if (in_flight() == 0) return;
@@ -507,7 +516,7 @@ void Replica::iterate(const Arrival& external) {
       const auto& r = *external.request;
       has_next = true;
       next_arrival = external.time;
-      next_need = paged_ ? kv(r.input_tokens + 1) : kv(r.input_tokens + r.output_tokens);
+      next_need = streams_kv(model_, r, paged_ ? r.input_tokens + 1 : r.input_tokens + r.output_tokens);
     }
     const bool admissible = waiting_.empty() && has_next && in_flight() + 1 <= cap_running_ + 1e-9 &&
                             reserved_ + held + growth * steps + next_need <= admit_cap_ + slack_;
@@ -550,8 +559,10 @@ void Replica::iterate(const Arrival& external) {
       const auto f = finishing_.top();
       finishing_.pop();
       if (epoch_[f.id] != f.epoch) continue;  // preempted since
-      decoding_ -= 1;
-      context_sum_ -= reqs_[f.id]->input_tokens + reqs_[f.id]->output_tokens;
+      const auto& r = *reqs_[f.id];
+      decoding_ -= r.streams;
+      context_sum_ -= r.streams * (r.input_tokens + r.output_tokens);
+      shared_extra_ -= (r.streams - 1.0) * r.input_tokens;
       if (paged_) decoders_.erase({admitted_as_[f.id], f.id});
       complete(f.id);
     }
@@ -569,6 +580,7 @@ void Replica::iterate(const Arrival& external) {
     }
     const size_t id = prefilling_[k].first;
     prefilling_.erase(prefilling_.begin() + static_cast<std::ptrdiff_t>(k));
+    prefilling_streams_ -= reqs_[id]->streams;
     prompt_done(id);
   }
 }
@@ -583,14 +595,15 @@ void Replica::prompt_done(size_t id) {
     pinned_[id] = r.prompt_blocks;
   }
   if (emitted_[id] == 0) res_.requests[id].first_token_s = t_;
-  emitted_[id] += 1;
-  outstanding_ -= 1;
+  emitted_[id] += 1;  // every stream's
+  outstanding_ -= r.streams;
   if (emitted_[id] >= r.output_tokens) {
     complete(id);
     return;
   }
-  decoding_ += 1;
-  context_sum_ += r.input_tokens + emitted_[id];
+  decoding_ += r.streams;
+  context_sum_ += r.streams * (r.input_tokens + emitted_[id]);
+  shared_extra_ += (r.streams - 1.0) * r.input_tokens;
   finishing_.push({tick_ + r.output_tokens - emitted_[id], id, epoch_[id]});
   if (paged_) {
     start_tick_[id] = tick_;

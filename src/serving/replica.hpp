@@ -21,6 +21,17 @@
 
 namespace tf::serving {
 
+// Parallel streams per request at most (Request::streams).
+inline constexpr uint32_t kMaxStreams = 1024;
+
+// KV bytes per chip of request r's streams when each holds `context` tokens: the shared input
+// once and every stream's tokens beyond it (kv(context) for one stream).
+inline double streams_kv(const cost::StepCostModel& m, const Request& r, double context) {
+  if (r.streams == 1) return m.kv_bytes_per_chip(1, context);
+  const double shared = m.kv_bytes_per_chip(1, r.input_tokens);
+  return shared + r.streams * (m.kv_bytes_per_chip(1, context) - shared);
+}
+
 // Cached KV blocks by hash: pinned while running requests use them, else on a least-recently-used
 // list, evicted from its front when the KV memory they occupy is needed.
 class PrefixCache {
@@ -121,11 +132,13 @@ class Replica {
   // admission), or its prompt and next token (paged; a preempted request's prompt holds the
   // tokens it had generated).
   double need(size_t i) const {
-    return paged_ ? kv(prompt_[i] + 1) : kv(reqs_[i]->input_tokens + reqs_[i]->output_tokens);
+    const auto& r = *reqs_[i];
+    if (r.streams == 1) return paged_ ? kv(prompt_[i] + 1) : kv(r.input_tokens + r.output_tokens);
+    return streams_kv(model_, r, paged_ ? r.input_tokens + emitted_[i] + 1 : r.input_tokens + r.output_tokens);
   }
   // When request i's prefix load from an offload tier ends (0 without tiers).
   double ready_at(size_t i) const { return ready_at_.empty() ? 0 : ready_at_[i]; }
-  double in_flight() const { return decoding_ + static_cast<double>(prefilling_.size()); }
+  double in_flight() const { return decoding_ + prefilling_streams_; }  // sequences (streams)
   void release(size_t id, bool finished);
   void complete(size_t id);
   void prompt_done(size_t id);
@@ -144,6 +157,8 @@ class Replica {
   std::vector<const Request*> reqs_;  // the caller's requests (they outlive the replica)
   std::vector<double> prompt_, emitted_;
   std::deque<std::pair<size_t, double>> prefilling_;  // sequences whose prompt runs (tokens done)
+  double prefilling_streams_ = 0;  // the streams they will decode as
+  double shared_extra_ = 0;        // decoders' prompt tokens counted once per stream beyond the first
   // Decoding sequences all advance one token per decode step ("tick"), so one that starts
   // decoding at tick g with r tokens to go finishes at tick g + r: a min-heap on that tick
   // (entries of preempted sequences are stale: their epoch has moved on).

@@ -79,7 +79,7 @@ void summarise(Result& res, const WindowSpec& window) {
     e2e_sum += r.e2e_s();
     first = std::min(first, r.arrival_s);
     last = std::max(last, r.finish_s);
-    out_tokens += r.output_tokens;
+    out_tokens += r.emitted_tokens();
     in_tokens += r.input_tokens;
     ttft.push_back(r.ttft_s());
     e2e.push_back(r.e2e_s());
@@ -102,11 +102,11 @@ namespace {
 double tokens_in(const RequestRecord& r, double a, double b) {
   double n = 0;
   const double f = r.first_token_s, e = r.finish_s;
-  if (e <= f) return (f >= a && f < b) ? r.output_tokens : 0;
+  if (e <= f) return (f >= a && f < b) ? r.emitted_tokens() : 0;
   if (f >= a && f < b) n += 1;
   const double overlap = std::min(e, b) - std::max(f, a);
   if (overlap > 0) n += (r.output_tokens - 1) * overlap / (e - f);
-  return n;
+  return n * r.streams;
 }
 
 }  // namespace
@@ -443,7 +443,7 @@ BenchMetrics bench_metrics(const std::vector<RequestRecord>& requests, double du
     if (!in(r)) continue;
     ++m.completed;
     in_tokens += r.input_tokens;
-    out_tokens += r.output_tokens;
+    out_tokens += r.emitted_tokens();
     if (r.output_tokens > 1) ++multi;
     if (slo.met_by(r)) ++m.slo_met;
   }
@@ -804,6 +804,7 @@ MaxRate find_max_rate(const std::function<Result(const Workload&)>& run, const R
     if (!spec.requests) n = std::max(n, kMinProbeRequests);
     Workload w;
     w.requests = make_requests(n, spec.input, spec.output, rate, spec.seed, spec.burstiness);
+    for (auto& q : w.requests) q.streams = spec.streams;
     w.window = spec.window;
     auto r = run(w);
     RateProbe p;

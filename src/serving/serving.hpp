@@ -105,6 +105,11 @@ struct Request {
   // [.., hash_begin + context_blocks) also covers blocks its output fills (multi-turn: the next
   // turn's prompt starts with them). Requests of one shared prefix point at the same range.
   uint32_t hash_begin = 0, prompt_blocks = 0, context_blocks = 0;
+  // Parallel streams (reasoning samples, best-of-N, vLLM's n): the prompt is computed once and
+  // `streams` sequences decode over it, each output_tokens long; they share the prompt's KV
+  // (held once) and each holds its own generated tokens' KV. The request (the answer) completes
+  // when every stream has. A stream's first token comes from the prompt's last step.
+  uint32_t streams = 1;
 };
 
 // Where a run's steady window lies (see SteadyWindow): the window holds the requests that
@@ -144,8 +149,11 @@ inline constexpr uint32_t kLastTurn = 0xffffffffu;
 
 struct RequestRecord {
   double arrival_s = 0, first_token_s = 0, finish_s = 0;
-  double input_tokens = 0, output_tokens = 0;
+  double input_tokens = 0, output_tokens = 0;  // output: per stream
   uint32_t replica = 0;  // the DP replica that served it
+  uint32_t streams = 1;  // parallel streams over the prompt (Request::streams)
+  // Output tokens of every stream: the request's share of the throughput.
+  [[nodiscard]] double emitted_tokens() const { return output_tokens * streams; }
   [[nodiscard]] double ttft_s() const { return first_token_s - arrival_s; }
   [[nodiscard]] double e2e_s() const { return finish_s - arrival_s; }
   // Mean time per output token after the first (0 for a single-token output).
@@ -436,6 +444,7 @@ struct RateSearchSpec {
   LengthSpec input, output;
   uint64_t seed = 1;
   double burstiness = 1;             // Gamma shape of the arrival gaps (1: Poisson)
+  uint32_t streams = 1;              // parallel streams per request (Request::streams)
   std::optional<double> requests;    // per probe; unset: open_loop_requests (>= 600 s of arrivals)
   std::optional<double> duration_s;  // seconds of arrivals per probe (with requests unset)
   RateLimits limits;

@@ -200,6 +200,94 @@ TEST(Serving, PagedKvUnderPressureConservesRequestsAndTokens) {
   EXPECT_GT(r.output_tok_s, whole.output_tok_s);
 }
 
+// Parallel streams (Request::streams). One request of N streams by hand: its prompt is one
+// prefill, then N sequences decode together at the same context, so its TTFT is one prompt's
+// prefill and its TPOT the hand sum of decode steps of N sequences; it emits N x output tokens;
+// its whole-context reservation holds the prompt once and every stream's output.
+TEST(Streams, OnePromptThenNSequencesDecodingTogetherByHand) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 2000);
+  Workload w;
+  w.requests = {{0.0, 1000, 101}};
+  w.requests[0].streams = 8;
+  const auto r = simulate(m, e, w);
+  ASSERT_EQ(r.requests.size(), 1u);
+  EXPECT_EQ(r.requests[0].streams, 8u);
+  EXPECT_NEAR(r.requests[0].ttft_s(), prefill_time(m, 1000, 1000), 1e-12);
+  double decode = 0;
+  for (int k = 1; k <= 100; ++k) decode += decode_time(m, 8, 1000 + k);
+  EXPECT_NEAR(r.tpot_s.mean, decode / 100, 1e-4 * decode / 100);
+  EXPECT_NEAR(r.output_tok_s * r.duration_s, 8 * 101, 1e-9 * 8 * 101);
+  const double shared = m.kv_bytes_per_chip(1, 1000);
+  EXPECT_NEAR(r.peak_kv_bytes, shared + 8 * (m.kv_bytes_per_chip(1, 1101) - shared), 1e-9 * r.peak_kv_bytes);
+  EXPECT_EQ(r.peak_running, 8);
+}
+
+// N streams over one prompt against N requests with that prompt arriving together (memory to
+// spare): the decode is the same N sequences at the same contexts step for step, so TPOT is
+// identical; the prompt is computed once instead of N times, so the answer's first token comes
+// sooner; the work (tokens out) is the same. Paged admission agrees with whole-context.
+TEST(Streams, NStreamsDecodeAsNRequestsButPrefillTheirPromptOnce) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 3000);
+  e.kv_capacity_bytes = 100 * m.kv_bytes_per_chip(1, 3000);
+  Workload one, many;
+  one.requests = {{0.0, 2000, 300}};
+  one.requests[0].streams = 4;
+  many.requests.assign(4, Request{0.0, 2000, 300});
+  for (const auto adm : {KvAdmission::whole_context, KvAdmission::paged}) {
+    e.kv_admission = adm;
+    const auto a = simulate(m, e, one), b = simulate(m, e, many);
+    EXPECT_NEAR(a.tpot_s.mean, b.tpot_s.mean, 1e-9 * b.tpot_s.mean);
+    EXPECT_NEAR(a.requests[0].ttft_s(), prefill_time(m, 2000, 2000), 1e-12);
+    EXPECT_LT(a.requests[0].ttft_s(), b.ttft_s.mean);
+    EXPECT_NEAR(a.output_tok_s * a.duration_s, b.output_tok_s * b.duration_s, 1e-9 * 1200);
+    // The prompt's KV once, not four times.
+    EXPECT_LT(a.peak_kv_bytes, b.peak_kv_bytes);
+  }
+}
+
+// Under memory pressure (paged, preempting) many multi-stream requests still complete with all
+// their tokens, KV stays within the memory, the engine's sequence cap counts streams, and a
+// request whose streams can never fit is refused up front naming its streams.
+TEST(Streams, UnderPressureStreamsConserveTokensAndRespectCapacityAndTheCap) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 2048);
+  e.kv_admission = KvAdmission::paged;
+  e.kv_capacity_bytes = 8 * m.kv_bytes_per_chip(1, 1500);
+  e.max_running = 24;
+  Workload w;
+  w.requests = make_requests(120, {1000, 0.2}, {400, 0.3}, 40.0, 5);
+  for (size_t i = 0; i < w.requests.size(); ++i) w.requests[i].streams = 1 + static_cast<uint32_t>(i % 4) * 2;
+  const auto r = simulate(m, e, w);
+  ASSERT_EQ(r.requests.size(), w.requests.size());
+  double out = 0;
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    const auto& q = r.requests[i];
+    EXPECT_GE(q.first_token_s, q.arrival_s) << i;
+    EXPECT_GT(q.finish_s, q.first_token_s) << i;
+    out += q.output_tokens * w.requests[i].streams;
+  }
+  EXPECT_GT(r.preemptions, 0u);
+  EXPECT_LE(r.peak_kv_bytes, *e.kv_capacity_bytes * (1 + 1e-9));
+  EXPECT_LE(r.peak_running, 24);
+  EXPECT_NEAR(r.output_tok_s * r.duration_s, out, 1e-6 * out);
+  const auto again = simulate(m, e, w);
+  expect_same_timings(r, again, true);
+  Workload big;
+  big.requests = {{0.0, 1000, 500}};
+  big.requests[0].streams = 1000;
+  e.kv_capacity_bytes = 100 * m.kv_bytes_per_chip(1, 1500);
+  try {
+    (void)simulate(m, e, big);
+    FAIL() << "expected an error";
+  } catch (const DiagnosticError& x) {
+    EXPECT_NE(std::string(x.what()).find("1000 streams"), std::string::npos) << x.what();
+  }
+  big.requests[0].streams = 0;
+  EXPECT_THROW((void)simulate(m, e, big), DiagnosticError);
+}
+
 // vllm bench serve's figures by hand: two requests over 2 s.
 TEST(Serving, BenchMetricsByHand) {
   RequestRecord a, b;
