@@ -42,4 +42,7 @@ grep -q "8-cores" "$out/last.txt"
 # 10. Parallel reasoning streams: 1, 4 and 8 streams per question over its shared prompt.
 run simulate --scenario "$here/parallel-reasoning.yaml"
 grep -q "8-streams" "$out/last.txt"
-echo "examples: 15 passed, 0 failed"
+# 11. An SRAM (LPU) decode pool behind an H100 prefill pool, against colocated H100s.
+run simulate --scenario "$here/lpu-decode.yaml"
+grep -q "h100-prefill-64-lpu-decode" "$out/last.txt"
+echo "examples: 16 passed, 0 failed"

@@ -585,6 +585,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         service.prefill = &*pm;
         service.decode = &m;
         service.prefill_engine = engine;
+        // The prefill pool's default token budget is its own system's (its engine profile's when
+        // one is named), not the decode pool's: an SRAM decode pool's tiny activation buffer
+        // must not chunk the prompts of an HBM prefill pool.
+        if (o->step_tokens <= 0 && !profile) service.prefill_engine.step_tokens = pd->efficiency->activation_tokens;
         if (given(disagg_opts[5])) {
           if (!(o->prefill_step_tokens >= 1 && std::isfinite(o->prefill_step_tokens)))
             fail(fmt::format("--prefill-step-tokens must be >= 1, got {}", o->prefill_step_tokens));

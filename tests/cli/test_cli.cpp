@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.hpp"
+#include "support/fixtures.hpp"
 #include "support/test_support.hpp"
 
 namespace tf {
@@ -1065,6 +1066,18 @@ TEST(CliSimulate, DisaggregatedServiceNamesBothPoolsAndTheLink) {
   EXPECT_DOUBLE_EQ(jo["disaggregation"]["link"]["latency_s"].get<double>(), 30e-6);
   EXPECT_GE(jo["disaggregation"]["transfers"]["transfer_ms"]["mean"].get<double>(), 0.030);
   EXPECT_EQ(jo["chips"], 6);
+  // Each pool's default token budget is its own system's: an SRAM decode pool's small activation
+  // buffer does not chunk the prompts of the HBM prefill pool.
+  const auto lpu = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "groq-lpu", "--tp", "32",
+                            "--pp", "2", "--weights", "fp8", "--kv", "fp8", "--rate", "2", "--requests", "100",
+                            "--prefill-replicas", "1", "--prefill-hardware", "h100-sxm", "--prefill-tp", "1",
+                            "--prefill-pp", "1", "--kv-transfer-gbps", "50", "--json"});
+  ASSERT_EQ(lpu.exit_code, 0) << lpu.err;
+  const auto jl = json::parse(lpu.out);
+  const double h100_budget = test::efficiency_table().for_family("hopper").activation_tokens;
+  const double lpu_budget = test::efficiency_table().for_family("groq-lpu").activation_tokens;
+  ASSERT_LT(lpu_budget, h100_budget);
+  EXPECT_DOUBLE_EQ(jl["disaggregation"]["prefill"]["step_tokens"].get<double>(), h100_budget);
   // The text names both pools.
   auto text_args = base;
   text_args.pop_back();
