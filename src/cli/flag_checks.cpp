@@ -30,6 +30,7 @@ const std::vector<FlagBounds>& flag_bounds() {
       {nullptr, "--max-running", 1, kMaxClients}, {"simulate", "--requests", 1, kMaxRequests},
       {nullptr, "--concurrency", 1, kMaxClients}, {nullptr, "--rate", 0, 1e9, true},
       {nullptr, "--length-spread", 0, 0.999999}, {"simulate", "--streams", 1, 1024},
+      {"simulate", "--prefix-zipf", 0, 10},
   };
   return bounds;
 }

@@ -59,6 +59,8 @@ struct SimulateOptions {
   std::vector<std::string> kv_offload;  // offload tiers, fastest first ("dram", "dram,ssd"); empty: none
   double kv_dram_gb = 0, kv_ssd_gb = 0, kv_dram_gbps = 0, kv_ssd_gbps = 0;
   std::string kv_reload = "when-faster";
+  std::string kv_eviction = "lru";
+  double prefix_zipf = 0;
   double find_dram_size = 0;  // target prefix-cache hit rate for the DRAM tier size search (0: none)
   double shared_prefix_tokens = 0;
   int prefix_groups = 1;
@@ -316,6 +318,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                  "With --kv-offload: when-faster (load a prefix only when that beats recomputing it) "
                                  "or always")
                      ->capture_default_str();
+  cmd->add_option("--kv-eviction", o->kv_eviction,
+                  "With --prefix-caching: which unpinned cached block the device evicts first, lru (least recently "
+                  "used) or lfu (least frequently used, ties least recently)")
+      ->capture_default_str();
   auto* find_dram = cmd->add_option(
       "--find-dram-size", o->find_dram_size,
       "With --kv-offload dram[,ssd]: bisect the smallest DRAM tier per chip (up to its default or --kv-dram-gb) whose "
@@ -332,6 +338,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* groups = cmd->add_option("--prefix-groups", o->prefix_groups,
                                  "Distinct shared prefixes, request i using prefix i mod N (with --shared-prefix-tokens)")
                      ->capture_default_str();
+  cmd->add_option("--prefix-zipf", o->prefix_zipf,
+                               "With --prefix-groups: draw each request's prefix with probability proportional to "
+                               "1/(rank)^S (Zipf popularity, seeded) instead of cycling through them; 0: cycle")
+                   ->capture_default_str();
   {
     std::vector<std::string> rnames;
     for (const auto& r : serving::routers()) rnames.emplace_back(r.name);
@@ -466,6 +476,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         fail("--kv-offload holds evicted prefix-cache blocks: add --prefix-caching");
       if (o->kv_reload != "when-faster" && o->kv_reload != "always")
         fail(fmt::format("unknown --kv-reload '{}'", o->kv_reload), "valid: when-faster, always");
+      if (o->kv_eviction != "lru" && o->kv_eviction != "lfu")
+        fail(fmt::format("unknown --kv-eviction '{}'", o->kv_eviction), "valid: lru, lfu");
+      if (o->kv_eviction != "lru" && !o->prefix_caching)
+        fail("--kv-eviction orders the prefix cache's evictions: add --prefix-caching");
+      if (o->prefix_zipf != 0 && !given(shared))
+        fail("--prefix-zipf draws the shared prefixes' popularity: use it with --shared-prefix-tokens");
       for (const auto& [opt, v] : {std::pair{dram_gb, o->kv_dram_gb}, std::pair{ssd_gb, o->kv_ssd_gb}})
         if (given(opt) && !(v >= 0 && std::isfinite(v)))
           fail(fmt::format("{} must be a finite number of GB >= 0, got {}", opt->get_name(), v));
@@ -1105,7 +1121,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         } else {
           w.requests =
               serving::make_requests(n, {o->isl, o->spread}, {o->osl, o->spread}, o->rate, o->seed, o->burstiness);
-          if (given(shared)) serving::add_shared_prefixes(w, o->shared_prefix_tokens, o->prefix_groups);
+          if (given(shared))
+            serving::add_shared_prefixes(w, o->shared_prefix_tokens, o->prefix_groups, 16, o->prefix_zipf, o->seed);
         }
         w.clients = static_cast<int>(o->concurrency);
         if (o->think_time_s > 0)
@@ -1129,6 +1146,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         prefix_note = "--prefix-caching has nothing to reuse: the workload has no prefix-block hashes (a Mooncake trace "
                       "or --shared-prefix-tokens gives them)";
       engine.prefix_caching = o->prefix_caching;
+      engine.eviction = o->kv_eviction == "lfu" ? serving::EngineConfig::Eviction::lfu : serving::EngineConfig::Eviction::lru;
       // KV offload tiers of the replicas that cache prompts (a disaggregated service's prefill pool).
       std::vector<serving::OffloadTierSpec> tiers;
       if (!o->kv_offload.empty()) {
@@ -1155,6 +1173,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         sv.prefill_engine.prefix_caching = e.prefix_caching;  // prompts are computed (and cached) there
         sv.prefill_engine.kv_offload = e.kv_offload;
         sv.prefill_engine.reload = e.reload;
+        sv.prefill_engine.eviction = e.eviction;
         return serving::simulate_disaggregated(sv, w, tl);
       };
       if (given(find_dram)) {

@@ -96,8 +96,8 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
 // ---- prefix cache ----
 
 PrefixCache::PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
-                         const std::vector<double>& tier_capacity_blocks)
-    : h_(hashes), block_bytes_(block_bytes), stats_(&stats) {
+                         const std::vector<double>& tier_capacity_blocks, EngineConfig::Eviction eviction)
+    : h_(hashes), block_bytes_(block_bytes), stats_(&stats), lfu_(eviction == EngineConfig::Eviction::lfu) {
   for (const double c : tier_capacity_blocks) {
     tiers_.emplace_back();
     tiers_.back().capacity = c;
@@ -154,8 +154,14 @@ void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
           t.map.erase(o);
           break;
         }
-    if (!added && it->second.refs == 0) lru_.erase(it->second.lru);
+    if (!added && it->second.refs == 0) {
+      auto& q = queue_of(it->second);
+      q.erase(it->second.lru);
+      if (lfu_ && q.empty()) by_uses_.erase(it->second.uses);
+      --unpinned_;
+    }
     ++it->second.refs;
+    ++it->second.uses;
   }
   stats_->peak_blocks = std::max(stats_->peak_blocks, map_.size());
 }
@@ -167,15 +173,22 @@ void PrefixCache::unpin(uint32_t begin, uint32_t count) {
   for (uint32_t k = count; k-- > 0;) {
     auto it = map_.find(h_[begin + k]);
     if (it == map_.end() || it->second.refs == 0) continue;
-    if (--it->second.refs == 0) it->second.lru = lru_.insert(lru_.end(), it->first);
+    if (--it->second.refs == 0) {
+      auto& q = queue_of(it->second);
+      it->second.lru = q.insert(q.end(), it->first);
+      ++unpinned_;
+    }
   }
 }
 
 void PrefixCache::trim(double room) {
-  while (!lru_.empty() && static_cast<double>(lru_.size()) * block_bytes_ > room) {
-    const uint64_t victim = lru_.front();
+  while (unpinned_ > 0 && static_cast<double>(unpinned_) * block_bytes_ > room) {
+    auto& q = lfu_ ? by_uses_.begin()->second : lru_;
+    const uint64_t victim = q.front();
+    q.pop_front();
+    if (lfu_ && q.empty()) by_uses_.erase(by_uses_.begin());
+    --unpinned_;
     map_.erase(victim);
-    lru_.pop_front();
     ++stats_->evicted_blocks;
     store(0, victim);
   }
@@ -215,7 +228,7 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
     }
   }
   cache_ = std::make_unique<PrefixCache>(w.block_hashes.data(), caching_ ? kv(w.block_tokens) : 0, res_.prefix_cache,
-                                         tier_blocks);
+                                         tier_blocks, engine.eviction);
   // Per-request state kept to what this engine needs (paged KV and offload tiers add theirs):
   // docs/limits.md gives the bytes per request.
   for (auto* v : {&prompt_, &emitted_}) v->reserve(expected_requests);

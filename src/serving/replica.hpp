@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <map>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -38,7 +39,8 @@ class PrefixCache {
  public:
   // `tiers`: offload tiers below the device (capacity in blocks each); stats.tiers is sized to them.
   PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
-              const std::vector<double>& tier_capacity_blocks = {});
+              const std::vector<double>& tier_capacity_blocks = {},
+              EngineConfig::Eviction eviction = EngineConfig::Eviction::lru);
   // Leading blocks of [begin, begin + count) that are cached on the device (pinned or not).
   [[nodiscard]] uint32_t match(uint32_t begin, uint32_t count) const;
   // Blocks [begin + from, ..) that continue the match, each on the device or in an offload tier,
@@ -56,8 +58,12 @@ class PrefixCache {
  private:
   struct Entry {
     uint32_t refs = 0;
+    uint64_t uses = 0;  // requests that pinned it (LFU)
     std::list<uint64_t>::iterator lru;
   };
+  // The unpinned blocks in eviction order: one list (LRU), or one list per use count, least
+  // recently used first in each (LFU: the front of the lowest count goes first).
+  std::list<uint64_t>& queue_of(const Entry& e) { return lfu_ ? by_uses_[e.uses] : lru_; }
   struct Tier {
     double capacity = 0;  // blocks
     std::unordered_map<uint64_t, std::list<uint64_t>::iterator> map;
@@ -68,7 +74,10 @@ class PrefixCache {
   double block_bytes_;
   Result::PrefixCache* stats_;
   std::unordered_map<uint64_t, Entry> map_;
+  bool lfu_ = false;
   std::list<uint64_t> lru_;
+  std::map<uint64_t, std::list<uint64_t>> by_uses_;
+  size_t unpinned_ = 0;
   std::vector<Tier> tiers_;
 };
 

@@ -526,11 +526,14 @@ bool add_trace_prefixes(const io::Trace& t, Workload& w) {
   return true;
 }
 
-void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens) {
+void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens, double zipf_s, uint64_t seed) {
   if (!(tokens >= 1 && std::isfinite(tokens)))
     fail(fmt::format("shared prefix: must be >= 1 token, got {}", tokens));
   if (groups < 1 || groups > (1 << 20)) fail(fmt::format("shared prefix: groups must be in [1, 2^20], got {}", groups));
   if (!(block_tokens >= 1)) fail(fmt::format("shared prefix: block size must be >= 1 token, got {}", block_tokens));
+  if (!(zipf_s >= 0 && zipf_s <= 10))
+    fail(fmt::format("shared prefix: the Zipf exponent must be in [0, 10] (0: request i uses group i mod N), got {}",
+                     zipf_s));
   for (size_t i = 0; i < w.requests.size(); ++i)
     if (w.requests[i].input_tokens <= tokens)
       fail(fmt::format("shared prefix of {} tokens: request {} has a prompt of only {} tokens (the prefix must be "
@@ -545,9 +548,25 @@ void add_shared_prefixes(Workload& w, double tokens, int groups, double block_to
     for (uint32_t k = 0; k < blocks; ++k)
       w.block_hashes.push_back((static_cast<uint64_t>(g) << 32) | k);
   w.block_tokens = block_tokens;
+  // Popularity: a cycle (request i uses group i mod N), or group g with probability
+  // proportional to 1 / (g + 1)^s (Zipf; popular system prompts, tools, documents), drawn from
+  // the seed by inverting the cumulative distribution.
+  std::vector<double> cdf;
+  if (zipf_s > 0) {
+    cdf.resize(static_cast<size_t>(groups));
+    double sum = 0;
+    for (int g = 0; g < groups; ++g) cdf[static_cast<size_t>(g)] = sum += std::pow(g + 1.0, -zipf_s);
+    for (auto& c : cdf) c /= sum;
+  }
+  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
   for (size_t i = 0; i < w.requests.size(); ++i) {
     auto& r = w.requests[i];
-    r.hash_begin = static_cast<uint32_t>((i % static_cast<size_t>(groups)) * blocks);
+    size_t g = i % static_cast<size_t>(groups);
+    if (!cdf.empty()) {
+      const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53;
+      g = std::min(cdf.size() - 1, static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), u) - cdf.begin()));
+    }
+    r.hash_begin = static_cast<uint32_t>(g * blocks);
     r.prompt_blocks = r.context_blocks = blocks;
   }
 }

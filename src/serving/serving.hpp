@@ -89,6 +89,10 @@ struct EngineConfig {
   // Whether a prefix found in an offload tier is loaded whatever it costs, or only when the load
   // is faster than recomputing those tokens in a prefill chunk of their own.
   enum class Reload { always, when_faster } reload = Reload::when_faster;
+  // Which unpinned cached block the device cache evicts first: the least recently used (vLLM,
+  // SGLang's default), or the least frequently used, ties to the least recently used (SGLang
+  // --radix-eviction-policy lfu). Offload tiers evict least recently used.
+  enum class Eviction { lru, lfu } eviction = Eviction::lru;
   // KV bytes per chip the engine may fill; unset: what the deployment leaves after weights,
   // activations and reserve (StepCostModel::memory().kv_free_bytes). A request reserves the KV
   // of its whole context (input + output, sliding windows included) when it is admitted.
@@ -366,9 +370,12 @@ inline constexpr double kMooncakeBlockTokens = 512;
 bool add_trace_prefixes(const io::Trace& t, Workload& w);
 
 // Synthetic shared system prompts: request i's prompt starts with the `tokens`-token prefix of
-// group i mod `groups` (hashed in blocks of `block_tokens`), the rest of it its own. DiagnosticError
-// when the prefix is not shorter than every prompt, or a count is not positive.
-void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens = 16);
+// one of `groups` groups (hashed in blocks of `block_tokens`), the rest of it its own: group
+// i mod `groups` (zipf_s = 0), or group g drawn with probability proportional to 1 / (g + 1)^zipf_s
+// (seeded). DiagnosticError when the prefix is not shorter than every prompt, or a count is not
+// positive.
+void add_shared_prefixes(Workload& w, double tokens, int groups, double block_tokens = 16, double zipf_s = 0,
+                         uint64_t seed = 1);
 
 // `n` requests; arrival times all zero (closed loop or a batch queued at t = 0) when
 // `rate_per_s` is 0, else a renewal process of that rate starting at t = 0 whose gaps are

@@ -605,7 +605,10 @@ TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
            {{"--prefix-caching", "--kv-dram-gb", "10"}, "--kv-offload"},
            {{"--prefix-caching", "--kv-offload", "dram", "--kv-dram-gb", "-1"}, "--kv-dram-gb"},
            {{"--prefix-caching", "--kv-offload", "dram", "--kv-dram-gbps", "nan"}, "--kv-dram-gbps"},
-           {{"--prefix-caching", "--kv-offload", "dram", "--kv-reload", "maybe"}, "--kv-reload"}}) {
+           {{"--prefix-caching", "--kv-offload", "dram", "--kv-reload", "maybe"}, "--kv-reload"},
+           {{"--prefix-caching", "--kv-eviction", "fifo"}, "valid: lru, lfu"},
+           {{"--kv-eviction", "lfu"}, "--prefix-caching"},
+           {{"--prefix-caching", "--prefix-zipf", "11"}, "--prefix-zipf"}}) {
     std::vector<std::string> a{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
                                "--requests", "20", "--isl", "300", "--shared-prefix-tokens", "200"};
     a.insert(a.end(), bad.begin(), bad.end());
@@ -613,6 +616,10 @@ TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
     EXPECT_EQ(b.exit_code, 2) << bad.back();
     EXPECT_NE(b.err.find(text), std::string::npos) << b.err;
   }
+  const auto no_prefix = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
+                                  "2", "--requests", "20", "--prefix-zipf", "1"});
+  EXPECT_EQ(no_prefix.exit_code, 2);
+  EXPECT_NE(no_prefix.err.find("--shared-prefix-tokens"), std::string::npos) << no_prefix.err;
 }
 
 // The DRAM a service needs for a hit rate: the size found reaches it when simulated with

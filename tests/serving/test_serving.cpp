@@ -12,6 +12,7 @@
 #include "cost/estimate.hpp"
 #include "serving/fixture.hpp"
 #include "serving/offload.hpp"
+#include "serving/replica.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::serving {
@@ -869,6 +870,81 @@ TEST(PrefixCache, NoSharedBlocksEqualsCachingOff) {
 
 // Unpinned cached blocks live in the KV memory running requests leave: with room for one
 // request, B (another prefix) evicts A's blocks, so C (A's prefix again) finds nothing.
+// The eviction order by hand, on the cache itself: block A used twice, then B once (B most
+// recent); room for one block evicts A under LRU (least recently used) and B under LFU (least
+// frequently used). Equal use counts fall back to recency.
+TEST(PrefixCache, LfuEvictsTheLeastUsedBlockAndLruTheOldest) {
+  const uint64_t hashes[] = {10, 20, 30};
+  for (const auto policy : {EngineConfig::Eviction::lru, EngineConfig::Eviction::lfu}) {
+    Result::PrefixCache stats;
+    PrefixCache c(hashes, 1.0, stats, {}, policy);
+    for (int k = 0; k < 2; ++k) {
+      c.pin(0, 0, 1);
+      c.unpin(0, 1);
+    }
+    c.pin(1, 0, 1);
+    c.unpin(1, 1);
+    c.trim(1.0);
+    const bool a = c.match(0, 1) == 1, b = c.match(1, 1) == 1;
+    EXPECT_EQ(stats.evicted_blocks, 1u);
+    if (policy == EngineConfig::Eviction::lru) {
+      EXPECT_FALSE(a);
+      EXPECT_TRUE(b);
+    } else {
+      EXPECT_TRUE(a);
+      EXPECT_FALSE(b);
+    }
+    // A pinned block is never evicted; ties in use count go least recently used first.
+    c.pin(2, 0, 1);
+    c.unpin(2, 1);  // C: one use, newer than whatever is left
+    c.pin(0, 0, 1);
+    c.trim(0.0);
+    EXPECT_EQ(c.match(0, 1), 1u);
+    EXPECT_EQ(c.match(2, 1), 0u);
+  }
+}
+
+// Zipf popularity of the synthetic shared prefixes: group g drawn with probability proportional
+// to 1 / (g + 1)^s (within sampling error over 20,000 requests), the same draw for the same seed;
+// s = 0 keeps the cycle. LFU then keeps the popular prefixes a small cache cannot all hold
+// better than LRU does.
+TEST(PrefixCache, ZipfPopularityAndLfuKeepsThePopularPrefixes) {
+  Workload w;
+  w.requests = make_requests(20000, {300, 0}, {10, 0}, 100.0, 3);
+  add_shared_prefixes(w, 160, 50, 16, 1.0, 7);
+  std::vector<double> count(50, 0);
+  const uint32_t blocks = 10;
+  for (const auto& r : w.requests) count[r.hash_begin / blocks] += 1;
+  double h = 0;
+  for (int g = 0; g < 50; ++g) h += 1.0 / (g + 1);
+  for (const int g : {0, 1, 4, 20}) {
+    const double p = 1.0 / (g + 1) / h;
+    EXPECT_NEAR(count[static_cast<size_t>(g)] / 20000, p, 4 * std::sqrt(p * (1 - p) / 20000) + 1e-3) << g;
+  }
+  Workload again;
+  again.requests = make_requests(20000, {300, 0}, {10, 0}, 100.0, 3);
+  add_shared_prefixes(again, 160, 50, 16, 1.0, 7);
+  for (size_t i = 0; i < w.requests.size(); ++i) ASSERT_EQ(w.requests[i].hash_begin, again.requests[i].hash_begin);
+  Workload cycle;
+  cycle.requests = make_requests(100, {300, 0}, {10, 0}, 100.0, 3);
+  add_shared_prefixes(cycle, 160, 50, 16, 0.0, 7);
+  for (size_t i = 0; i < cycle.requests.size(); ++i) EXPECT_EQ(cycle.requests[i].hash_begin, (i % 50) * blocks);
+  EXPECT_THROW(add_shared_prefixes(cycle, 160, 50, 16, -1.0, 7), DiagnosticError);
+
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 2300);
+  e.prefix_caching = true;
+  Workload z;
+  z.requests = make_requests(4000, {2200, 0.05}, {100, 0.05}, 8.0, 11);
+  add_shared_prefixes(z, 2000, 2000, 16, 0.9, 11);
+  const auto lru = simulate(m, e, z);
+  e.eviction = EngineConfig::Eviction::lfu;
+  const auto lfu = simulate(m, e, z);
+  EXPECT_GT(lru.prefix_cache.hit_rate(), 0.2);
+  EXPECT_GT(lfu.prefix_cache.hit_rate(), lru.prefix_cache.hit_rate() + 0.01);
+  EXPECT_LT(lfu.ttft_s.mean, lru.ttft_s.mean);
+}
+
 TEST(PrefixCache, EvictsLeastRecentlyUsedBlocksWhenMemoryIsNeeded) {
   const auto m = llama8b().cost_model();
   auto e = engine_for(m, 0);
