@@ -49,13 +49,7 @@ const char* const kInheritanceFile = "inheritance.yaml";
 template <typename Terms>
 std::map<std::string, Terms> load_kernel_terms(const std::filesystem::path& dir) {
   std::map<std::string, Terms> out;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return out;
-  std::vector<std::filesystem::path> paths;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());
-  std::sort(paths.begin(), paths.end());
-  for (const auto& path : paths) {
+  for (const auto& path : io::files_with_extension(dir, ".yaml")) {
     const auto root = io::load_yaml_file(path);
     const auto family = root.required("family");
     if (family.as_string() != path.stem().string())
@@ -161,11 +155,8 @@ SoftwareTerms load_software_file(const std::filesystem::path& path) {
 namespace {
 
 std::vector<std::filesystem::path> yaml_files(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> paths;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".yaml" && e.path().filename() != kInheritanceFile)
-      paths.push_back(e.path());
-  std::sort(paths.begin(), paths.end());
+  auto paths = io::files_with_extension(dir, ".yaml");
+  std::erase_if(paths, [](const std::filesystem::path& p) { return p.filename() == kInheritanceFile; });
   return paths;
 }
 

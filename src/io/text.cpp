@@ -1,5 +1,7 @@
 #include "io/text.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -41,6 +43,16 @@ std::string read_text_file(const std::filesystem::path& path) {
   if (in.gcount() == static_cast<std::streamsize>(size) && in.peek() != std::char_traits<char>::eof())
     error(fmt::format("grew while being read (more than {} bytes)", size));
   return text;
+}
+
+std::vector<std::filesystem::path> files_with_extension(const std::filesystem::path& dir, const std::string& extension) {
+  std::vector<std::filesystem::path> paths;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return paths;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file() && e.path().extension() == extension) paths.push_back(e.path());
+  std::sort(paths.begin(), paths.end());
+  return paths;
 }
 
 int days_in_month(int y, int m) {

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace tf::io {
 
@@ -16,6 +17,10 @@ std::string read_text_file(const std::filesystem::path& path);
 // Writes a whole file atomically (a temporary file renamed over the target), creating parent
 // folders; failure is a DiagnosticError and leaves an existing file as it was.
 void write_text_file(const std::filesystem::path& path, const std::string& text);
+
+// The regular files in `dir` whose names end in `extension` (".yaml"), sorted; none when `dir`
+// is not a folder.
+std::vector<std::filesystem::path> files_with_extension(const std::filesystem::path& dir, const std::string& extension);
 
 // Fails (DiagnosticError naming the path) unless `dir` is a folder; `what` names it ("model catalog").
 void require_directory(const std::filesystem::path& dir, const std::string& what);

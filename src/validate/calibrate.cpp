@@ -7,6 +7,7 @@
 
 #include "core/diagnostic.hpp"
 #include "core/parallel.hpp"
+#include "io/text.hpp"
 #include "io/yaml_reader.hpp"
 
 namespace tf::validate {
@@ -62,14 +63,8 @@ void set_parameter(cost::Efficiency& e, size_t index, double v) {
 
 std::map<std::string, KernelPrior> load_kernel_priors(const std::filesystem::path& dir) {
   std::map<std::string, KernelPrior> out;
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return out;
-  std::vector<std::filesystem::path> paths;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.is_regular_file() && e.path().extension() == ".yaml") paths.push_back(e.path());
-  std::sort(paths.begin(), paths.end());
   const auto& specs = fitted_parameters();
-  for (const auto& path : paths) {
+  for (const auto& path : io::files_with_extension(dir, ".yaml")) {
     const auto root = io::load_yaml_file(path);
     KernelPrior k;
     k.file = path.string();
