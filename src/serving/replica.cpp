@@ -413,9 +413,10 @@ void Replica::iterate(const Arrival& external) {
     if (paged_) admitted_as_[i] = admissions_++;
     waiting_.pop_front();
     if (prefilled_ && epoch_[i] == 0) {  // its prompt's KV has arrived: it decodes from this step
-      const double ctx = reqs_[i]->input_tokens + 1;
+      const auto& r = *reqs_[i];
+      const double ctx = r.input_tokens + 1;
       prompt_done(i);
-      if (paged_) held += kv(ctx), growth += kv(ctx + 1) - kv(ctx);
+      if (paged_) held += streams_kv(model_, r, ctx), growth += r.streams * (kv(ctx + 1) - kv(ctx));
     } else {
       prefilling_.emplace_back(i, cached);
       prefilling_streams_ += reqs_[i]->streams;
@@ -519,19 +520,21 @@ void Replica::iterate(const Arrival& external) {
     steps = std::max(1.0, finishing_.top().tick - tick_);
     if (paged_ && growth > 0)
       steps = std::min(steps, std::max(1.0, std::floor((cap_kv_ + slack_ - reserved_ - held) / growth)));
-    double next_arrival = 0, next_need = 0;
+    double next_arrival = 0, next_need = 0, next_streams = 1;
     bool has_next = false;
     if (next_ < issued_ && !(external.request && external.time < arrival(next_))) {
       has_next = true;
       next_arrival = arrival(next_);
       next_need = need(next_);
+      next_streams = reqs_[next_]->streams;
     } else if (external.request) {
       const auto& r = *external.request;
       has_next = true;
       next_arrival = external.time;
       next_need = streams_kv(model_, r, paged_ ? r.input_tokens + 1 : r.input_tokens + r.output_tokens);
+      next_streams = r.streams;
     }
-    const bool admissible = waiting_.empty() && has_next && in_flight() + 1 <= cap_running_ + 1e-9 &&
+    const bool admissible = waiting_.empty() && has_next && in_flight() + next_streams <= cap_running_ + 1e-9 &&
                             reserved_ + held + growth * steps + next_need <= admit_cap_ + slack_;
     if (admissible || std::isfinite(next_ready)) {
       // The stretch ends at the first step after an arrival it could admit, or after the end of

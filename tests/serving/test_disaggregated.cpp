@@ -146,6 +146,34 @@ TEST(Disaggregation, ThinkTimesPauseTheClients) {
   EXPECT_THROW((void)simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w), DiagnosticError);
 }
 
+// Parallel streams on a disaggregated service: the prefill pool computes each prompt once and
+// its KV moves once; the decode pool runs every stream (paged, short of memory: it preempts),
+// emits every stream's tokens and never holds more KV than it has.
+TEST(Disaggregation, StreamsPrefillOnceMoveTheirKvOnceAndDecodeEveryStream) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(2).cost_model();
+  auto s = service(pm, dm, 25e9, 5e-6);
+  s.decode_engine.kv_admission = KvAdmission::paged;
+  s.decode_engine.kv_capacity_bytes = 12 * dm.kv_bytes_per_chip(1, 2000);
+  Workload w;
+  w.requests = make_requests(200, {1200, 0.3}, {300, 0.5}, 20.0, 13);
+  for (size_t i = 0; i < w.requests.size(); ++i) w.requests[i].streams = 1 + static_cast<uint32_t>(i % 3);
+  const auto r = simulate_disaggregated(s, w);
+  ASSERT_EQ(r.requests.size(), 200u);
+  double bytes = 0, out = 0;
+  for (size_t i = 0; i < r.requests.size(); ++i) {
+    EXPECT_EQ(r.requests[i].streams, w.requests[i].streams) << i;
+    EXPECT_GE(r.requests[i].finish_s, r.requests[i].first_token_s) << i;
+    bytes += pm.kv_bytes_per_chip(1, w.requests[i].input_tokens);
+    out += w.requests[i].output_tokens * w.requests[i].streams;
+  }
+  EXPECT_EQ(r.disaggregation.transfers, 200u);
+  EXPECT_NEAR(r.disaggregation.transferred_bytes, bytes, 1e-9 * bytes);
+  EXPECT_NEAR(r.output_tok_s * r.duration_s, out, 1e-6 * out);
+  EXPECT_GT(r.preemptions, 0u);
+  EXPECT_LE(r.peak_kv_bytes, *s.decode_engine.kv_capacity_bytes * (1 + 1e-9));
+}
+
 // Under load, with a decode pool short of KV memory (paged, so it preempts): every request
 // completes once, in order of its phases; each pool served every request; bytes moved are the
 // prompts' KV; the decode pool never holds more KV than it has; the same inputs repeat to the bit.
