@@ -216,13 +216,16 @@ TEST(Property, SimulationConservesRequestsAndTokensRespectsCapacityAndRepeats) {
     point_at(*c);
     const cost::StepCostModel m(c->deployment);
     const double isl = d.integer(16, 2048), osl = d.integer(2, 512);
-    // The longest request must fit the KV memory on its own.
-    if (m.kv_bytes_per_chip(1, isl * 1.5 + osl * 1.5) > m.memory().kv_free_bytes) continue;
+    const auto streams = static_cast<uint32_t>(d.pick(std::vector<double>{1, 1, 2, 4}));  // parallel streams
+    // The longest request must fit the KV memory on its own (its prompt once, every stream's output).
+    if (m.kv_bytes_per_chip(1, isl * 1.5) + streams * m.kv_bytes_per_chip(1, osl * 1.5) > m.memory().kv_free_bytes)
+      continue;
     serving::Workload w;
     const size_t n = static_cast<size_t>(d.integer(20, 200));
     const double rate = d.integer(0, 1) ? d.real(0.5, 50) : 0;
     const uint64_t seed = static_cast<uint64_t>(d.integer(1, 1 << 30));
     w.requests = serving::make_requests(n, {isl, 0.5}, {osl, 0.5}, rate, seed);
+    for (auto& q : w.requests) q.streams = streams;
     if (rate == 0) w.clients = d.integer(1, 64);
     serving::EngineConfig e;
     e.kv_admission = d.integer(0, 1) ? serving::KvAdmission::paged : serving::KvAdmission::whole_context;
@@ -241,6 +244,7 @@ TEST(Property, SimulationConservesRequestsAndTokensRespectsCapacityAndRepeats) {
     }
     EXPECT_EQ(in_done, in) << c->what;
     EXPECT_EQ(out_done, out) << c->what;
+    EXPECT_NEAR(r.output_tok_s * r.duration_s, out * streams, 1e-6 * out * streams) << c->what;
     EXPECT_LE(r.peak_kv_bytes, r.kv_capacity_bytes * (1 + 1e-9)) << c->what;
     // Same inputs and seed: the same run, to the bit.
     const auto again = serving::simulate(m, e, w);
