@@ -18,6 +18,7 @@ void register_report_commands(CLI::App& app, Context& ctx);     // report
 void register_serve_command(CLI::App& app, Context& ctx);        // serve
 
 // The web API's endpoints: each a command and the flags it takes as body keys.
-std::vector<report::ApiEndpoint> api_endpoints();
+// The API's endpoints; with `measured` (serve --measured FILE) also POST /api/v1/validate over it.
+std::vector<report::ApiEndpoint> api_endpoints(const std::string& measured = "");
 
 }  // namespace tf::cli

@@ -20,18 +20,22 @@ namespace {
 const std::vector<std::string> kNotApiKeys = {"help", "json", "csv", "requests-csv", "chrome-trace", "markdown",
                                               "scenario", "data", "trace", "lines"};
 
-report::ApiEndpoint post(const std::string& command, const std::string& description) {
+report::ApiEndpoint post(const std::string& command, const std::string& description,
+                         const std::vector<std::string>& fixed = {}) {
   report::ApiEndpoint e{"POST", "/api/v1/" + command, {command}, {}, description, "", ""};
-  for (const auto& f : command_flags(command))
-    if (std::find(kNotApiKeys.begin(), kNotApiKeys.end(), f.name) == kNotApiKeys.end())
+  e.command.insert(e.command.end(), fixed.begin(), fixed.end());
+  for (const auto& f : command_flags(command)) {
+    const bool is_fixed = std::find(fixed.begin(), fixed.end(), "--" + f.name) != fixed.end();
+    if (!is_fixed && std::find(kNotApiKeys.begin(), kNotApiKeys.end(), f.name) == kNotApiKeys.end())
       e.keys.push_back({f.name, f.takes_value});
+  }
   return e;
 }
 
 }  // namespace
 
-std::vector<report::ApiEndpoint> api_endpoints() {
-  return {
+std::vector<report::ApiEndpoint> api_endpoints(const std::string& measured) {
+  std::vector<report::ApiEndpoint> out{
       {"GET", "/api/v1/catalog/hardware", {"catalog", "hardware"}, {}, "every system of the hardware catalog (SI units)",
        "tokenfactory.catalog.hardware/1", "hardware"},
       {"GET", "/api/v1/catalog/models", {"catalog", "models"}, {}, "every model of the model catalog",
@@ -42,12 +46,20 @@ std::vector<report::ApiEndpoint> api_endpoints() {
       post("generations", "the generational chart (tokenfactory generations)"),
       post("plan", "the cheapest fleet that serves a demand at an SLO (tokenfactory plan)"),
   };
+  // Validation reads a measured-results file: the server's own (serve --measured), never a path a
+  // caller sends.
+  if (!measured.empty())
+    out.push_back(post("validate",
+                       "predicted vs measured on the server's measured-results file (tokenfactory validate)",
+                       {"--measured", measured}));
+  return out;
 }
 
 void register_serve_command(CLI::App& app, Context& ctx) {
   struct Opt {
     report::ServerOptions server;
     double max_body_kb = 64;
+    std::string measured;
   };
   auto o = std::make_shared<Opt>();
   auto* cmd = app.add_subcommand(
@@ -62,6 +74,10 @@ void register_serve_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--max-jobs", o->server.max_jobs, "Commands computing at once (others wait, then get 503)")
       ->capture_default_str();
   cmd->add_option("--max-body-kb", o->max_body_kb, "Largest request body (KiB; larger get 413)")->capture_default_str();
+  cmd->add_option("--measured", o->measured,
+                  "Measured-results CSV that POST /api/v1/validate predicts (checked at start; without it there is no "
+                  "validate endpoint)")
+      ->check(CLI::ExistingFile);
   cmd->callback([&ctx, o] {
     ctx.action = [&ctx, o] {
       if (o->server.port < 0 || o->server.port > 65535) fail("--port must be in [0, 65535]");
@@ -72,7 +88,13 @@ void register_serve_command(CLI::App& app, Context& ctx) {
       o->server.max_body_bytes = static_cast<size_t>(o->max_body_kb * 1024);
       // Catalogs load (and so are checked) once; every request reads them.
       auto shared = std::make_shared<const SharedData>(load_shared_data(ctx.data_flag));
-      report::ApiServer server(o->server, api_endpoints(),
+      if (!o->measured.empty()) {
+        // A file validate cannot read is refused now, not at every request.
+        std::ostringstream out, err;
+        if (run({"validate", "--measured", o->measured, "--summary-only"}, out, err, shared.get()) != 0)
+          fail("serve --measured: " + error_message(err.str()));
+      }
+      report::ApiServer server(o->server, api_endpoints(o->measured),
                                [shared](const std::vector<std::string>& args) {
                                  std::ostringstream out, err;
                                  const int code = run(args, out, err, shared.get());

@@ -93,6 +93,10 @@ TEST(Cli, UnknownFlagAndMissingArgumentAreExitCode2) {
   const auto r = run_cli({"calibrate-kernels", "--bogus"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown flag --bogus for calibrate-kernels"), std::string::npos) << r.err;
+  // serve --measured checks its file before it listens.
+  const auto sm = run_cli({"serve", "--port", "0", "--measured", (test::data_dir() / "hardware" / "README.md").string()});
+  EXPECT_EQ(sm.exit_code, 2);
+  EXPECT_NE(sm.err.find("serve --measured"), std::string::npos) << sm.err;
   const auto m = run_cli({"calibrate", "--min-rows", "3"});
   EXPECT_EQ(m.exit_code, 2);
   EXPECT_NE(m.err.find("--measured is required"), std::string::npos) << m.err;

@@ -28,7 +28,7 @@ using nlohmann::json;
 // A server on a free loopback port, serving from its own thread until destroyed.
 class LiveServer {
  public:
-  explicit LiveServer(report::ServerOptions o = {}, report::CommandRunner runner = {}) {
+  explicit LiveServer(report::ServerOptions o = {}, report::CommandRunner runner = {}, const std::string& measured = "") {
     o.port = 0;
     if (!runner) {
       auto shared = std::make_shared<const cli::SharedData>(cli::load_shared_data(test::data_dir().string()));
@@ -38,7 +38,7 @@ class LiveServer {
         return report::CommandOutput{code, out.str(), err.str()};
       };
     }
-    server_ = std::make_unique<report::ApiServer>(o, cli::api_endpoints(), runner, "<html>app</html>");
+    server_ = std::make_unique<report::ApiServer>(o, cli::api_endpoints(measured), runner, "<html>app</html>");
     port_ = server_->bind();
     thread_ = std::thread([this] { server_->listen(); });
     while (!server_->running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -142,6 +142,39 @@ TEST(ApiServer, EveryEndpointAnswersWithTheCommandsDocument) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_EQ(page->body, "<html>app</html>");
+}
+
+// POST /api/v1/validate exists only when the server has a measured-results file of its own
+// (serve --measured): it answers with the command line's document over that file; a caller cannot
+// name a file (the key is refused, as every local path is).
+TEST(ApiServer, ValidateRunsOnTheServersMeasuredFileOnly) {
+  test::TempDir dir;
+  const auto csv = dir.write(
+      "measured.csv",
+      "id,hardware,num_chips,model,weight_dtype,act_dtype,kv_dtype,tp,pp,ep,dp,attention_dp,scenario,isl,osl,"
+      "concurrency,request_rate,spec_decode,metric,value,unit,trust,source,notes\n"
+      "T-1,h100-sxm,1,meta-llama/Llama-3.1-8B-Instruct,fp8,fp8,fp8,1,1,1,1,false,offline,128,128,,,none,"
+      "output_tok_s,1000,tok/s,B,test,\"vllm: 500 reqs\"\n");
+  {
+    LiveServer none;
+    auto c = none.client();
+    const auto r = c.Post("/api/v1/validate", "{}", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+  }
+  LiveServer s({}, {}, csv.string());
+  auto c = s.client();
+  const auto r = c.Post("/api/v1/validate", "{}", "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const auto cli = test::run_cli({"validate", "--measured", csv.string(), "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(body_of(r), json::parse(cli.out));
+  EXPECT_EQ(body_of(r)["schema"], "tokenfactory.validate/1");
+  const auto bad = c.Post("/api/v1/validate", R"({"measured": "/etc/passwd"})", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("unknown key 'measured'"), std::string::npos) << bad->body;
 }
 
 TEST(ApiServer, BadRequestsGetAFourHundredWithAMessage) {
