@@ -94,7 +94,10 @@ Calibration keeps hardware and software apart. **Hardware terms** belong to a ha
 (memory-bandwidth, GEMM, attention and network fractions, collective latency; written to
 `data/calibration/<family>.yaml`); **software terms** belong to the serving engine that ran the
 row (per-step and per-layer overheads, and the host's per-layer dispatch time of runs without
-captured graphs, `eager_launch`, which only eager rows identify;
+captured graphs, `eager_launch`, which only eager rows identify; and the time a request spends
+outside the engine's steps, `request_overhead`: the server's receive, tokenisation, hand-off to
+the scheduler and streaming of the first token, once in every TTFT and E2E and in a closed-loop
+client's cycle, which only TTFT and E2E rows identify;
 `data/calibration/engines/<engine>.yaml`), fitted over that engine's rows on every family it ran on, so an engine's launch and scheduling costs are no longer
 absorbed into the chip it happened to run on. Engines with fewer than 20 rows, rows whose engine
 is not recognised, and every prediction that names no engine (`frontier`, `estimate` and

@@ -48,6 +48,7 @@ struct SimulateOptions {
   std::string scheduler = "mixed";
   std::string kv_admission;  // empty: the --engine profile's (paged when it preempts), else whole-context
   double step_tokens = 0, max_running = 0;
+  double request_overhead_ms = 0;
   unsigned long long seed = 1;
   bool json = false;
   std::string requests_csv;
@@ -280,6 +281,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* step_tokens = cmd->add_option("--step-tokens", o->step_tokens,
                   "Token budget per step (max_num_batched_tokens; default: the efficiency file's activation_tokens)");
   auto* max_running = cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
+  auto* request_overhead = cmd->add_option(
+      "--request-overhead-ms", o->request_overhead_ms,
+      "Time each request spends outside the engine's steps (HTTP receive, tokenisation, hand-off, streaming the "
+      "first token back), once in every TTFT and E2E, in [0, 1000] ms (default: the engine's fitted "
+      "request_overhead, data/calibration/engines)");
   cmd->add_option("--kv-admission", o->kv_admission,
                   "How requests get KV memory: 'whole-context' (reserved at admission, never evicted: TensorRT-LLM "
                   "guaranteed-no-evict) or 'paged' (prompt blocks at admission, grown per token, the latest request "
@@ -388,10 +394,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -557,6 +563,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            : profile          ? profile->token_budget
                                               : d.efficiency->activation_tokens;
       engine.max_running = o->max_running > 0 ? o->max_running : profile ? profile->max_sequences : 0;
+      if (given(request_overhead)) {
+        if (!(o->request_overhead_ms >= 0 && o->request_overhead_ms <= 1000))
+          fail(fmt::format("--request-overhead-ms must be in [0, 1000], got {}", o->request_overhead_ms));
+        engine.request_overhead_s = o->request_overhead_ms / 1e3;
+      }
       engine.kv_admission = !o->kv_admission.empty()
                                 ? (o->kv_admission == "paged" ? serving::KvAdmission::paged
                                                               : serving::KvAdmission::whole_context)
@@ -779,14 +790,20 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           {"step_tokens", engine.step_tokens},
           {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()},
           {"kv_admission", serving::to_string(engine.kv_admission)}};
+      const double overhead_s = engine.request_overhead_s.value_or(d.efficiency->request_overhead_s);
+      engine_json["request_overhead_ms"] = overhead_s * 1e3;
+      engine_json["request_overhead_source"] =
+          given(request_overhead) ? std::string("--request-overhead-ms") : d.efficiency->provenance.software_summary();
       if (profile) engine_json["profile"] = profile->id;
       const std::string engine_line = fmt::format(
-          "provenance: {}; software terms: {}\nengine{}: {} steps, {} KV, token budget {:.0f}, {}",
+          "provenance: {}; software terms: {}\nengine{}: {} steps, {} KV, token budget {:.0f}, {}, request overhead "
+          "{:.3g} ms{}",
           provenance_text(system, *d.efficiency), d.efficiency->provenance.software_summary(),
           profile ? " " + profile->id : std::string(), serving::to_string(engine.scheduler),
           serving::to_string(engine.kv_admission), engine.step_tokens,
           engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
-                                 : std::string("KV memory decides the batch"));
+                                 : std::string("KV memory decides the batch"),
+          overhead_s * 1e3, given(request_overhead) ? " (--request-overhead-ms)" : "");
 
       if (o->find_max_rate) {
         serving::RateSearchSpec spec;
@@ -1295,7 +1312,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       // when there is one), for comparison.
       const double mean_in_system = st.measured ? st.mean_in_system : r.mean_in_system;
       const double steady_c = std::max<double>(d.dp, std::round(mean_in_system));
-      const auto e = cost::estimate(m, cost::Workload{mean_isl, mean_osl, steady_c}, false);
+      auto e = cost::estimate(m, cost::Workload{mean_isl, mean_osl, steady_c}, false);
+      e.ttft_s += overhead_s - d.efficiency->request_overhead_s;  // as the run: --request-overhead-ms
 
       if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
       if (!o->chrome_trace.empty())

@@ -402,14 +402,15 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           }
           md +=
               "\n### Software terms per engine (fitted across families)\n\n| engine | fit | rows | families | step "
-              "overhead us | layer overhead us | eager launch us/layer | in-sample median APE % | flags "
-              "|\n|---|---|---:|---|---:|---:|---:|---:|---|\n";
+              "overhead us | layer overhead us | eager launch us/layer | request overhead ms | in-sample median APE "
+              "% | flags |\n|---|---|---:|---|---:|---:|---:|---:|---:|---|\n";
           for (const auto& g : cal.engines) {
             std::vector<std::string> fams;
             for (const auto& [f, n] : g.families) fams.push_back(fmt::format("{} {}", f, n));
-            md += fmt::format("| {} | {} | {} | {} | {:.0f} | {:.1f} | {:.0f} | {:.1f} | {} |\n", g.engine, g.kind,
-                              g.rows, join(fams, ", "), g.step_overhead_s * 1e6, g.layer_overhead_s * 1e6,
-                              g.eager_launch_s * 1e6, g.in_sample.median_ape, join(g.flags, "; "));
+            md += fmt::format("| {} | {} | {} | {} | {:.0f} | {:.1f} | {:.0f} | {:.1f} | {:.1f} | {} |\n", g.engine,
+                              g.kind, g.rows, join(fams, ", "), g.step_overhead_s * 1e6, g.layer_overhead_s * 1e6,
+                              g.eager_launch_s * 1e6, g.request_overhead_s * 1e3, g.in_sample.median_ape,
+                              join(g.flags, "; "));
           }
           io::write_text_file(*markdown, md + "\n");
         }
@@ -431,6 +432,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
                             {"step_overhead_s", e.step_overhead_s},
                             {"layer_overhead_s", e.layer_overhead_s},
                             {"eager_launch_s", e.eager_launch_s},
+                            {"request_overhead_s", e.request_overhead_s},
                             {"collective_latency_s", e.collective_latency_s},
                             {"loss_start", f.start_loss},
                             {"loss_fit", f.loss},
@@ -449,6 +451,8 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
                             {"layer_overhead_s", g.layer_overhead_s},
                             {"eager_launch_s", g.eager_launch_s},
                             {"eager_rows", g.eager_rows},
+                            {"request_overhead_s", g.request_overhead_s},
+                            {"latency_rows", g.latency_rows},
                             {"loss_start", g.start_loss},
                             {"loss_fit", g.loss},
                             {"flags", g.flags},
@@ -475,15 +479,17 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           }
           t.print(*ctx.out);
           *ctx.out << "\nsoftware terms per engine (across families):\n";
-          Table te({"engine", "fit", "rows", "families", "step us", "layer us", "eager us/layer",
+          Table te({"engine", "fit", "rows", "families", "step us", "layer us", "eager us/layer", "request ms",
                     "in-sample median APE %", "flags"});
-          te.right_align({2, 4, 5, 6, 7});
+          te.right_align({2, 4, 5, 6, 7, 8});
           for (const auto& g : cal.engines) {
             std::vector<std::string> fams;
             for (const auto& [f, n] : g.families) fams.push_back(fmt::format("{} {}", f, n));
             te.add_row({g.engine, g.kind, std::to_string(g.rows), join(fams, ", "), fixed(g.step_overhead_s * 1e6, 0),
                         fixed(g.layer_overhead_s * 1e6, 1),
                         g.eager_rows > 0 ? fixed(g.eager_launch_s * 1e6, 0) : fixed(g.eager_launch_s * 1e6, 0) + " (prior)",
+                        g.latency_rows > 0 ? fixed(g.request_overhead_s * 1e3, 1)
+                                           : fixed(g.request_overhead_s * 1e3, 1) + " (prior)",
                         fixed(g.in_sample.median_ape, 1), join(g.flags, "; ")});
           }
           te.print(*ctx.out);

@@ -22,6 +22,7 @@ const std::vector<std::string> kKeys{"family",
                                      "step_overhead",
                                      "layer_overhead",
                                      "eager_launch",
+                                     "request_overhead",
                                      "memory_utilization",
                                      "runtime_reserve",
                                      "activation_tokens",
@@ -39,6 +40,14 @@ double fraction(const io::YamlNode& root, const char* key) {
 
 double quantity(const io::YamlNode& root, const char* key, Dimension d) {
   return value_node(root, key).as_quantity(d);
+}
+
+// The engine's time per request outside its steps: at most 1 s (beyond that it is a queue or a
+// missing mechanism, not an overhead).
+double request_overhead(const io::YamlNode& root) {
+  const double x = quantity(root, "request_overhead", Dimension::seconds);
+  if (!(x >= 0 && x <= 1)) value_node(root, "request_overhead").fail(fmt::format("{} ms is not in [0, 1000] ms", x * 1e3));
+  return x;
 }
 
 const char* const kInheritanceFile = "inheritance.yaml";
@@ -113,6 +122,7 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   e.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
   e.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
   e.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
+  e.request_overhead_s = request_overhead(root);
   e.runtime_reserve_bytes = quantity(root, "runtime_reserve", Dimension::bytes);
   e.moe_floor_s = quantity(root, "moe_floor", Dimension::seconds);
   if (!(e.moe_floor_s >= 0 && e.moe_floor_s <= 1e-3))
@@ -125,7 +135,8 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
 
 SoftwareTerms load_software_file(const std::filesystem::path& path) {
   const auto root = io::load_yaml_file(path);
-  root.expect_keys({"engine", "description", "step_overhead", "layer_overhead", "eager_launch", "calibration"});
+  root.expect_keys(
+      {"engine", "description", "step_overhead", "layer_overhead", "eager_launch", "request_overhead", "calibration"});
   SoftwareTerms t;
   t.file = path.string();
   t.engine = root.required("engine").as_string();
@@ -134,6 +145,7 @@ SoftwareTerms load_software_file(const std::filesystem::path& path) {
   t.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
   t.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
   t.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
+  t.request_overhead_s = request_overhead(root);
   if (auto cal = root.optional("calibration")) {
     cal->expect_map();
     if (auto rows = cal->optional("rows")) {
@@ -282,6 +294,7 @@ void EfficiencyTable::resolve() {
         e.step_overhead_s = sw.step_overhead_s;
         e.layer_overhead_s = sw.layer_overhead_s;
         e.eager_launch_s = sw.eager_launch_s;
+        e.request_overhead_s = sw.request_overhead_s;
         e.provenance.software_engine = engine;
         e.provenance.software_rows = sw.rows;
         e.provenance.software_cv_ape_pct = sw.cv_median_ape_pct;

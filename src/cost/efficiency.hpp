@@ -57,6 +57,11 @@ struct Efficiency {
   // Host time to dispatch one layer's kernels in eager mode (Launch::eager): a software term of
   // the engine, unused when the step runs as captured graphs.
   double eager_launch_s = 0;
+  // Time a request spends outside the engine's steps, once per request: the API server's
+  // receive and tokenisation, the hand-off to the scheduler and streaming the first token back.
+  // A software term of the engine: it adds to TTFT and E2E (and a closed-loop client's cycle),
+  // never to a step.
+  double request_overhead_s = 0;
   double memory_utilization = 0;
   double runtime_reserve_bytes = 0;
   double activation_tokens = 0;
@@ -77,6 +82,7 @@ struct SoftwareTerms {
   double step_overhead_s = 0;
   double layer_overhead_s = 0;
   double eager_launch_s = 0;
+  double request_overhead_s = 0;
   long long rows = 0;
   double cv_median_ape_pct = -1;
 };

@@ -121,8 +121,9 @@ Estimate estimate(const StepCostModel& model, const Workload& w, bool with_ceili
   const double others = std::max(0.0, prefill_steps - chunks);
   e.tpot_s = cycle_steps > chunks ? (others * t_mixed.time_s + decode_steps * t_decode.time_s) / (cycle_steps - chunks)
                                   : e.step.time_s;
-  // Arrive mid-step, then the prompt's chunk steps, each shared with the running decodes.
-  e.ttft_s = chunks * t_mixed.time_s + 0.5 * e.step.time_s;
+  // The request overhead outside the engine's steps, then arrive mid-step, then the prompt's
+  // chunk steps, each shared with the running decodes.
+  e.ttft_s = model.deployment().efficiency->request_overhead_s + chunks * t_mixed.time_s + 0.5 * e.step.time_s;
   e.output_tok_s_per_user = 1.0 / e.tpot_s;
   e.output_tok_s = d.dp * b * w.osl / cycle_s;
   e.output_tok_s_per_chip = b * w.osl / cycle_s / chips;

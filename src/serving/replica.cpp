@@ -210,7 +210,9 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
       caching_(engine.prefix_caching && !w.block_hashes.empty()),
       linear_kv_(model.kv_is_linear()),
       kv_per_token_(model.kv_bytes_per_chip(1, 1)),
-      clients_(static_cast<size_t>(std::max(0, w.clients))) {
+      clients_(static_cast<size_t>(std::max(0, w.clients))),
+      frontend_s_(engine.request_overhead_s ? *engine.request_overhead_s
+                                            : model.deployment().efficiency->request_overhead_s) {
   res_.kv_capacity_bytes = cap_kv;
   res_.prefix_cache.enabled = engine.prefix_caching;
   // Prefix caching: a request's leading cached blocks are pinned at admission and skipped by its
@@ -510,7 +512,7 @@ void Replica::iterate(const Arrival& external) {
     // Nothing can run until a prefix load ends (or a request arrives): the clock moves there.
     double until = next_ready;
     if (next_ < issued_) until = std::min(until, std::max(t_, arrival(next_)));
-    if (external.request) until = std::min(until, std::max(t_, external.time));
+    if (external.request) until = std::min(until, std::max(t_, engine_time(external.time)));
     if (!std::isfinite(until)) fail("simulation: internal error: no request can make progress");
     t_ = std::max(t_, until);
     return;
@@ -522,7 +524,7 @@ void Replica::iterate(const Arrival& external) {
       steps = std::min(steps, std::max(1.0, std::floor((cap_kv_ + slack_ - reserved_ - held) / growth)));
     double next_arrival = 0, next_need = 0, next_streams = 1;
     bool has_next = false;
-    if (next_ < issued_ && !(external.request && external.time < arrival(next_))) {
+    if (next_ < issued_ && !(external.request && engine_time(external.time) < arrival(next_))) {
       has_next = true;
       next_arrival = arrival(next_);
       next_need = need(next_);
@@ -530,7 +532,7 @@ void Replica::iterate(const Arrival& external) {
     } else if (external.request) {
       const auto& r = *external.request;
       has_next = true;
-      next_arrival = external.time;
+      next_arrival = engine_time(external.time);
       next_need = streams_kv(model_, r, paged_ ? r.input_tokens + 1 : r.input_tokens + r.output_tokens);
       next_streams = r.streams;
     }

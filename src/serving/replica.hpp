@@ -135,8 +135,11 @@ class Replica {
 
  private:
   double kv(double tokens) const { return model_.kv_bytes_per_chip(1, tokens); }
-  // When request i arrives (closed loop: +inf until its client sends it); kept in its record.
-  double arrival(size_t i) const { return res_.requests[i].arrival_s; }
+  // When request i reaches the engine (closed loop: +inf until its client sends it): its
+  // client's send time (kept in its record) plus the request overhead outside the engine's
+  // steps. A decode pool's requests come from a prefill pool, not a client: none.
+  double arrival(size_t i) const { return engine_time(res_.requests[i].arrival_s); }
+  double engine_time(double client_s) const { return client_s + (prefilled_ ? 0 : frontend_s_); }
   // KV bytes per chip request i holds while its prompt runs: its whole context (whole-context
   // admission), or its prompt and next token (paged; a preempted request's prompt holds the
   // tokens it had generated).
@@ -162,6 +165,7 @@ class Replica {
   double kv_per_token_;   // KV bytes per chip of one token's context (when linear)
   bool prefilled_ = false;
   size_t clients_;
+  double frontend_s_;     // request overhead outside the engine's steps (EngineConfig)
   Result res_;
   std::vector<const Request*> reqs_;  // the caller's requests (they outlive the replica)
   std::vector<double> prompt_, emitted_;

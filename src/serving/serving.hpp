@@ -97,6 +97,11 @@ struct EngineConfig {
   // activations and reserve (StepCostModel::memory().kv_free_bytes). A request reserves the KV
   // of its whole context (input + output, sliding windows included) when it is admitted.
   std::optional<double> kv_capacity_bytes;
+  // Time a request spends outside the engine's steps (HTTP receive, tokenisation, hand-off to
+  // the scheduler, streaming the first token back): the engine sees a request this long after
+  // its client sends it, so TTFT, E2E and a closed-loop client's cycle include it. Unset: the
+  // cost model's efficiency (`request_overhead`, a software term fitted per engine).
+  std::optional<double> request_overhead_s;
 };
 
 struct Request {

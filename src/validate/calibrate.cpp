@@ -17,7 +17,9 @@ const std::vector<ParamSpec>& fitted_parameters() {
   // GEMM 15-90% and attention 5-90% of dense peak, collectives 10-95% of link peak; fixed costs
   // bounded by what engine profiles show (a step above 10 ms or a layer above 150 us of pure
   // overhead is not an efficiency, it is a missing mechanism); eager dispatch of one layer's
-  // kernels from 0 to 1 ms (PyTorch eager issues a kernel in ~5-20 us, a layer has ~10-30).
+  // kernels from 0 to 1 ms (PyTorch eager issues a kernel in ~5-20 us, a layer has ~10-30); a
+  // request's time outside the steps (HTTP, tokenisation, hand-off, streaming back) from 0 to
+  // 200 ms (beyond that it is a queue, not an overhead).
   static const std::vector<ParamSpec> p{{"memory_bandwidth_fraction", 0.40, 0.95, false},
                                         {"compute_fraction", 0.15, 0.90, false},
                                         {"attention_compute_fraction", 0.05, 0.90, false},
@@ -25,7 +27,8 @@ const std::vector<ParamSpec>& fitted_parameters() {
                                         {"step_overhead", 0.0, 10e-3, true},
                                         {"layer_overhead", 0.0, 150e-6, true},
                                         {"collective_latency", 0.0, 50e-6, false},
-                                        {"eager_launch", 0.0, 1e-3, true}};
+                                        {"eager_launch", 0.0, 1e-3, true},
+                                        {"request_overhead", 0.0, 200e-3, true}};
   return p;
 }
 
@@ -47,8 +50,10 @@ double* field(cost::Efficiency& e, size_t i) {
       return &e.layer_overhead_s;
     case 6:
       return &e.collective_latency_s;
-    default:
+    case 7:
       return &e.eager_launch_s;
+    default:
+      return &e.request_overhead_s;
   }
 }
 
@@ -95,6 +100,12 @@ std::string engine_key(const PreparedRow& p) {
 namespace {
 
 using Vec = std::vector<double>;
+
+// Rows whose metric includes a request's time outside the engine's steps once (time to first
+// token, end to end): the only ones that identify request_overhead.
+bool identifies_request_overhead(const MeasuredRow& row) {
+  return row.metric == Metric::ttft_ms || row.metric == Metric::ttft_ms_median || row.metric == Metric::e2e_s;
+}
 
 // Bounded transform: value = lo + (hi - lo) * sigmoid(z).
 double to_value(double z, const ParamSpec& s) {
@@ -364,6 +375,7 @@ cost::Efficiency Calibration::efficiency_for(const PreparedRow& p, const cost::E
     e.step_overhead_s = eng->step_overhead_s;
     e.layer_overhead_s = eng->layer_overhead_s;
     e.eager_launch_s = eng->eager_launch_s;
+    e.request_overhead_s = eng->request_overhead_s;
   }
   return e;
 }
@@ -749,11 +761,13 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
     g.step_overhead_s = v[0];
     g.layer_overhead_s = v[1];
     g.eager_launch_s = v[2];
+    g.request_overhead_s = v[3];
     g.rows = er.size();
     for (const auto* r : er) {
       ++g.groups[r->p->row->group];
       ++g.families[r->family];
       if (r->p->deployment.launch == cost::Launch::eager) ++g.eager_rows;
+      if (identifies_request_overhead(*r->p->row)) ++g.latency_rows;
     }
     g.start_loss = eng_start_loss.count(engine) ? eng_start_loss.at(engine) : 0;
     g.loss = exact_loss(er);
@@ -764,6 +778,10 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
       // Rows that ran as graphs do not move it: not a fit, and not a bound worth flagging.
       std::erase_if(g.flags, [](const std::string& f) { return f.starts_with("eager_launch "); });
       g.flags.push_back("eager_launch not identified (no eager rows): held at its prior");
+    }
+    if (g.latency_rows == 0) {
+      std::erase_if(g.flags, [](const std::string& f) { return f.starts_with("request_overhead "); });
+      g.flags.push_back("request_overhead not identified (no TTFT or E2E rows): held at its prior");
     }
     g.in_sample = stats_under(er, st);
     return g;
@@ -902,6 +920,7 @@ std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const
   qty("step_overhead", fmt::format("{:.6g} us", e.step_overhead_s * 1e6), sw);
   qty("layer_overhead", fmt::format("{:.6g} us", e.layer_overhead_s * 1e6), sw);
   qty("eager_launch", fmt::format("{:.6g} us", e.eager_launch_s * 1e6), sw);
+  qty("request_overhead", fmt::format("{:.6g} ms", e.request_overhead_s * 1e3), sw);
   frac("memory_utilization", e.memory_utilization, kept);
   qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
   y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
@@ -936,6 +955,10 @@ std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set
                    fit.eager_rows > 0 ? src
                                       : std::string("held at its prior (data/efficiency/default.yaml): none of this "
                                                     "engine's rows ran eager"));
+  y += fmt::format("request_overhead: {{value: \"{:.6g} ms\", source: \"{}\"}}\n", fit.request_overhead_s * 1e3,
+                   fit.latency_rows > 0 ? src
+                                        : std::string("held at its prior (data/efficiency/default.yaml): none of "
+                                                      "this engine's rows measured TTFT or E2E"));
   std::string y2 = yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
                                    cross_validated, hold_out, fit.flags);
   // Rows per hardware family, inside the calibration block (before its flags).

@@ -77,9 +77,10 @@ struct FamilyFit {
 struct EngineFit {
   std::string engine;  // profile id; "default" = the typical engine (all rows)
   std::string kind;    // "engine" (own rows) or "typical" (all rows)
-  double step_overhead_s = 0, layer_overhead_s = 0, eager_launch_s = 0;
+  double step_overhead_s = 0, layer_overhead_s = 0, eager_launch_s = 0, request_overhead_s = 0;
   size_t rows = 0;
   size_t eager_rows = 0;  // rows run in eager mode: without them eager_launch stays at its prior
+  size_t latency_rows = 0;  // TTFT / E2E rows: without them request_overhead stays at its prior
   std::map<std::string, size_t> groups;    // rows per source group
   std::map<std::string, size_t> families;  // rows per hardware family
   double start_loss = 0, loss = 0;

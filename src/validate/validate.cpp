@@ -681,7 +681,7 @@ bool predict_disaggregated(const PreparedRow& p, const cost::Efficiency& eff, bo
   const auto one = batch_times(pm, 1, isl, 1);
   op.output_tok_s = req_per_s * osl;
   op.tpot_s = tpot;
-  op.ttft_s = one.prefill_s;
+  op.ttft_s = eff.request_overhead_s + one.prefill_s;
   if (row.scenario == Scenario::fixed_concurrency)  // Little's law over the request cycle
     op.ttft_s = std::max(op.ttft_s, *row.concurrency / req_per_s - (osl - 1) * tpot);
   op.e2e_s = op.ttft_s + (osl - 1) * tpot;
@@ -755,10 +755,11 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
     const double b = n / k;
     const auto t = batch_times(m, b, isl, osl);
     const double wave_s = t.prefill_s + (osl - 1) * t.decode_s;
-    op.e2e_s = k * wave_s;
+    // Every request first spends the engine's request overhead outside its steps.
+    op.e2e_s = eff.request_overhead_s + k * wave_s;
     op.output_tok_s = dpf * n * osl / op.e2e_s;
     op.tpot_s = t.decode_s;
-    op.ttft_s = (k - 1) / 2 * wave_s + t.prefill_s * (b + 1) / (2 * b);
+    op.ttft_s = eff.request_overhead_s + (k - 1) / 2 * wave_s + t.prefill_s * (b + 1) / (2 * b);
     op.batch = b;
   };
   switch (row.scenario) {
@@ -806,7 +807,7 @@ Prediction predict_impl(const PreparedRow& p, const cost::Efficiency& eff, bool 
         // prompt waits for the prompts of its burst ahead of it, prefilled in activation-budget
         // chunks. The steady-state TTFT (prefill alone) is the lower bound.
         const auto t = batch_times(m, b, isl, osl);
-        op.ttft_s = std::max(op.ttft_s, t.prefill_s * (b + 1) / (2 * b) + 0.5 * op.tpot_s);
+        op.ttft_s = std::max(op.ttft_s, eff.request_overhead_s + t.prefill_s * (b + 1) / (2 * b) + 0.5 * op.tpot_s);
       }
       if (per_replica > engine_cap) {
         // Closed loop beyond capacity: the excess waits (Little's law on the request cycle).

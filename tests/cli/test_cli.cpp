@@ -499,6 +499,33 @@ TEST(CliSimulate, NegligibleLoadReproducesTheAnalyticalLatency) {
   EXPECT_LE(res["peak_kv_bytes_per_chip"].get<double>(), j["engine"]["kv_capacity_bytes_per_chip"].get<double>());
 }
 
+// --request-overhead-ms replaces the engine's fitted overhead outside its steps: every TTFT moves
+// by the difference, TPOT does not, the document states the value and where it came from, and a
+// value out of range is refused naming the flag.
+TEST(CliSimulate, RequestOverheadFlagMovesTtftNotTpot) {
+  auto run = [](const char* ms) {
+    std::vector<std::string> a{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
+                               "0.1", "--requests", "20", "--isl", "1000", "--osl", "50", "--json"};
+    if (ms) a.insert(a.end(), {"--request-overhead-ms", ms});
+    return run_cli(a);
+  };
+  const auto base = run(nullptr), zero = run("0"), fifty = run("50");
+  for (const auto* r : {&base, &zero, &fifty}) ASSERT_EQ(r->exit_code, 0) << r->err;
+  const auto jb = json::parse(base.out), j0 = json::parse(zero.out), j50 = json::parse(fifty.out);
+  const double fitted = jb["engine"]["request_overhead_ms"].get<double>();
+  EXPECT_GT(fitted, 0);
+  EXPECT_EQ(j50["engine"]["request_overhead_ms"].get<double>(), 50);
+  EXPECT_EQ(j50["engine"]["request_overhead_source"].get<std::string>(), "--request-overhead-ms");
+  const double t0 = j0["result"]["ttft_ms"]["mean"].get<double>();
+  EXPECT_NEAR(j50["result"]["ttft_ms"]["mean"].get<double>() - t0, 50, 1e-6);
+  EXPECT_NEAR(jb["result"]["ttft_ms"]["mean"].get<double>() - t0, fitted, 1e-6);
+  EXPECT_NEAR(j50["result"]["tpot_ms"]["mean"].get<double>(), j0["result"]["tpot_ms"]["mean"].get<double>(), 1e-9);
+  EXPECT_NEAR(j50["steady_state"]["ttft_ms"].get<double>() - j0["steady_state"]["ttft_ms"].get<double>(), 50, 1e-6);
+  const auto bad = run("1500");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--request-overhead-ms"), std::string::npos) << bad.err;
+}
+
 TEST(CliSimulate, ClosedLoopReplicasAndRequestRecords) {
   test::TempDir dir;
   const auto csv = dir.path() / "req.csv";

@@ -372,7 +372,7 @@ TEST(SteadyState, CycleOfChunkStepsAndDecodeStepsByHand) {
   // A request's decode steps: the other prompts' chunk steps and the pure decode steps.
   EXPECT_NEAR(e.tpot_s, ((np - chunks) * tm + (steps - np) * td) / (steps - chunks), 1e-12);
   EXPECT_NEAR(e.output_tok_s, b * osl / (mean * steps), 1e-6);
-  EXPECT_NEAR(e.ttft_s, chunks * tm + 0.5 * mean, 1e-12);
+  EXPECT_NEAR(e.ttft_s, s.eff.request_overhead_s + chunks * tm + 0.5 * mean, 1e-12);
   // Concavity: pricing the average step over-prices MoE decode.
   const double averaged = m.step(Batch{b, isl + osl / 2, b * isl / osl, isl, b / osl}).time_s;
   EXPECT_LT(e.tpot_s, averaged);

@@ -151,32 +151,37 @@ TEST(Provenance, EngineSoftwareTermsOverrideTheFamilysOverheads) {
   for (const auto& e : std::filesystem::directory_iterator(test::data_dir() / "efficiency"))
     std::filesystem::copy(e.path(), data / "efficiency" / e.path().filename());
   std::filesystem::create_directories(data / "calibration" / "engines");
-  auto engine_file = [&](const std::string& id, const char* step, const char* layer, const char* eager) {
+  auto engine_file = [&](const std::string& id, const char* step, const char* layer, const char* eager,
+                         const char* request) {
     std::ofstream(data / "calibration" / "engines" / (id + ".yaml"))
         << "engine: " << id << "\ndescription: test\nstep_overhead: {value: \"" << step
         << "\", source: test}\nlayer_overhead: {value: \"" << layer << "\", source: test}\neager_launch: {value: \""
-        << eager << "\", source: test}\ncalibration: {rows: 40, cross_validated: {median_ape_pct: 11.5}}\n";
+        << eager << "\", source: test}\nrequest_overhead: {value: \"" << request
+        << "\", source: test}\ncalibration: {rows: 40, cross_validated: {median_ape_pct: 11.5}}\n";
   };
-  engine_file("default", "2000 us", "12 us", "150 us");
-  engine_file("vllm-v1", "1100 us", "9 us", "90 us");
+  engine_file("default", "2000 us", "12 us", "150 us", "4 ms");
+  engine_file("vllm-v1", "1100 us", "9 us", "90 us", "25 ms");
   const auto t = EfficiencyTable::load(data / "efficiency");
   const auto u = EfficiencyTable::load_uncalibrated(data / "efficiency");
   const auto& named = t.for_family("hopper", "vllm-v1");
   EXPECT_DOUBLE_EQ(named.step_overhead_s, 1100e-6);
   EXPECT_DOUBLE_EQ(named.layer_overhead_s, 9e-6);
   EXPECT_DOUBLE_EQ(named.eager_launch_s, 90e-6);
+  EXPECT_DOUBLE_EQ(named.request_overhead_s, 25e-3);
   EXPECT_EQ(named.provenance.software_engine, "vllm-v1");
   EXPECT_EQ(named.provenance.software_summary(), "engine vllm-v1 (calibrated, 40 rows, CV 11.5%)");
   // Hardware terms are the family's, whatever the engine.
   EXPECT_DOUBLE_EQ(named.memory_bandwidth_fraction, u.for_family("hopper").memory_bandwidth_fraction);
   // No engine named, or an engine without a file of its own: the typical engine.
   EXPECT_DOUBLE_EQ(t.for_family("hopper").step_overhead_s, 2000e-6);
+  EXPECT_DOUBLE_EQ(t.for_family("hopper").request_overhead_s, 4e-3);
   EXPECT_EQ(t.for_family("hopper", "tensorrt-llm").provenance.software_engine, "default");
   EXPECT_DOUBLE_EQ(t.for_family("no-such-family", "vllm-v1").step_overhead_s, 1100e-6);
   // Inherited families take the engine's terms too; a vendor stack keeps its own anchors.
   EXPECT_DOUBLE_EQ(t.for_family("blackwell-ultra", "vllm-v1").step_overhead_s, 1100e-6);
   EXPECT_DOUBLE_EQ(t.for_family("groq-lpu", "vllm-v1").step_overhead_s, u.for_family("groq-lpu").step_overhead_s);
   EXPECT_DOUBLE_EQ(t.for_family("groq-lpu", "vllm-v1").eager_launch_s, u.for_family("groq-lpu").eager_launch_s);
+  EXPECT_DOUBLE_EQ(t.for_family("groq-lpu", "vllm-v1").request_overhead_s, u.for_family("groq-lpu").request_overhead_s);
   EXPECT_EQ(t.for_family("groq-lpu", "vllm-v1").provenance.software_summary(), "family file");
   // Without calibrated engine terms the family file's overheads apply and say so.
   EXPECT_EQ(u.for_family("hopper", "vllm-v1").provenance.software_summary(), "family file");
@@ -264,6 +269,35 @@ TEST(Provenance, AnEfficiencyFileWithoutAMoeFloorIsRefused) {
   } catch (const DiagnosticError& e) {
     EXPECT_NE(std::string(e.what()).find("moe_floor"), std::string::npos) << e.what();
   }
+}
+
+// Every efficiency file states the engine's request overhead, as a time in [0, 1000] ms: a file
+// without it, or with a value out of range, is refused naming the file and the key.
+TEST(Provenance, AnEfficiencyFileStatesItsRequestOverheadWithinRange) {
+  test::TempDir dir;
+  const std::string text = io::read_text_file(test::data_dir() / "efficiency" / "default.yaml");
+  const auto at = text.find("request_overhead:");
+  ASSERT_NE(at, std::string::npos);
+  const auto end = text.find('\n', at);
+  const auto path = dir.path() / "default.yaml";
+  for (const std::string& line : {std::string(), std::string("request_overhead: {value: \"2 s\", source: test}\n"),
+                                 std::string("request_overhead: {value: \"-1 ms\", source: test}\n"),
+                                 std::string("request_overhead: {value: 12, source: test}\n")}) {
+    std::string t = text;
+    t.replace(at, end - at + 1, line);
+    std::ofstream(path) << t;
+    try {
+      (void)load_efficiency_file(path);
+      FAIL() << "expected an error for '" << line << "'";
+    } catch (const DiagnosticError& e) {
+      EXPECT_NE(std::string(e.what()).find("request_overhead"), std::string::npos) << e.what();
+      EXPECT_NE(e.diagnostic().file.find("default.yaml"), std::string::npos) << e.what();
+    }
+  }
+  std::string ok = text;
+  ok.replace(at, end - at + 1, "request_overhead: {value: \"40 ms\", source: test}\n");
+  std::ofstream(path) << ok;
+  EXPECT_DOUBLE_EQ(load_efficiency_file(path).request_overhead_s, 40e-3);
 }
 
 }  // namespace

@@ -18,6 +18,10 @@
 namespace tf::serving {
 namespace {
 
+// The engine's time per request outside its steps (the efficiency's request_overhead): once in
+// every TTFT and E2E.
+double overhead(const cost::StepCostModel& m) { return m.deployment().efficiency->request_overhead_s; }
+
 EngineConfig engine_for(const cost::StepCostModel&, double) {
   EngineConfig e;  // KV capacity: the deployment's free KV memory
   e.step_tokens = 8192;
@@ -45,7 +49,7 @@ TEST(Serving, OneRequestIsItsPrefillThenOneDecodeStepPerToken) {
   w.requests = {{0.0, 1000, 101}};
   const auto r = simulate(m, engine_for(m, 1101), w);
   ASSERT_EQ(r.requests.size(), 1u);
-  const double ttft = prefill_time(m, 1000, 1000);
+  const double ttft = overhead(m) + prefill_time(m, 1000, 1000);
   EXPECT_NEAR(r.requests[0].ttft_s(), ttft, 1e-12);
   // Hand sum of the 100 decode steps, context 1001 .. 1100 tokens.
   double decode = 0;
@@ -54,6 +58,38 @@ TEST(Serving, OneRequestIsItsPrefillThenOneDecodeStepPerToken) {
   EXPECT_NEAR(r.tpot_s.mean, decode / 100, 1e-4 * decode / 100);
   EXPECT_DOUBLE_EQ(r.steps, 101);
   EXPECT_LE(r.step_evaluations, 3u);  // one prefill step, one jump over the decode stretch
+}
+
+// The request overhead is time outside the engine's steps: it adds once to a request's TTFT and
+// E2E and never to a step (TPOT and step counts unchanged); a closed-loop client's next request
+// reaches the engine that much later, so n requests in turn take n overheads longer.
+TEST(Serving, RequestOverheadIsOutsideTheStepsAndInTheClientsCycle) {
+  const auto m = llama8b().cost_model();
+  auto none = engine_for(m, 0), some = engine_for(m, 0);
+  none.request_overhead_s = 0;
+  some.request_overhead_s = 0.05;
+  Workload open;
+  open.requests = {{0.0, 1000, 101}, {30.0, 500, 11}};
+  const auto a = simulate(m, none, open), b = simulate(m, some, open);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(b.requests[i].ttft_s(), a.requests[i].ttft_s() + 0.05, 1e-12) << i;
+    EXPECT_NEAR(b.requests[i].e2e_s(), a.requests[i].e2e_s() + 0.05, 1e-12) << i;
+    EXPECT_NEAR(b.requests[i].tpot_s(), a.requests[i].tpot_s(), 1e-12) << i;
+  }
+  EXPECT_DOUBLE_EQ(a.steps, b.steps);
+  Workload closed;
+  closed.clients = 1;
+  closed.requests.assign(3, Request{0.0, 1000, 101});
+  const auto c = simulate(m, none, closed), d = simulate(m, some, closed);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(d.requests[i].ttft_s(), c.requests[i].ttft_s() + 0.05, 1e-9) << i;
+    if (i > 0) {
+      EXPECT_DOUBLE_EQ(d.requests[i].arrival_s, d.requests[i - 1].finish_s) << i;  // the client sends at once
+    }
+  }
+  EXPECT_NEAR(d.requests[2].finish_s, c.requests[2].finish_s + 3 * 0.05, 1e-9);
+  // Unset, the cost model's efficiency decides.
+  EXPECT_NEAR(simulate(m, engine_for(m, 0), open).requests[0].ttft_s(), a.requests[0].ttft_s() + overhead(m), 1e-12);
 }
 
 // Each pipeline micro-batch is an engine iteration with its own token budget, so a replica step
@@ -95,7 +131,7 @@ TEST(Serving, LongPromptIsChunkedByTheTokenBudget) {
   b.prefill_tokens = 3616;
   b.prefill_seqs = 1;
   const double last = m.step(b).time_s;
-  EXPECT_NEAR(r.requests[0].ttft_s(), 2 * full + last, 1e-12);
+  EXPECT_NEAR(r.requests[0].ttft_s(), overhead(m) + 2 * full + last, 1e-12);
   EXPECT_DOUBLE_EQ(r.steps, 3);
   EXPECT_DOUBLE_EQ(r.requests[0].finish_s, r.requests[0].first_token_s);  // one output token
 }
@@ -214,7 +250,7 @@ TEST(Streams, OnePromptThenNSequencesDecodingTogetherByHand) {
   const auto r = simulate(m, e, w);
   ASSERT_EQ(r.requests.size(), 1u);
   EXPECT_EQ(r.requests[0].streams, 8u);
-  EXPECT_NEAR(r.requests[0].ttft_s(), prefill_time(m, 1000, 1000), 1e-12);
+  EXPECT_NEAR(r.requests[0].ttft_s(), overhead(m) + prefill_time(m, 1000, 1000), 1e-12);
   double decode = 0;
   for (int k = 1; k <= 100; ++k) decode += decode_time(m, 8, 1000 + k);
   EXPECT_NEAR(r.tpot_s.mean, decode / 100, 1e-4 * decode / 100);
@@ -240,7 +276,7 @@ TEST(Streams, NStreamsDecodeAsNRequestsButPrefillTheirPromptOnce) {
     e.kv_admission = adm;
     const auto a = simulate(m, e, one), b = simulate(m, e, many);
     EXPECT_NEAR(a.tpot_s.mean, b.tpot_s.mean, 1e-9 * b.tpot_s.mean);
-    EXPECT_NEAR(a.requests[0].ttft_s(), prefill_time(m, 2000, 2000), 1e-12);
+    EXPECT_NEAR(a.requests[0].ttft_s(), overhead(m) + prefill_time(m, 2000, 2000), 1e-12);
     EXPECT_LT(a.requests[0].ttft_s(), b.ttft_s.mean);
     EXPECT_NEAR(a.output_tok_s * a.duration_s, b.output_tok_s * b.duration_s, 1e-9 * 1200);
     // The prompt's KV once, not four times.
@@ -840,7 +876,7 @@ TEST(PrefixCache, HitsSkipTheCachedPrefillByHand) {
   b.prefill_pieces = 1;
   b.prefill_prior = 2000;
   const double chunk = m.step(b).time_s;
-  EXPECT_NEAR(r.requests[1].first_token_s - 100.0, chunk, 1e-12);  // arrives while the engine idles
+  EXPECT_NEAR(r.requests[1].first_token_s - 100.0, overhead(m) + chunk, 1e-12);  // reaches an idle engine
   EXPECT_DOUBLE_EQ(r.prefix_cache.hit_tokens, 2000);
   EXPECT_DOUBLE_EQ(r.prefix_cache.lookup_tokens, 6000);
   EXPECT_NEAR(r.prefix_cache.hit_rate(), 1.0 / 3, 1e-12);
