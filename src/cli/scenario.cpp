@@ -38,6 +38,7 @@ const std::vector<KeySpec>& key_specs() {
       {"kv_admission", "--kv-admission", Kind::text},
       {"step_tokens", "--step-tokens", Kind::number},
       {"max_running", "--max-running", Kind::number},
+      {"request_overhead_ms", "--request-overhead-ms", Kind::number},
       {"prefix_caching", "--prefix-caching", Kind::flag},
       {"kv_offload", "--kv-offload", Kind::text},
       {"kv_reload", "--kv-reload", Kind::text},

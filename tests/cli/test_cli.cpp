@@ -1334,11 +1334,15 @@ variants:
     deployment: {dp: 3}
   - name: traced
     workload: {trace: t.csv, rate: ~, requests: ~, isl: ~, osl: ~, seed: ~}
+  - name: slow-frontend
+    request_overhead_ms: 40
 )").string();
   const auto r = run_cli({"simulate", "--scenario", file, "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = json::parse(r.out);
-  ASSERT_EQ(j["variants"].size(), 3u);
+  ASSERT_EQ(j["variants"].size(), 4u);
+  EXPECT_EQ(j["variants"][3]["result"]["engine"]["request_overhead_ms"].get<double>(), 40);
+  EXPECT_LT(j["variants"][0]["result"]["engine"]["request_overhead_ms"].get<double>(), 40);
   EXPECT_EQ(j["scenario"]["name"], "two-routers");
   EXPECT_EQ(j["variants"][1]["result"]["router"]["policy"], "least-outstanding-tokens");
   EXPECT_EQ(j["variants"][1]["result"]["chips"], 3);
