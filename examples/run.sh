@@ -45,4 +45,8 @@ grep -q "8-streams" "$out/last.txt"
 # 11. An SRAM (LPU) decode pool behind an H100 prefill pool, against colocated H100s.
 run simulate --scenario "$here/lpu-decode.yaml"
 grep -q "h100-prefill-64-lpu-decode" "$out/last.txt"
-echo "examples: 16 passed, 0 failed"
+# 12. KV-cache tiers on a multi-turn chat trace in the Mooncake format: HBM, + DRAM, + DRAM and SSD.
+run simulate --scenario "$here/kv-tiering-mooncake.yaml" --json
+grep -q '"name": "hbm+8gb-dram+ssd"' "$out/last.txt"
+grep -q '"name": "ssd"' "$out/last.txt"
+echo "examples: 17 passed, 0 failed"

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -1366,6 +1367,106 @@ variants:
   const auto text = run_cli({"simulate", "--scenario", file});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   for (const char* name : {"rr ", "lot ", "traced "}) EXPECT_NE(text.out.find(name), std::string::npos) << name;
+}
+
+// The share of a Mooncake-format trace's prompt tokens an unbounded prefix cache shared by
+// every replica reuses: per request, its leading blocks seen before (at least one prompt token
+// is computed), over all prompt tokens. The bound no cache size can beat.
+double unbounded_prefix_hit_rate(const std::filesystem::path& trace) {
+  std::ifstream in(trace);
+  std::set<long long> seen;
+  double hit = 0, total = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto r = json::parse(line);
+    const double input = r["input_length"].get<double>();
+    total += input;
+    double k = 0;
+    for (const auto& h : r["hash_ids"]) {
+      if (!seen.count(h.get<long long>())) break;
+      ++k;
+    }
+    hit += std::min(k * 512, input - 1);
+    for (const auto& h : r["hash_ids"]) seen.insert(h.get<long long>());
+  }
+  return hit / total;
+}
+
+// Runs examples/kv-tiering-mooncake.yaml on `trace` and checks what it claims: each tier below
+// the device raises the prefix reuse, none beyond the unbounded cache's; the full DRAM tier and
+// the small DRAM with the SSD below reach that bound on the example trace; the bytes a tier
+// loads are its blocks x a block's bytes; TTFT falls with each tier; and the cache-less fleet
+// that meets the SLO costs twice the $/Mtok on twice the chips.
+json run_kv_tiering(const std::filesystem::path& trace) {
+  test::TempDir dir;
+  const auto examples = test::data_dir().parent_path() / "examples";
+  std::string text;
+  {
+    std::ifstream in(examples / "kv-tiering-mooncake.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  const std::string key = "workload: {trace: conversation-trace.jsonl}";
+  const auto at = text.find(key);
+  EXPECT_NE(at, std::string::npos);
+  text.replace(at, key.size(), "workload: {trace: " + trace.string() + "}");
+  const auto file = dir.write("s.yaml", text).string();
+  const auto r = run_cli({"simulate", "--scenario", file, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = json::parse(r.out);
+  json out;
+  for (const auto& v : doc["variants"]) out[v["name"].get<std::string>()] = v["result"];
+  return out;
+}
+
+TEST(CliScenario, KvTieringExampleReachesTheUnboundedReuseWithTiers) {
+  const auto trace = test::data_dir().parent_path() / "examples" / "conversation-trace.jsonl";
+  const double bound = unbounded_prefix_hit_rate(trace);
+  const auto v = run_kv_tiering(trace);
+  ASSERT_EQ(v.size(), 6u);
+  auto hit = [&](const char* name) { return v[name]["result"]["prefix_cache"]["hit_rate"].get<double>(); };
+  auto ttft = [&](const char* name) { return v[name]["result"]["ttft_ms"]["mean"].get<double>(); };
+  EXPECT_EQ(v["no-caching"]["result"]["prefix_cache"]["hit_tokens"].get<double>(), 0);
+  EXPECT_LT(hit("hbm"), hit("hbm+8gb-dram"));
+  EXPECT_LT(hit("hbm+8gb-dram"), hit("hbm+8gb-dram+ssd"));
+  for (const char* n : {"hbm", "hbm+dram", "hbm+8gb-dram", "hbm+8gb-dram+ssd"}) EXPECT_LE(hit(n), bound + 1e-12) << n;
+  EXPECT_NEAR(hit("hbm+dram"), bound, 1e-9);
+  EXPECT_NEAR(hit("hbm+8gb-dram+ssd"), bound, 1e-9);
+  EXPECT_LT(ttft("hbm+dram"), ttft("hbm+8gb-dram"));
+  EXPECT_LT(ttft("hbm+8gb-dram"), ttft("hbm"));
+  EXPECT_LT(ttft("hbm"), ttft("no-caching"));
+  // A 512-token block of Llama-3.1-70B's BF16 KV on one of four chips: 80 layers x 8 KV heads x
+  // 128 x (K, V) x 2 B x 512 tokens / 4.
+  const double block_bytes = 80.0 * 8 * 128 * 2 * 2 * 512 / 4;
+  for (const auto& t : v["hbm+8gb-dram+ssd"]["result"]["prefix_cache"]["offload"]["tiers"]) {
+    const double blocks = t["hit_tokens"].get<double>() / 512;
+    EXPECT_GT(blocks, 0) << t["name"];
+    EXPECT_NEAR(t["loaded_bytes_per_chip"].get<double>(), blocks * block_bytes, 1e-6 * blocks * block_bytes) << t["name"];
+    EXPECT_LE(t["peak_blocks_per_replica"].get<double>(), t["capacity_blocks_per_replica"].get<double>()) << t["name"];
+  }
+  // Without a cache the SLO takes twice the chips: the same tokens at twice the cost per token.
+  const auto& big = v["no-caching-8-gpus"];
+  EXPECT_EQ(big["chips"].get<int>(), 2 * v["hbm+dram"]["chips"].get<int>());
+  EXPECT_GT(big["metrics"]["whole_run"]["slo_attainment"].get<double>(), 0.99);
+  EXPECT_LT(v["no-caching"]["metrics"]["whole_run"]["slo_attainment"].get<double>(), 0.5);
+  EXPECT_NEAR(big["economics"]["usd_per_mtok_output"].get<double>(),
+              2 * v["hbm+dram"]["economics"]["usd_per_mtok_output"].get<double>(),
+              0.02 * big["economics"]["usd_per_mtok_output"].get<double>());
+}
+
+// The same scenario on the Mooncake FAST'25 conversation trace itself (../shared): the tiers
+// order the reuse the same way and none passes the trace's unbounded reuse.
+TEST(CliScenario, KvTieringOnTheMooncakeConversationTrace) {
+  const auto trace = test::shared_dir() / "traces" / "mooncake-fast25" / "conversation_trace.jsonl";
+  if (!std::filesystem::exists(trace)) GTEST_SKIP() << "shared Mooncake trace not present: " << trace;
+  const double bound = unbounded_prefix_hit_rate(trace);
+  const auto v = run_kv_tiering(trace);
+  auto hit = [&](const char* name) { return v[name]["result"]["prefix_cache"]["hit_rate"].get<double>(); };
+  EXPECT_GT(hit("hbm"), 0);
+  EXPECT_LE(hit("hbm"), hit("hbm+8gb-dram"));
+  EXPECT_LT(hit("hbm+8gb-dram"), hit("hbm+8gb-dram+ssd"));
+  EXPECT_LT(hit("hbm"), hit("hbm+dram"));
+  for (const char* n : {"hbm", "hbm+dram", "hbm+8gb-dram", "hbm+8gb-dram+ssd"}) EXPECT_LE(hit(n), bound + 1e-12) << n;
 }
 
 // The disaggregation example: four chips in every variant, each priced on the rental basis, the
