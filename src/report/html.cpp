@@ -17,7 +17,7 @@ std::string_view app_js() { return assets::app_js; }
 const std::vector<std::string_view>& report_schemas() {
   static const std::vector<std::string_view> s = {"tokenfactory.frontier/1", "tokenfactory.generations/1",
                                                   "tokenfactory.validate/1", "tokenfactory.simulate/1",
-                                                  "tokenfactory.scenario/1"};
+                                                  "tokenfactory.scenario/1", "tokenfactory.plan/1"};
   return s;
 }
 
@@ -28,7 +28,7 @@ void check_report_document(const Json& doc, const std::string& where) {
     throw DiagnosticError(Diagnostic{.file = where,
                                      .key = "schema",
                                      .message = "not a tokenfactory result document (no \"schema\" key)",
-                                     .hint = "save one with --json from: frontier, generations, validate, simulate"});
+                                     .hint = "save one with --json from: frontier, generations, validate, simulate, plan"});
   const auto schema = doc["schema"].get<std::string>();
   for (auto s : report_schemas())
     if (schema == s) return;

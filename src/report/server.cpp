@@ -316,7 +316,13 @@ std::string app_html() {
           "<div id=\"tf-results\"></div>"
           "<h2>Simulate a deployment</h2><section class=\"card\"><form class=\"app\" id=\"tf-sim-controls\"></form>"
           "<p class=\"status\" id=\"tf-sim-status\">the model and token counts above; arrivals and requests here</p>"
-          "</section><div id=\"tf-sim-results\"></div></main>\n</body>\n</html>\n";
+          "</section><div id=\"tf-sim-results\"></div>"
+          "<h2>Plan a fleet</h2><section class=\"card\"><form class=\"app\" id=\"tf-plan-controls\"></form>"
+          "<p class=\"status\" id=\"tf-plan-status\">the model, systems, token counts, precisions, SLO and price basis "
+          "above; the demand here</p></section><div id=\"tf-plan-results\"></div>"
+          "<h2>Predicted vs measured</h2><section class=\"card\"><form class=\"app\" id=\"tf-val-controls\"></form>"
+          "<p class=\"status\" id=\"tf-val-status\">checking whether this server has measured results...</p>"
+          "</section><div id=\"tf-val-results\"></div></main>\n</body>\n</html>\n";
   return html;
 }
 

@@ -1,18 +1,22 @@
 // The web app in headless Chromium against a real `tokenfactory serve` on a free loopback port:
 // the page loads its catalogs from the API, draws the frontier, and changing a control (the
 // output length, the systems) recomputes and redraws it; no console errors, no request leaves
-// the server's origin.
-//   node app.test.mjs TOKENFACTORY_BINARY ARTIFACT_DIR
+// the server's origin. A fleet plan for a demand is drawn on request; with measured results
+// (serve --measured, from ../shared when present) so is predicted vs measured.
+//   node app.test.mjs TOKENFACTORY_BINARY ARTIFACT_DIR [MEASURED_CSV]
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { check, checkCharts, launch, watchedPage } from './browser.mjs';
 
-const [binary, artifacts] = process.argv.slice(2);
+const [binary, artifacts, measured] = process.argv.slice(2);
 mkdirSync(artifacts, { recursive: true });
+const withMeasured = measured && existsSync(measured);
+if (!withMeasured) console.log('note: no measured CSV (../shared absent): the validation view is not exercised');
 
-const server = spawn(binary, ['serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(binary, ['serve', '--port', '0', ...(withMeasured ? ['--measured', measured] : [])],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
 const origin = await new Promise((resolve, reject) => {
   let text = '';
   const timer = setTimeout(() => reject(new Error('serve did not print its address in 30 s')), 30000);
@@ -60,6 +64,36 @@ try {
   check(simTitles.includes('KV cache in use and sequences in flight over time'), `app: simulation charts ${simTitles.join(', ')}`);
   await checkCharts(page, 'app after a simulation');
   await page.screenshot({ path: path.join(artifacts, 'app-simulation.png'), fullPage: true });
+  // A fleet plan for the demand over the two systems: the cheapest first, one row per system.
+  await page.fill('input[aria-label="demand output tokens/s"]', '100000');
+  await page.click('#tf-plan-controls button');
+  await page.waitForSelector('body[data-plans="1"], #tf-plan-status.error', { timeout: 120000 });
+  const planStatus = await page.$eval('#tf-plan-status', (s) => s.textContent);
+  check(await page.$('body[data-plans="1"]'), `app: the plan failed: ${planStatus}`);
+  const planLede = await page.$eval('#tf-plan-results p.lede', (p) => p.textContent);
+  check(/the cheapest fleet is \d[\d,]* x \S+/.test(planLede), `app: plan summary '${planLede}'`);
+  const planRows = await page.$$eval('#tf-plan-results table.data tbody tr', (rows) => rows.map((r) => r.children[0].textContent));
+  check(planRows.length === 2, `app: plan rows ${planRows.join(', ')}`);
+  const planTitles = await page.$$eval('#tf-plan-results .tf-chart', (els) => els.map((e) => e.dataset.title));
+  check(planTitles.some((t) => t.startsWith('Cost per million output tokens')), `app: plan charts ${planTitles.join(', ')}`);
+  await checkCharts(page, 'app after a plan');
+  await page.screenshot({ path: path.join(artifacts, 'app-plan.png'), fullPage: true });
+  await (await page.$('#tf-plan-results')).screenshot({ path: path.join(artifacts, 'app-plan-view.png') });
+  // Predicted vs measured on the server's measured file, when it has one.
+  const valStatus0 = await page.$eval('#tf-val-status', (s) => s.textContent);
+  if (withMeasured) {
+    await page.click('#tf-val-controls button');
+    await page.waitForSelector('body[data-validated="true"], #tf-val-status.error', { timeout: 120000 });
+    const valStatus = await page.$eval('#tf-val-status', (s) => s.textContent);
+    check(await page.$('body[data-validated="true"]'), `app: validation failed: ${valStatus}`);
+    const valTitles = await page.$$eval('#tf-val-results .tf-chart', (els) => els.map((e) => e.dataset.title));
+    check(valTitles.includes('Predicted vs measured'), `app: validation charts ${valTitles.join(', ')}`);
+    await checkCharts(page, 'app after validation');
+    await page.screenshot({ path: path.join(artifacts, 'app-validate.png'), fullPage: true });
+    await (await page.$('#tf-val-results')).screenshot({ path: path.join(artifacts, 'app-validate-view.png') });
+  } else {
+    check(/no measured results/.test(valStatus0), `app: validation status without a measured file: ${valStatus0}`);
+  }
 
   // An impossible input shows the API's message instead of a chart.
   await page.fill('input[aria-label="input tokens"]', '0');

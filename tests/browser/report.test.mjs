@@ -25,8 +25,11 @@ writeFileSync(sim, tf('simulate', '--model', 'meta-llama/Llama-3.1-8B-Instruct',
 const scenario = path.join(artifacts, 'scenario.json');
 writeFileSync(scenario, tf('simulate', '--scenario', path.join(path.dirname(new URL(import.meta.url).pathname),
   '../../examples/scenario-routers.yaml'), '--json'));
+const plan = path.join(artifacts, 'plan.json');
+writeFileSync(plan, tf('plan', '--model', 'llama-3.1-70b-instruct', '--hardware', 'h100-sxm,b200,mi300x',
+  '--demand-output-tok-s', '200000', '--isl', '4096', '--osl', '512', '--min-tok-s-per-user', '40', '--json'));
 const simReport = path.join(artifacts, 'simulate-report.html');
-tf('report', '--out', simReport, '--from', `${sim},${scenario}`);
+tf('report', '--out', simReport, '--from', `${sim},${scenario},${plan}`);
 
 const browser = await launch();
 try {
@@ -74,8 +77,16 @@ try {
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
     const charts = await checkCharts(page, 'simulate report');
     const titles = charts.map((c) => c.title);
-    for (const t of ['Time to first token distribution', 'KV cache in use and sequences in flight over time'])
+    for (const t of ['Time to first token distribution', 'KV cache in use and sequences in flight over time',
+      'Cost per million output tokens of each system\'s cheapest fleet'])
       check(titles.includes(t), `simulate report: missing chart '${t}'`);
+    // The plan: its winner named, one fleet row per system with its provenance.
+    const lede = await page.$eval('section[data-schema="tokenfactory.plan/1"] p.lede', (p) => p.textContent);
+    check(/the cheapest fleet is \d[\d,]* x \S+/.test(lede), `simulate report: plan summary '${lede}'`);
+    const fleets = await page.$$eval('section[data-schema="tokenfactory.plan/1"] table.data tbody tr',
+      (rows) => rows.map((r) => r.lastElementChild.textContent));
+    check(fleets.length === 3 && fleets.every((t) => /calibrated|inherited|default|pooled|anchors/.test(t)),
+      `simulate report: plan fleet rows ${JSON.stringify(fleets)}`);
     // The scenario: its variants side by side, then each variant's charts.
     const variants = await page.$$eval('section[data-schema="tokenfactory.scenario/1"] table.data tbody tr', (rows) => rows.length);
     check(variants >= 2, `simulate report: scenario variants table has ${variants} rows`);

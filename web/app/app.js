@@ -161,6 +161,76 @@
         fail(e.message);
       }
     });
+    // A fleet plan for a demand: the cheapest fleet per selected system at the SLO above, priced
+    // on the chosen basis (POST /api/v1/plan), drawn with the report's plan view.
+    const planCard = document.getElementById('tf-plan-controls');
+    const planStatus = document.getElementById('tf-plan-status');
+    const planResults = document.getElementById('tf-plan-results');
+    const demand = el('input', { type: 'number', min: '0', step: 'any', value: '200000', 'aria-label': 'demand output tokens/s' });
+    const planRun = el('button', { type: 'button', text: 'Plan' });
+    planCard.append(field('demand (output tokens/s)', demand), field('\u00a0', planRun));
+    planCard.addEventListener('submit', (e) => e.preventDefault());
+    let plans = 0;
+    planRun.addEventListener('click', async () => {
+      const fail = (m) => { planStatus.textContent = m; planStatus.className = 'status error'; };
+      const body = { model: model.value, hardware: selected(systems), isl: Number(isl.value), osl: Number(osl.value),
+        precisions: selected(precisions), 'max-chips': Number(maxChips.value), 'min-tok-s-per-user': Number(target.value) || 0,
+        'demand-output-tok-s': Number(demand.value), 'price-basis': basis.value };
+      if (!body.hardware.length || !body.precisions.length) return fail('choose at least one system and one precision');
+      planStatus.textContent = 'planning...';
+      planStatus.className = 'status';
+      const t0 = performance.now();
+      try {
+        const r = await fetch('/api/v1/plan', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const doc = await r.json();
+        if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
+        for (const ch of planResults.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
+        planResults.replaceChildren();
+        TF.renderPlan(planResults, doc);
+        plans += 1;
+        planStatus.textContent = `${doc.systems.length} systems planned in ${Math.round(performance.now() - t0)} ms` +
+          (doc.best ? `; cheapest: ${doc.best.hardware}` : '; none serves the demand at the SLO');
+        document.body.setAttribute('data-plans', String(plans));
+      } catch (e) {
+        fail(e.message);
+      }
+    });
+
+    // Validation, when the server was started with measured results (serve --measured FILE): the
+    // engine predicts every row of that file (POST /api/v1/validate) and the report's view draws
+    // predicted against measured. A caller never names a file.
+    const valCard = document.getElementById('tf-val-controls');
+    const valStatus = document.getElementById('tf-val-status');
+    const valResults = document.getElementById('tf-val-results');
+    let index = null;
+    try { index = await api('/api/v1'); } catch (e) { index = null; }
+    const hasValidate = index && (index.endpoints || []).some((e) => e.path === '/api/v1/validate');
+    if (!hasValidate) {
+      valStatus.textContent = 'this server has no measured results (start it with serve --measured FILE to compare predictions with them)';
+    } else {
+      const valRun = el('button', { type: 'button', text: 'Validate' });
+      valCard.append(field('every row of the server\'s measured-results file', valRun));
+      valCard.addEventListener('submit', (e) => e.preventDefault());
+      valStatus.textContent = 'predict every measured row with the engine (calibrated efficiencies)';
+      valRun.addEventListener('click', async () => {
+        valStatus.textContent = 'predicting...';
+        valStatus.className = 'status';
+        const t0 = performance.now();
+        try {
+          const r = await fetch('/api/v1/validate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+          const doc = await r.json();
+          if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
+          for (const ch of valResults.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
+          valResults.replaceChildren();
+          TF.renderValidate(valResults, doc);
+          valStatus.textContent = `${doc.summary.supported} of ${doc.summary.n} rows predicted in ${Math.round(performance.now() - t0)} ms`;
+          document.body.setAttribute('data-validated', 'true');
+        } catch (e) {
+          valStatus.textContent = e.message;
+          valStatus.className = 'status error';
+        }
+      });
+    }
     await update();
   }
   document.addEventListener('DOMContentLoaded', start);

@@ -470,6 +470,62 @@
     }
   };
 
+  // ---------- plan ----------
+  // The cheapest fleet per system that serves the demand at the SLO: cost per Mtok as bars (the
+  // winner first), the fleet each implies (chips, racks, MW, HBM, capex) in a table, each system's
+  // provenance beside it.
+  TF.renderPlan = function (parent, doc) {
+    const section = el('section', { class: 'doc', 'data-schema': doc.schema });
+    parent.append(section);
+    const slo = doc.slo || {};
+    const limits = [`>= ${fmt(slo.min_tok_s_per_user, 0)} tok/s per user`];
+    if (slo.max_ttft_ms > 0) limits.push(`TTFT <= ${fmt(slo.max_ttft_ms, 0)} ms`);
+    if (slo.max_tpot_ms > 0) limits.push(`TPOT <= ${fmt(slo.max_tpot_ms, 0)} ms`);
+    const systems = (doc.systems || []).slice().sort((a, b) => a.usd_per_mtok - b.usd_per_mtok);
+    const b = doc.best;
+    section.append(el('h2', { text: `Plan: ${doc.model}, ${fmt(doc.demand_output_tok_s, 0)} output tok/s` }),
+      el('p', { class: 'lede', text: b
+        ? `At ${limits.join(', ')} (${fmt(doc.workload.isl, 0)} in / ${fmt(doc.workload.osl, 0)} out, ${doc.price_basis} ` +
+          `prices, economics ${doc.economics}) the cheapest fleet is ${fmt(b.chips, 0)} x ${b.hardware} ` +
+          `(${describeConfig(b.config)}, ${fmt(b.replicas, 0)} replicas): ${sig(b.usd_per_mtok)} USD per Mtok, ` +
+          `${sig(b.power_mw)} MW, ${sig(b.capex_usd / 1e6)} M USD capex.`
+        : `No system serves this demand at ${limits.join(', ')}.` }));
+    if (!systems.length) return;
+    chartCard(section, {
+      title: 'Cost per million output tokens of each system\'s cheapest fleet', file: 'plan-usd-per-mtok',
+      subtitle: 'Each system at its cheapest configuration meeting the SLO, sized to the demand; * = not calibrated on its own measurements.',
+      height: Math.max(240, 40 * systems.length + 80),
+      build: () => ({
+        option: {
+          animation: false,
+          grid: { left: 140, right: 40, top: 30, bottom: 50 },
+          tooltip: {
+            trigger: 'item', confine: true, formatter: (it) => {
+              const f = it.data.f;
+              return `<b>${escapeHtml(f.hardware)}</b> (${escapeHtml(provenanceShort(f.provenance))})<br>` +
+                `${escapeHtml(describeConfig(f.config))}<br>${fmt(f.chips, 0)} chips in ${fmt(f.replicas, 0)} replicas, ` +
+                `${fmt(f.racks, 0)} racks, ${sig(f.power_mw)} MW<br>${sig(f.usd_per_mtok)} USD/Mtok (${escapeHtml(f.pricing)}), ` +
+                `${fmt(f.output_tok_s_per_user, 1)} tok/s per user, TTFT ${fmt(f.ttft_ms, 0)} ms`;
+            },
+          },
+          xAxis: Object.assign({ type: 'value', name: 'USD per million output tokens' }, axisName),
+          yAxis: { type: 'category', inverse: true, data: systems.map((f) => systemLabel(f.hardware, f.provenance)) },
+          series: [{ id: 'usd_per_mtok', name: 'USD per Mtok', type: 'bar',
+            data: systems.map((f) => ({ value: f.usd_per_mtok, f, itemStyle: { color: colour(f.hardware) } })) }],
+        },
+        csv: { header: ['hardware', 'config', 'replicas', 'chips', 'racks', 'power_mw', 'hbm_tb', 'capex_usd', 'opex_usd_per_year',
+          'usd_per_mtok', 'pricing', 'output_tok_s_per_user', 'ttft_ms', 'tpot_ms', 'provenance'],
+        rows: systems.map((f) => [f.hardware, describeConfig(f.config), f.replicas, f.chips, f.racks, f.power_mw, f.hbm_tb, f.capex_usd,
+          f.opex_usd_per_year, f.usd_per_mtok, f.pricing, f.output_tok_s_per_user, f.ttft_ms, f.tpot_ms, provenanceShort(f.provenance)]) },
+      }),
+    });
+    section.append(el('section', { class: 'card' }, el('h3', { text: 'The fleet each system needs' }),
+      table(['system', 'configuration', 'chips', 'racks', 'MW', 'HBM TB', 'capex M USD', 'USD/Mtok', 'tok/s per user', 'provenance'],
+        systems.map((f) => [systemLabel(f.hardware, f.provenance), describeConfig(f.config), fmt(f.chips, 0), fmt(f.racks, 0),
+          sig(f.power_mw), sig(f.hbm_tb), sig(f.capex_usd / 1e6), sig(f.usd_per_mtok), fmt(f.output_tok_s_per_user, 1),
+          provenanceShort(f.provenance) + '; ' + (f.provenance ? f.provenance.hardware_status : '')]))));
+  };
+
   // ---------- simulation ----------
   function histogramSeries(h, name, colourKey) {
     return {
@@ -570,6 +626,7 @@
     'tokenfactory.frontier/1': TF.renderFrontier,
     'tokenfactory.generations/1': TF.renderGenerations,
     'tokenfactory.validate/1': TF.renderValidate,
+    'tokenfactory.plan/1': TF.renderPlan,
     'tokenfactory.simulate/1': (p, d) => TF.renderSimulate(p, d),
     'tokenfactory.scenario/1': TF.renderScenario,
   };
