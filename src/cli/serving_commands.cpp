@@ -49,6 +49,8 @@ struct SimulateOptions {
   std::string kv_admission;  // empty: the --engine profile's (paged when it preempts), else whole-context
   double step_tokens = 0, max_running = 0;
   double request_overhead_ms = 0;
+  std::string preemption;  // recompute | swap; empty: the engine profile's, else recompute
+  double swap_space_gb = 0, swap_gbps = 0;
   unsigned long long seed = 1;
   bool json = false;
   std::string requests_csv;
@@ -281,6 +283,18 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* step_tokens = cmd->add_option("--step-tokens", o->step_tokens,
                   "Token budget per step (max_num_batched_tokens; default: the efficiency file's activation_tokens)");
   auto* max_running = cmd->add_option("--max-running", o->max_running, "Most sequences in flight per replica (default: KV memory decides)");
+  auto* preemption = cmd->add_option(
+      "--preemption", o->preemption,
+      "With paged KV: what preempting a decoding request does with its KV, recompute (freed, prefilled again: vLLM "
+      "V1, SGLang) or swap (copied to host swap space and back when readmitted, each copy blocking its step: vLLM V0 "
+      "preemption_mode=swap); default: the --engine profile's, else recompute")
+      ->check(CLI::IsMember({"recompute", "swap"}));
+  auto* swap_gb = cmd->add_option("--swap-space-gb", o->swap_space_gb,
+                                  "With --preemption swap: host swap space per chip, GB (default 4.295, vLLM's "
+                                  "--swap-space 4 GiB per GPU); a request whose KV does not fit is recomputed");
+  auto* swap_bw = cmd->add_option("--swap-gbps", o->swap_gbps,
+                                  "With --preemption swap: GB/s per chip each way between device and host (default: "
+                                  "the system's host link)");
   auto* request_overhead = cmd->add_option(
       "--request-overhead-ms", o->request_overhead_ms,
       "Time each request spends outside the engine's steps (HTTP receive, tokenisation, hand-off, streaming the "
@@ -394,10 +408,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -573,6 +587,37 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                                               : serving::KvAdmission::whole_context)
                             : profile ? serving::kv_admission_for(*profile)
                                       : serving::KvAdmission::whole_context;
+      {
+        const std::string mode = !o->preemption.empty() ? o->preemption
+                                 : profile && profile->preemption == "swap" ? std::string("swap")
+                                                                            : std::string("recompute");
+        if (mode != "swap")
+          for (const auto* opt : {swap_gb, swap_bw})
+            if (given(opt)) fail(fmt::format("{} needs --preemption swap", opt->get_name()));
+        if (mode == "swap") {
+          if (engine.kv_admission != serving::KvAdmission::paged)
+            fail("--preemption swap needs paged KV (--kv-admission paged, or an --engine that preempts): whole-context "
+                 "admission never preempts");
+          engine.preemption = serving::EngineConfig::Preemption::swap;
+          engine.swap_bytes = given(swap_gb) ? o->swap_space_gb * 1e9 : 4.0 * (1ull << 30);
+          if (given(swap_gb) && !(o->swap_space_gb >= 0 && std::isfinite(o->swap_space_gb)))
+            fail(fmt::format("--swap-space-gb must be >= 0, got {}", o->swap_space_gb));
+          if (given(swap_bw)) {
+            if (!(o->swap_gbps > 0 && std::isfinite(o->swap_gbps)))
+              fail(fmt::format("--swap-gbps must be > 0, got {}", o->swap_gbps));
+            engine.swap_bytes_per_s = o->swap_gbps * 1e9;
+          } else {
+            const auto& link = system.host.pcie_bandwidth_bytes_per_s_per_chip;
+            if (!link)
+              fail(fmt::format("{} states no host link bandwidth per chip (host.pcie_bandwidth_per_chip): swap copies "
+                               "cannot be priced",
+                               system.id),
+                   "give --swap-gbps");
+            engine.swap_bytes_per_s = link->value;
+          }
+          engine.swap_latency_s = serving::kDramLoadLatencyS;
+        }
+      }
       // Prefill/decode disaggregation: a prefill pool beside this deployment, the decode pool.
       const bool disaggregated = given(pre_reps) || given(split);
       if (!disaggregated)
@@ -791,6 +836,11 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()},
           {"kv_admission", serving::to_string(engine.kv_admission)}};
       const double overhead_s = engine.request_overhead_s.value_or(d.efficiency->request_overhead_s);
+      engine_json["preemption"] = engine.preemption == serving::EngineConfig::Preemption::swap ? "swap" : "recompute";
+      if (engine.preemption == serving::EngineConfig::Preemption::swap) {
+        engine_json["swap_space_bytes_per_chip"] = engine.swap_bytes;
+        engine_json["swap_bytes_per_s_per_chip"] = engine.swap_bytes_per_s;
+      }
       engine_json["request_overhead_ms"] = overhead_s * 1e3;
       engine_json["request_overhead_source"] =
           given(request_overhead) ? std::string("--request-overhead-ms") : d.efficiency->provenance.software_summary();
@@ -1352,6 +1402,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                        {"peak_running_per_replica", r.peak_running},
                        {"peak_kv_bytes_per_chip", r.peak_kv_bytes},
                        {"preemptions", r.preemptions},
+                       {"swaps", r.swaps},
+                       {"swapped_bytes_per_chip", r.swapped_bytes},
+                       {"swap_s", r.swap_s},
+                       {"peak_swap_bytes_per_chip", r.peak_swap_bytes},
                        {"recomputed_tokens", r.recomputed_tokens},
                        {"steps", r.steps},
                        {"step_evaluations", r.step_evaluations}};
@@ -1465,8 +1519,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                          r.duration_s, r.output_tok_s, r.output_tok_s / chips, r.mean_in_system, r.peak_running,
                          r.peak_kv_bytes / 1e9,
                          engine.kv_admission == serving::KvAdmission::paged
-                             ? fmt::format(", {} preemptions ({:.0f} tokens recomputed)", r.preemptions,
-                                           r.recomputed_tokens)
+                             ? fmt::format(", {} preemptions ({:.0f} tokens recomputed{})", r.preemptions,
+                                           r.recomputed_tokens,
+                                           r.swaps > 0 ? fmt::format("; {} swapped to host, {:.3g} GB per chip moved, "
+                                                                     "{:.3g} s of copies, peak {:.3g} GB swap",
+                                                                     r.swaps, r.swapped_bytes / 1e9, r.swap_s,
+                                                                     r.peak_swap_bytes / 1e9)
+                                                       : std::string())
                              : std::string());
       if (r.per_replica.size() > 1 && !disaggregated) {
         std::vector<std::string> counts;

@@ -250,6 +250,10 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   res.busy_s += pre.busy_s;
   res.preemptions += pre.preemptions;
   res.recomputed_tokens += pre.recomputed_tokens;
+  res.swaps += pre.swaps;
+  res.swapped_bytes += pre.swapped_bytes;
+  res.swap_s += pre.swap_s;
+  res.peak_swap_bytes = std::max(res.peak_swap_bytes, pre.peak_swap_bytes);
   res.prefix_cache = pre.prefix_cache;
   res.tools = queue.tools();
   summarise(res, w.window);

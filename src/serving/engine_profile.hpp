@@ -25,7 +25,8 @@ struct EngineProfile {
   double max_sequences = 0;             // per engine instance; 0 = the KV memory decides
   std::string max_sequences_source;
   // recompute | swap | none: engines that preempt allocate paged KV on demand (KvAdmission::paged;
-  // swap is priced as recompute), engines that never evict reserve the whole context.
+  // swap copies a preempted request's KV to host swap space and back, EngineConfig::preemption),
+  // engines that never evict reserve the whole context.
   std::string preemption;
   bool graphs = true;                   // steps as captured graphs (false: eager, cost::Launch::eager)
   // Precision its expert-parallel all-to-all dispatches hidden states in (the combine is 16-bit).

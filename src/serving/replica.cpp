@@ -238,6 +238,7 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
     for (auto* v : {&start_tick_, &start_emitted_}) v->reserve(expected_requests);
   if (paged_) admitted_as_.reserve(expected_requests);
   if (!engine.kv_offload.empty()) ready_at_.reserve(expected_requests);
+  if (paged_ && engine.preemption == EngineConfig::Preemption::swap) swapped_.reserve(expected_requests);
   reqs_.reserve(expected_requests);
   res_.requests.reserve(expected_requests);
 }
@@ -271,6 +272,7 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   }
   if (caching_) pinned_.push_back(0);
   if (!engine_.kv_offload.empty()) ready_at_.push_back(0);
+  if (paged_ && engine_.preemption == EngineConfig::Preemption::swap) swapped_.push_back(0);
   outstanding_ += (prefilled_ ? 0 : r.input_tokens) + r.output_tokens * r.streams;
 }
 
@@ -386,7 +388,16 @@ void Replica::iterate(const Arrival& external) {
     if (reserved_ + held + need(i) > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
     double cached = 0;
     if (!ready_at_.empty()) ready_at_[i] = 0;
-    if (caching_ && reqs_[i]->prompt_blocks > 0) {
+    const bool swapped_in = !swapped_.empty() && swapped_[i] > 0;
+    if (swapped_in) {
+      // Its KV comes back from the host: the step carries the copy, and only its next token is
+      // computed (a one-token "prompt" over the restored context).
+      pending_swap_s_ += swap_copy_s(swapped_[i]);
+      res_.swapped_bytes += swapped_[i];
+      swap_used_ -= swapped_[i];
+      swapped_[i] = 0;
+      cached = prompt_[i] - 1;
+    } else if (caching_ && reqs_[i]->prompt_blocks > 0) {
       const auto& r = *reqs_[i];
       uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
       if (!engine_.kv_offload.empty()) {
@@ -463,13 +474,25 @@ void Replica::iterate(const Arrival& external) {
       context_sum_ -= r.streams * ctx;
       shared_extra_ -= (r.streams - 1.0) * r.input_tokens;
       emitted_[id] = gen;
-      // Recomputed as one prompt: the shared input and every stream's generated tokens.
+      // Its context as one prompt: the shared input and every stream's generated tokens.
       prompt_[id] = r.input_tokens + r.streams * gen;
       release(id, false);
-            ++epoch_[id];
+      ++epoch_[id];
       ++res_.preemptions;
-      res_.recomputed_tokens += prompt_[id];
-      outstanding_ += prompt_[id];
+      const double bytes = streams_kv(model_, r, ctx);
+      if (!swapped_.empty() && swap_used_ + bytes <= engine_.swap_bytes * (1 + 1e-12)) {
+        // Swapped out: the step carries the copy; readmitted, only its next token is computed.
+        swapped_[id] = bytes;
+        swap_used_ += bytes;
+        res_.peak_swap_bytes = std::max(res_.peak_swap_bytes, swap_used_);
+        pending_swap_s_ += swap_copy_s(bytes);
+        res_.swapped_bytes += bytes;
+        ++res_.swaps;
+        outstanding_ += 1;
+      } else {
+        res_.recomputed_tokens += prompt_[id];
+        outstanding_ += prompt_[id];
+      }
       waiting_.push_front(id);
     }
     if (in_flight() == 0) return;
@@ -552,7 +575,10 @@ void Replica::iterate(const Arrival& external) {
   // windows, so this bounds it).
   res_.peak_kv_bytes = std::max(res_.peak_kv_bytes, reserved_ + held + (b.decode_seqs > 0 ? growth * steps : 0));
   if (b.decode_seqs > 0) b.decode_context = context_sum_ / decoding_ + (steps - 1) / 2;
-  const double dt = steps * model_.step(b).time_s;
+  // Swap copies (out at preemption, in at readmission) block the step they happen in.
+  const double dt = steps * model_.step(b).time_s + pending_swap_s_;
+  res_.swap_s += pending_swap_s_;
+  pending_swap_s_ = 0;
   ++res_.step_evaluations;
   if (timeline_) {
     if (timeline_->recorded < timeline_->max_events) {

@@ -200,6 +200,13 @@ class Replica {
   // and when the replica's host link is free for the next load.
   std::vector<double> ready_at_;  // empty without offload tiers
   double load_free_ = 0;
+  // Swap preemption: the KV bytes per chip each request holds in the host's swap space (0: none;
+  // empty unless the engine swaps), the space in use, and the copy time the next step carries.
+  std::vector<double> swapped_;
+  double swap_used_ = 0, pending_swap_s_ = 0;
+  [[nodiscard]] double swap_copy_s(double bytes) const {
+    return engine_.swap_latency_s + bytes / engine_.swap_bytes_per_s;
+  }
   double offload_load(size_t i, uint32_t hit, uint32_t& extra);  // see iterate()
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
   std::vector<size_t> just_completed_;

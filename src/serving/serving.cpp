@@ -211,6 +211,10 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
   res.kv_capacity_bytes = one.kv_capacity_bytes;
   res.preemptions += one.preemptions;
   res.recomputed_tokens += one.recomputed_tokens;
+  res.swaps += one.swaps;
+  res.swapped_bytes += one.swapped_bytes;
+  res.swap_s += one.swap_s;
+  res.peak_swap_bytes = std::max(res.peak_swap_bytes, one.peak_swap_bytes);
   res.prefix_cache.enabled = one.prefix_cache.enabled;
   res.prefix_cache.lookup_tokens += one.prefix_cache.lookup_tokens;
   res.prefix_cache.hit_tokens += one.prefix_cache.hit_tokens;

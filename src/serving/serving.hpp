@@ -102,6 +102,16 @@ struct EngineConfig {
   // its client sends it, so TTFT, E2E and a closed-loop client's cycle include it. Unset: the
   // cost model's efficiency (`request_overhead`, a software term fitted per engine).
   std::optional<double> request_overhead_s;
+  // Paged KV: what preemption does with a decoding request's KV when the running requests' next
+  // tokens do not fit. recompute: it is freed and the request's prompt and generated tokens are
+  // prefilled again (vLLM V1, SGLang). swap: it is copied to the host's swap space (vLLM V0
+  // preemption_mode=swap, --swap-space per GPU) and copied back when the request is readmitted,
+  // which then resumes decoding; each copy blocks the step it happens in (latency + bytes per
+  // chip / the host link per chip). A request whose KV does not fit the space left is recomputed.
+  enum class Preemption { recompute, swap } preemption = Preemption::recompute;
+  double swap_bytes = 0;          // per chip (swap)
+  double swap_bytes_per_s = 0;    // per chip, each direction (swap)
+  double swap_latency_s = 0;      // per copy (swap)
 };
 
 struct Request {
@@ -224,6 +234,10 @@ struct Result {
   } tools;
   size_t preemptions = 0;               // paged KV: decoding requests preempted (and recomputed)
   double recomputed_tokens = 0;         // paged KV: prompt + generated tokens prefilled again
+  size_t swaps = 0;                     // paged KV, swap: preemptions whose KV went to host memory
+  double swapped_bytes = 0;             // per chip, out and back in (each counted once per direction)
+  double swap_s = 0;                    // steps' time spent copying KV to and from the host
+  double peak_swap_bytes = 0;           // per chip, host swap space in use at most (per replica)
   // Prefix caching (EngineConfig::prefix_caching): over every request's first admission, the
   // prompt tokens looked up and the ones found cached (their prefill skipped); cached blocks
   // evicted to make room; the most blocks cached at once.

@@ -17,6 +17,7 @@
 #include "cost/estimate.hpp"
 #include "cost/step_cost.hpp"
 #include "io/text.hpp"
+#include "serving/offload.hpp"
 
 namespace tf::validate {
 
@@ -445,6 +446,15 @@ serving::EngineConfig engine_config(const PreparedRow& p, const cost::StepCostMo
   engine.step_tokens = p.facts.step_tokens ? *p.facts.step_tokens
                        : p.facts.engine    ? p.facts.engine->token_budget
                                            : std::max(1.0, m.deployment().efficiency->activation_tokens);
+  // A profile that swaps (vLLM V0 preemption_mode=swap): its default 4 GiB of swap space per chip
+  // over the host link; a system without a host link figure recomputes.
+  const auto& link = m.deployment().system->host.pcie_bandwidth_bytes_per_s_per_chip;
+  if (p.facts.engine && p.facts.engine->preemption == "swap" && link) {
+    engine.preemption = serving::EngineConfig::Preemption::swap;
+    engine.swap_bytes = 4.0 * (1ull << 30);
+    engine.swap_bytes_per_s = link->value;
+    engine.swap_latency_s = serving::kDramLoadLatencyS;
+  }
   return engine;
 }
 

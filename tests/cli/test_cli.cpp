@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -525,6 +526,50 @@ TEST(CliSimulate, RequestOverheadFlagMovesTtftNotTpot) {
   const auto bad = run("1500");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--request-overhead-ms"), std::string::npos) << bad.err;
+}
+
+// --preemption swap: under memory pressure preempted requests' KV goes to the host and back
+// (vLLM V0 swap mode): the document says so (mode, swap space, link), counts the swaps and the
+// bytes, and recomputes nothing; the flags are refused where they mean nothing, naming them.
+TEST(CliSimulate, SwapPreemptionIsReportedAndRefusedWithoutPagedKv) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm",
+                                      "--tp", "4", "--weights", "fp8", "--rate", "3", "--requests", "600", "--isl",
+                                      "4000", "--osl", "1500", "--length-spread", "0.5", "--kv-admission", "paged",
+                                      "--json"};
+  auto with = [&](std::initializer_list<const char*> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto rec = with({}), swp = with({"--preemption", "swap"});
+  ASSERT_EQ(rec.exit_code, 0) << rec.err;
+  ASSERT_EQ(swp.exit_code, 0) << swp.err;
+  const auto jr = json::parse(rec.out), js = json::parse(swp.out);
+  EXPECT_EQ(jr["engine"]["preemption"], "recompute");
+  EXPECT_EQ(js["engine"]["preemption"], "swap");
+  EXPECT_DOUBLE_EQ(js["engine"]["swap_space_bytes_per_chip"].get<double>(), 4.0 * (1ull << 30));
+  ASSERT_GT(jr["result"]["preemptions"].get<double>(), 0);
+  EXPECT_GT(jr["result"]["recomputed_tokens"].get<double>(), 0);
+  EXPECT_EQ(js["result"]["swaps"], js["result"]["preemptions"]);
+  EXPECT_EQ(js["result"]["recomputed_tokens"].get<double>(), 0);
+  EXPECT_GT(js["result"]["swapped_bytes_per_chip"].get<double>(), 0);
+  EXPECT_LE(js["result"]["peak_swap_bytes_per_chip"].get<double>(), 4.0 * (1ull << 30));
+  for (const auto& [args, key] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--swap-space-gb", "8"}, "--swap-space-gb"},
+           {{"--preemption", "swap", "--kv-admission", "whole-context"}, "--preemption swap"},
+           {{"--preemption", "swap", "--swap-gbps", "0"}, "--swap-gbps"},
+           {{"--preemption", "evict"}, "--preemption"}}) {
+    auto a = base;
+    std::erase(a, std::string("--json"));
+    if (args[0] == "--preemption" && args.size() > 2 && args[2] == "--kv-admission") {
+      const auto at = std::find(a.begin(), a.end(), std::string("paged"));
+      a.erase(at - 1, at + 1);
+    }
+    a.insert(a.end(), args.begin(), args.end());
+    const auto r = run_cli(a);
+    EXPECT_EQ(r.exit_code, 2) << key << ": " << r.out;
+    EXPECT_NE(r.err.find(key), std::string::npos) << r.err;
+  }
 }
 
 TEST(CliSimulate, ClosedLoopReplicasAndRequestRecords) {

@@ -230,7 +230,15 @@ TEST(Property, SimulationConservesRequestsAndTokensRespectsCapacityAndRepeats) {
     serving::EngineConfig e;
     e.kv_admission = d.integer(0, 1) ? serving::KvAdmission::paged : serving::KvAdmission::whole_context;
     e.step_tokens = d.pick(std::vector<double>{512, 2048, 8192});
+    if (e.kv_admission == serving::KvAdmission::paged && d.integer(0, 1)) {  // swap preemption, any swap space
+      e.preemption = serving::EngineConfig::Preemption::swap;
+      e.swap_bytes = d.pick(std::vector<double>{0, 1e8, 4e9, 1e12});
+      e.swap_bytes_per_s = d.pick(std::vector<double>{1e9, 64e9});
+      e.swap_latency_s = 10e-6;
+    }
     const auto r = serving::simulate(m, e, w);
+    EXPECT_LE(r.swaps, r.preemptions) << c->what;
+    EXPECT_LE(r.peak_swap_bytes, e.swap_bytes * (1 + 1e-9)) << c->what;
     ASSERT_EQ(r.requests.size(), n) << c->what;
     double in = 0, out = 0, in_done = 0, out_done = 0;
     for (size_t k = 0; k < n; ++k) {

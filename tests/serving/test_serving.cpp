@@ -237,6 +237,57 @@ TEST(Serving, PagedKvUnderPressureConservesRequestsAndTokens) {
   EXPECT_GT(r.output_tok_s, whole.output_tok_s);
 }
 
+// Swap preemption (vLLM V0 preemption_mode=swap): under the same pressure every preempted
+// request's KV goes to the host and comes back, so nothing is recomputed; requests and tokens
+// are conserved, KV stays within the device and the swap space; each copy's time (latency +
+// bytes / bandwidth) is in the run, out and back in: bytes moved = 2 x the KV swapped out; with
+// free copies the run finishes no later than recomputing; a swap space too small for any
+// request's KV is the recompute run exactly.
+TEST(Serving, SwapPreemptionRestoresKvInsteadOfRecomputing) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 2048);
+  e.kv_capacity_bytes = 16 * m.kv_bytes_per_chip(1, 2048);
+  e.kv_admission = KvAdmission::paged;
+  Workload w;
+  w.clients = 64;
+  w.requests = make_requests(400, {1024, 0.1}, {1024, 0.1}, 0, 3);
+  const auto recompute = simulate(m, e, w);
+  ASSERT_GT(recompute.preemptions, 0u);
+  auto s = e;
+  s.preemption = EngineConfig::Preemption::swap;
+  s.swap_bytes = 1e12;
+  s.swap_bytes_per_s = 50e9;
+  s.swap_latency_s = 10e-6;
+  const auto r = simulate(m, s, w);
+  EXPECT_GT(r.preemptions, 0u);
+  EXPECT_EQ(r.swaps, r.preemptions);
+  EXPECT_EQ(r.recomputed_tokens, 0);
+  EXPECT_LE(r.peak_kv_bytes, *e.kv_capacity_bytes * (1 + 1e-9));
+  EXPECT_GT(r.peak_swap_bytes, 0);
+  EXPECT_LE(r.peak_swap_bytes, s.swap_bytes);
+  // Every swapped-out request came back: twice its bytes moved, each copy priced.
+  const double copies = 2 * static_cast<double>(r.swaps);
+  EXPECT_NEAR(r.swap_s, copies * s.swap_latency_s + r.swapped_bytes / s.swap_bytes_per_s, 1e-9 * r.swap_s);
+  double out = 0;
+  for (const auto& q : r.requests) {
+    EXPECT_GT(q.finish_s, q.first_token_s);
+    out += q.output_tokens;
+  }
+  EXPECT_NEAR(r.output_tok_s * r.duration_s, out, 1e-6 * out);
+  // Free copies: no recomputation, so the run is no longer.
+  auto fast = s;
+  fast.swap_bytes_per_s = 1e30;
+  fast.swap_latency_s = 0;
+  EXPECT_LE(simulate(m, fast, w).duration_s, recompute.duration_s);
+  // No room for any request's KV: every preemption recomputes, as without swapping.
+  auto none = s;
+  none.swap_bytes = 0.5 * m.kv_bytes_per_chip(1, 1);
+  const auto full = simulate(m, none, w);
+  EXPECT_EQ(full.swaps, 0u);
+  EXPECT_EQ(full.preemptions, recompute.preemptions);
+  expect_same_timings(full, recompute, true);
+}
+
 // Parallel streams (Request::streams). One request of N streams by hand: its prompt is one
 // prefill, then N sequences decode together at the same context, so its TTFT is one prompt's
 // prefill and its TPOT the hand sum of decode steps of N sequences; it emits N x output tokens;
