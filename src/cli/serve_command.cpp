@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "core/diagnostic.hpp"
 #include "report/server.hpp"
+#include "validate/validate.hpp"
 
 namespace tf::cli {
 namespace {
@@ -89,10 +90,16 @@ void register_serve_command(CLI::App& app, Context& ctx) {
       // Catalogs load (and so are checked) once; every request reads them.
       auto shared = std::make_shared<const SharedData>(load_shared_data(ctx.data_flag));
       if (!o->measured.empty()) {
-        // A file validate cannot read is refused now, not at every request.
-        std::ostringstream out, err;
-        if (run({"validate", "--measured", o->measured, "--summary-only"}, out, err, shared.get()) != 0)
-          fail("serve --measured: " + error_message(err.str()));
+        // A file validate cannot read is refused now, not at every request: every row is parsed
+        // and checked (ids, numbers, columns, layouts), naming the file and line; predicting them
+        // waits for a request.
+        try {
+          (void)validate::read_measured(o->measured, *shared->hardware, *shared->models);
+        } catch (const DiagnosticError& e) {
+          auto d = e.diagnostic();
+          d.message = "serve --measured: " + d.message;
+          throw DiagnosticError(d);
+        }
       }
       report::ApiServer server(o->server, api_endpoints(o->measured),
                                [shared](const std::vector<std::string>& args) {

@@ -15,11 +15,14 @@ mkdirSync(artifacts, { recursive: true });
 const withMeasured = measured && existsSync(measured);
 if (!withMeasured) console.log('note: no measured CSV (../shared absent): the validation view is not exercised');
 
-const server = spawn(binary, ['serve', '--port', '0', ...(withMeasured ? ['--measured', measured] : [])],
+// Sanitizer builds compute several times slower: a request may take minutes (validation
+// predicts every measured row), so the server's own limit is raised.
+const server = spawn(binary, ['serve', '--port', '0', '--request-timeout', '240',
+  ...(withMeasured ? ['--measured', measured] : [])],
   { stdio: ['ignore', 'pipe', 'inherit'] });
 const origin = await new Promise((resolve, reject) => {
   let text = '';
-  const timer = setTimeout(() => reject(new Error('serve did not print its address in 30 s')), 30000);
+  const timer = setTimeout(() => { server.kill('SIGTERM'); reject(new Error('serve did not print its address in 60 s')); }, 60000);
   server.stdout.on('data', (d) => {
     text += d;
     const m = text.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
@@ -83,7 +86,7 @@ try {
   const valStatus0 = await page.$eval('#tf-val-status', (s) => s.textContent);
   if (withMeasured) {
     await page.click('#tf-val-controls button');
-    await page.waitForSelector('body[data-validated="true"], #tf-val-status.error', { timeout: 120000 });
+    await page.waitForSelector('body[data-validated="true"], #tf-val-status.error', { timeout: 250000 });
     const valStatus = await page.$eval('#tf-val-status', (s) => s.textContent);
     check(await page.$('body[data-validated="true"]'), `app: validation failed: ${valStatus}`);
     const valTitles = await page.$$eval('#tf-val-results .tf-chart', (els) => els.map((e) => e.dataset.title));
