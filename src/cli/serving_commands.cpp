@@ -588,7 +588,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                             : profile ? serving::kv_admission_for(*profile)
                                       : serving::KvAdmission::whole_context;
       {
-        const std::string mode = !o->preemption.empty() ? o->preemption
+        const std::string mode = given(preemption) ? o->preemption
                                  : profile && profile->preemption == "swap" ? std::string("swap")
                                                                             : std::string("recompute");
         if (mode != "swap")
