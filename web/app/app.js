@@ -33,6 +33,18 @@
     return e;
   }
   function field(label, input) { return el('label', {}, label, input); }
+  // POSTs a body to an endpoint of the API and returns its document (an error names the API's message).
+  async function post(path, body) {
+    const r = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const doc = await r.json();
+    if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
+    return doc;
+  }
+  // Empties a results container, disposing the charts it held.
+  function clearResults(box) {
+    for (const ch of box.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
+    box.replaceChildren();
+  }
 
   async function start() {
     const form = document.getElementById('tf-controls');
@@ -92,8 +104,7 @@
         status.className = 'status error';
         return;
       }
-      for (const c of results.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(c); if (inst) inst.dispose(); }
-      results.replaceChildren();
+      clearResults(results);
       TF.state.charts = [];
       TF.renderFrontier(results, doc, { target: Number(target.value) || 0, per: per.value });
       lastDoc = doc;
@@ -147,11 +158,8 @@
       simStatus.className = 'status';
       const t0 = performance.now();
       try {
-        const r = await fetch('/api/v1/simulate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-        const doc = await r.json();
-        if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
-        for (const ch of simResults.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
-        simResults.replaceChildren();
+        const doc = await post('/api/v1/simulate', body);
+        clearResults(simResults);
         TF.renderSimulate(simResults, doc);
         simRuns += 1;
         simStatus.textContent = `${sys.hardware}, ${note}: ${doc.workload.requests} requests simulated in ` +
@@ -181,11 +189,8 @@
       planStatus.className = 'status';
       const t0 = performance.now();
       try {
-        const r = await fetch('/api/v1/plan', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-        const doc = await r.json();
-        if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
-        for (const ch of planResults.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
-        planResults.replaceChildren();
+        const doc = await post('/api/v1/plan', body);
+        clearResults(planResults);
         TF.renderPlan(planResults, doc);
         plans += 1;
         planStatus.textContent = `${doc.systems.length} systems planned in ${Math.round(performance.now() - t0)} ms` +
@@ -217,11 +222,8 @@
         valStatus.className = 'status';
         const t0 = performance.now();
         try {
-          const r = await fetch('/api/v1/validate', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
-          const doc = await r.json();
-          if (!r.ok) throw new Error(doc.error ? doc.error.message : String(r.status));
-          for (const ch of valResults.querySelectorAll('.tf-chart')) { const inst = echarts.getInstanceByDom(ch); if (inst) inst.dispose(); }
-          valResults.replaceChildren();
+          const doc = await post('/api/v1/validate', {});
+          clearResults(valResults);
           TF.renderValidate(valResults, doc);
           valStatus.textContent = `${doc.summary.supported} of ${doc.summary.n} rows predicted in ${Math.round(performance.now() - t0)} ms`;
           document.body.setAttribute('data-validated', 'true');
