@@ -27,6 +27,14 @@ void DeploymentOptions::add_layout(CLI::App* cmd) {
   cmd->add_option("--moe-dispatch", moe_dispatch,
                   "Precision of the hidden states an expert-parallel all-to-all dispatches (the combine stays "
                   "16-bit; e.g. fp8 for DeepEP; default: the engine profile's, else bf16)");
+  cmd->add_option("--eplb-redundant-experts", eplb_redundant_experts,
+                  "Balance the expert-parallel ranks EPLB-style (DeepSeek EPLB; TensorRT-LLM moe_config.load_balancer; "
+                  "SGLang --enable-eplb): place each MoE layer's experts, and replicate the hottest into this many "
+                  "redundant slots (0: placement only; experts + redundant must divide over EP; default: static "
+                  "placement by expert id)");
+  cmd->add_option("--expert-load-cv", expert_load_cv,
+                  "Routing skew of the MoE model: coefficient of variation of the experts' shares of a layer's "
+                  "routed tokens (0: uniform; default: data/models/moe-routing.yaml)");
   cmd->add_option("--launch", launch,
                   "How the engine issues a step's kernels: graphs (captured CUDA/HIP graphs or a compiled step) or "
                   "eager (host dispatch per kernel, e.g. vLLM --enforce-eager: a step takes at least layers x the "
@@ -65,6 +73,8 @@ cost::DeploymentSpec DeploymentOptions::spec() const {
   if (!kv.empty()) s.kv = parse_precision(kv);
   if (!attention_weights.empty()) s.attention_weights = parse_precision(attention_weights);
   if (!moe_dispatch.empty()) s.moe_dispatch = parse_precision(moe_dispatch);
+  s.eplb_redundant_experts = eplb_redundant_experts;
+  s.expert_load_cv = expert_load_cv;
   if (launch == "graphs") s.launch = cost::Launch::graphs;
   else if (launch == "eager") s.launch = cost::Launch::eager;
   else if (!launch.empty()) fail(fmt::format("unknown --launch '{}'", launch), "valid: graphs, eager");

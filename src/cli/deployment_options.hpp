@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cost/deployment.hpp"
@@ -16,6 +17,8 @@ struct DeploymentOptions {
   int chips = 0, tp = 1, pp = 1, ep = 1, dp = 1;
   bool attention_dp = false;
   std::string weights, activations, kv, attention_weights, weight_tier, kv_tier, moe_dispatch, launch;
+  std::optional<int> eplb_redundant_experts;
+  std::optional<double> expert_load_cv;
 
   // Adds --chips --tp --pp --ep --dp --attention-dp --weights --activations --kv and the tiers.
   void add_layout(CLI::App* cmd);

@@ -62,6 +62,8 @@ const std::vector<KeySpec>& key_specs() {
       {"deployment.attention_weights", "--attention-weights", Kind::text},
       {"deployment.moe_dispatch", "--moe-dispatch", Kind::text},
       {"deployment.launch", "--launch", Kind::text},
+      {"deployment.eplb_redundant_experts", "--eplb-redundant-experts", Kind::integer},
+      {"deployment.expert_load_cv", "--expert-load-cv", Kind::number},
       {"deployment.weights_tier", "--weights-tier", Kind::text},
       {"deployment.kv_tier", "--kv-tier", Kind::text},
       {"workload.trace", "--trace", Kind::path},

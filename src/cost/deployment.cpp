@@ -37,6 +37,7 @@ std::string Deployment::describe() const {
   s += fmt::format(" w{}/a{} kv{}", to_string(weights), to_string(activations), to_string(kv));
   if (attention_weights != weights) s += fmt::format(" attn-w{}", to_string(attention_weights));
   if (model && model->is_moe() && moe_dispatch != Precision::bf16) s += fmt::format(" dispatch-{}", to_string(moe_dispatch));
+  if (eplb_redundant_experts) s += fmt::format(" EPLB+{}", *eplb_redundant_experts);
   if (launch == Launch::eager) s += " eager";
   return s;
 }
@@ -198,6 +199,31 @@ Deployment resolve_deployment(const DeploymentSpec& spec, const model::ModelSpec
     if (!(f > 0 && f <= 1)) fail(fmt::format("memory fraction {} is not in (0, 1]", f));
   }
   d.memory_policy = spec.memory_policy;
+  d.expert_load_cv = m.moe.load_cv;
+  d.expert_load_cv_source = m.moe.load_cv_source;
+  if (spec.expert_load_cv) {
+    const double cv = *spec.expert_load_cv;
+    if (!m.is_moe()) fail(fmt::format("--expert-load-cv: {} is not a mixture-of-experts model", m.id));
+    if (!(cv >= 0 && cv <= 10)) fail(fmt::format("--expert-load-cv must be in [0, 10], got {}", cv));
+    d.expert_load_cv = cv;
+    d.expert_load_cv_source = "--expert-load-cv";
+  }
+  if (spec.eplb_redundant_experts) {
+    const long long r = *spec.eplb_redundant_experts, e = m.moe.routed_experts;
+    if (!m.is_moe()) fail(fmt::format("--eplb-redundant-experts: {} is not a mixture-of-experts model", m.id));
+    if (d.ep <= 1)
+      fail("--eplb-redundant-experts needs EP > 1: it balances the expert-parallel ranks' loads",
+           "give --ep, or drop --eplb-redundant-experts");
+    if (r < 0 || r > 4 * e)
+      fail(fmt::format("--eplb-redundant-experts must be in [0, {}] (4 x the {} routed experts), got {}", 4 * e, e, r));
+    if ((e + r) % d.ep != 0)
+      fail(fmt::format("--eplb-redundant-experts {}: the {} expert slots per layer ({} experts + {}) do not divide "
+                       "over EP {}",
+                       r, e + r, e, r, d.ep),
+           fmt::format("every EP rank holds the same number of slots: e.g. {} or {} redundant experts",
+                       r - (e + r) % d.ep, r + d.ep - (e + r) % d.ep));
+    d.eplb_redundant_experts = static_cast<int>(r);
+  }
   return d;
 }
 

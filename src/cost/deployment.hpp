@@ -73,6 +73,13 @@ struct DeploymentSpec {
   // The serving engine's memory policy; default: fraction_of_total at the efficiency's
   // memory_utilization.
   std::optional<MemoryPolicy> memory_policy;
+  // EPLB-style expert placement (DeepSeek EPLB, TensorRT-LLM moe_config.load_balancer, SGLang
+  // --enable-eplb): the experts of each MoE layer placed, and the hottest replicated into this
+  // many redundant slots (0: placement only), to balance the EP ranks' token loads. Unset: the
+  // static placement by expert id.
+  std::optional<int> eplb_redundant_experts;
+  // Routing skew (coefficient of variation of the experts' token shares); default: the model's.
+  std::optional<double> expert_load_cv;
 };
 
 struct Deployment {
@@ -94,6 +101,9 @@ struct Deployment {
   std::optional<hardware::MemoryTierKind> weight_tier;
   std::optional<hardware::MemoryTierKind> kv_tier;
   std::optional<MemoryPolicy> memory_policy;
+  std::optional<int> eplb_redundant_experts;  // EPLB placement with this many redundant experts per layer
+  double expert_load_cv = 0;                   // routing skew the EP ranks see
+  std::string expert_load_cv_source;
 
   [[nodiscard]] int chips_per_replica() const { return tp * pp; }
   // Short human-readable layout, e.g. "TP4 PP1 EP1 DP2 fp8/fp8 kv fp8".

@@ -5,6 +5,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <queue>
+#include <random>
+#include <functional>
 #include <tuple>
 #include <fmt/format.h>
 
@@ -108,6 +111,77 @@ std::shared_ptr<const std::vector<double>> busiest_rank_table(int n, double p, i
 
 }  // namespace
 
+// Expected load of the busiest of `ranks` expert-parallel ranks over the mean when a layer's
+// `experts` have popularities drawn from a log-normal of coefficient of variation `cv`. The
+// static placement holds experts by id (popularity is unrelated to the id, so a rank holds a
+// random draw of them); EPLB (`redundant` >= 0, DeepSeek EPLB's replicate-then-pack) gives each
+// of `redundant` extra slots to the expert with the most load per copy, then places the copies,
+// heaviest first, on the least-loaded rank that has a free slot. Averaged over 128 draws of a
+// fixed seed; shared per key, since calibration and sweeps build many models per layout.
+double busiest_rank_load(int experts, int ranks, double cv, int redundant) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, int, double, int>, double> cache;
+  const auto key = std::make_tuple(experts, ranks, cv, redundant);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  constexpr int kDraws = 128;
+  std::mt19937_64 rng(0x5eed0e9b);  // fully specified by the standard: the same draws everywhere
+  const double s2 = std::log(1 + cv * cv);
+  auto uniform = [&] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1p-53; };  // (0, 1)
+  auto pop = [&] {  // log-normal of mean 1 (Box-Muller: std distributions differ between libraries)
+    const double z = std::sqrt(-2 * std::log(uniform())) * std::cos(2 * M_PI * uniform());
+    return std::exp(-s2 / 2 + std::sqrt(s2) * z);
+  };
+  const int slots = experts + std::max(0, redundant);
+  const int per_rank = slots / ranks;
+  std::vector<double> p(static_cast<size_t>(experts)), load(static_cast<size_t>(ranks));
+  std::vector<int> copies(static_cast<size_t>(experts)), used(static_cast<size_t>(ranks));
+  std::vector<double> weights;
+  double sum_max = 0;
+  for (int draw = 0; draw < kDraws; ++draw) {
+    double total = 0;
+    for (auto& x : p) total += x = pop();
+    for (auto& x : p) x *= experts / total;  // mean 1 per expert
+    std::fill(load.begin(), load.end(), 0.0);
+    if (redundant < 0) {
+      const int n = experts / ranks;
+      for (int e = 0; e < experts; ++e) load[static_cast<size_t>(e / n)] += p[static_cast<size_t>(e)];
+    } else {
+      std::fill(copies.begin(), copies.end(), 1);
+      std::priority_queue<std::pair<double, int>> hot;
+      for (int e = 0; e < experts; ++e) hot.emplace(p[static_cast<size_t>(e)], e);
+      for (int r = 0; r < redundant; ++r) {
+        const int e = hot.top().second;
+        hot.pop();
+        const auto i = static_cast<size_t>(e);
+        hot.emplace(p[i] / ++copies[i], e);
+      }
+      weights.clear();
+      for (int e = 0; e < experts; ++e)
+        for (int c = 0; c < copies[static_cast<size_t>(e)]; ++c)
+          weights.push_back(p[static_cast<size_t>(e)] / copies[static_cast<size_t>(e)]);
+      std::sort(weights.begin(), weights.end(), std::greater<>());
+      std::fill(used.begin(), used.end(), 0);
+      using Rank = std::pair<double, int>;  // (load, rank), lightest first
+      std::priority_queue<Rank, std::vector<Rank>, std::greater<>> open;
+      for (int r = 0; r < ranks; ++r) open.emplace(0.0, r);
+      for (double w : weights) {
+        auto [l, r] = open.top();
+        open.pop();
+        const auto i = static_cast<size_t>(r);
+        load[i] = l + w;
+        if (++used[i] < per_rank) open.emplace(load[i], r);
+      }
+    }
+    sum_max += *std::max_element(load.begin(), load.end()) / (static_cast<double>(experts) / ranks);
+  }
+  const double v = sum_max / kDraws;
+  std::lock_guard<std::mutex> lock(mu);
+  return cache.emplace(key, v).first->second;
+}
+
 StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   const auto& m = *d.model;
   const auto& s = *d.system;
@@ -141,7 +215,9 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   top_k_ = static_cast<double>(m.moe.experts_per_token);
   const double expert_params = n_moe > 0 ? p.routed_experts / (routed_experts_ * n_moe) : 0;
   expert_slice_bytes_ = expert_params * wb / moe_tp;
-  experts_per_chip_ = m.is_moe() ? routed_experts_ / ep : 0;
+  // EPLB's redundant experts are slots of their own on each rank (memory and weight reads).
+  expert_slots_ = routed_experts_ + (d.eplb_redundant_experts ? *d.eplb_redundant_experts : 0);
+  experts_per_chip_ = m.is_moe() ? expert_slots_ / ep : 0;
   ep_group_tokens_factor_ = ep > tp ? ep / tp : 1.0;
   // Per token copy per MoE layer on this chip: 4 passes of the hidden state in activation
   // precision, the copies spread over the EP group.
@@ -247,9 +323,17 @@ StepCostModel::StepCostModel(const Deployment& d) : d_(d) {
   // Expected max over the EP ranks of distinct experts touched: each rank holds n = E/ep
   // experts, each touched by T tokens with probability q = 1 - (1 - k/E)^T (independent
   // approximation), so a rank's count is Binomial(n, q) and E[max of ep] = sum_x 1 - F(x)^ep.
+  // A redundant copy takes its share of its expert's tokens: a slot is touched by a token with
+  // probability k / slots on average.
   if (m.is_moe() && ep > 1)
-    touched_max_ = busiest_rank_table(static_cast<int>(std::lround(experts_per_chip_)), top_k_ / routed_experts_,
+    touched_max_ = busiest_rank_table(static_cast<int>(std::lround(experts_per_chip_)), top_k_ / expert_slots_,
                                       static_cast<int>(ep));
+  // Routing skew: the busiest rank holds hot experts (static placement), or what EPLB's packing
+  // leaves over (EPLB).
+  if (m.is_moe() && ep > 1 && (d.expert_load_cv > 0 || d.eplb_redundant_experts))
+    rank_skew_excess_ = std::max(0.0, busiest_rank_load(static_cast<int>(m.moe.routed_experts), static_cast<int>(ep),
+                                                        d.expert_load_cv, d.eplb_redundant_experts.value_or(-1)) -
+                                          1);
 
   // Rates.
   peak_gemm_ = peak_rate(s, d.gemm_class).value_or(0);
@@ -352,7 +436,7 @@ double StepCostModel::max_sequences(double context, bool physical) const {
 }
 
 double StepCostModel::experts_touched_max(double group_tokens) const {
-  if (!touched_max_) return experts_per_chip_ * (1 - std::pow(1 - top_k_ / routed_experts_, group_tokens));
+  if (!touched_max_) return experts_per_chip_ * (1 - std::pow(1 - top_k_ / expert_slots_, group_tokens));
   const auto& tab = *touched_max_;
   const double last = static_cast<double>(tab.size() - 1);
   if (group_tokens >= last) return tab.back() >= experts_per_chip_ * (1 - 1e-9) ? experts_per_chip_ : tab.back();
@@ -366,10 +450,13 @@ double StepCostModel::expert_token_imbalance(double group_tokens) const {
   const double ep = d_.ep;
   if (ep <= 1 || group_tokens <= 0) return 1;
   // Token copies per rank ~ Binomial(T k, 1/ep); the busiest of ep ranks carries about
-  // mean + sqrt(2 ln(ep) var) (Gaussian extreme value), never more than every copy.
+  // mean + sqrt(2 ln(ep) var) (Gaussian extreme value), never more than every copy. Routing
+  // skew adds the busiest rank's expected excess share; the two excesses, each about the
+  // Gaussian extreme of a per-rank deviation, combine as the root of their squares.
   const double mean = group_tokens * top_k_ / ep;
   const double var = mean * (1 - 1 / ep);
-  return std::min(ep, 1 + std::sqrt(2 * std::log(ep) * var) / mean);
+  const double noise = std::sqrt(2 * std::log(ep) * var) / mean;
+  return std::min(ep, 1 + std::hypot(noise, rank_skew_excess_));
 }
 
 StepCostModel::Pipeline StepCostModel::pipeline(double seqs) const {
@@ -457,7 +544,7 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
     // E x (1 - (1 - k/E)^T); this chip holds E/ep of them.
     // The ideal (ceiling) takes the mean over ranks; a real step waits for the busiest rank:
     // the most distinct experts, and the most token copies in its GEMMs.
-    const double mean_touched = experts_per_chip_ * (1 - std::pow(1 - top_k_ / routed_experts_, group_tokens));
+    const double mean_touched = experts_per_chip_ * (1 - std::pow(1 - top_k_ / expert_slots_, group_tokens));
     const double touched = ideal ? mean_touched : experts_touched_max(group_tokens);
     const double imbalance = ideal ? 1.0 : expert_token_imbalance(group_tokens);
     const double bytes = moe_layers_ * touched * expert_slice_bytes_;
@@ -505,7 +592,10 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
       const double pairs = ep_alltoalls_ / 2;  // one dispatch + one combine per MoE layer
       const double per_chip = tokens * tokens_per_chip_factor_ * top_k_ * ep_pair_bytes_per_token_ *
                               (ep_group_ - 1) / ep_group_;
-      g.time_s = ep_alltoalls_ * ep_lat_ + pairs * (ep_bw_ > 0 ? per_chip / ep_bw_ : 0);
+      // The exchange ends when the busiest receiver (the rank with the most token copies) has
+      // its share; the mean is what crosses the network per chip.
+      const double busiest = per_chip * expert_token_imbalance(tokens * ep_group_tokens_factor_);
+      g.time_s = ep_alltoalls_ * ep_lat_ + pairs * (ep_bw_ > 0 ? busiest / ep_bw_ : 0);
       g.net_bytes = pairs * per_chip;
     }
   }

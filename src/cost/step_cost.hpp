@@ -90,6 +90,12 @@ struct MemoryBudget {
   std::string link_problem;     // a link the layout needs has no bandwidth figure (empty: none)
 };
 
+// Expected token load of the busiest of `ranks` expert-parallel ranks over the mean, when the
+// `experts` of a layer have log-normal popularities of coefficient of variation `cv`: placed by
+// id (`redundant` < 0), or EPLB-style with `redundant` replicated slots (>= 0; experts +
+// redundant divide over the ranks). Deterministic (fixed seed), cached per arguments.
+double busiest_rank_load(int experts, int ranks, double cv, int redundant);
+
 class StepCostModel {
  public:
   explicit StepCostModel(const Deployment& d);
@@ -128,7 +134,8 @@ class StepCostModel {
 
   // Expected distinct routed experts touched on the busiest chip of an EP group, per MoE layer,
   // for `group_tokens` tokens routed over the group (uniform top-k routing), and the expected
-  // ratio of the busiest chip's token copies to the mean (EP > 1; 1 otherwise).
+  // ratio of the busiest chip's token copies to the mean (EP > 1; 1 otherwise): the routing skew
+  // of the experts it holds (rank_skew_excess) and the sampling noise of a finite batch.
   [[nodiscard]] double experts_touched_max(double group_tokens) const;
   [[nodiscard]] double expert_token_imbalance(double group_tokens) const;
 
@@ -154,6 +161,10 @@ class StepCostModel {
   double experts_per_chip_ = 0;                // per MoE layer
   double moe_layers_ = 0;                      // in the stage
   double routed_experts_ = 0, top_k_ = 0;
+  double expert_slots_ = 0;                    // experts + EPLB redundant experts, per MoE layer
+  // Expected busiest EP rank's share of the token copies over the mean, minus 1, from the
+  // routing skew under the deployment's expert placement (0: uniform routing, or EP = 1).
+  double rank_skew_excess_ = 0;
   double ep_group_tokens_factor_ = 1;          // tokens of the EP group per replica token
   double moe_perm_bytes_per_copy_ = 0;         // dispatch/combine traffic per token copy per MoE layer
   // Expected max over EP ranks of distinct experts touched, tabulated at integer group tokens

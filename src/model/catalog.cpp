@@ -26,6 +26,17 @@ std::optional<Published> read_published(const io::YamlNode& n) {
   return p;
 }
 
+RoutingSkew read_skew(const io::YamlNode& n) {
+  n.expect_keys({"expert_load_cv", "notes"});
+  const auto f = n.required("expert_load_cv");
+  const auto v = f.sourced_value();
+  RoutingSkew r;
+  r.load_cv = v.as_double();
+  if (!(r.load_cv >= 0 && r.load_cv <= 10)) v.fail("must be a coefficient of variation in [0, 10]");
+  r.source = f.required("source").as_string();
+  return r;
+}
+
 }  // namespace
 
 ModelCatalog ModelCatalog::load(const std::filesystem::path& dir) {
@@ -51,7 +62,35 @@ ModelCatalog ModelCatalog::load(const std::filesystem::path& dir) {
     c.entries_.push_back(std::move(m));
   }
   std::sort(c.entries_.begin(), c.entries_.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  const auto routing = dir / "moe-routing.yaml";
+  if (std::filesystem::is_regular_file(routing)) {
+    const auto root = io::load_yaml_file(routing);
+    root.expect_keys({"default", "models", "notes"});
+    c.default_skew_ = read_skew(root.required("default"));
+    if (auto ms = root.optional("models")) {
+      ms->expect_map();
+      for (const auto& id : ms->keys()) {
+        const auto node = ms->required(id);
+        if (!c.find(id)) node.fail(fmt::format("'{}' is not a catalog model", id), "catalog ids: " + join(c.ids()));
+        c.model_skew_.emplace_back(id, read_skew(node));
+      }
+    }
+  }
   return c;
+}
+
+std::optional<RoutingSkew> ModelCatalog::routing_skew(const std::string& id) const {
+  for (const auto& [m, r] : model_skew_)
+    if (m == id) return r;
+  return default_skew_;
+}
+
+void ModelCatalog::attach_routing(ModelSpec& m) const {
+  if (!m.is_moe()) return;
+  if (const auto r = routing_skew(m.id)) {
+    m.moe.load_cv = r->load_cv;
+    m.moe.load_cv_source = r->source;
+  }
 }
 
 const ModelEntry* ModelCatalog::find(const std::string& id) const {
@@ -85,12 +124,17 @@ const ModelEntry* ModelCatalog::lookup(const std::string& name) const {
 ModelSpec ModelCatalog::resolve(const std::string& name) const {
   std::error_code ec;
   const std::filesystem::path p(name);
-  if (std::filesystem::is_regular_file(p, ec)) return read_hf_config(p, name);
+  auto with_routing = [&](ModelSpec m) {
+    attach_routing(m);
+    return m;
+  };
+  if (std::filesystem::is_regular_file(p, ec)) return with_routing(read_hf_config(p, name));
   if (std::filesystem::is_directory(p, ec)) {
-    if (std::filesystem::is_regular_file(p / "config.json", ec)) return read_hf_config(p / "config.json", name);
+    if (std::filesystem::is_regular_file(p / "config.json", ec))
+      return with_routing(read_hf_config(p / "config.json", name));
     fail(fmt::format("folder '{}' has no config.json", name));
   }
-  if (const auto* e = lookup(name)) return read_hf_config(e->config_path, e->id);
+  if (const auto* e = lookup(name)) return with_routing(read_hf_config(e->config_path, e->id));
   std::vector<std::string> ids = this->ids();
   std::string near = closest_match(name, ids);
   if (near.empty()) {

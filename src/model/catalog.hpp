@@ -15,6 +15,13 @@ struct Published {
   std::string source;
 };
 
+// Routing skew of MoE models (data/models/moe-routing.yaml): a default for every MoE model and
+// per-model figures where a measurement exists.
+struct RoutingSkew {
+  double load_cv = 0;
+  std::string source;
+};
+
 struct ModelEntry {
   std::string id;                      // "org/name"
   std::filesystem::path config_path;
@@ -25,7 +32,8 @@ struct ModelEntry {
 
 class ModelCatalog {
  public:
-  // Indexes every <org>/<name>/config.json under `dir`; source.yaml files are validated too.
+  // Indexes every <org>/<name>/config.json under `dir`; source.yaml files are validated too, and
+  // moe-routing.yaml when present (absent: MoE routing is taken as uniform).
   static ModelCatalog load(const std::filesystem::path& dir);
 
   [[nodiscard]] const std::vector<ModelEntry>& entries() const { return entries_; }  // sorted by id
@@ -38,9 +46,14 @@ class ModelCatalog {
   [[nodiscard]] ModelSpec resolve(const std::string& name_or_path) const;
   // As resolve, returning the catalog entry when the argument names one (nullptr for paths).
   [[nodiscard]] const ModelEntry* lookup(const std::string& name) const;
+  // The routing skew a model resolves with (its own figure, else the default; none without the file).
+  [[nodiscard]] std::optional<RoutingSkew> routing_skew(const std::string& id) const;
 
  private:
+  void attach_routing(ModelSpec& m) const;
   std::vector<ModelEntry> entries_;
+  std::optional<RoutingSkew> default_skew_;
+  std::vector<std::pair<std::string, RoutingSkew>> model_skew_;
 };
 
 }  // namespace tf::model

@@ -39,6 +39,11 @@ struct MoeSpec {
   long long shared_intermediate = 0;  // SwiGLU width of one shared expert
   bool expert_bias = false;           // gpt-oss experts carry biases
   bool router_bias = false;
+  // Routing skew at inference: the coefficient of variation of the share of a layer's routed
+  // tokens each expert receives (0: uniform routing), with where the figure comes from. Read
+  // from data/models/moe-routing.yaml by the model catalog; a bare config.json has none.
+  double load_cv = 0;
+  std::string load_cv_source = "none: uniform routing assumed";
 };
 
 struct VisionSpec {

@@ -3,7 +3,7 @@
 namespace tf::report {
 
 Json deployment_json(const cost::Deployment& d) {
-  return Json{{"chips", d.chips},
+  Json j{{"chips", d.chips},
               {"tp", d.tp},
               {"pp", d.pp},
               {"ep", d.ep},
@@ -18,6 +18,12 @@ Json deployment_json(const cost::Deployment& d) {
               {"moe_dispatch", std::string(to_string(d.moe_dispatch))},
               {"attention_kernels", std::string(to_string(d.attention_kernels))},
               {"launch", std::string(to_string(d.launch))}};
+  if (d.model && d.model->is_moe())
+    j["experts"] = {{"placement", d.eplb_redundant_experts ? "eplb" : "static"},
+                    {"redundant_experts", d.eplb_redundant_experts ? Json(*d.eplb_redundant_experts) : Json()},
+                    {"load_cv", d.expert_load_cv},
+                    {"load_cv_source", d.expert_load_cv_source}};
+  return j;
 }
 
 Json memory_json(const cost::StepCostModel& m, double kv_bytes_per_chip) {

@@ -405,6 +405,8 @@ EngineFacts parse_notes(const std::string& notes) {
   for (std::string_view k : {"enforce-eager", "enforce_eager", "eager mode", "no cuda graphs", "no hip graphs",
                              "disable-cuda-graph", "disable_cuda_graph"})
     if (lower.find(k) != std::string::npos) f.launch = cost::Launch::eager;
+  for (std::string_view k : {"experts tp-sharded", "experts tp sharded", "moe_tp=tp", "no real ep"})
+    if (lower.find(k) != std::string::npos) f.experts_tp_sharded = true;
   return f;
 }
 

@@ -19,7 +19,8 @@
 //   pools     pd-disagg\s+(\d+)p\s*\+\s*(\d+)d\b[^:]{0,16}:\s*p\s+<pool>\s*,\s*d\s+<pool>
 //             <pool> = (\d+)\s*x\s*\(\s*tp(\d+)(\s+pp(\d+))?(\s+ep(\d+))?(\s+dpa=(true|false))?\s*\)
 //             (chips of each pool, instances, their TP, PP, EP and attention data parallelism)
-// and, as plain substrings, the phrases that say a run issued its kernels eagerly (parse_notes).
+// and, as plain substrings, the phrases that say a run issued its kernels eagerly, or sliced its
+// experts over the TP ranks instead of placing them by expert parallelism (parse_notes).
 #include <optional>
 #include <string>
 
@@ -60,6 +61,9 @@ struct EngineFacts {
   // "--enforce-eager", "eager mode", "no HIP graphs", "--disable-cuda-graph": the run issued its
   // kernels from the host (cost::Launch::eager), whatever its engine profile's default.
   std::optional<cost::Launch> launch;
+  // "experts TP-sharded", "moe_tp=tp", "no real EP": every rank holds a slice of every expert
+  // (TensorRT-LLM moe_tp_size = tp), so no rank waits for hot experts: EP 1 whatever the column.
+  bool experts_tp_sharded = false;
 };
 
 // Largest cap, request count or token budget a note may state: the predictor simulates the

@@ -298,6 +298,10 @@ std::vector<PreparedRow> Predictor::prepare(const MeasuredSet& set, const cost::
     spec.weights = dtype(row.weight_dtype, "weight");
     spec.activations = dtype(row.act_dtype, "activation");
     spec.kv = dtype(row.kv_dtype, "kv");
+    if (q.facts.experts_tp_sharded && spec.ep > 1) {
+      spec.ep = 1;
+      q.notes.push_back("experts TP-sharded (notes): EP 1");
+    }
     if (q.facts.launch) {
       spec.launch = q.facts.launch;
       q.notes.push_back(fmt::format("{} launch (notes)", to_string(*q.facts.launch)));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
@@ -74,6 +75,7 @@ TEST(ExpertParallel, BusiestRankTouchesTheExpectedMaximum) {
   DeploymentSpec spec = layout(8, 1);
   spec.ep = 8;
   spec.attention_dp = true;
+  spec.expert_load_cv = 0;  // uniform routing
   auto s = make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec);
   const auto m = s.build();
   EXPECT_NEAR(m.experts_touched_max(1), 2.5444874, 1e-6);
@@ -84,7 +86,8 @@ TEST(ExpertParallel, BusiestRankTouchesTheExpectedMaximum) {
     EXPECT_LT(m.experts_touched_max(t) / mean, 2.6);
   }
   EXPECT_DOUBLE_EQ(m.experts_touched_max(1e6), 32);  // every expert at large batch
-  // Token copies: the busiest rank carries more than the mean, never more than all of them.
+  // Token copies (uniform routing): the busiest rank carries more than the mean, never more than
+  // all of them, and the mean at large batch.
   EXPECT_GT(m.expert_token_imbalance(8), 1);
   EXPECT_LE(m.expert_token_imbalance(0.01), 8);
   EXPECT_LT(m.expert_token_imbalance(1e6), 1.01);
@@ -116,6 +119,99 @@ TEST(ExpertParallel, DispatchPrecisionSetsTheAllToAllBytes) {
   EXPECT_LT(m8.step(b).groups[ep].time_s, mb.step(b).groups[ep].time_s);
   spec.moe_dispatch = Precision::fp32;
   EXPECT_THROW(make("deepseek-ai/DeepSeek-R1", "h200-sxm", spec), DiagnosticError);
+}
+
+// Routing skew: expert popularities of coefficient of variation 1.28 (DeepSeek-R1 measured by
+// TensorRT-LLM on 32 GB200: routed tokens per expert std 164.1 / mean 128, and the hottest of 32
+// ranks 2.56x the mean without EPLB, 1.11x with 32 redundant experts). Placed by id, the busiest
+// rank holds hot experts; EPLB's replicate-then-pack brings it back to the mean.
+TEST(ExpertParallel, RoutingSkewLoadsTheBusiestRankAndEplbRebalancesIt) {
+  // Uniform popularity: every rank carries the mean under any placement.
+  EXPECT_NEAR(busiest_rank_load(256, 8, 0, -1), 1, 1e-12);
+  EXPECT_NEAR(busiest_rank_load(256, 32, 0, 32), 1, 1e-12);
+  const double ep32 = busiest_rank_load(256, 32, 1.28, -1);
+  EXPECT_GT(ep32, 2.56 * 0.85);  // the measured 2.56, within the spread of one dataset
+  EXPECT_LT(ep32, 2.56 * 1.15);
+  EXPECT_LT(busiest_rank_load(256, 32, 1.28, 32), 1.05);  // measured 1.11 with sampling noise
+  EXPECT_LT(busiest_rank_load(256, 32, 1.28, 0), ep32);   // placement alone helps, less than replicas
+  EXPECT_GT(busiest_rank_load(256, 32, 1.28, 0), busiest_rank_load(256, 32, 1.28, 32));
+  // More skew, or fewer experts per rank, loads the busiest rank more; one rank is the mean.
+  EXPECT_GT(busiest_rank_load(256, 8, 2.0, -1), busiest_rank_load(256, 8, 1.28, -1));
+  EXPECT_GT(ep32, busiest_rank_load(256, 8, 1.28, -1));
+  EXPECT_NEAR(busiest_rank_load(256, 1, 1.28, -1), 1, 1e-12);
+  // Deterministic: the same arguments give the same figure.
+  EXPECT_EQ(busiest_rank_load(128, 8, 1.1, -1), busiest_rank_load(128, 8, 1.1, -1));
+
+  DeploymentSpec spec = layout(8, 1);
+  spec.ep = 8;
+  spec.attention_dp = true;
+  auto at = [&](double cv, std::optional<int> eplb) {
+    auto d = spec;
+    d.expert_load_cv = cv;
+    d.eplb_redundant_experts = eplb;
+    return make("deepseek-ai/DeepSeek-R1", "h200-sxm", d);
+  };
+  auto uni = at(0, std::nullopt), skew = at(1.28, std::nullopt), wide = at(2.5, std::nullopt);
+  auto placed = at(1.28, 0), spare = at(1.28, 32);
+  const auto mu = uni.build(), ms = skew.build(), mw = wide.build(), mp = placed.build(), mr = spare.build();
+  // At a large batch the sampling noise vanishes and the busiest rank carries the skew.
+  EXPECT_NEAR(ms.expert_token_imbalance(1e7), busiest_rank_load(256, 8, 1.28, -1), 1e-3);
+  EXPECT_NEAR(mp.expert_token_imbalance(1e7), busiest_rank_load(256, 8, 1.28, 0), 1e-3);
+  // At a small one the two excesses combine as the root of their squares.
+  const double noise = mu.expert_token_imbalance(64) - 1, sk = busiest_rank_load(256, 8, 1.28, -1) - 1;
+  EXPECT_NEAR(ms.expert_token_imbalance(64), 1 + std::hypot(noise, sk), 1e-12);
+  // The expert GEMMs and the all-to-all wait for the busiest rank: time grows with the skew, and
+  // the all-to-all's excess over uniform routing is linear in the imbalance's.
+  const Batch big{2048, 2000, 0, 0, 0};
+  const auto moe = static_cast<size_t>(OpGroup::moe_experts), a2a = static_cast<size_t>(OpGroup::ep_collective);
+  const auto cu = mu.step(big), cs = ms.step(big), cw = mw.step(big);
+  EXPECT_GT(cs.groups[moe].time_s, cu.groups[moe].time_s);
+  EXPECT_GT(cw.groups[moe].time_s, cs.groups[moe].time_s);
+  const double tokens = 2048.0;  // replica tokens; the EP group spans the replica
+  const double iu = mu.expert_token_imbalance(tokens), is = ms.expert_token_imbalance(tokens),
+               iw = mw.expert_token_imbalance(tokens);
+  EXPECT_NEAR((cs.groups[a2a].time_s - cu.groups[a2a].time_s) / (cw.groups[a2a].time_s - cu.groups[a2a].time_s),
+              (is - iu) / (iw - iu), 1e-9);
+  EXPECT_DOUBLE_EQ(cs.groups[a2a].net_bytes, cu.groups[a2a].net_bytes);  // the mean crosses the network
+  // EPLB: placement alone is free and faster; redundant slots cost weights (memory, KV room).
+  EXPECT_LT(mp.step(big).time_s, cs.time_s);
+  EXPECT_NEAR(mp.memory().weights_bytes, ms.memory().weights_bytes, 1);
+  EXPECT_GT(mr.memory().weights_bytes, ms.memory().weights_bytes);
+  EXPECT_LT(mr.memory().kv_free_bytes, ms.memory().kv_free_bytes);
+  EXPECT_NE(placed.deployment.describe().find("EPLB+0"), std::string::npos);
+  // The ceiling takes the mean: no skew in a physical bound.
+  const auto e1 = estimate(mu, Workload{1000, 1000, 64}), e2 = estimate(ms, Workload{1000, 1000, 64});
+  EXPECT_DOUBLE_EQ(e1.ceiling.max_output_tok_s_per_user, e2.ceiling.max_output_tok_s_per_user);
+}
+
+// EPLB's bad inputs name the flag: a dense model, EP 1, slots that do not divide over EP, a
+// negative count; a skew outside [0, 10].
+TEST(ExpertParallel, EplbAndSkewRefuseImpossibleLayouts) {
+  DeploymentSpec spec = layout(8, 1);
+  spec.ep = 8;
+  spec.attention_dp = true;
+  auto refused = [&](const char* model, DeploymentSpec d, const char* words) {
+    try {
+      make(model, "h200-sxm", d);
+      ADD_FAILURE() << "accepted: " << words;
+    } catch (const DiagnosticError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+  };
+  auto d = spec;
+  d.eplb_redundant_experts = 3;
+  refused("deepseek-ai/DeepSeek-R1", d, "do not divide over EP 8");
+  d.eplb_redundant_experts = -8;
+  refused("deepseek-ai/DeepSeek-R1", d, "must be in [0, 1024]");
+  d = layout(8, 1);
+  d.eplb_redundant_experts = 8;
+  refused("deepseek-ai/DeepSeek-R1", d, "needs EP > 1");
+  refused("meta-llama/Llama-3.1-70B-Instruct", d, "not a mixture-of-experts model");
+  d = spec;
+  d.expert_load_cv = -0.5;
+  refused("deepseek-ai/DeepSeek-R1", d, "--expert-load-cv must be in [0, 10]");
+  d.expert_load_cv = std::nan("");
+  refused("deepseek-ai/DeepSeek-R1", d, "--expert-load-cv must be in [0, 10]");
 }
 
 // A full mesh gives TP2 one peer link of the seven (MI300X: 448 GB/s per direction in all, 64

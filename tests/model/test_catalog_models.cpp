@@ -101,5 +101,50 @@ TEST(ModelCatalog, UnknownModelSuggests) {
   }
 }
 
+// MoE models resolve with the routing skew of data/models/moe-routing.yaml (a catalog id and a
+// bare config path alike); dense models have none.
+TEST(ModelCatalog, MoeModelsCarryTheirRoutingSkewWithItsSource) {
+  const auto r1 = catalog().resolve("deepseek-ai/DeepSeek-R1");
+  EXPECT_DOUBLE_EQ(r1.moe.load_cv, 1.28);
+  EXPECT_NE(r1.moe.load_cv_source.find("TensorRT-LLM tech blog 4"), std::string::npos);
+  const auto by_path = catalog().resolve(catalog().find("Qwen/Qwen3-30B-A3B")->config_path.string());
+  EXPECT_DOUBLE_EQ(by_path.moe.load_cv, 1.28);
+  EXPECT_EQ(catalog().resolve("meta-llama/Llama-3.1-8B-Instruct").moe.load_cv, 0);
+}
+
+// A bad routing file names the file and key: an unknown model, a value out of range, a figure
+// without its source, an unknown key.
+TEST(ModelCatalog, BadRoutingFileNamesTheKey) {
+  const std::string cfg = [] {
+    std::ifstream in(catalog().find("Qwen/Qwen3-30B-A3B")->config_path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  auto attempt = [&](const std::string& routing, const std::string& words) {
+    test::TempDir dir;
+    dir.write("Qwen/Qwen3-30B-A3B/config.json", cfg);
+    dir.write("Qwen/Qwen3-30B-A3B/source.yaml",
+              "hf_id: Qwen/Qwen3-30B-A3B\nconfig_source: \"test copy\"\n");
+    dir.write("moe-routing.yaml", routing);
+    try {
+      (void)ModelCatalog::load(dir.path());
+      ADD_FAILURE() << "accepted: " << routing;
+    } catch (const DiagnosticError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("moe-routing.yaml"), std::string::npos) << what;
+      EXPECT_NE(what.find(words), std::string::npos) << what;
+    }
+  };
+  const std::string ok = "  expert_load_cv: {value: 1.0, source: \"test\"}\n";
+  attempt("default:\n" + ok + "models:\n  org/none:\n  " + ok, "not a catalog model");
+  attempt("default:\n  expert_load_cv: {value: -1, source: \"test\"}\n", "[0, 10]");
+  attempt("default:\n  expert_load_cv: {value: 1.0}\n", "source");
+  attempt("default:\n" + ok + "skew: 1\n", "skew");
+  // Without the file, routing is uniform.
+  test::TempDir dir;
+  dir.write("Qwen/Qwen3-30B-A3B/config.json", cfg);
+  dir.write("Qwen/Qwen3-30B-A3B/source.yaml", "hf_id: Qwen/Qwen3-30B-A3B\nconfig_source: \"test copy\"\n");
+  EXPECT_EQ(ModelCatalog::load(dir.path()).resolve("Qwen/Qwen3-30B-A3B").moe.load_cv, 0);
+}
+
 }  // namespace
 }  // namespace tf::model

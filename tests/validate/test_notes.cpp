@@ -192,6 +192,16 @@ TEST(Notes, EagerRunsAreRecognisedByTheirFlags) {
     EXPECT_FALSE(parse_notes(n).launch) << n;
 }
 
+// Experts sliced over the TP ranks (TensorRT-LLM's default moe_tp_size = tp) are not expert
+// parallelism, whatever the ep column says; other notes leave the column alone.
+TEST(Notes, TpShardedExpertsAreRecognised) {
+  for (const char* n : {"experts TP-sharded (moe_tp=tp, no real EP); ep=tp per brief", "MoE moe_tp=tp",
+                        "no real EP: ep column = sharding degree"})
+    EXPECT_TRUE(parse_notes(n).experts_tp_sharded) << n;
+  for (const char* n : {"EP8 with attention DP", "experts over 8 ranks (ep=8)", ""})
+    EXPECT_FALSE(parse_notes(n).experts_tp_sharded) << n;
+}
+
 // The pools of a disaggregated run: chips per pool, instances and each instance's layout; a
 // phrase that does not state both pools in full gives none.
 TEST(Notes, DisaggregatedPoolsAreReadWhenBothAreStated) {
