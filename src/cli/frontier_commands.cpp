@@ -31,6 +31,7 @@ struct FrontierOptions {
   std::string price_basis;  // for the table header (from the economics options)
   std::string csv;
   bool json = false;
+  bool static_experts = false;
   int rows = 8;
   int threads = 0;
 };
@@ -164,6 +165,9 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--csv", o->csv, "Also write every frontier and ceiling point to this CSV file");
   cmd->add_flag("--json", o->json, "Print the result document as JSON instead of tables");
+  cmd->add_flag("--static-experts", o->static_experts,
+                "Sweep expert-parallel layouts with the static placement by expert id only (default: also EPLB "
+                "placement, with no redundant experts and with one per EP rank)");
   auto eo = std::make_shared<EconomicsOptions>();
   eo->add(cmd, true, true);
   cmd->callback([&ctx, o, eo] {
@@ -185,6 +189,7 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
       q.sweep.osl = o->osl;
       q.sweep.max_chips_per_replica = o->max_chips;
       q.sweep.min_tok_s_per_user = o->min_tok_s_per_user;
+      q.sweep.eplb = !o->static_experts;
       q.sweep.precisions.clear();
       for (const auto& p : o->precisions) q.sweep.precisions.push_back(parse_precision(p));
       q.precision_names = o->precisions;

@@ -64,14 +64,27 @@ std::vector<cost::DeploymentSpec> candidate_layouts(const model::ModelSpec& m, c
         continue;
       }
       const auto experts = static_cast<int>(m.moe.routed_experts);
+      // An expert-parallel layout with its expert placements: by id, or (EPLB) balanced with no
+      // redundant experts and with one per rank.
+      auto placements = [&](const cost::DeploymentSpec& e) {
+        if (!o.eplb) {
+          out.push_back(e);
+          return;
+        }
+        for (int redundant : {0, e.ep}) {
+          auto b = e;
+          b.eplb_redundant_experts = redundant;
+          out.push_back(b);
+        }
+      };
       // Experts split over the TP ranks (EP 1 = expert tensor parallel; EP = TP).
       out.push_back(base);
       if (tp > 1 && experts % tp == 0) {
         auto e = base;
         e.ep = tp;
-        out.push_back(e);
+        placements(e);
         e.attention_dp = true;
-        out.push_back(e);
+        placements(e);
       }
       // Wide expert parallelism across replicas (attention DP); groups larger than the scale-up
       // domain run their all-to-all over scale-out links.
@@ -81,7 +94,7 @@ std::vector<cost::DeploymentSpec> candidate_layouts(const model::ModelSpec& m, c
         e.ep = tp * r;
         e.dp = r;
         e.attention_dp = true;
-        out.push_back(e);
+        placements(e);
       }
     }
   }

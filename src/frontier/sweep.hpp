@@ -23,6 +23,10 @@ struct SweepOptions {
   double max_ttft_s = 0;          // drop points with a longer TTFT (0: no limit)
   double max_tpot_s = 0;          // drop points with a longer TPOT (0: no limit)
   bool keep_all = false;          // keep every feasible point instead of the Pareto set (planning)
+  // Expert-parallel layouts run EPLB-style placement (cost::DeploymentSpec::eplb_redundant_experts),
+  // with no redundant experts and with one per rank, as vLLM, SGLang and TensorRT-LLM can; false:
+  // the static placement by expert id only.
+  bool eplb = true;
 };
 
 struct Point {

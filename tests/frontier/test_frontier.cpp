@@ -103,6 +103,43 @@ TEST(Frontier, CandidateLayoutsRespectTheDomainAndHeads) {
   }
 }
 
+// Expert-parallel layouts are swept with EPLB placement (none and one redundant expert per rank);
+// balancing the busiest rank never loses to the static placement at any interactivity, and a
+// wide-EP system gains most (DeepSeek-R1 on GB200 NVL72).
+TEST(Frontier, EplbPlacementsAreSweptAndNeverLoseToTheStaticOne) {
+  const auto m = model_catalog().resolve("deepseek-ai/DeepSeek-R1");
+  const auto& s = hardware_catalog().get("gb200-nvl72");
+  SweepOptions fixed;
+  fixed.eplb = false;
+  size_t ep = 0, balanced = 0;
+  for (const auto& l : candidate_layouts(m, s, {})) {
+    if (l.ep > 1) ++ep;
+    if (l.eplb_redundant_experts) {
+      ++balanced;
+      EXPECT_TRUE(*l.eplb_redundant_experts == 0 || *l.eplb_redundant_experts == l.ep);
+    }
+  }
+  EXPECT_EQ(balanced, ep);  // every EP layout, twice over (0 and EP redundant experts)
+  for (const auto& l : candidate_layouts(m, s, fixed)) EXPECT_FALSE(l.eplb_redundant_experts);
+  SweepOptions o;
+  o.isl = 8000;
+  o.osl = 1000;
+  fixed.isl = o.isl;
+  fixed.osl = o.osl;
+  const auto with = run(m, "gb200-nvl72", o);
+  const auto without = run(m, "gb200-nvl72", fixed);
+  ASSERT_FALSE(without.points.empty());
+  bool gained = false;
+  for (const auto& p : without.points) {
+    double best = 0;
+    for (const auto& q : with.points)
+      if (q.output_tok_s_per_user >= p.output_tok_s_per_user) best = std::max(best, q.output_tok_s_per_chip);
+    EXPECT_GE(best, p.output_tok_s_per_chip * (1 - 1e-9)) << p.config.describe();
+    gained = gained || best > 1.2 * p.output_tok_s_per_chip;
+  }
+  EXPECT_TRUE(gained);
+}
+
 TEST(Frontier, EveryModelOnEverySystemRunsWithoutCrashing) {
   // Infeasible is a fine answer; an exception or a NaN is not.
   SweepOptions o;
