@@ -20,7 +20,6 @@ namespace tf::cli {
 using namespace report;  // result documents (src/report)
 namespace {
 
-using nlohmann::ordered_json;
 using validate::ErrorStats;
 using validate::RowResult;
 using validate::Summary;
@@ -215,12 +214,7 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
         if (!markdown->empty())
           io::write_text_file(*markdown, summary_markdown(s) + "Unsupported rows:\n\n" + unsupported_markdown(results));
         if (*as_json) {
-          ordered_json j;
-          j["schema"] = "tokenfactory.validate/1";
-          j["input"] = {{"file", l->set.file_name}, {"fnv1a64", l->set.fnv1a64}};
-          j["efficiency"] = *uncalibrated ? "data/efficiency" : "data/efficiency + data/calibration";
-          j["rows"] = rows_json(results);
-          j["summary"] = summary_json(s);
+          const auto j = validate_document(l->set, *uncalibrated, results, s);
           *ctx.out << json_text(j) << "\n";
         } else {
           if (!*summary_only) {
@@ -415,55 +409,9 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           io::write_text_file(*markdown, md + "\n");
         }
         if (*as_json) {
-          ordered_json j;
-          j["schema"] = "tokenfactory.calibrate/1";
-          j["input"] = {{"file", l->set.file_name}, {"fnv1a64", l->set.fnv1a64}};
-          ordered_json fams = ordered_json::array();
-          for (const auto& f : cal.families) {
-            const auto& e = f.efficiency;
-            fams.push_back({{"family", f.family},
-                            {"fit", f.kind},
-                            {"rows", f.rows},
-                            {"file", (dir / (f.family + ".yaml")).string()},
-                            {"memory_bandwidth_fraction", e.memory_bandwidth_fraction},
-                            {"compute_fraction", e.compute_fraction},
-                            {"attention_compute_fraction", e.attention_compute_fraction},
-                            {"network_fraction", e.network_fraction},
-                            {"step_overhead_s", e.step_overhead_s},
-                            {"layer_overhead_s", e.layer_overhead_s},
-                            {"eager_launch_s", e.eager_launch_s},
-                            {"request_overhead_s", e.request_overhead_s},
-                            {"collective_latency_s", e.collective_latency_s},
-                            {"loss_start", f.start_loss},
-                            {"loss_fit", f.loss},
-                            {"flags", f.flags},
-                            {"in_sample", stats_json(f.in_sample)}});
-          }
-          j["families"] = fams;
-          ordered_json engs = ordered_json::array();
-          for (const auto& g : cal.engines)
-            engs.push_back({{"engine", g.engine},
-                            {"fit", g.kind},
-                            {"rows", g.rows},
-                            {"families", g.families},
-                            {"file", (eng_dir / (g.engine + ".yaml")).string()},
-                            {"step_overhead_s", g.step_overhead_s},
-                            {"layer_overhead_s", g.layer_overhead_s},
-                            {"eager_launch_s", g.eager_launch_s},
-                            {"eager_rows", g.eager_rows},
-                            {"request_overhead_s", g.request_overhead_s},
-                            {"latency_rows", g.latency_rows},
-                            {"loss_start", g.start_loss},
-                            {"loss_fit", g.loss},
-                            {"flags", g.flags},
-                            {"in_sample", stats_json(g.in_sample)}});
-          j["engines"] = engs;
-          j["in_sample"] = summary_json(in_sample);
-          if (!*no_cv) {
-            j["cross_validation"] = {{"hold_out", std::string(validate::to_string(hold_out))}};
-            j["cross_validated"] = summary_json(cv);
-            j["cross_validated_rows"] = rows_json(cv_rows);
-          }
+          std::optional<CrossValidation> cross;
+          if (!*no_cv) cross = CrossValidation{hold_out, cv, cv_rows};
+          const auto j = calibrate_document(l->set, cal, dir, eng_dir, in_sample, cross);
           *ctx.out << json_text(j) << "\n";
         } else {
           *ctx.out << "hardware terms per family:\n";

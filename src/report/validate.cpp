@@ -68,4 +68,70 @@ Json rows_json(const std::vector<RowResult>& results) {
   return rows;
 }
 
+Json validate_document(const validate::MeasuredSet& set, bool uncalibrated, const std::vector<RowResult>& results,
+                       const Summary& summary) {
+  Json j;
+  j["schema"] = "tokenfactory.validate/1";
+  j["input"] = {{"file", set.file_name}, {"fnv1a64", set.fnv1a64}};
+  j["efficiency"] = uncalibrated ? "data/efficiency" : "data/efficiency + data/calibration";
+  j["rows"] = rows_json(results);
+  j["summary"] = summary_json(summary);
+  return j;
+}
+
+Json calibrate_document(const validate::MeasuredSet& set, const validate::Calibration& cal,
+                        const std::filesystem::path& family_dir, const std::filesystem::path& engine_dir,
+                        const Summary& in_sample, const std::optional<CrossValidation>& cv) {
+  Json j;
+  j["schema"] = "tokenfactory.calibrate/1";
+  j["input"] = {{"file", set.file_name}, {"fnv1a64", set.fnv1a64}};
+  Json fams = Json::array();
+  for (const auto& f : cal.families) {
+    const auto& e = f.efficiency;
+    fams.push_back({{"family", f.family},
+                    {"fit", f.kind},
+                    {"rows", f.rows},
+                    {"file", (family_dir / (f.family + ".yaml")).string()},
+                    {"memory_bandwidth_fraction", e.memory_bandwidth_fraction},
+                    {"compute_fraction", e.compute_fraction},
+                    {"attention_compute_fraction", e.attention_compute_fraction},
+                    {"network_fraction", e.network_fraction},
+                    {"step_overhead_s", e.step_overhead_s},
+                    {"layer_overhead_s", e.layer_overhead_s},
+                    {"eager_launch_s", e.eager_launch_s},
+                    {"request_overhead_s", e.request_overhead_s},
+                    {"collective_latency_s", e.collective_latency_s},
+                    {"loss_start", f.start_loss},
+                    {"loss_fit", f.loss},
+                    {"flags", f.flags},
+                    {"in_sample", stats_json(f.in_sample)}});
+  }
+  j["families"] = fams;
+  Json engs = Json::array();
+  for (const auto& g : cal.engines)
+    engs.push_back({{"engine", g.engine},
+                    {"fit", g.kind},
+                    {"rows", g.rows},
+                    {"families", g.families},
+                    {"file", (engine_dir / (g.engine + ".yaml")).string()},
+                    {"step_overhead_s", g.step_overhead_s},
+                    {"layer_overhead_s", g.layer_overhead_s},
+                    {"eager_launch_s", g.eager_launch_s},
+                    {"eager_rows", g.eager_rows},
+                    {"request_overhead_s", g.request_overhead_s},
+                    {"latency_rows", g.latency_rows},
+                    {"loss_start", g.start_loss},
+                    {"loss_fit", g.loss},
+                    {"flags", g.flags},
+                    {"in_sample", stats_json(g.in_sample)}});
+  j["engines"] = engs;
+  j["in_sample"] = summary_json(in_sample);
+  if (cv) {
+    j["cross_validation"] = {{"hold_out", std::string(validate::to_string(cv->hold_out))}};
+    j["cross_validated"] = summary_json(cv->summary);
+    j["cross_validated_rows"] = rows_json(cv->rows);
+  }
+  return j;
+}
+
 }  // namespace tf::report
