@@ -74,25 +74,6 @@ void print_tco(const economics::Tco& t, const economics::EconomicsParams& p, std
                      p.utilization * 100, t.usd_per_busy_chip_hour, t.price_source);
 }
 
-Json fleet_json(const economics::FleetPlan& f) {
-  return Json{{"hardware", f.system->id},
-              {"config", deployment_json(f.point.config)},
-              {"replicas", f.units},
-              {"chips", f.chips},
-              {"nodes", f.nodes},
-              {"racks", f.racks},
-              {"output_tok_s", f.output_tok_s},
-              {"output_tok_s_per_user", f.point.output_tok_s_per_user},
-              {"ttft_ms", f.point.ttft_s * 1e3},
-              {"tpot_ms", f.point.tpot_s * 1e3},
-              {"power_mw", f.power_w / 1e6},
-              {"hbm_tb", f.hbm_bytes / 1e12},
-              {"capex_usd", f.capex_usd},
-              {"opex_usd_per_year", f.opex_usd_per_year},
-              {"usd_per_mtok", f.usd_per_mtok},
-              {"usd_per_chip_hour", f.tco.usd_per_chip_hour},
-              {"pricing", f.tco.mode}};
-}
 
 }  // namespace
 
@@ -327,39 +308,8 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
             spec.requests = serving::make_requests(serving::open_loop_requests(rate, std::nullopt, std::nullopt, 20000),
                                                    {r.isl, 0}, {r.osl, 0}, rate, 1);
           }
-          for (auto& sp : res.systems) {
-            if (!sp.best) continue;
-            const auto c = economics::check_under_load(*sp.best, spec);
-            if (c.units != sp.best->units) sp.best = economics::with_units(*sp.best, c.units, p, r);
-            checks[sp.system->id] = c;
-          }
-          // The cheapest fleet that holds under load (the cheapest of all when none does).
-          const bool any_holds = std::any_of(checks.begin(), checks.end(), [](const auto& kv) { return kv.second.holds; });
-          res.best.reset();
-          for (const auto& sp : res.systems) {
-            if (!sp.best || (any_holds && !checks.at(sp.system->id).holds)) continue;
-            if (!res.best || economics::better_plan(*sp.best, *res.best, false)) res.best = sp.best;
-          }
+          checks = economics::check_plan_under_load(res, spec, p, r);
         }
-        auto check_json = [&](const std::string& id) {
-          const auto it = checks.find(id);
-          if (it == checks.end()) return Json(nullptr);
-          const auto& c = it->second;
-          return Json{{"requests", spec.requests.size()},
-                      {"arrivals", trace ? "trace" : "poisson at the demand"},
-                      {"target_attainment", spec.target_attainment},
-                      {"planned_replicas", c.planned_units},
-                      {"planned_attainment", c.planned_attainment},
-                      {"planned_p99_ttft_ms", c.planned_p99_ttft_s * 1e3},
-                      {"planned_p99_tpot_ms", c.planned_p99_tpot_s * 1e3},
-                      {"replicas", c.units},
-                      {"attainment", c.attainment},
-                      {"p99_ttft_ms", c.p99_ttft_s * 1e3},
-                      {"p99_tpot_ms", c.p99_tpot_s * 1e3},
-                      {"holds", c.holds},
-                      {"simulations", c.simulations},
-                      {"note", c.note}};
-        };
         auto check_text = [&](const std::string& id) -> std::string {
           const auto it = checks.find(id);
           if (it == checks.end()) return "-";
@@ -369,35 +319,21 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
                              c.planned_units, 100 * c.attainment, c.units, c.holds ? "" : " (does not hold)");
         };
         if (o->json) {
-          Json j{{"schema", "tokenfactory.plan/1"},
-                 {"model", model.id},
-                 {"workload", {{"isl", r.isl}, {"osl", r.osl}}},
-                 {"demand_output_tok_s", r.demand_output_tok_s},
-                 {"slo", {{"min_tok_s_per_user", o->min_user}, {"max_ttft_ms", o->max_ttft_ms}, {"max_tpot_ms", o->max_tpot_ms}}},
-                 {"economics", p.name},
-                 {"price_basis", o->eo.price_basis},
-                 {"best", fleet_json(*res.best)},
-                 {"serving_check", check ? Json{{"target_attainment", spec.target_attainment},
-                                                {"ttft_ms", spec.slo.ttft_s ? Json(*spec.slo.ttft_s * 1e3) : Json(nullptr)},
-                                                {"tpot_ms", spec.slo.tpot_s ? Json(*spec.slo.tpot_s * 1e3) : Json(nullptr)}}
-                                         : Json(nullptr)},
-                 {"systems", Json::array()}};
-          if (r.power_cap_w) j["power_cap_mw"] = *o->power_cap_mw;
-          if (trace) {
-            j["trace"] = {{"file", trace->file}, {"format", trace->format}, {"requests", trace->requests.size()},
-                          {"duration_s", trace->duration_s()}, {"request_rate", trace->request_rate()},
-                          {"mean_input_tokens", trace->mean_input_tokens()},
-                          {"mean_output_tokens", trace->mean_output_tokens()}, {"skipped", trace->skipped}};
-          }
-          if (r.capex_budget_usd) j["capex_budget_usd"] = *r.capex_budget_usd;
-          for (const auto& sp : res.systems) {
-            Json sj = sp.best ? fleet_json(*sp.best)
-                              : Json{{"hardware", sp.system->id}, {"reason", sp.reason},
-                                     {"best_tok_s_per_user", sp.best_tok_s_per_user}};
-            sj["provenance"] = provenance_json(*sp.system, ctx.efficiency().for_family(sp.system->family));
-            if (sp.best) sj["serving_check"] = check_json(sp.system->id);
-            j["systems"].push_back(std::move(sj));
-          }
+          PlanDocument doc;
+          doc.model = model.id;
+          doc.request = r;
+          doc.min_tok_s_per_user = o->min_user;
+          doc.max_ttft_ms = o->max_ttft_ms;
+          doc.max_tpot_ms = o->max_tpot_ms;
+          doc.preset = p.name;
+          doc.price_basis = o->eo.price_basis;
+          doc.power_cap_mw = o->power_cap_mw;
+          doc.trace = trace ? &*trace : nullptr;
+          doc.plan = &res;
+          doc.check = check ? &spec : nullptr;
+          doc.checks = checks;
+          doc.efficiency = &ctx.efficiency();
+          const auto j = plan_document(doc);
           *ctx.out << json_text(j) << "\n";
           return 0;
         }

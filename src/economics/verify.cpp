@@ -65,4 +65,22 @@ ServingCheck check_under_load(const FleetPlan& f, const ServingCheckSpec& spec) 
   return c;
 }
 
+std::map<std::string, ServingCheck> check_plan_under_load(PlanResult& plan, const ServingCheckSpec& spec,
+                                                          const EconomicsParams& economics, const PlanRequest& request) {
+  std::map<std::string, ServingCheck> checks;
+  for (auto& sp : plan.systems) {
+    if (!sp.best) continue;
+    const auto c = check_under_load(*sp.best, spec);
+    if (c.units != sp.best->units) sp.best = with_units(*sp.best, c.units, economics, request);
+    checks[sp.system->id] = c;
+  }
+  const bool any_holds = std::any_of(checks.begin(), checks.end(), [](const auto& kv) { return kv.second.holds; });
+  plan.best.reset();
+  for (const auto& sp : plan.systems) {
+    if (!sp.best || (any_holds && !checks.at(sp.system->id).holds)) continue;
+    if (!plan.best || better_plan(*sp.best, *plan.best, false)) plan.best = sp.best;
+  }
+  return checks;
+}
+
 }  // namespace tf::economics

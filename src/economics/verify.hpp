@@ -2,6 +2,7 @@
 // Plans that hold under load: a fleet sized from steady-state estimates, replayed request by
 // request through the serving simulator, and grown until the share of requests meeting the SLO
 // reaches a target. The economics layer uses the serving layer here (ARCHITECTURE.md).
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,5 +36,11 @@ struct ServingCheck {
 // replica count by 10% (at least one) until the target attainment holds. DiagnosticError on an
 // empty workload, no SLO limit or a target outside (0, 1].
 ServingCheck check_under_load(const FleetPlan& f, const ServingCheckSpec& spec);
+
+// Checks every system's fleet of `plan` under load, grows those that do not hold (with_units),
+// and re-picks the best: the cheapest fleet that holds (the cheapest of all when none does).
+// Returns the check per system id.
+std::map<std::string, ServingCheck> check_plan_under_load(PlanResult& plan, const ServingCheckSpec& spec,
+                                                          const EconomicsParams& economics, const PlanRequest& request);
 
 }  // namespace tf::economics
