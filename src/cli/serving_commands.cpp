@@ -756,22 +756,6 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         return fmt::format("prefill {} on {} + decode {} on {}", pd->describe(), pd->system->id, d.describe(),
                            d.system->id);
       };
-      auto disaggregation_json = [&](const serving::Result& r) {
-        auto dj = disagg_json;
-        const auto& dis = r.disaggregation;
-        dj["prefill"]["requests_per_replica"] = dis.per_prefill;
-        dj["prefill"]["busy_s"] = dis.prefill_busy_s;
-        dj["prefill"]["peak_kv_bytes_per_chip"] = dis.prefill_peak_kv_bytes;
-        dj["prefill"]["kv_capacity_bytes_per_chip"] = dis.prefill_kv_capacity_bytes;
-        dj["decode"]["requests_per_replica"] = r.per_replica;
-        dj["decode"]["busy_s"] = dis.decode_busy_s;
-        dj["transfers"] = {{"count", dis.transfers},
-                           {"bytes", dis.transferred_bytes},
-                           {"link_busy_s", dis.link_busy_s},
-                           {"transfer_ms", dist_json(dis.transfer_s, 1e3)},
-                           {"decode_wait_ms", dist_json(dis.decode_wait_s, 1e3)}};
-        return dj;
-      };
       auto service_header = [&](const serving::Result& r) {
         const auto& dis = r.disaggregation;
         std::string h = fmt::format("{} disaggregated: prefill {} x {} [{}], decode {} x {} [{}]\n", d.model->id,
@@ -830,21 +814,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       };
       const serving::WindowSpec window;  // the documented default: 10% warm-up, 10% drain
       auto& out = *ctx.out;
-      ordered_json engine_json = {
-          {"scheduler", serving::to_string(engine.scheduler)},
-          {"step_tokens", engine.step_tokens},
-          {"max_running", engine.max_running > 0 ? ordered_json(engine.max_running) : ordered_json()},
-          {"kv_admission", serving::to_string(engine.kv_admission)}};
       const double overhead_s = engine.request_overhead_s.value_or(d.efficiency->request_overhead_s);
-      engine_json["preemption"] = engine.preemption == serving::EngineConfig::Preemption::swap ? "swap" : "recompute";
-      if (engine.preemption == serving::EngineConfig::Preemption::swap) {
-        engine_json["swap_space_bytes_per_chip"] = engine.swap_bytes;
-        engine_json["swap_bytes_per_s_per_chip"] = engine.swap_bytes_per_s;
-      }
-      engine_json["request_overhead_ms"] = overhead_s * 1e3;
-      engine_json["request_overhead_source"] =
-          given(request_overhead) ? std::string("--request-overhead-ms") : d.efficiency->provenance.software_summary();
-      if (profile) engine_json["profile"] = profile->id;
+      const ordered_json engine_json =
+          report::engine_json(engine, overhead_s,
+                              given(request_overhead) ? std::string("--request-overhead-ms")
+                                                      : d.efficiency->provenance.software_summary(),
+                              profile);
       const std::string engine_line = fmt::format(
           "provenance: {}; software terms: {}\nengine{}: {} steps, {} KV, token budget {:.0f}, {}, request overhead "
           "{:.3g} ms{}",
@@ -1058,8 +1033,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
             j["deployment"] = service_name();
           }
           j["workload"] = workload_json;
-          engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
           j["engine"] = engine_json;
+          j["engine"]["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
           ordered_json probes = ordered_json::array();
           for (const auto& p : a.probes)
             probes.push_back({{"rate_per_s", p.rate},
@@ -1088,7 +1063,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                           {"tpot_ms", dist_json(win.tpot_s, 1e3)},
                           {"e2e_s", dist_json(win.e2e_s, 1)},
                           {"steady", steady_json(r.steady, window, chips)}};
-          if (disaggregated) j["disaggregation"] = disaggregation_json(r);
+          if (disaggregated) j["disaggregation"] = disaggregation_result_json(disagg_json, r);
           j["economics"] = cost_of(win.output_tok_s, win.output_tok_s * o->isl / o->osl, "steady window").first;
           out << json_text(j) << "\n";
           return 0;
@@ -1372,136 +1347,43 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                                                        d.system->id, d.describe())));
 
       if (o->json) {
-        ordered_json j = run_header(d);
-        if (disaggregated) {  // both pools (each detailed in "disaggregation")
-          j["chips"] = chips;
-          j["deployment"] = service_name();
-        }
-        j["workload"] = {{"arrivals", describe_workload(*o, w)},
-                         {"requests", w.requests.size()},
-                         {"streams", o->streams},
-                         {"turns_per_session", o->turns > 0 ? ordered_json(o->turns) : ordered_json()},
-                         {"mean_input_tokens", mean_isl},
-                         {"mean_output_tokens", mean_osl},
-                         {"length_spread", o->trace.empty() ? o->spread : 0.0},
-                         {"burstiness", o->rate > 0 ? ordered_json(o->burstiness) : ordered_json()},
-                         {"think_time_s", o->concurrency > 0 ? ordered_json(o->think_time_s) : ordered_json()},
-                         {"think_time_dist", o->think_time_s > 0 ? ordered_json(o->think_time_dist) : ordered_json()},
-                         {"seed", o->seed}};
-        engine_json["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
-        j["engine"] = engine_json;
-        j["router"] = {{"policy", o->router}, {"requests_per_replica", r.per_replica}};
-        j["result"] = {{"duration_s", r.duration_s},
-                       {"output_tok_s", r.output_tok_s},
-                       {"input_tok_s", r.input_tok_s},
-                       {"output_tok_s_per_chip", r.output_tok_s / chips},
-                       {"ttft_ms", dist_json(r.ttft_s, 1e3)},
-                       {"tpot_ms", dist_json(r.tpot_s, 1e3)},
-                       {"e2e_s", dist_json(r.e2e_s, 1)},
-                       {"mean_requests_in_system", r.mean_in_system},
-                       {"peak_running_per_replica", r.peak_running},
-                       {"peak_kv_bytes_per_chip", r.peak_kv_bytes},
-                       {"preemptions", r.preemptions},
-                       {"swaps", r.swaps},
-                       {"swapped_bytes_per_chip", r.swapped_bytes},
-                       {"swap_s", r.swap_s},
-                       {"peak_swap_bytes_per_chip", r.peak_swap_bytes},
-                       {"recomputed_tokens", r.recomputed_tokens},
-                       {"steps", r.steps},
-                       {"step_evaluations", r.step_evaluations}};
-        {
-          const auto& pc = r.prefix_cache;
-          ordered_json p = {{"enabled", pc.enabled},
-                            {"block_tokens", w.block_tokens},
-                            {"lookup_tokens", pc.lookup_tokens},
-                            {"hit_tokens", pc.hit_tokens},
-                            {"hit_rate", pc.hit_rate()},
-                            {"evicted_blocks", pc.evicted_blocks},
-                            {"peak_cached_blocks_per_replica", pc.peak_blocks}};
-          if (uncached) {
-            p["without_caching"] = {{"mean_ttft_ms", uncached->ttft_s.mean * 1e3},
-                                    {"p99_ttft_ms", uncached->ttft_s.p99 * 1e3},
-                                    {"output_tok_s", uncached->output_tok_s}};
-            p["mean_ttft_saved_ms"] = (uncached->ttft_s.mean - r.ttft_s.mean) * 1e3;
-          }
-          if (!prefix_note.empty()) p["note"] = prefix_note;
-          if (!tiers.empty()) {
-            ordered_json list = ordered_json::array();
-            for (size_t k = 0; k < tiers.size() && k < pc.tiers.size(); ++k) {
-              const auto& t = tiers[k];
-              const auto& got = pc.tiers[k];
-              list.push_back({{"name", t.tier.name},
-                              {"capacity_bytes_per_chip", t.tier.capacity_bytes},
-                              {"capacity_blocks_per_replica", got.capacity_blocks},
-                              {"read_bytes_per_s_per_chip", t.tier.read_bytes_per_s},
-                              {"latency_s", t.tier.latency_s},
-                              {"sources",
-                               {{"capacity", t.capacity_source},
-                                {"bandwidth", t.bandwidth_source},
-                                {"latency", t.latency_source}}},
-                              {"hit_tokens", got.hit_tokens},
-                              {"loaded_bytes_per_chip", got.loaded_bytes},
-                              {"load_s", got.load_s},
-                              {"recomputed_tokens", got.recomputed_tokens},
-                              {"stored_blocks", got.stored_blocks},
-                              {"dropped_blocks", got.dropped_blocks},
-                              {"peak_blocks_per_replica", got.peak_blocks}});
-            }
-            p["offload"] = {{"reload", o->kv_reload},
-                            {"tiers", list},
-                            {"loads", pc.loads},
-                            {"mean_load_wait_ms", pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0}};
-            if (device_only)
-              p["offload"]["device_only"] = {{"hit_rate", device_only->prefix_cache.hit_rate()},
-                                             {"mean_ttft_ms", device_only->ttft_s.mean * 1e3},
-                                             {"p99_ttft_ms", device_only->ttft_s.p99 * 1e3},
-                                             {"output_tok_s", device_only->output_tok_s}};
-          }
-          j["result"]["prefix_cache"] = p;
-        }
-        if (!w.tool_s.empty())
-          j["result"]["tool_calls"] = {{"calls", r.tools.calls},
-                                       {"cores", r.tools.cores},
-                                       {"cores_source", tool_cores_source},
-                                       {"busy_core_s", r.tools.busy_s},
-                                       {"wait_s", r.tools.wait_s},
-                                       {"core_utilisation",
-                                        r.duration_s > 0 ? r.tools.busy_s / (r.tools.cores * r.duration_s) : 0.0}};
-        if (!w.next_turn.empty()) {
-          const auto ss = serving::session_stats(w, r);
-          j["result"]["sessions"] = {{"sessions", ss.sessions},
-                                     {"tool_share_of_session_time",
-                                      r.tools.calls > 0 && ss.sessions > 0
-                                          ? ordered_json((r.tools.busy_s + r.tools.wait_s) /
-                                                         (ss.duration_s.mean * static_cast<double>(ss.sessions)))
-                                          : ordered_json()},
-                                     {"turns_per_session", ss.mean_turns},
-                                     {"mean_last_prompt_tokens", ss.mean_last_prompt_tokens},
-                                     {"duration_s", dist_json(ss.duration_s, 1)}};
-        }
-        j["distributions"] = latency_histograms_json(r.requests);
-        j["timeline"] = timeline_series_json(timeline, r.duration_s, r.kv_capacity_bytes);
-        j["steady"] = steady_json(st, window, chips);
-        j["metrics"] = {{"definitions", bench_definitions()},
-                        {"whole_run", bench_json(bench)},
-                        {"steady_window", bench_window ? bench_json(*bench_window) : ordered_json()}};
-        j["economics"] = cost_json;
-        // What one request (an answer: every stream) costs, at the run's USD per output token.
-        if (const auto& u = cost_json["usd_per_mtok_output"]; u.is_number())
-          j["economics"]["usd_per_request"] = u.get<double>() * mean_osl * o->streams / 1e6;
-        if (slo.any())
-          j["metrics"]["slo"] = {{"ttft_ms", slo.ttft_s ? ordered_json(o->slo_ttft_ms) : ordered_json()},
-                                 {"tpot_ms", slo.tpot_s ? ordered_json(o->slo_tpot_ms) : ordered_json()}};
+        SimulateRun doc;
+        doc.deployment = &d;
+        doc.chips = chips;
         if (disaggregated) {
-          j["disaggregation"] = disaggregation_json(r);
-          j["steady_state"] = {{"note", "no steady-state estimate for a disaggregated service"}};
-        } else {
-          j["steady_state"] = {{"concurrency", steady_c},
-                               {"feasible", e.feasible},
-                               {"ttft_ms", e.ttft_s * 1e3},
-                               {"tpot_ms", e.tpot_s * 1e3},
-                               {"output_tok_s", e.output_tok_s}};
+          doc.service = service_name();
+          doc.disaggregation = disaggregation_result_json(disagg_json, r);
         }
+        doc.workload.arrivals = describe_workload(*o, w);
+        doc.workload.streams = o->streams;
+        if (o->turns > 0) doc.workload.turns_per_session = o->turns;
+        doc.workload.mean_input_tokens = mean_isl;
+        doc.workload.mean_output_tokens = mean_osl;
+        doc.workload.length_spread = o->trace.empty() ? o->spread : 0.0;
+        if (o->rate > 0) doc.workload.burstiness = o->burstiness;
+        if (o->concurrency > 0) doc.workload.think_time_s = o->think_time_s;
+        if (o->think_time_s > 0) doc.workload.think_time_dist = o->think_time_dist;
+        doc.workload.seed = o->seed;
+        doc.engine = engine_json;
+        doc.router = o->router;
+        doc.requests = &w;
+        doc.result = &r;
+        doc.uncached = uncached ? &*uncached : nullptr;
+        doc.device_only = device_only ? &*device_only : nullptr;
+        doc.prefix_note = prefix_note;
+        doc.tiers = &tiers;
+        doc.kv_reload = o->kv_reload;
+        doc.tool_cores_source = tool_cores_source;
+        doc.timeline = &timeline;
+        doc.window = window;
+        doc.bench = bench;
+        doc.bench_window = bench_window;
+        doc.economics = cost_json;
+        if (slo.ttft_s) doc.slo_ttft_ms = o->slo_ttft_ms;
+        if (slo.tpot_s) doc.slo_tpot_ms = o->slo_tpot_ms;
+        doc.steady_concurrency = steady_c;
+        doc.steady = &e;
+        const auto j = simulate_document(doc);
         out << json_text(j) << "\n";
         return 0;
       }

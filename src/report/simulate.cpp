@@ -195,4 +195,182 @@ Json service_cost_json(const economics::ServiceCost& c, const std::vector<econom
   return j;
 }
 
+Json engine_json(const serving::EngineConfig& e, double request_overhead_s, const std::string& overhead_source,
+                 const serving::EngineProfile* profile) {
+  Json j = {{"scheduler", serving::to_string(e.scheduler)},
+            {"step_tokens", e.step_tokens},
+            {"max_running", e.max_running > 0 ? Json(e.max_running) : Json()},
+            {"kv_admission", serving::to_string(e.kv_admission)}};
+  j["preemption"] = e.preemption == serving::EngineConfig::Preemption::swap ? "swap" : "recompute";
+  if (e.preemption == serving::EngineConfig::Preemption::swap) {
+    j["swap_space_bytes_per_chip"] = e.swap_bytes;
+    j["swap_bytes_per_s_per_chip"] = e.swap_bytes_per_s;
+  }
+  j["request_overhead_ms"] = request_overhead_s * 1e3;
+  j["request_overhead_source"] = overhead_source;
+  if (profile) j["profile"] = profile->id;
+  return j;
+}
+
+Json disaggregation_result_json(Json dj, const serving::Result& r) {
+  const auto& dis = r.disaggregation;
+  dj["prefill"]["requests_per_replica"] = dis.per_prefill;
+  dj["prefill"]["busy_s"] = dis.prefill_busy_s;
+  dj["prefill"]["peak_kv_bytes_per_chip"] = dis.prefill_peak_kv_bytes;
+  dj["prefill"]["kv_capacity_bytes_per_chip"] = dis.prefill_kv_capacity_bytes;
+  dj["decode"]["requests_per_replica"] = r.per_replica;
+  dj["decode"]["busy_s"] = dis.decode_busy_s;
+  dj["transfers"] = {{"count", dis.transfers},
+                     {"bytes", dis.transferred_bytes},
+                     {"link_busy_s", dis.link_busy_s},
+                     {"transfer_ms", dist_json(dis.transfer_s, 1e3)},
+                     {"decode_wait_ms", dist_json(dis.decode_wait_s, 1e3)}};
+  return dj;
+}
+
+namespace {
+
+Json prefix_cache_json(const SimulateRun& run) {
+  const auto& r = *run.result;
+  const auto& pc = r.prefix_cache;
+  Json p = {{"enabled", pc.enabled},
+            {"block_tokens", run.requests->block_tokens},
+            {"lookup_tokens", pc.lookup_tokens},
+            {"hit_tokens", pc.hit_tokens},
+            {"hit_rate", pc.hit_rate()},
+            {"evicted_blocks", pc.evicted_blocks},
+            {"peak_cached_blocks_per_replica", pc.peak_blocks}};
+  if (const auto* u = run.uncached) {
+    p["without_caching"] = {{"mean_ttft_ms", u->ttft_s.mean * 1e3},
+                            {"p99_ttft_ms", u->ttft_s.p99 * 1e3},
+                            {"output_tok_s", u->output_tok_s}};
+    p["mean_ttft_saved_ms"] = (u->ttft_s.mean - r.ttft_s.mean) * 1e3;
+  }
+  if (!run.prefix_note.empty()) p["note"] = run.prefix_note;
+  const auto& tiers = *run.tiers;
+  if (!tiers.empty()) {
+    Json list = Json::array();
+    for (size_t k = 0; k < tiers.size() && k < pc.tiers.size(); ++k) {
+      const auto& t = tiers[k];
+      const auto& got = pc.tiers[k];
+      list.push_back({{"name", t.tier.name},
+                      {"capacity_bytes_per_chip", t.tier.capacity_bytes},
+                      {"capacity_blocks_per_replica", got.capacity_blocks},
+                      {"read_bytes_per_s_per_chip", t.tier.read_bytes_per_s},
+                      {"latency_s", t.tier.latency_s},
+                      {"sources",
+                       {{"capacity", t.capacity_source}, {"bandwidth", t.bandwidth_source}, {"latency", t.latency_source}}},
+                      {"hit_tokens", got.hit_tokens},
+                      {"loaded_bytes_per_chip", got.loaded_bytes},
+                      {"load_s", got.load_s},
+                      {"recomputed_tokens", got.recomputed_tokens},
+                      {"stored_blocks", got.stored_blocks},
+                      {"dropped_blocks", got.dropped_blocks},
+                      {"peak_blocks_per_replica", got.peak_blocks}});
+    }
+    p["offload"] = {{"reload", run.kv_reload},
+                    {"tiers", list},
+                    {"loads", pc.loads},
+                    {"mean_load_wait_ms", pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0}};
+    if (const auto* dev = run.device_only)
+      p["offload"]["device_only"] = {{"hit_rate", dev->prefix_cache.hit_rate()},
+                                     {"mean_ttft_ms", dev->ttft_s.mean * 1e3},
+                                     {"p99_ttft_ms", dev->ttft_s.p99 * 1e3},
+                                     {"output_tok_s", dev->output_tok_s}};
+  }
+  return p;
+}
+
+}  // namespace
+
+Json simulate_document(const SimulateRun& run) {
+  const auto& d = *run.deployment;
+  const auto& r = *run.result;
+  const auto& w = *run.requests;
+  const auto& wl = run.workload;
+  auto opt = [](const auto& v) { return v ? Json(*v) : Json(); };
+  Json j = run_header(d);
+  if (run.service) {  // both pools (each detailed in "disaggregation")
+    j["chips"] = run.chips;
+    j["deployment"] = *run.service;
+  }
+  j["workload"] = {{"arrivals", wl.arrivals},
+                   {"requests", w.requests.size()},
+                   {"streams", wl.streams},
+                   {"turns_per_session", opt(wl.turns_per_session)},
+                   {"mean_input_tokens", wl.mean_input_tokens},
+                   {"mean_output_tokens", wl.mean_output_tokens},
+                   {"length_spread", wl.length_spread},
+                   {"burstiness", opt(wl.burstiness)},
+                   {"think_time_s", opt(wl.think_time_s)},
+                   {"think_time_dist", opt(wl.think_time_dist)},
+                   {"seed", wl.seed}};
+  Json engine = run.engine;
+  engine["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
+  j["engine"] = engine;
+  j["router"] = {{"policy", run.router}, {"requests_per_replica", r.per_replica}};
+  j["result"] = {{"duration_s", r.duration_s},
+                 {"output_tok_s", r.output_tok_s},
+                 {"input_tok_s", r.input_tok_s},
+                 {"output_tok_s_per_chip", r.output_tok_s / run.chips},
+                 {"ttft_ms", dist_json(r.ttft_s, 1e3)},
+                 {"tpot_ms", dist_json(r.tpot_s, 1e3)},
+                 {"e2e_s", dist_json(r.e2e_s, 1)},
+                 {"mean_requests_in_system", r.mean_in_system},
+                 {"peak_running_per_replica", r.peak_running},
+                 {"peak_kv_bytes_per_chip", r.peak_kv_bytes},
+                 {"preemptions", r.preemptions},
+                 {"swaps", r.swaps},
+                 {"swapped_bytes_per_chip", r.swapped_bytes},
+                 {"swap_s", r.swap_s},
+                 {"peak_swap_bytes_per_chip", r.peak_swap_bytes},
+                 {"recomputed_tokens", r.recomputed_tokens},
+                 {"steps", r.steps},
+                 {"step_evaluations", r.step_evaluations}};
+  j["result"]["prefix_cache"] = prefix_cache_json(run);
+  if (!w.tool_s.empty())
+    j["result"]["tool_calls"] = {{"calls", r.tools.calls},
+                                 {"cores", r.tools.cores},
+                                 {"cores_source", run.tool_cores_source},
+                                 {"busy_core_s", r.tools.busy_s},
+                                 {"wait_s", r.tools.wait_s},
+                                 {"core_utilisation", r.duration_s > 0 ? r.tools.busy_s / (r.tools.cores * r.duration_s) : 0.0}};
+  if (!w.next_turn.empty()) {
+    const auto ss = serving::session_stats(w, r);
+    j["result"]["sessions"] = {{"sessions", ss.sessions},
+                               {"tool_share_of_session_time",
+                                r.tools.calls > 0 && ss.sessions > 0
+                                    ? Json((r.tools.busy_s + r.tools.wait_s) /
+                                           (ss.duration_s.mean * static_cast<double>(ss.sessions)))
+                                    : Json()},
+                               {"turns_per_session", ss.mean_turns},
+                               {"mean_last_prompt_tokens", ss.mean_last_prompt_tokens},
+                               {"duration_s", dist_json(ss.duration_s, 1)}};
+  }
+  j["distributions"] = latency_histograms_json(r.requests);
+  j["timeline"] = timeline_series_json(*run.timeline, r.duration_s, r.kv_capacity_bytes);
+  j["steady"] = steady_json(r.steady, run.window, run.chips);
+  j["metrics"] = {{"definitions", bench_definitions()},
+                  {"whole_run", bench_json(run.bench)},
+                  {"steady_window", run.bench_window ? bench_json(*run.bench_window) : Json()}};
+  j["economics"] = run.economics;
+  // What one request (an answer: every stream) costs, at the run's USD per output token.
+  if (const auto& u = run.economics["usd_per_mtok_output"]; u.is_number())
+    j["economics"]["usd_per_request"] = u.get<double>() * wl.mean_output_tokens * wl.streams / 1e6;
+  if (run.slo_ttft_ms || run.slo_tpot_ms)
+    j["metrics"]["slo"] = {{"ttft_ms", opt(run.slo_ttft_ms)}, {"tpot_ms", opt(run.slo_tpot_ms)}};
+  if (run.disaggregation) {
+    j["disaggregation"] = *run.disaggregation;
+    j["steady_state"] = {{"note", "no steady-state estimate for a disaggregated service"}};
+  } else {
+    const auto& e = *run.steady;
+    j["steady_state"] = {{"concurrency", run.steady_concurrency},
+                         {"feasible", e.feasible},
+                         {"ttft_ms", e.ttft_s * 1e3},
+                         {"tpot_ms", e.tpot_s * 1e3},
+                         {"output_tok_s", e.output_tok_s}};
+  }
+  return j;
+}
+
 }  // namespace tf::report

@@ -2,11 +2,15 @@
 // Pieces of the simulate result document (`tokenfactory.simulate/1`): latency distributions and
 // histograms, steady-window phases, `vllm bench serve` metrics, and the KV / running-sequence
 // time series of a run, shared by the CLI, scenario variants, the report and the web API.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "economics/service_cost.hpp"
 #include "report/documents.hpp"
+#include "cost/estimate.hpp"
+#include "serving/engine_profile.hpp"
+#include "serving/offload.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::report {
@@ -38,5 +42,54 @@ Json timeline_series_json(const serving::Timeline& t, double duration_s, double 
 // with the reason in "missing".
 Json service_cost_json(const economics::ServiceCost& c, const std::vector<economics::PoolCost>& pools,
                        const std::string& price_basis, const std::string& preset, const std::string& over);
+
+// The engine block: step policy, token budget, sequence cap, KV admission, preemption (and swap
+// space), the request overhead and where it comes from, the engine profile when one was named.
+Json engine_json(const serving::EngineConfig& e, double request_overhead_s, const std::string& overhead_source,
+                 const serving::EngineProfile* profile);
+
+// What a disaggregated run adds to the setup block (pool layouts and link, built by the caller):
+// requests per replica, busy time and peak KV of each pool, and the KV transfers.
+Json disaggregation_result_json(Json setup, const serving::Result& r);
+
+// The workload a run simulated, as the user described it.
+struct SimulatedWorkload {
+  std::string arrivals;  // "Poisson, 2 requests/s", "trace FILE (N requests)", ...
+  unsigned streams = 1;
+  std::optional<int> turns_per_session;
+  double mean_input_tokens = 0, mean_output_tokens = 0, length_spread = 0;
+  std::optional<double> burstiness, think_time_s;
+  std::optional<std::string> think_time_dist;
+  unsigned long long seed = 1;
+};
+
+// Everything the main simulate document (`tokenfactory.simulate/1`, one run) reports. Pointers
+// are non-null unless stated.
+struct SimulateRun {
+  const cost::Deployment* deployment = nullptr;  // the deployment (a disaggregated run's decode pool)
+  double chips = 0;                               // every pool's chips
+  std::optional<std::string> service;             // a disaggregated service's name
+  SimulatedWorkload workload;
+  Json engine;                                    // engine_json()
+  std::string router;
+  const serving::Workload* requests = nullptr;
+  const serving::Result* result = nullptr;
+  const serving::Result* uncached = nullptr;     // the same requests without prefix caching (or null)
+  const serving::Result* device_only = nullptr;  // with the device cache alone (or null)
+  std::string prefix_note;
+  const std::vector<serving::OffloadTierSpec>* tiers = nullptr;  // may be empty
+  std::string kv_reload;
+  std::string tool_cores_source;
+  const serving::Timeline* timeline = nullptr;
+  serving::WindowSpec window;
+  serving::BenchMetrics bench;
+  std::optional<serving::BenchMetrics> bench_window;
+  Json economics;                                 // service_cost_json()
+  std::optional<double> slo_ttft_ms, slo_tpot_ms;
+  std::optional<Json> disaggregation;             // disaggregation_result_json(); no steady-state estimate
+  double steady_concurrency = 0;
+  const cost::Estimate* steady = nullptr;         // colocated runs
+};
+Json simulate_document(const SimulateRun& run);
 
 }  // namespace tf::report
