@@ -1027,44 +1027,22 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         const auto& win = r.steady.window;
         if (!o->requests_csv.empty()) io::write_text_file(o->requests_csv, requests_csv_text(r));
         if (o->json) {
-          ordered_json j = run_header(d);
+          MaxRateRun doc;
+          doc.deployment = &d;
+          doc.chips = chips;
           if (disaggregated) {
-            j["chips"] = chips;
-            j["deployment"] = service_name();
+            doc.service = service_name();
+            doc.disaggregation = disaggregation_result_json(disagg_json, a.at_rate);
           }
-          j["workload"] = workload_json;
-          j["engine"] = engine_json;
-          j["engine"]["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
-          ordered_json probes = ordered_json::array();
-          for (const auto& p : a.probes)
-            probes.push_back({{"rate_per_s", p.rate},
-                              {"requests", p.requests},
-                              {"meets", p.meets},
-                              {"violation", p.violation.empty() ? ordered_json() : ordered_json(p.violation)},
-                              {"output_tok_s", p.output_tok_s},
-                              {"p99_ttft_ms", p.p99_ttft_s * 1e3},
-                              {"p99_tpot_ms", p.p99_tpot_s * 1e3}});
-          j["router"] = {{"policy", o->router}, {"requests_per_replica", r.per_replica}};
-          j["find_max_rate"] = {{"rate_per_s", a.rate},
-                                {"burstiness", spec.burstiness},
-                                {"bracket", {{"lower_per_s", a.rate},
-                                             {"upper_per_s", a.upper > 0 ? ordered_json(a.upper) : ordered_json()}}},
-                                {"tolerance", spec.tolerance},
-                                {"converged", a.converged},
-                                {"note", a.reason.empty() ? ordered_json() : ordered_json(a.reason)},
-                                {"iterations", a.probes.size()},
-                                {"max_iterations", spec.max_probes},
-                                {"limits", limits},
-                                {"probes", probes}};
-          j["at_rate"] = {{"requests", r.requests.size()},
-                          {"output_tok_s", win.output_tok_s},
-                          {"output_tok_s_per_chip", win.output_tok_s / chips},
-                          {"ttft_ms", dist_json(win.ttft_s, 1e3)},
-                          {"tpot_ms", dist_json(win.tpot_s, 1e3)},
-                          {"e2e_s", dist_json(win.e2e_s, 1)},
-                          {"steady", steady_json(r.steady, window, chips)}};
-          if (disaggregated) j["disaggregation"] = disaggregation_result_json(disagg_json, r);
-          j["economics"] = cost_of(win.output_tok_s, win.output_tok_s * o->isl / o->osl, "steady window").first;
+          doc.workload = workload_json;
+          doc.engine = engine_json;
+          doc.router = o->router;
+          doc.search = &a;
+          doc.spec = &spec;
+          doc.limits = limits;
+          doc.window = window;
+          doc.economics = cost_of(win.output_tok_s, win.output_tok_s * o->isl / o->osl, "steady window").first;
+          const auto j = max_rate_document(doc);
           out << json_text(j) << "\n";
           return 0;
         }
@@ -1240,32 +1218,20 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         const auto& at = found.at_size;
         const auto* node = system.host.chips_per_node ? &*system.host.chips_per_node : nullptr;
         if (o->json) {
-          ordered_json j = run_header(d);
-          ordered_json probes = ordered_json::array();
-          for (const auto& p : found.probes)
-            probes.push_back({{"bytes_per_chip", p.bytes},
-                              {"hit_rate", p.hit_rate},
-                              {"mean_ttft_ms", p.mean_ttft_s * 1e3},
-                              {"output_tok_s", p.output_tok_s}});
-          j["workload"] = {{"arrivals", describe_workload(*o, w)},
-                           {"requests", w.requests.size()},
-                           {"mean_input_tokens", mean_isl},
-                           {"mean_output_tokens", mean_osl},
-                           {"seed", o->seed}};
-          j["find_dram"] = {{"target_hit_rate", o->find_dram_size},
-                            {"bytes_per_chip", found.bytes},
-                            {"bytes_per_node", node ? ordered_json(found.bytes * node->value) : ordered_json()},
-                            {"upper_bytes_per_chip", upper},
-                            {"upper_source", tiers.front().capacity_source},
-                            {"tiers", o->kv_offload},
-                            {"tolerance_of_upper", 0.01},
-                            {"simulations", found.probes.size()},
-                            {"at_size",
-                             {{"hit_rate", at.prefix_cache.hit_rate()},
-                              {"mean_ttft_ms", at.ttft_s.mean * 1e3},
-                              {"p99_ttft_ms", at.ttft_s.p99 * 1e3},
-                              {"output_tok_s", at.output_tok_s}}},
-                            {"probes", probes}};
+          TierSizeRun doc;
+          doc.deployment = &d;
+          doc.workload = {{"arrivals", describe_workload(*o, w)},
+                          {"requests", w.requests.size()},
+                          {"mean_input_tokens", mean_isl},
+                          {"mean_output_tokens", mean_osl},
+                          {"seed", o->seed}};
+          doc.target_hit_rate = o->find_dram_size;
+          doc.found = &found;
+          if (node) doc.chips_per_node = node->value;
+          doc.upper_bytes = upper;
+          doc.upper_source = tiers.front().capacity_source;
+          doc.tiers = o->kv_offload;
+          const auto j = tier_size_document(doc);
           out << json_text(j) << "\n";
           return 0;
         }

@@ -373,4 +373,77 @@ Json simulate_document(const SimulateRun& run) {
   return j;
 }
 
+Json max_rate_document(const MaxRateRun& run) {
+  const auto& a = *run.search;
+  const auto& spec = *run.spec;
+  const auto& r = a.at_rate;
+  const auto& win = r.steady.window;
+  Json j = run_header(*run.deployment);
+  if (run.service) {
+    j["chips"] = run.chips;
+    j["deployment"] = *run.service;
+  }
+  j["workload"] = run.workload;
+  j["engine"] = run.engine;
+  j["engine"]["kv_capacity_bytes_per_chip"] = r.kv_capacity_bytes;
+  Json probes = Json::array();
+  for (const auto& p : a.probes)
+    probes.push_back({{"rate_per_s", p.rate},
+                      {"requests", p.requests},
+                      {"meets", p.meets},
+                      {"violation", p.violation.empty() ? Json() : Json(p.violation)},
+                      {"output_tok_s", p.output_tok_s},
+                      {"p99_ttft_ms", p.p99_ttft_s * 1e3},
+                      {"p99_tpot_ms", p.p99_tpot_s * 1e3}});
+  j["router"] = {{"policy", run.router}, {"requests_per_replica", r.per_replica}};
+  j["find_max_rate"] = {{"rate_per_s", a.rate},
+                        {"burstiness", spec.burstiness},
+                        {"bracket", {{"lower_per_s", a.rate}, {"upper_per_s", a.upper > 0 ? Json(a.upper) : Json()}}},
+                        {"tolerance", spec.tolerance},
+                        {"converged", a.converged},
+                        {"note", a.reason.empty() ? Json() : Json(a.reason)},
+                        {"iterations", a.probes.size()},
+                        {"max_iterations", spec.max_probes},
+                        {"limits", run.limits},
+                        {"probes", probes}};
+  j["at_rate"] = {{"requests", r.requests.size()},
+                  {"output_tok_s", win.output_tok_s},
+                  {"output_tok_s_per_chip", win.output_tok_s / run.chips},
+                  {"ttft_ms", dist_json(win.ttft_s, 1e3)},
+                  {"tpot_ms", dist_json(win.tpot_s, 1e3)},
+                  {"e2e_s", dist_json(win.e2e_s, 1)},
+                  {"steady", steady_json(r.steady, run.window, run.chips)}};
+  if (run.disaggregation) j["disaggregation"] = *run.disaggregation;
+  j["economics"] = run.economics;
+  return j;
+}
+
+Json tier_size_document(const TierSizeRun& run) {
+  const auto& found = *run.found;
+  const auto& at = found.at_size;
+  Json j = run_header(*run.deployment);
+  Json probes = Json::array();
+  for (const auto& p : found.probes)
+    probes.push_back({{"bytes_per_chip", p.bytes},
+                      {"hit_rate", p.hit_rate},
+                      {"mean_ttft_ms", p.mean_ttft_s * 1e3},
+                      {"output_tok_s", p.output_tok_s}});
+  j["workload"] = run.workload;
+  j["find_dram"] = {{"target_hit_rate", run.target_hit_rate},
+                    {"bytes_per_chip", found.bytes},
+                    {"bytes_per_node", run.chips_per_node ? Json(found.bytes * *run.chips_per_node) : Json()},
+                    {"upper_bytes_per_chip", run.upper_bytes},
+                    {"upper_source", run.upper_source},
+                    {"tiers", run.tiers},
+                    {"tolerance_of_upper", 0.01},
+                    {"simulations", found.probes.size()},
+                    {"at_size",
+                     {{"hit_rate", at.prefix_cache.hit_rate()},
+                      {"mean_ttft_ms", at.ttft_s.mean * 1e3},
+                      {"p99_ttft_ms", at.ttft_s.p99 * 1e3},
+                      {"output_tok_s", at.output_tok_s}}},
+                    {"probes", probes}};
+  return j;
+}
+
 }  // namespace tf::report

@@ -92,4 +92,34 @@ struct SimulateRun {
 };
 Json simulate_document(const SimulateRun& run);
 
+// `simulate --find-max-rate`: the largest sustainable rate, its bracket and probes, and the run
+// at that rate over its steady window.
+struct MaxRateRun {
+  const cost::Deployment* deployment = nullptr;
+  double chips = 0;
+  std::optional<std::string> service;   // a disaggregated service's name
+  std::optional<Json> disaggregation;   // disaggregation_result_json() of the run at the rate
+  Json workload, engine, limits;        // as the search was asked (arrivals, lengths; limits)
+  std::string router;
+  const serving::MaxRate* search = nullptr;
+  const serving::RateSearchSpec* spec = nullptr;
+  serving::WindowSpec window;
+  Json economics;
+};
+Json max_rate_document(const MaxRateRun& run);
+
+// `simulate --find-dram-size`: the smallest DRAM tier reaching a prefix-cache hit rate, its
+// probes and the run at that size.
+struct TierSizeRun {
+  const cost::Deployment* deployment = nullptr;
+  Json workload;
+  double target_hit_rate = 0;
+  const serving::TierSize* found = nullptr;
+  std::optional<double> chips_per_node;
+  double upper_bytes = 0;
+  std::string upper_source;
+  std::vector<std::string> tiers;
+};
+Json tier_size_document(const TierSizeRun& run);
+
 }  // namespace tf::report
