@@ -237,11 +237,7 @@ void register_catalog_commands(CLI::App& app, Context& ctx) {
       (void)ctx.hardware();
       for (const auto& e : ctx.models().entries()) (void)ctx.models().resolve(e.id);
       if (*json_flag) {
-        json j{{"schema", "tokenfactory.catalog/1"}, {"hardware", json::array()}, {"models", json::array()}};
-        for (const auto& s : ctx.hardware().systems()) j["hardware"].push_back(hardware_summary(s));
-        for (const auto& e : ctx.models().entries())
-          j["models"].push_back(model_json(ctx.models().resolve(e.id), &e, false));
-        *ctx.out << json_text(j) << "\n";
+        *ctx.out << json_text(catalog_document(ctx.hardware().systems(), ctx.models())) << "\n";
         return 0;
       }
       *ctx.out << "Hardware (" << ctx.hardware().systems().size() << " systems)\n\n";

@@ -881,14 +881,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           const auto cd = cost::resolve_deployment(colocated_layout, model, system, eff);
           const cost::StepCostModel cm(cd);
           const auto colocated = serving::find_max_rate(cm, engine, spec);
-          struct Row {
-            std::string service;
-            double prefill_replicas, decode_replicas, chips;
-            const serving::MaxRate* a;
-            economics::ServiceCost cost;
-            double per_chip;
-          };
-          std::vector<Row> rows;
+          std::vector<economics::ServiceOption> rows;
           auto add_row = [&](std::string name, double np, double nd, double n, const serving::MaxRate& a) {
             const auto& win = a.at_rate.steady.window;
             const auto c = economics::service_cost(pools_of(np * pc, nd * dc),
@@ -900,69 +893,32 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           for (const auto& so : options)
             add_row("disaggregated", static_cast<double>(so.prefill_replicas), static_cast<double>(so.decode_replicas),
                     so.chips, so.rate);
-          // The best: the lowest USD per Mtok output when every service that meets the limits is
-          // priced (pools of different systems cost different amounts per chip), else the most
-          // output tokens per chip.
-          bool priced = true;
-          for (const auto& row : rows)
-            if (row.a->found && !row.cost.usd_per_mtok_output) priced = false;
-          size_t best = rows.size();
-          for (size_t k = 0; k < rows.size(); ++k) {
-            if (!rows[k].a->found) continue;
-            const bool better = best == rows.size() ||
-                                (priced ? *rows[k].cost.usd_per_mtok_output < *rows[best].cost.usd_per_mtok_output
-                                        : rows[k].per_chip > rows[best].per_chip);
-            if (better) best = k;
-          }
-          const std::string ranked_by =
-              priced ? "USD per Mtok output over the steady window at the largest rate meeting the limits"
-                     : "steady-window output tok/s per chip at the largest rate meeting the limits; not every "
-                       "service is priced on this basis";
+          const auto ranking = economics::rank_services(rows);
+          const size_t best = ranking.best;
+          const bool priced = ranking.priced;
+          const std::string& ranked_by = ranking.ranked_by;
           if (best == rows.size())
             fail("--find-split: neither the colocated deployment nor any split meets the limits; colocated: " +
-                     rows[0].a->reason,
+                     rows[0].rate->reason,
                  "loosen --max-p99-ttft-ms / --max-p99-tpot-ms or change the deployment");
-          auto opt = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(); };
           if (o->json) {
-            ordered_json j = run_header(d);
-            j["chips"] = o->find_split;
-            j["deployment"] = fmt::format("{} chips split between prefill {} on {} and decode {} on {}",
-                                          o->find_split, pd->describe(), pd->system->id, d.describe(), d.system->id);
-            j["workload"] = workload_json;
-            j["engine"] = engine_json;
-            j["disaggregation"] = disagg_json;
-            ordered_json list = ordered_json::array();
-            for (const auto& row : rows) {
-              const auto& win = row.a->at_rate.steady.window;
-              ordered_json e = {{"service", row.service},
-                                {"prefill_replicas", row.prefill_replicas},
-                                {"decode_replicas", row.decode_replicas},
-                                {"chips", row.chips},
-                                {"found", row.a->found},
-                                {"rate_per_s", row.a->found ? ordered_json(row.a->rate) : ordered_json()},
-                                {"converged", row.a->converged},
-                                {"simulations", row.a->probes.size()},
-                                {"note", row.a->reason.empty() ? ordered_json() : ordered_json(row.a->reason)}};
-              if (row.a->found) {
-                e["output_tok_s"] = win.output_tok_s;
-                e["output_tok_s_per_chip"] = row.per_chip;
-                e["p99_ttft_ms"] = win.ttft_s.p99 * 1e3;
-                e["p99_tpot_ms"] = win.tpot_s.p99 * 1e3;
-                e["usd_per_mtok_output"] = opt(row.cost.usd_per_mtok_output);
-                e["output_tok_s_per_mw"] = opt(row.cost.output_tok_s_per_mw);
-              }
-              list.push_back(e);
-            }
-            j["find_split"] = {{"chips", o->find_split},
-                               {"burstiness", spec.burstiness},
-                               {"prefill_replica_chips", pc},
-                               {"decode_replica_chips", dc},
-                               {"limits", limits},
-                               {"tolerance", spec.tolerance},
-                               {"ranked_by", ranked_by},
-                               {"options", list},
-                               {"best", best}};
-            j["economics"] = {{"price_basis", econ->price_basis}, {"preset", params.name}};
+            SplitRun doc;
+            doc.deployment = &d;
+            doc.chips = o->find_split;
+            doc.service = fmt::format("{} chips split between prefill {} on {} and decode {} on {}", o->find_split,
+                                      pd->describe(), pd->system->id, d.describe(), d.system->id);
+            doc.workload = workload_json;
+            doc.engine = engine_json;
+            doc.disaggregation = disagg_json;
+            doc.limits = limits;
+            doc.spec = &spec;
+            doc.prefill_replica_chips = pc;
+            doc.decode_replica_chips = dc;
+            doc.options = &rows;
+            doc.ranking = &ranking;
+            doc.price_basis = econ->price_basis;
+            doc.preset = params.name;
+            const auto j = split_document(doc);
             out << json_text(j) << "\n";
             return 0;
           }
@@ -985,15 +941,15 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           auto num = [](const std::optional<double>& v, int digits) { return v ? fixed(*v, digits) : std::string("-"); };
           for (size_t k = 0; k < rows.size(); ++k) {
             const auto& row = rows[k];
-            const auto& win = row.a->at_rate.steady.window;
-            const bool f = row.a->found;
+            const auto& win = row.rate->at_rate.steady.window;
+            const bool f = row.rate->found;
             t.add_row({row.service + (k == best ? " *" : ""),
                        row.prefill_replicas > 0 ? fmt::format("{:g}", row.prefill_replicas) : std::string("-"),
                        fmt::format("{:g}", row.decode_replicas), fmt::format("{:g}", row.chips),
-                       f ? fmt::format("{:.4g}", row.a->rate) : std::string("-"), f ? fixed(row.per_chip, 0) : "-",
+                       f ? fmt::format("{:.4g}", row.rate->rate) : std::string("-"), f ? fixed(row.output_tok_s_per_chip, 0) : "-",
                        f ? fixed(win.ttft_s.p99 * 1e3, 1) : "-", f ? fixed(win.tpot_s.p99 * 1e3, 2) : "-",
                        num(row.cost.usd_per_mtok_output, 3), num(row.cost.output_tok_s_per_mw, 0),
-                       f && row.a->converged ? std::string() : row.a->reason});
+                       f && row.rate->converged ? std::string() : row.rate->reason});
           }
           t.print(out);
           {
@@ -1002,8 +958,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                                  ? fmt::format("colocated, {:g} replicas", b.decode_replicas)
                                                  : fmt::format("{:g} prefill + {:g} decode replicas", b.prefill_replicas,
                                                                b.decode_replicas));
-            if (best != 0 && rows[0].a->found && rows[0].per_chip > 0) {
-              out << fmt::format(": {:.2f}x the colocated deployment's output tok/s per chip", b.per_chip / rows[0].per_chip);
+            if (best != 0 && rows[0].rate->found && rows[0].output_tok_s_per_chip > 0) {
+              out << fmt::format(": {:.2f}x the colocated deployment's output tok/s per chip", b.output_tok_s_per_chip / rows[0].output_tok_s_per_chip);
               if (priced)
                 out << fmt::format(", {:.2f}x its USD per Mtok output",
                                    *b.cost.usd_per_mtok_output / *rows[0].cost.usd_per_mtok_output);

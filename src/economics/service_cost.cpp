@@ -50,4 +50,23 @@ ServiceCost service_cost(const std::vector<PoolCost>& pools, double output_tok_s
   return c;
 }
 
+ServiceRanking rank_services(const std::vector<ServiceOption>& options) {
+  ServiceRanking r;
+  r.priced = true;
+  for (const auto& o : options)
+    if (o.rate->found && !o.cost.usd_per_mtok_output) r.priced = false;
+  r.best = options.size();
+  for (size_t k = 0; k < options.size(); ++k) {
+    if (!options[k].rate->found) continue;
+    const bool better = r.best == options.size() ||
+                        (r.priced ? *options[k].cost.usd_per_mtok_output < *options[r.best].cost.usd_per_mtok_output
+                                  : options[k].output_tok_s_per_chip > options[r.best].output_tok_s_per_chip);
+    if (better) r.best = k;
+  }
+  r.ranked_by = r.priced ? "USD per Mtok output over the steady window at the largest rate meeting the limits"
+                         : "steady-window output tok/s per chip at the largest rate meeting the limits; not every "
+                           "service is priced on this basis";
+  return r;
+}
+
 }  // namespace tf::economics

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "serving/serving.hpp"
+
 #include "economics/tco.hpp"
 
 namespace tf::economics {
@@ -37,5 +39,24 @@ struct ServiceCost {
 // DiagnosticError when a token rate is negative or non-finite. Zero output tokens leave the
 // per-token figures unset.
 ServiceCost service_cost(const std::vector<PoolCost>& pools, double output_tok_s, double input_tok_s);
+
+// One way to serve a demand on a set of chips (simulate --find-split: colocated, or a split
+// between a prefill and a decode pool), at the largest rate it sustains.
+struct ServiceOption {
+  std::string service;  // "colocated" or "disaggregated"
+  double prefill_replicas = 0, decode_replicas = 0, chips = 0;
+  const serving::MaxRate* rate = nullptr;
+  ServiceCost cost;
+  double output_tok_s_per_chip = 0;  // steady window at that rate (0 when none meets the limits)
+};
+struct ServiceRanking {
+  size_t best = 0;      // index into the options; == size when none meets the limits
+  bool priced = false;  // ranked by USD per Mtok output (every option that meets the limits is priced)
+  std::string ranked_by;
+};
+// The best option: the lowest USD per Mtok output when every option that meets the limits is
+// priced (pools of different systems cost different amounts per chip), else the most output
+// tokens per chip; the first of equals.
+ServiceRanking rank_services(const std::vector<ServiceOption>& options);
 
 }  // namespace tf::economics

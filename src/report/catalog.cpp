@@ -102,6 +102,8 @@ json model_json(const model::ModelSpec& m, const model::ModelEntry* entry, bool 
     j["experts_per_token"] = m.moe.experts_per_token;
     j["shared_experts"] = m.moe.shared_experts;
     j["moe_layers"] = m.num_moe_layers();
+    j["expert_load_cv"] = m.moe.load_cv;
+    j["expert_load_cv_source"] = m.moe.load_cv_source;
   }
   j["window_layers"] = m.num_window_layers();
   j["total_params"] = p.total();
@@ -154,5 +156,12 @@ json model_json(const model::ModelSpec& m, const model::ModelEntry* entry, bool 
   return j;
 }
 
+
+Json catalog_document(const std::vector<hardware::SystemSpec>& systems, const model::ModelCatalog& models) {
+  Json j{{"schema", "tokenfactory.catalog/1"}, {"hardware", Json::array()}, {"models", Json::array()}};
+  for (const auto& s : systems) j["hardware"].push_back(hardware_summary(s));
+  for (const auto& e : models.entries()) j["models"].push_back(model_json(models.resolve(e.id), &e, false));
+  return j;
+}
 
 }  // namespace tf::report

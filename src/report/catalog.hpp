@@ -12,5 +12,7 @@ Json hardware_summary(const hardware::SystemSpec& s);
 Json hardware_detail(const hardware::SystemSpec& s);
 // `entry`: the catalog entry (published parameter counts, config source), nullptr for a path.
 Json model_json(const model::ModelSpec& m, const model::ModelEntry* entry, bool detail);
+// `tokenfactory.catalog/1`: every system's summary and every model (resolved through `models`).
+Json catalog_document(const std::vector<hardware::SystemSpec>& systems, const model::ModelCatalog& models);
 
 }  // namespace tf::report

@@ -446,4 +446,48 @@ Json tier_size_document(const TierSizeRun& run) {
   return j;
 }
 
+Json split_document(const SplitRun& run) {
+  auto opt = [](const std::optional<double>& v) { return v ? Json(*v) : Json(); };
+  Json j = run_header(*run.deployment);
+  j["chips"] = run.chips;
+  j["deployment"] = run.service;
+  j["workload"] = run.workload;
+  j["engine"] = run.engine;
+  j["disaggregation"] = run.disaggregation;
+  Json list = Json::array();
+  for (const auto& row : *run.options) {
+    const auto& a = *row.rate;
+    const auto& win = a.at_rate.steady.window;
+    Json e = {{"service", row.service},
+              {"prefill_replicas", row.prefill_replicas},
+              {"decode_replicas", row.decode_replicas},
+              {"chips", row.chips},
+              {"found", a.found},
+              {"rate_per_s", a.found ? Json(a.rate) : Json()},
+              {"converged", a.converged},
+              {"simulations", a.probes.size()},
+              {"note", a.reason.empty() ? Json() : Json(a.reason)}};
+    if (a.found) {
+      e["output_tok_s"] = win.output_tok_s;
+      e["output_tok_s_per_chip"] = row.output_tok_s_per_chip;
+      e["p99_ttft_ms"] = win.ttft_s.p99 * 1e3;
+      e["p99_tpot_ms"] = win.tpot_s.p99 * 1e3;
+      e["usd_per_mtok_output"] = opt(row.cost.usd_per_mtok_output);
+      e["output_tok_s_per_mw"] = opt(row.cost.output_tok_s_per_mw);
+    }
+    list.push_back(e);
+  }
+  j["find_split"] = {{"chips", run.chips},
+                     {"burstiness", run.spec->burstiness},
+                     {"prefill_replica_chips", run.prefill_replica_chips},
+                     {"decode_replica_chips", run.decode_replica_chips},
+                     {"limits", run.limits},
+                     {"tolerance", run.spec->tolerance},
+                     {"ranked_by", run.ranking->ranked_by},
+                     {"options", list},
+                     {"best", run.ranking->best}};
+  j["economics"] = {{"price_basis", run.price_basis}, {"preset", run.preset}};
+  return j;
+}
+
 }  // namespace tf::report

@@ -122,4 +122,19 @@ struct TierSizeRun {
 };
 Json tier_size_document(const TierSizeRun& run);
 
+// `simulate --find-split`: each split of the chips between a prefill and a decode pool, and the
+// colocated deployment on them, at the largest rate each sustains, ranked.
+struct SplitRun {
+  const cost::Deployment* deployment = nullptr;  // the decode pool's replica
+  double chips = 0;
+  std::string service;                           // what was split, in words
+  Json workload, engine, disaggregation, limits;  // as asked (the pools' setup block)
+  const serving::RateSearchSpec* spec = nullptr;
+  double prefill_replica_chips = 0, decode_replica_chips = 0;
+  const std::vector<economics::ServiceOption>* options = nullptr;
+  const economics::ServiceRanking* ranking = nullptr;
+  std::string price_basis, preset;
+};
+Json split_document(const SplitRun& run);
+
 }  // namespace tf::report
