@@ -83,6 +83,12 @@ cost::DeploymentSpec DeploymentOptions::spec() const {
   return s;
 }
 
+void add_static_experts_flag(CLI::App* cmd, bool& static_experts) {
+  cmd->add_flag("--static-experts", static_experts,
+                "Sweep expert-parallel layouts with the static placement by expert id only (default: also EPLB "
+                "placement, with no redundant experts and with one per EP rank)");
+}
+
 void WorkloadOptions::add(CLI::App* cmd, bool with_concurrency) {
   cmd->add_option("--isl", isl, "Input (prompt) tokens per request")->capture_default_str();
   cmd->add_option("--osl", osl, "Output (generated) tokens per request")->capture_default_str();

@@ -26,6 +26,10 @@ struct DeploymentOptions {
   [[nodiscard]] cost::DeploymentSpec spec() const;
 };
 
+// Adds --static-experts (sweeps that place experts by id only instead of also trying EPLB) to a
+// sweeping command (frontier, plan, generations).
+void add_static_experts_flag(CLI::App* cmd, bool& static_experts);
+
 struct WorkloadOptions {
   double isl = 1024, osl = 1024, concurrency = 1;
   void add(CLI::App* cmd, bool with_concurrency);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/deployment_options.hpp"
 #include "report/documents.hpp"
 #include "report/generations.hpp"
 #include "report/economics.hpp"
@@ -224,6 +225,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       bool json = false;
       double attainment = 0.99;
       bool no_check = false;
+      bool static_experts = false;
       EconomicsOptions eo;
     };
     auto o = std::make_shared<Opt>();
@@ -251,6 +253,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
     cmd->add_option("--precisions", o->precisions, "Formats to consider")->delimiter(',')->capture_default_str();
     cmd->add_option("--max-chips", o->max_chips, "Largest replica (TP x PP chips); 0 = max(domain, 64)")->capture_default_str();
     o->eo.add(cmd, false, true);
+    add_static_experts_flag(cmd, o->static_experts);
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback([&ctx, o, isl_opt, osl_opt] {
       const bool lengths_given = isl_opt->count() > 0 || osl_opt->count() > 0;
@@ -282,6 +285,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         r.slo = {o->min_user, o->max_ttft_ms / 1e3, o->max_tpot_ms / 1e3};
         r.precisions = parse_precisions(o->precisions);
         r.max_chips_per_replica = o->max_chips;
+        r.eplb = !o->static_experts;
         const auto p = o->eo.params(ctx);
         const auto model = ctx.models().resolve(o->model);
         auto res = economics::plan(model, resolve_systems(ctx, o->hardware), ctx.efficiency(), p, r,
@@ -400,6 +404,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
       std::vector<std::string> precisions{"bf16", "fp8", "int8", "nvfp4", "mxfp4"};
       std::string lines_file, csv;
       bool json = false;
+      bool static_experts = false;
       EconomicsOptions eo;
     };
     auto o = std::make_shared<Opt>();
@@ -412,6 +417,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         ->delimiter(',')->capture_default_str();
     cmd->add_option("--lines", o->lines_file, "Vendor lines YAML (default data/generations/vendor-lines.yaml)");
     cmd->add_option("--csv", o->csv, "Also write the rows to this CSV file");
+    add_static_experts_flag(cmd, o->static_experts);
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback([&ctx, o] {
       ctx.action = [&ctx, o] {
@@ -425,6 +431,7 @@ void register_economics_commands(CLI::App& app, Context& ctx) {
         q.sweep.isl = o->isl;
         q.sweep.osl = o->osl;
         q.sweep.precisions = parse_precisions(o->precisions);
+        q.sweep.eplb = !o->static_experts;
         q.economics = o->eo.params(ctx);
         q.overrides = o->eo.overrides();
         q.threads = default_threads();

@@ -165,9 +165,7 @@ void register_frontier_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--csv", o->csv, "Also write every frontier and ceiling point to this CSV file");
   cmd->add_flag("--json", o->json, "Print the result document as JSON instead of tables");
-  cmd->add_flag("--static-experts", o->static_experts,
-                "Sweep expert-parallel layouts with the static placement by expert id only (default: also EPLB "
-                "placement, with no redundant experts and with one per EP rank)");
+  add_static_experts_flag(cmd, o->static_experts);
   auto eo = std::make_shared<EconomicsOptions>();
   eo->add(cmd, true, true);
   cmd->callback([&ctx, o, eo] {

@@ -96,6 +96,7 @@ PlanResult plan(const model::ModelSpec& m, const std::vector<const hardware::Sys
   so.max_ttft_s = r.slo.max_ttft_s;
   so.max_tpot_s = r.slo.max_tpot_s;
   so.keep_all = true;
+  so.eplb = r.eplb;
   const auto sweeps = frontier::sweep(m, systems, eff, so, threads);
   // The fastest each system can go, ignoring the SLO (for the message when none meets it).
   frontier::SweepOptions fastest = so;

@@ -25,6 +25,7 @@ struct PlanRequest {
   Slo slo;
   std::vector<Precision> precisions{Precision::bf16, Precision::fp8, Precision::nvfp4};
   int max_chips_per_replica = 0;
+  bool eplb = true;  // sweep EPLB placements of expert-parallel layouts (frontier::SweepOptions::eplb)
 };
 
 struct FleetPlan {

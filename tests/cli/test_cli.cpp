@@ -328,6 +328,25 @@ TEST(CliEconomics, PlanJsonHasBestAndPerSystemResults) {
   for (const auto& s : j["systems"]) EXPECT_GE(s["usd_per_mtok"].get<double>(), j["best"]["usd_per_mtok"].get<double>());
 }
 
+// A wide-EP MoE plan sweeps EPLB placements: balancing the hot experts' ranks serves the same
+// demand on fewer chips than the placement by expert id (--static-experts), and the plan's
+// configuration says which placement it chose.
+TEST(CliEconomics, PlanSweepsEplbPlacementsUnlessStaticExpertsIsGiven) {
+  auto plan = [](bool fixed) {
+    std::vector<std::string> args{"plan", "--model", "deepseek-ai/DeepSeek-R1", "--hardware", "gb200-nvl72",
+                                  "--demand-output-tok-s", "1000000", "--isl", "8000", "--osl", "1000",
+                                  "--min-tok-s-per-user", "50", "--no-serving-check", "--json"};
+    if (fixed) args.emplace_back("--static-experts");
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  };
+  const auto balanced = plan(false), fixed = plan(true);
+  EXPECT_LT(balanced["best"]["chips"].get<double>(), fixed["best"]["chips"].get<double>());
+  EXPECT_EQ(balanced["best"]["config"]["experts"]["placement"], "eplb");
+  EXPECT_EQ(fixed["best"]["config"]["experts"]["placement"], "static");
+}
+
 TEST(CliEconomics, PlanInfeasibleSloIsExitCode2WithBestPerSystem) {
   const auto r = run_cli({"plan", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm", "--demand-output-tok-s",
                           "1000", "--min-tok-s-per-user", "100000"});
