@@ -478,13 +478,22 @@ StepCostModel::Pipeline StepCostModel::pipeline(double seqs) const {
 
 void StepCostModel::pipeline_scale(const Pipeline& pl, StepCost& c) const {
   const double pp = d_.pp;
-  // Every stage runs the micro-batch; the LM head runs on the last stage only. With a full
-  // pipeline the last (slowest) stage sets the pace: pp x its time; with fewer micro-batches
-  // than stages a token's path is the sum of the stages, the LM head once.
+  // Every stage runs the micro-batch; the LM head runs on the last stage only. A micro-batch's
+  // next token starts when its last one leaves the last stage, so each micro-batch waits the
+  // longer of its own path through the stages (the sum of the stages, the LM head once) and the
+  // time the slowest stage (the last, with the LM head) takes to serve every micro-batch in
+  // flight (micro x its time). A full pipeline (micro = pp) is paced by the last stage; one
+  // micro-batch by its path; in between, whichever is longer (an LM head heavier than a stage's
+  // layers paces the pipeline before it fills).
+  const double lm = c.groups[static_cast<size_t>(OpGroup::lm_head)].time_s;
+  double rest = 0;
+  for (size_t i = 0; i < kOpGroups; ++i)
+    if (i != static_cast<size_t>(OpGroup::lm_head)) rest += c.groups[i].time_s;
+  const bool paced = pl.full || pl.micro * (rest + lm) > pp * rest + lm;
   for (size_t i = 0; i < kOpGroups; ++i) {
     auto& g = c.groups[i];
-    const bool lm = i == static_cast<size_t>(OpGroup::lm_head);
-    g.time_s *= lm && !pl.full ? 1.0 : pp;
+    const bool is_lm = i == static_cast<size_t>(OpGroup::lm_head);
+    g.time_s *= paced ? pl.micro : (is_lm ? 1.0 : pp);
   }
 }
 
@@ -681,7 +690,9 @@ double StepCostModel::ceiling_step_time(double decode_seqs, double context) cons
     return std::max(t_mem, t_cmp);
   };
   const double t_last = bound(true);
-  const double t = pl.full ? pp * t_last : (pp - 1) * bound(false) + t_last;
+  // As the step's pipeline (pipeline_scale): the longer of a micro-batch's path and the last
+  // stage serving every micro-batch.
+  const double t = std::max((pp - 1) * bound(false) + t_last, pl.micro * t_last);
   return t + collective_floor_s_;
 }
 

@@ -128,7 +128,7 @@ class StepCostModel {
   struct Pipeline {
     double micro = 1;     // micro-batches in flight
     double largest = 0;   // sequences in the largest micro-batch (it paces every stage)
-    bool full = false;    // micro == pp: the slowest stage sets the step, else the stages' sum
+    bool full = false;    // micro == pp: the slowest stage sets the pace (below pp: the longer of the path and micro x it)
   };
   [[nodiscard]] Pipeline pipeline(double seqs) const;
 

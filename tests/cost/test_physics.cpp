@@ -68,6 +68,40 @@ TEST(Pipeline, MicroBatchesAreWholeSequences) {
   EXPECT_NEAR(c.groups[lm].time_s, single.groups[lm].time_s, 1e-12);
 }
 
+// A micro-batch's next token waits for its last one to leave the last stage, which serves every
+// micro-batch in flight: with fewer micro-batches than stages the pace is the longer of a
+// micro-batch's path (the stages' sum, the LM head once) and micro x the last stage. Llama-3.1-8B
+// over 16 stages holds 2 layers (~0.44 GB) per stage beside a 1.05 GB LM head on the last one,
+// so 15 micro-batches wait 15 x (stage + LM head), not 16 x stage + LM head (before: the LM head
+// counted once, 15 users ran 1.6x faster than the pipeline could serve them and an estimate
+// passed its own ceiling).
+TEST(Pipeline, LastStageServingEveryMicroBatchPacesAPartlyFullPipeline) {
+  auto s = make("meta-llama/Llama-3.1-8B-Instruct", "h200-sxm", layout(1, 16, Precision::bf16));
+  const auto m = s.build();
+  const auto lm = static_cast<size_t>(OpGroup::lm_head);
+  const auto ffn = static_cast<size_t>(OpGroup::ffn_dense);
+  const Batch one{1, 1000, 0, 0, 0}, fifteen{15, 1000, 0, 0, 0};
+  const auto pl = m.pipeline(15);
+  ASSERT_EQ(pl.micro, 15);
+  ASSERT_EQ(pl.largest, 1);
+  ASSERT_FALSE(pl.full);
+  const auto c1 = m.step(one);    // one micro-batch: its path (layers x 16 stages, LM head once)
+  const auto c15 = m.step(fifteen);  // the same micro-batch 15 times through the last stage
+  ASSERT_GT(c1.groups[lm].time_s, c1.groups[ffn].time_s / 16);  // the LM head outweighs a stage's FFNs
+  EXPECT_NEAR(c15.groups[lm].time_s, 15 * c1.groups[lm].time_s, 1e-9 * c15.groups[lm].time_s);
+  EXPECT_NEAR(c15.groups[ffn].time_s, 15.0 / 16 * c1.groups[ffn].time_s, 1e-9 * c15.groups[ffn].time_s);
+  // Every operating point stays within the ceiling at its batch, and a 16th user costs the
+  // others no more than 16/15 of their pace.
+  for (double b : {1.0, 4.0, 15.0, 16.0, 17.0, 31.0}) {
+    const auto e = estimate(m, Workload{1000, 1000, b});
+    ASSERT_TRUE(e.feasible) << e.reason;
+    EXPECT_LE(e.output_tok_s_per_user, 1 / m.ceiling_step_time(b, 1500) * (1 + 1e-9)) << b;
+  }
+  const auto c16 = m.step(Batch{16, 1000, 0, 0, 0});
+  EXPECT_LE(c16.time_s, c15.time_s * 16 / 15 * (1 + 1e-9));
+  EXPECT_GE(c16.time_s, c15.time_s);
+}
+
 // The busiest of 8 EP ranks touches more distinct experts than the mean: E[max of 8
 // Binomial(32, q)] with q = 1 - (1 - 8/256)^T; T = 1 gives 2.5445 (hand-computed from the
 // binomial CDF), 2.54x the mean; T = 16 gives 16.712 (1.31x).

@@ -148,7 +148,8 @@ TEST(Property, NoEstimateAboveItsCeiling) {
       const auto e = cost::estimate(m, cost::Workload{isl, osl, per_replica * c->deployment.dp}, false);
       if (!e.feasible) continue;
       const double bound = 1.0 / m.ceiling_step_time(per_replica, isl + osl / 2);
-      ASSERT_LE(e.output_tok_s_per_user, bound * (1 + 1e-9)) << c->what << " at " << per_replica;
+      ASSERT_LE(e.output_tok_s_per_user, bound * (1 + 1e-9))
+          << c->what << " at " << per_replica << " sequences per replica, isl " << isl << ", osl " << osl;
       ASSERT_LE(e.output_tok_s_per_user, ceiling.max_output_tok_s_per_user * (1 + 1e-9)) << c->what;
       ASSERT_LE(e.output_tok_s_per_chip, per_replica * bound / c->deployment.chips_per_replica() * (1 + 1e-9))
           << c->what << " at " << per_replica;
