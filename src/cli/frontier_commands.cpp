@@ -99,6 +99,10 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
   }
   summary.print(out);
   out << provenance.footnote();
+  for (const auto& f : fs)
+    if (f.left_out_layouts > 0 && !f.points.empty())
+      out << fmt::format("{}: {} layouts the weights fit in left out: {}\n", f.system->id, f.left_out_layouts,
+                         f.left_out_reason);
   for (const auto& f : fs) {
     if (f.points.empty()) continue;
     out << fmt::format("\n{}: {} frontier points from {} layouts, {} operating points evaluated\n", f.system->id,

@@ -141,7 +141,12 @@ SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpe
       }
       ++f.layouts;
       const cost::StepCostModel model(d);
-      if (!model.memory().weights_fit) continue;
+      if (!model.memory().weights_fit) {
+        if (!model.memory().link_problem.empty() && model.memory().reason.rfind(model.memory().link_problem, 0) == 0) {
+          if (f.left_out_layouts++ == 0) f.left_out_reason = model.memory().link_problem;
+        }
+        continue;
+      }
       const auto c = cost::compute_ceiling(model, o.isl, o.osl, o.points_per_decade);
       if (c.max_concurrency < d.dp) continue;
       any_fit = true;
@@ -168,8 +173,12 @@ SystemFrontier sweep_system(const model::ModelSpec& m, const hardware::SystemSpe
   }
   f.ceiling = pareto(std::move(ceiling));
   if (f.points.empty()) {
-    f.note = any_fit ? "no configuration meets the latency targets (tokens/s per user, TTFT, TPOT)"
-                     : "the model does not fit in any layout of this system within the chip limit";
+    if (any_fit)
+      f.note = "no configuration meets the latency targets (tokens/s per user, TTFT, TPOT)";
+    else if (f.left_out_layouts > 0)
+      f.note = "no layout the weights fit in can run: " + f.left_out_reason;
+    else
+      f.note = "the model does not fit in any layout of this system within the chip limit";
   }
   return f;
 }

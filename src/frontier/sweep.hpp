@@ -49,6 +49,10 @@ struct SystemFrontier {
   long long layouts = 0;       // deployments considered
   long long evaluations = 0;   // operating points evaluated
   std::string note;            // why there is no point, when empty
+  // Layouts the weights fit in but the system cannot run (a link they need states no bandwidth):
+  // how many, and the first one's reason (the smallest such layout, in sweep order).
+  long long left_out_layouts = 0;
+  std::string left_out_reason;
 };
 
 // Maximises both coordinates; returns the non-dominated points sorted by per-user speed.

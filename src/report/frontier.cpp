@@ -97,7 +97,11 @@ Json frontier_document(const FrontierResult& r, const cost::EfficiencyTable& eff
                             {"ceiling_max_output_tok_s_per_user", f.ceiling_max_tok_s_per_user},
                             {"layouts", f.layouts},
                             {"evaluations", f.evaluations},
-                            {"note", f.note}});
+                            {"note", f.note},
+                            {"layouts_left_out",
+                             f.left_out_layouts > 0
+                                 ? Json{{"count", f.left_out_layouts}, {"reason", f.left_out_reason}}
+                                 : Json(nullptr)}});
   }
   return j;
 }

@@ -184,3 +184,38 @@ TEST(Frontier, FourBitSweepUsesTheChipsOwnFormat) {
 
 }  // namespace
 }  // namespace tf::frontier
+
+namespace tf::frontier {
+namespace {
+
+// Layouts the weights fit in but the system cannot run (a link they need states no bandwidth)
+// are counted and their reason kept, so a frontier without them says why rather than "does not
+// fit": the SN40L states no figure for its peer links, so every layout over more than one socket
+// is left out; a wafer without a scale-out figure cannot pipeline a model larger than its SRAM.
+TEST(Frontier, LayoutsLeftOutForAMissingLinkAreCountedWithTheirReason) {
+  const auto m = model_catalog().resolve("llama-3.1-70b-instruct");
+  const auto sn = run(m, "sambanova-sn40l");
+  EXPECT_FALSE(sn.points.empty());
+  EXPECT_GT(sn.left_out_layouts, 0);
+  EXPECT_NE(sn.left_out_reason.find("scale-up link"), std::string::npos) << sn.left_out_reason;
+  EXPECT_NE(sn.left_out_reason.find("states no bandwidth"), std::string::npos) << sn.left_out_reason;
+  for (const auto& p : sn.points) EXPECT_EQ(p.config.chips_per_replica(), 1);
+
+  auto wafer = hardware_catalog().get("cerebras-wse3");
+  ASSERT_TRUE(wafer.scale_out.bandwidth_bytes_per_s.has_value());
+  const auto with_link = sweep_system(m, wafer, efficiency_table().for_family(wafer.family), {});
+  EXPECT_FALSE(with_link.points.empty());
+  wafer.scale_out.bandwidth_bytes_per_s.reset();
+  const auto without = sweep_system(m, wafer, efficiency_table().for_family(wafer.family), {});
+  EXPECT_TRUE(without.points.empty());
+  EXPECT_GT(without.left_out_layouts, 0);
+  EXPECT_NE(without.note.find("no layout the weights fit in can run: pipeline parallelism over 2 chips needs the "
+                              "scale-out link"),
+            std::string::npos)
+      << without.note;
+  // With the link stated, nothing is left out.
+  EXPECT_EQ(with_link.left_out_layouts, 0);
+}
+
+}  // namespace
+}  // namespace tf::frontier
