@@ -56,7 +56,11 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   prefill_w.block_hashes = w.block_hashes;
   prefill_w.block_tokens = w.block_tokens;
   prefill_w.clients = closed ? 1 : 0;  // checks only: arrivals are given at routing
-  const double cap_p = capacity(pm, s.prefill_engine), cap_d = capacity(dm, s.decode_engine);
+  // The decode pool computes no prompt: it caches no prefixes (it has no block hashes either).
+  EngineConfig decode_engine = s.decode_engine;
+  decode_engine.prefix_caching = false;
+  decode_engine.kv_offload.clear();
+  const double cap_p = capacity(pm, s.prefill_engine), cap_d = capacity(dm, decode_engine);
   {
     // Each pool's checks name its side: a prompt that does not fit a prefill replica, a context
     // that does not fit a decode replica.
@@ -72,13 +76,15 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     in_pool("prefill", [&] { check_workload(pm, s.prefill_engine, cap_p, prefill_w); });
     Workload decode_w;
     decode_w.requests = w.requests;
+    decode_w.block_hashes = w.block_hashes;  // checked, never read: the decode pool caches no prefixes
+    decode_w.block_tokens = w.block_tokens;
     decode_w.clients = prefill_w.clients;
     decode_w.think_s = w.think_s;
     decode_w.next_turn = w.next_turn;
     decode_w.session_start_s = w.session_start_s;
     decode_w.tool_s = w.tool_s;
     decode_w.tool_cores = w.tool_cores;
-    in_pool("decode", [&] { check_workload(dm, s.decode_engine, cap_d, decode_w); });
+    in_pool("decode", [&] { check_workload(dm, decode_engine, cap_d, decode_w); });
   }
   prefill_w.requests.clear();
   prefill_w.clients = 0;
@@ -86,10 +92,11 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
 
   const size_t np = s.prefill_replicas > 0 ? s.prefill_replicas : static_cast<size_t>(std::max(1, pm.deployment().dp));
   const size_t nd = s.decode_replicas > 0 ? s.decode_replicas : static_cast<size_t>(std::max(1, dm.deployment().dp));
-  ClientQueue queue(w, closed ? static_cast<size_t>(w.clients) : 0);
-  const size_t clients = queue.clients();
+  EventQueue events;  // arrivals at the service, then KV landing on decode replicas
+  Arrivals arrivals(w, closed ? static_cast<size_t>(w.clients) : 0, events);
+  const size_t clients = arrivals.clients();
   Pool prefill(pm, s.prefill_engine, prefill_w, cap_p, np, s.prefill_router, clients, n, timeline);
-  Pool decode(dm, s.decode_engine, no_hashes, cap_d, nd, s.decode_router, clients, n, timeline, np);
+  Pool decode(dm, decode_engine, no_hashes, cap_d, nd, s.decode_router, clients, n, timeline, np);
   for (size_t r = 0; r < nd; ++r) decode[r].set_prefilled(true);
 
   // The hand-off: bytes of a prompt's KV (every chip of the prefill replica holds its share),
@@ -99,20 +106,9 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   const double bw = std::min(bw_p, bw_d);
   std::vector<double> out_free(np, 0), in_free(nd, 0);
 
-  using Release = std::pair<double, size_t>;
-  std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
-  std::vector<size_t> client_of(closed ? n : 0);
-  std::vector<char> tool_pending(closed ? n : 0);  // released, its tool call not yet run
-  if (closed) {
-    for (size_t c = 0; c < clients; ++c) released.push({queue.start_s(c), queue.first(c)}), client_of[queue.first(c)] = c;
-  } else {
-    for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
-  }
-  // KV in flight to the decode pool: (arrival, request, decode replica), earliest first.
-  using Transfer = std::tuple<double, size_t, size_t>;
-  std::priority_queue<Transfer, std::vector<Transfer>, std::greater<>> transfers;
-  // The same per decode replica: (arrival, request).
-  std::vector<std::priority_queue<Release, std::vector<Release>, std::greater<>>> landing(nd);
+  // KV in flight to each decode replica: (arrival, sequence, request), earliest first.
+  using Landing = std::tuple<double, uint64_t, size_t>;
+  std::vector<std::priority_queue<Landing, std::vector<Landing>, std::greater<>>> landing(nd);
 
   Result res;
   res.requests.resize(n);
@@ -125,41 +121,29 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   size_t routed = 0, finished = 0;
   auto release_next = [&](size_t i, double at) {
     ++finished;
-    if (!closed) return;
-    if (const auto next = queue.after(i)) {
-      client_of[*next] = client_of[i];
-      released.push({queue.ready_time(*next, at), *next});
-        if (queue.has_tool(*next)) tool_pending[*next] = 1;
-    }
+    arrivals.completed(i, at);
   };
 
   while (true) {
     double tp = 0, td = 0;
     const size_t due_p = prefill.due(tp), due_d = decode.due(td);
-    if (!released.empty() && released.top().first <= std::min(tp, td) &&
-        (transfers.empty() || released.top().first <= std::get<0>(transfers.top()))) {
-      const auto [at, i] = released.top();
-      released.pop();
-      if (closed && tool_pending[i]) {  // its tool call runs now; the request is sent when it ends
-        tool_pending[i] = 0;
-        released.push({queue.run_tool(i, at), i});
+    if (!events.empty() && events.next_time() <= std::min(tp, td)) {
+      const Event e = events.pop();
+      if (e.kind == EventClass::kv_transfer) {
+        landing[e.target].pop();
+        decode.send(e.target, w.requests[e.request], e.time, e.request);
         continue;
       }
-      prefill.send(prefill.choose(prompts[i], closed ? client_of[i] : 0), prompts[i], at, i);
+      const auto i = arrivals.take(e);
+      if (!i) continue;
+      prefill.send(prefill.choose(prompts[*i], arrivals.client_of(*i)), prompts[*i], e.time, *i);
       ++routed;
-      continue;
-    }
-    if (!transfers.empty() && std::get<0>(transfers.top()) <= std::min(tp, td)) {
-      const auto [at, i, d] = transfers.top();
-      transfers.pop();
-      landing[d].pop();
-      decode.send(d, w.requests[i], at, i);
       continue;
     }
     if (due_p == np && due_d == nd) break;  // every replica idle, nothing in flight
     if (due_p != np && tp <= td) {
       Arrival next;
-      if (!released.empty()) next = {released.top().first, &prompts[released.top().second]};
+      if (const Event* e = events.first(EventClass::arrival)) next = {e->time, &prompts[e->request]};
       if (closed && routed < n)
         // A completion in the decode pool may release a client's next prompt.
         if (due_d != nd && td < next.time) next = {td, next.request ? next.request : &prompts[std::min(routed, n - 1)]};
@@ -173,14 +157,13 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
           release_next(i, done);
           continue;
         }
-        const size_t d = decode.choose(q, closed ? client_of[i] : 0);
+        const size_t d = decode.choose(q, arrivals.client_of(i));
         const double bytes = pm.kv_bytes_per_chip(1, q.input_tokens) * replica_chips(pm);
         const double wire = std::isfinite(bw) ? bytes / bw : 0;
         const double start = std::max({done, out_free[due_p], in_free[d]});
         out_free[due_p] = in_free[d] = start + wire;
         const double at = start + wire + s.link.latency_s;
-        transfers.push({at, i, d});
-        landing[d].push({at, i});
+        landing[d].push({at, events.push(EventClass::kv_transfer, at, i, d), i});
         kv_arrival[i] = at;
         transfer_s.push_back(at - done);
         dis.transferred_bytes += bytes;
@@ -194,10 +177,11 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
     // next request arrives at the service, or (closed loop) another decode replica's next
     // iteration starts, since a completion there releases its client's next prompt.
     Arrival next;
-    if (!landing[due_d].empty()) next = {landing[due_d].top().first, &w.requests[landing[due_d].top().second]};
+    if (!landing[due_d].empty())
+      next = {std::get<0>(landing[due_d].top()), &w.requests[std::get<2>(landing[due_d].top())]};
     if (due_p != np && tp < next.time) next = {tp, next.request ? next.request : &w.requests[0]};
-    if (!released.empty() && released.top().first < next.time)
-      next = {released.top().first, next.request ? next.request : &w.requests[released.top().second]};
+    if (const Event* e = events.first(EventClass::arrival); e && e->time < next.time)
+      next = {e->time, next.request ? next.request : &w.requests[e->request]};
     if (closed && routed < n)
       for (size_t r = 0; r < nd; ++r)
         if (r != due_d && decode[r].next_time() < next.time)
@@ -255,7 +239,7 @@ Result simulate_disaggregated(const DisaggregatedService& s, const Workload& w, 
   res.swap_s += pre.swap_s;
   res.peak_swap_bytes = std::max(res.peak_swap_bytes, pre.peak_swap_bytes);
   res.prefix_cache = pre.prefix_cache;
-  res.tools = queue.tools();
+  res.tools = arrivals.tools();
   summarise(res, w.window);
   return res;
 }

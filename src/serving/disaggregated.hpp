@@ -16,6 +16,8 @@
 // travels with the KV). A request with one output token ends at its prefill. Transfers start
 // after the prefill ends (no layer-by-layer overlap), and the prefill replica's KV is freed when
 // the prefill ends (its wait for the link holds no prefill memory): both are stated limits.
+// Prefix caching and KV offload tiers are the prefill pool's (it computes the prompts): the
+// decode pool receives every prompt's KV and caches no prefixes, whatever its engine says.
 #include "serving/serving.hpp"
 
 namespace tf::serving {

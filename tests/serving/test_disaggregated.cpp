@@ -241,6 +241,30 @@ TEST(Disaggregation, ClosedLoopKeepsClientsAndOneTokenRequestsEndAtThePrefill) {
   }
 }
 
+// Multi-turn sessions with prefix caching: the prefill pool reuses each session's earlier turns;
+// the decode pool, which computes no prompt, caches nothing even when its engine asks to (before:
+// the run was refused, the decode pool being checked for block hashes it is never given).
+TEST(Disaggregation, SessionsReusePrefixesOnThePrefillPoolOnly) {
+  const auto pm = llama8b_dp(1).cost_model();
+  const auto dm = llama8b_dp(2).cost_model();
+  auto w = make_sessions(40, 4, 512, {200, 0.5}, {64, 0.5}, 16, 3);
+  w.clients = 8;
+  auto cached = service(pm, dm, 50e9, 1e-5);
+  cached.prefill_engine.prefix_caching = cached.decode_engine.prefix_caching = true;
+  const auto r = simulate_disaggregated(cached, w);
+  const auto plain = simulate_disaggregated(service(pm, dm, 50e9, 1e-5), w);
+  ASSERT_EQ(r.requests.size(), w.requests.size());
+  EXPECT_TRUE(r.prefix_cache.enabled);
+  EXPECT_GT(r.prefix_cache.hit_tokens, 0.5 * r.prefix_cache.lookup_tokens);
+  EXPECT_LT(r.ttft_s.mean, plain.ttft_s.mean);
+  double out = 0, out_plain = 0;
+  for (size_t i = 0; i < w.requests.size(); ++i) {
+    out += r.requests[i].emitted_tokens();
+    out_plain += plain.requests[i].emitted_tokens();
+  }
+  EXPECT_DOUBLE_EQ(out, out_plain);
+}
+
 TEST(Disaggregation, RefusesWhatCannotWork) {
   const auto pm = llama8b_dp(1).cost_model();
   const auto dm = llama8b_dp(1).cost_model();
