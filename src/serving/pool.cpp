@@ -129,4 +129,38 @@ std::optional<size_t> ClientQueue::after(size_t i) {
   return std::nullopt;
 }
 
+Arrivals::Arrivals(const Workload& w, size_t clients, EventQueue& events)
+    : events_(events), closed_(clients > 0), queue_(w, clients) {
+  const size_t n = w.requests.size();
+  if (closed_) {
+    client_of_.assign(n, 0);
+    tool_pending_.assign(n, 0);
+    for (size_t c = 0; c < queue_.clients(); ++c) {
+      const size_t i = queue_.first(c);
+      client_of_[i] = c;
+      events_.push(EventClass::arrival, queue_.start_s(c), i);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) events_.push(EventClass::arrival, w.requests[i].arrival_s, i);
+  }
+}
+
+std::optional<size_t> Arrivals::take(const Event& e) {
+  if (closed_ && tool_pending_[e.request]) {  // its tool call runs now; the request is sent when it ends
+    tool_pending_[e.request] = 0;
+    events_.push(EventClass::arrival, queue_.run_tool(e.request, e.time), e.request);
+    return std::nullopt;
+  }
+  return e.request;
+}
+
+void Arrivals::completed(size_t i, double at) {
+  if (!closed_) return;
+  const auto next = queue_.after(i);
+  if (!next) return;
+  client_of_[*next] = client_of_[i];
+  events_.push(EventClass::arrival, queue_.ready_time(*next, at), *next);
+  if (queue_.has_tool(*next)) tool_pending_[*next] = 1;
+}
+
 }  // namespace tf::serving

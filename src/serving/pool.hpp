@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "serving/event_queue.hpp"
 #include "serving/replica.hpp"
 
 namespace tf::serving {
@@ -100,6 +101,34 @@ class ClientQueue {
   std::vector<size_t> starts_;  // sessions: each session's first turn, in request order
   size_t clients_ = 0;
   size_t next_ = 0;             // the next request (no sessions) or session start not yet sent
+};
+
+// Requests reaching a service's router, as arrival events on the service's queue: open loop,
+// every request at its arrival time; closed loop, each client's first request at its start
+// (ClientQueue), then, when a request completes, its client's next one after its think time and
+// (when it has one) its tool call, which starts when its arrival event is taken and pushes the
+// arrival again at the call's end.
+class Arrivals {
+ public:
+  // Pushes the first arrivals onto `events`; `clients` closed-loop clients asked for (0: open loop).
+  Arrivals(const Workload& w, size_t clients, EventQueue& events);
+  [[nodiscard]] bool closed() const { return closed_; }
+  [[nodiscard]] size_t clients() const { return queue_.clients(); }
+  // An arrival event just taken: the request to route now, or none when the event started its
+  // tool call (its arrival is pushed again for the call's end).
+  [[nodiscard]] std::optional<size_t> take(const Event& e);
+  // The client (session) of request i (0 for open loop).
+  [[nodiscard]] size_t client_of(size_t i) const { return closed_ ? client_of_[i] : 0; }
+  // Request i completed at `at`: its client's next request, if any, is released.
+  void completed(size_t i, double at);
+  [[nodiscard]] const Result::Tools& tools() const { return queue_.tools(); }
+
+ private:
+  EventQueue& events_;
+  bool closed_;
+  ClientQueue queue_;
+  std::vector<size_t> client_of_;
+  std::vector<char> tool_pending_;  // released, its tool call not yet run
 };
 
 // Imbalance guard of the prefix-affinity router (the sgl-router cache-aware policy's defaults):

@@ -256,8 +256,9 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   check_workload(model, engine, cap_kv, w);
   check_window(w.window);
   const size_t n = w.requests.size();
-  ClientQueue queue(w, closed ? static_cast<size_t>(w.clients) : 0);
-  const size_t clients = queue.clients();
+  EventQueue events;
+  Arrivals arrivals(w, closed ? static_cast<size_t>(w.clients) : 0, events);
+  const size_t clients = arrivals.clients();
   // The replicas are told each request's arrival when it is routed: they read only the block
   // hashes of the workload (a closed-loop workload's copy without its clients).
   Workload hashes;
@@ -267,38 +268,22 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
   }
   const Workload& source = closed ? hashes : w;
   Pool pool(model, engine, source, cap_kv, dp, router, clients, n, timeline);
-  // Released requests not yet routed, earliest first (ties in workload order). Open loop: every
-  // request at its arrival. Closed loop, as one replica runs it: the first C requests at 0 (client
-  // c sends request c); when a request completes, its client sends the next request not yet sent.
-  using Release = std::pair<double, size_t>;
-  std::priority_queue<Release, std::vector<Release>, std::greater<>> released;
-  std::vector<size_t> client_of(closed ? n : 0);
-  std::vector<char> tool_pending(closed ? n : 0);  // released, its tool call not yet run
-  if (closed) {
-    for (size_t c = 0; c < clients; ++c) released.push({queue.start_s(c), queue.first(c)}), client_of[queue.first(c)] = c;
-  } else {
-    for (size_t i = 0; i < n; ++i) released.push({w.requests[i].arrival_s, i});
-  }
   size_t routed = 0;
   while (true) {
     double t_due = 0;
     const size_t due = pool.due(t_due);
-    if (!released.empty() && released.top().first <= t_due) {
-      const auto [at, i] = released.top();
-      released.pop();
-      if (closed && tool_pending[i]) {  // its tool call runs now; the request is sent when it ends
-        tool_pending[i] = 0;
-        released.push({queue.run_tool(i, at), i});
-        continue;
-      }
-      const Request& q = w.requests[i];
-      pool.send(pool.choose(q, closed ? client_of[i] : 0), q, at, i);
+    if (!events.empty() && events.next_time() <= t_due) {  // an arrival before an iteration at the same time
+      const Event e = events.pop();
+      const auto i = arrivals.take(e);
+      if (!i) continue;
+      const Request& q = w.requests[*i];
+      pool.send(pool.choose(q, arrivals.client_of(*i)), q, e.time, *i);
       ++routed;
       continue;
     }
     if (due == dp) break;  // every replica idle and nothing left to route: done
     Arrival next;
-    if (!released.empty()) next = {released.top().first, &w.requests[released.top().second]};
+    if (const Event* e = events.first(EventClass::arrival)) next = {e->time, &w.requests[e->request]};
     if (closed && routed < n) {
       // Another replica's iteration may complete a request and release its client's next one
       // before this iteration would end: a decode stretch ends where the others' next
@@ -308,15 +293,8 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
           next = {pool[r].next_time(), next.request ? next.request : &w.requests[std::min(routed, n - 1)]};
     }
     pool[due].iterate(next);
-    if (closed)
-      for (const size_t local : pool[due].just_completed()) {
-        const size_t i = pool.sent_to(due)[local];
-        const auto sent = queue.after(i);
-        if (!sent) continue;
-        client_of[*sent] = client_of[i];
-        released.push({queue.ready_time(*sent, pool[due].finish_s(local)), *sent});
-        if (queue.has_tool(*sent)) tool_pending[*sent] = 1;
-      }
+    for (const size_t local : pool[due].just_completed())
+      arrivals.completed(pool.sent_to(due)[local], pool[due].finish_s(local));
   }
   if (routed != n) fail("simulation: internal error: not every request was routed");
   Result res;
@@ -327,7 +305,7 @@ Result simulate_routed(const cost::StepCostModel& model, const EngineConfig& eng
     merge(res, pool[r].take(), pool.sent_to(r), r);
     res.per_replica[r] = pool.sent_to(r).size();
   }
-  res.tools = queue.tools();
+  res.tools = arrivals.tools();
   summarise(res, w.window);
   return res;
 }
