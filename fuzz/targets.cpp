@@ -29,7 +29,7 @@
 #include "cost/efficiency.hpp"
 #endif
 #if defined(TF_FUZZ_ENGINE)
-#include "serving/engine_profile.hpp"
+#include "serving/engine/engine_profile.hpp"
 #endif
 #if defined(TF_FUZZ_HF_CONFIG)
 #include "model/hf_config.hpp"

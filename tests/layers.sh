@@ -30,7 +30,32 @@ for dir in "$src"/*/; do
     [[ " ${allowed[$layer]} " == *" $used "* ]] && continue
     echo "${file#"$src"/}: includes a header of '$used', a layer '$layer' may not use (allowed: ${allowed[$layer]})" >&2
     bad=1
-  done < <(grep -HE '^#include "[a-z_]+/' "$dir"*.cpp "$dir"*.hpp 2>/dev/null || true)
+  done < <(grep -rHE --include='*.cpp' --include='*.hpp' '^#include "[a-z_]+/' "$dir" 2>/dev/null || true)
 done
-((bad == 0)) && echo "layers: every include points down"
+# Inside the serving layer, one folder per component, each using only the ones below it
+# (metrics <- workload <- kv <- engine <- cluster); serving/serving.hpp includes them all and is
+# for the layers above.
+declare -A components=(
+  [metrics]="metrics"
+  [workload]="workload metrics"
+  [kv]="kv workload metrics"
+  [engine]="engine kv workload metrics"
+  [cluster]="cluster engine kv workload metrics"
+)
+for dir in "$src"/serving/*/; do
+  component="$(basename "$dir")"
+  if [[ -z "${components[$component]+x}" ]]; then
+    echo "src/serving/$component: a folder with no place in the component list of tests/layers.sh" >&2
+    bad=1
+    continue
+  fi
+  while IFS= read -r hit; do
+    file="${hit%%:*}"
+    used="$(sed -E 's/.*#include "serving\/([a-z_.]+)[\/"].*/\1/' <<< "${hit#*:}")"
+    [[ " ${components[$component]} " == *" $used "* ]] && continue
+    echo "${file#"$src"/}: includes serving/$used, which serving/$component may not use (allowed: ${components[$component]})" >&2
+    bad=1
+  done < <(grep -rHE --include='*.cpp' --include='*.hpp' '^#include "serving/' "$dir" 2>/dev/null || true)
+done
+((bad == 0)) && echo "layers: every include points down (layers, and the serving layer's components)"
 exit "$bad"

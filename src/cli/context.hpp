@@ -9,7 +9,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
-#include "serving/engine_profile.hpp"
+#include "serving/engine/engine_profile.hpp"
 
 namespace tf::cli {
 

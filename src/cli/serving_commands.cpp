@@ -19,8 +19,8 @@
 #include "io/text.hpp"
 #include "io/trace.hpp"
 #include "io/session_trace.hpp"
-#include "serving/disaggregated.hpp"
-#include "serving/offload.hpp"
+#include "serving/cluster/disaggregated.hpp"
+#include "serving/kv/offload.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::cli {

@@ -9,8 +9,8 @@
 #include "economics/service_cost.hpp"
 #include "report/documents.hpp"
 #include "cost/estimate.hpp"
-#include "serving/engine_profile.hpp"
-#include "serving/offload.hpp"
+#include "serving/engine/engine_profile.hpp"
+#include "serving/kv/offload.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::report {

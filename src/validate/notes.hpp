@@ -25,7 +25,7 @@
 #include <string>
 
 #include "core/precision.hpp"
-#include "serving/engine_profile.hpp"
+#include "serving/engine/engine_profile.hpp"
 #include "serving/serving.hpp"
 
 namespace tf::validate {

@@ -17,7 +17,7 @@
 #include "cost/estimate.hpp"
 #include "cost/step_cost.hpp"
 #include "io/text.hpp"
-#include "serving/offload.hpp"
+#include "serving/kv/offload.hpp"
 
 namespace tf::validate {
 

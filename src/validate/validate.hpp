@@ -17,8 +17,8 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
-#include "serving/disaggregated.hpp"
-#include "serving/engine_profile.hpp"
+#include "serving/cluster/disaggregated.hpp"
+#include "serving/engine/engine_profile.hpp"
 #include "serving/serving.hpp"
 #include "validate/notes.hpp"
 

@@ -26,7 +26,7 @@
 #include "io/trace.hpp"
 #include "io/yaml_reader.hpp"
 #include "model/hf_config.hpp"
-#include "serving/engine_profile.hpp"
+#include "serving/engine/engine_profile.hpp"
 #include "serving/serving.hpp"
 #include "support/fixtures.hpp"
 #include "support/test_support.hpp"

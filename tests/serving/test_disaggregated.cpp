@@ -2,7 +2,7 @@
 // is its prefill plus its KV transfer, its decode the decode pool's steps; with a free link and
 // negligible load the split equals the colocated run; requests, tokens and bytes are conserved;
 // transfers queue on the links; each pool's memory bounds it.
-#include "serving/disaggregated.hpp"
+#include "serving/cluster/disaggregated.hpp"
 
 #include <gtest/gtest.h>
 

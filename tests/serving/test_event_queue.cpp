@@ -1,5 +1,5 @@
 // The service's event queue: (time, class, sequence) order, whatever the push order.
-#include "serving/event_queue.hpp"
+#include "serving/cluster/event_queue.hpp"
 
 #include <gtest/gtest.h>
 

@@ -11,8 +11,8 @@
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
 #include "serving/fixture.hpp"
-#include "serving/offload.hpp"
-#include "serving/replica.hpp"
+#include "serving/kv/offload.hpp"
+#include "serving/engine/replica.hpp"
 #include "support/fixtures.hpp"
 
 namespace tf::serving {

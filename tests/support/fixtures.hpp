@@ -3,7 +3,7 @@
 #include "cost/efficiency.hpp"
 #include "hardware/catalog.hpp"
 #include "model/catalog.hpp"
-#include "serving/engine_profile.hpp"
+#include "serving/engine/engine_profile.hpp"
 #include "support/test_support.hpp"
 
 namespace tf::test {

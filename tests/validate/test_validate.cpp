@@ -13,7 +13,7 @@
 
 #include "core/diagnostic.hpp"
 #include "cost/estimate.hpp"
-#include "serving/disaggregated.hpp"
+#include "serving/cluster/disaggregated.hpp"
 #include "serving/serving.hpp"
 #include "io/text.hpp"
 #include "support/fixtures.hpp"

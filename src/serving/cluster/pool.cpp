@@ -1,4 +1,4 @@
-#include "serving/pool.hpp"
+#include "serving/cluster/pool.hpp"
 
 #include <algorithm>
 #include <limits>

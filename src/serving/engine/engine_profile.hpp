@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cost/deployment.hpp"
-#include "serving/serving.hpp"
+#include "serving/engine/engine.hpp"
 
 namespace tf::serving {
 

@@ -1,4 +1,4 @@
-#include "serving/disaggregated.hpp"
+#include "serving/cluster/disaggregated.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include <tuple>
 
 #include "core/diagnostic.hpp"
-#include "serving/pool.hpp"
+#include "serving/cluster/pool.hpp"
 
 namespace tf::serving {
 

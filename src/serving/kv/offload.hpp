@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "hardware/system.hpp"
-#include "serving/serving.hpp"
+#include "serving/kv/kv.hpp"
+#include "serving/metrics/metrics.hpp"
 
 namespace tf::serving {
 
@@ -20,7 +21,7 @@ struct OffloadRequest {
 };
 
 struct OffloadTierSpec {
-  EngineConfig::OffloadTier tier;
+  OffloadTier tier;
   std::string capacity_source, bandwidth_source, latency_source;
 };
 

@@ -18,7 +18,7 @@
 // the prefill ends (its wait for the link holds no prefill memory): both are stated limits.
 // Prefix caching and KV offload tiers are the prefill pool's (it computes the prompts): the
 // decode pool receives every prompt's KV and caches no prefixes, whatever its engine says.
-#include "serving/serving.hpp"
+#include "serving/cluster/cluster.hpp"
 
 namespace tf::serving {
 

@@ -1,4 +1,4 @@
-#include "serving/engine_profile.hpp"
+#include "serving/engine/engine_profile.hpp"
 
 #include <fmt/format.h>
 

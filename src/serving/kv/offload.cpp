@@ -1,4 +1,4 @@
-#include "serving/offload.hpp"
+#include "serving/kv/offload.hpp"
 
 #include <fmt/format.h>
 

@@ -11,8 +11,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "serving/event_queue.hpp"
-#include "serving/replica.hpp"
+#include "serving/cluster/cluster.hpp"
+#include "serving/cluster/event_queue.hpp"
+#include "serving/engine/replica.hpp"
 
 namespace tf::serving {
 
@@ -56,15 +57,6 @@ class Pool {
   std::vector<size_t> home_;                         // session-sticky: each session's replica (size() = none yet)
   std::vector<std::unordered_set<uint64_t>> sent_;  // prefix affinity: leading blocks each replica was sent
 };
-
-// Pieces the simulations that run pools share (serving.cpp).
-// Refuses warm-up and drain fractions that leave no window.
-void check_window(const WindowSpec& w);
-// Fills the whole-run figures and the steady window of `res` from its request records.
-void summarise(Result& res, const WindowSpec& window);
-// Adds one replica's run to a service's: its requests (local k is workload index[k], served by
-// `replica`), summed steps and work, maximised peaks, summed preemption and prefix-cache counts.
-void merge(Result& res, const Result& one, const std::vector<size_t>& index, size_t replica);
 
 // What closed-loop clients send, for the simulations that route each released request.
 // Without sessions: client c first sends request c, and a completion sends the next request not

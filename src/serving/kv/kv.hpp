@@ -1,0 +1,40 @@
+#pragma once
+// How an engine holds KV memory (the kv component's settings): admission (whole context or
+// paged), preemption, the prefix cache's eviction order, and the offload tiers below the device.
+#include <string>
+#include <string_view>
+
+namespace tf::serving {
+
+// How the engine gives KV memory to requests.
+enum class KvAdmission {
+  // A request reserves the KV of its whole context (input + output) when admitted, so nothing is
+  // ever evicted (TensorRT-LLM GUARANTEED_NO_EVICT, fixed-slot engines).
+  whole_context,
+  // Paged KV on demand (vLLM, SGLang): a request is admitted when its prompt's blocks fit, its
+  // KV grows a token per decode step, and when the next step's tokens no longer fit the most
+  // recently admitted decoding request is preempted: its KV is freed and it goes back to the
+  // front of the queue, to recompute its prompt and the tokens it had generated when readmitted.
+  paged,
+};
+std::string_view to_string(KvAdmission k);
+
+// A KV offload tier below the device memory (EngineConfig::kv_offload).
+struct OffloadTier {
+  std::string name;            // "dram", "ssd"
+  double capacity_bytes = 0;   // per chip
+  double read_bytes_per_s = 0; // per chip, tier to device
+  double latency_s = 0;        // per load
+};
+
+// Whether a prefix found in an offload tier is loaded whatever it costs, or only when the load
+// is faster than recomputing those tokens in a prefill chunk of their own.
+enum class Reload { always, when_faster };
+// Which unpinned cached block the device cache evicts first: the least recently used (vLLM,
+// SGLang's default), or the least frequently used, ties to the least recently used (SGLang
+// --radix-eviction-policy lfu). Offload tiers evict least recently used.
+enum class Eviction { lru, lfu };
+// Paged KV: what preemption does with a decoding request's KV (EngineConfig::preemption).
+enum class Preemption { recompute, swap };
+
+}  // namespace tf::serving
