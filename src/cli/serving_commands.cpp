@@ -1210,22 +1210,27 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         t.print(out);
         return 0;
       }
-      const auto r = run(engine, record ? &timeline : nullptr);
-      // What caching bought: the same requests with it off.
+      // What caching bought: the same requests with it off; what the offload tiers bought: with
+      // the device cache alone. Both run before the main run and keep only their summary figures
+      // (their per-request records are dropped), so a run with caching holds one set of records.
+      auto summary_only = [](serving::Result x) {
+        std::vector<serving::RequestRecord>().swap(x.requests);
+        return x;
+      };
       std::optional<serving::Result> uncached;
       if (engine.prefix_caching && !w.block_hashes.empty()) {
         auto off = engine;
         off.prefix_caching = false;
         off.kv_offload.clear();
-        uncached = run(off, nullptr);
+        uncached = summary_only(run(off, nullptr));
       }
-      // What the offload tiers bought: the same requests with the device cache alone.
       std::optional<serving::Result> device_only;
       if (!engine.kv_offload.empty() && engine.prefix_caching && !w.block_hashes.empty()) {
         auto dev = engine;
         dev.kv_offload.clear();
-        device_only = run(dev, nullptr);
+        device_only = summary_only(run(dev, nullptr));
       }
+      const auto r = run(engine, record ? &timeline : nullptr);
       const auto& st = r.steady;
       serving::Slo slo;
       if (given(slo_ttft)) slo.ttft_s = o->slo_ttft_ms / 1e3;
