@@ -43,6 +43,7 @@ const std::vector<KeySpec>& key_specs() {
       {"swap_space_gb", "--swap-space-gb", Kind::number},
       {"swap_gbps", "--swap-gbps", Kind::number},
       {"prefix_caching", "--prefix-caching", Kind::flag},
+      {"cascade_attention", "--cascade-attention", Kind::flag},
       {"kv_offload", "--kv-offload", Kind::text},
       {"kv_reload", "--kv-reload", Kind::text},
       {"kv_eviction", "--kv-eviction", Kind::text},

@@ -32,6 +32,7 @@ using nlohmann::ordered_json;
 struct SimulateOptions {
   std::string engine;  // engine profile id (data/engines); empty: none
   unsigned streams = 1;  // parallel streams per request (Request::streams)
+  bool cascade_attention = false;
   double isl = 1024, osl = 256, spread = 0;
   double concurrency = 0, rate = 0;
   double burstiness = 1;                        // Gamma shape of the arrival gaps (1: Poisson)
@@ -352,6 +353,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
       "sequences decode over its shared KV, each --osl tokens (a trace's output length); the answer completes with "
       "its last stream")
       ->capture_default_str();
+  cmd->add_flag("--cascade-attention", o->cascade_attention,
+                "With --streams N: a decode step reads the prompt's KV the streams share once, not once per stream "
+                "(cascade / shared-prefix attention kernels: FlashInfer cascade, vLLM V1 cascade attention)");
   auto* shared = cmd->add_option("--shared-prefix-tokens", o->shared_prefix_tokens,
                                  "Synthetic workloads: every prompt starts with a shared system prompt of this many "
                                  "tokens (hashed in 16-token blocks; not with --trace)");
@@ -533,6 +537,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!serving::parse_think_time(o->think_time_dist))
           fail(fmt::format("unknown --think-time-dist '{}'", o->think_time_dist), "valid: fixed, exponential");
       }
+      if (o->cascade_attention && o->streams <= 1)
+        fail("--cascade-attention shares the prompt's KV reads among parallel streams, and there is one per request",
+             "add --streams N (N > 1)");
       if (o->streams > 1 && (o->turns > 0 || !o->session_trace.empty()))
         fail("--streams: a session's next turn continues one conversation, and parallel streams diverge",
              "use --streams without --turns and --session-trace");
@@ -572,6 +579,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         fail(fmt::format("unknown --router '{}'", o->router), "valid: " + join(valid));
       }
       serving::EngineConfig engine;
+      engine.cascade_attention = o->cascade_attention;
       engine.scheduler = profile && !given(sched) ? profile->scheduler : *scheduler;
       engine.step_tokens = o->step_tokens > 0 ? o->step_tokens
                            : profile          ? profile->token_budget
@@ -822,13 +830,14 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                               profile);
       const std::string engine_line = fmt::format(
           "provenance: {}; software terms: {}\nengine{}: {} steps, {} KV, token budget {:.0f}, {}, request overhead "
-          "{:.3g} ms{}",
+          "{:.3g} ms{}{}",
           provenance_text(system, *d.efficiency), d.efficiency->provenance.software_summary(),
           profile ? " " + profile->id : std::string(), serving::to_string(engine.scheduler),
           serving::to_string(engine.kv_admission), engine.step_tokens,
           engine.max_running > 0 ? fmt::format("at most {:.0f} running", engine.max_running)
                                  : std::string("KV memory decides the batch"),
-          overhead_s * 1e3, given(request_overhead) ? " (--request-overhead-ms)" : "");
+          overhead_s * 1e3, given(request_overhead) ? " (--request-overhead-ms)" : "",
+          engine.cascade_attention ? ", cascade attention over the streams' shared prompt" : "");
 
       if (o->find_max_rate) {
         serving::RateSearchSpec spec;
@@ -1150,6 +1159,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         sv.prefill_engine.kv_offload = e.kv_offload;
         sv.prefill_engine.reload = e.reload;
         sv.prefill_engine.eviction = e.eviction;
+        sv.decode_engine.cascade_attention = e.cascade_attention;  // the streams decode there
         return serving::simulate_disaggregated(sv, w, tl);
       };
       if (given(find_dram)) {

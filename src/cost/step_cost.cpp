@@ -529,7 +529,10 @@ void StepCostModel::stage(const Batch& b, bool ideal, StepCost& out) const {
     keys_decode += w.layers * b.decode_seqs * kd;
     const double kp = mean_prefill_keys(b.prefill_prompt, w);
     keys_prefill += w.layers * b.prefill_tokens * kp;
-    kv_decode_tokens += w.layers * b.decode_seqs * kd;
+    // A shared prefix is read once, not once per sequence (full-attention layers: a windowed
+    // layer's keys of a long context lie past the shared prompt).
+    const double shared = w.window > 0 ? 0 : std::min(b.decode_shared_tokens, b.decode_seqs * kd);
+    kv_decode_tokens += w.layers * (b.decode_seqs * kd - shared);
     const double reread = w.window > 0 ? b.prefill_pieces * std::min(prior_per_piece, w.window) : b.prefill_prior;
     kv_prefill_tokens += w.layers * (b.prefill_tokens + reread);
   }
@@ -640,6 +643,7 @@ StepCost StepCostModel::step(const Batch& b) const {
     mb.prefill_seqs *= share;
     mb.prefill_pieces *= share;
     mb.prefill_prior *= share;
+    mb.decode_shared_tokens *= share;
   }
   stage(mb, false, out);
   pipeline_scale(pl, out);

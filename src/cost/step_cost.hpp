@@ -45,6 +45,11 @@ struct Batch {
   // Both 0 when every piece is a whole prompt; see chunked_prefill().
   double prefill_pieces = 0;
   double prefill_prior = 0;
+  // Cascade (shared-prefix) attention: cached tokens that several decoding sequences share (the
+  // prompt of parallel streams), counted in decode_context for each of them but read from memory
+  // once per step by the kernel (FlashInfer cascade, vLLM V1 cascade attention): the bytes of
+  // full-attention layers fall by these tokens' KV; the score FLOPs do not. 0: none shared.
+  double decode_shared_tokens = 0;
 };
 
 // A prompt of `prompt` tokens run in chunks of at most `chunk` tokens: how many chunks, and the

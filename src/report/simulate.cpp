@@ -206,6 +206,7 @@ Json engine_json(const serving::EngineConfig& e, double request_overhead_s, cons
     j["swap_space_bytes_per_chip"] = e.swap_bytes;
     j["swap_bytes_per_s_per_chip"] = e.swap_bytes_per_s;
   }
+  if (e.cascade_attention) j["cascade_attention"] = true;
   j["request_overhead_ms"] = request_overhead_s * 1e3;
   j["request_overhead_source"] = overhead_source;
   if (profile) j["profile"] = profile->id;

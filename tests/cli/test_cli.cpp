@@ -550,6 +550,32 @@ TEST(CliSimulate, RequestOverheadFlagMovesTtftNotTpot) {
 // --preemption swap: under memory pressure preempted requests' KV goes to the host and back
 // (vLLM V0 swap mode): the document says so (mode, swap space, link), counts the swaps and the
 // bytes, and recomputes nothing; the flags are refused where they mean nothing, naming them.
+// --cascade-attention: the engine block says so, parallel streams decode faster with the same
+// tokens, and without parallel streams the flag is refused (it would change nothing).
+TEST(CliSimulate, CascadeAttentionSpeedsUpStreamsAndNeedsThem) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--concurrency", "8", "--requests", "40", "--isl", "6000", "--osl", "200",
+                                      "--json"};
+  auto with = [&](std::initializer_list<const char*> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto off = with({"--streams", "8"}), on = with({"--streams", "8", "--cascade-attention"});
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  ASSERT_EQ(on.exit_code, 0) << on.err;
+  const auto jo = json::parse(off.out), jn = json::parse(on.out);
+  EXPECT_FALSE(jo["engine"].contains("cascade_attention"));
+  EXPECT_EQ(jn["engine"]["cascade_attention"], true);
+  EXPECT_LT(jn["result"]["tpot_ms"]["mean"].get<double>(), 0.8 * jo["result"]["tpot_ms"]["mean"].get<double>());
+  EXPECT_DOUBLE_EQ(jn["result"]["output_tok_s"].get<double>() * jn["result"]["duration_s"].get<double>(),
+                   jo["result"]["output_tok_s"].get<double>() * jo["result"]["duration_s"].get<double>());
+  const auto bad = with({"--cascade-attention"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--cascade-attention"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("--streams"), std::string::npos) << bad.err;
+}
+
 TEST(CliSimulate, SwapPreemptionIsReportedAndRefusedWithoutPagedKv) {
   const std::vector<std::string> base{"simulate", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm",
                                       "--tp", "4", "--weights", "fp8", "--rate", "3", "--requests", "600", "--isl",

@@ -311,6 +311,54 @@ TEST(Streams, OnePromptThenNSequencesDecodingTogetherByHand) {
   EXPECT_EQ(r.peak_running, 8);
 }
 
+// Cascade attention: a decode step of N streams over one P-token prompt reads the prompt's KV
+// once, so its attention bytes fall by (N - 1) x P tokens' KV (every layer of Llama-3.1-8B is
+// full attention), its FLOPs do not; the simulated TPOT is the sum of those steps by hand, and
+// single-stream requests are unchanged to the bit.
+TEST(Streams, CascadeAttentionReadsTheSharedPromptOncePerStep) {
+  const auto m = llama8b().cost_model();
+  cost::Batch plain;
+  plain.decode_seqs = 8;
+  plain.decode_context = 4500;
+  auto cascade = plain;
+  cascade.decode_shared_tokens = 7 * 4000;
+  const auto a = m.step(plain), c = m.step(cascade);
+  const auto core = static_cast<size_t>(cost::OpGroup::attention_core);
+  EXPECT_NEAR(a.groups[core].bytes - c.groups[core].bytes, 7 * 4000 * m.kv_bytes_per_chip(1, 1),
+              1e-9 * a.groups[core].bytes);
+  EXPECT_DOUBLE_EQ(a.groups[core].flops, c.groups[core].flops);
+  EXPECT_LT(c.time_s, a.time_s);
+
+  auto e = engine_for(m, 5000);
+  Workload w;
+  w.requests = {{0.0, 4000, 101}};
+  w.requests[0].streams = 8;
+  const auto off = simulate(m, e, w);
+  e.cascade_attention = true;
+  const auto on = simulate(m, e, w);
+  double decode = 0;
+  for (int k = 1; k <= 100; ++k) {
+    cost::Batch b;
+    b.decode_seqs = 8;
+    b.decode_context = 4000 + k;
+    b.decode_shared_tokens = 7 * 4000;
+    decode += m.step(b).time_s;
+  }
+  EXPECT_NEAR(on.tpot_s.mean, decode / 100, 1e-4 * decode / 100);
+  EXPECT_LT(on.tpot_s.mean, off.tpot_s.mean);
+  EXPECT_DOUBLE_EQ(on.requests[0].ttft_s(), off.requests[0].ttft_s());  // the prompt's prefill is unchanged
+  EXPECT_DOUBLE_EQ(on.output_tok_s * on.duration_s, off.output_tok_s * off.duration_s);
+
+  Workload singles;
+  singles.requests = make_requests(200, {1000, 0.5}, {100, 0.5}, 20, 3);
+  e.cascade_attention = false;
+  const auto s_off = simulate(m, e, singles);
+  e.cascade_attention = true;
+  const auto s_on = simulate(m, e, singles);
+  EXPECT_EQ(s_on.duration_s, s_off.duration_s);
+  EXPECT_EQ(s_on.tpot_s.mean, s_off.tpot_s.mean);
+}
+
 // N streams over one prompt against N requests with that prompt arriving together (memory to
 // spare): the decode is the same N sequences at the same contexts step for step, so TPOT is
 // identical; the prompt is computed once instead of N times, so the answer's first token comes

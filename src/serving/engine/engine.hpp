@@ -81,6 +81,10 @@ struct EngineConfig {
   double swap_bytes = 0;          // per chip (swap)
   double swap_bytes_per_s = 0;    // per chip, each direction (swap)
   double swap_latency_s = 0;      // per copy (swap)
+  // Cascade attention for parallel streams (Request::streams): a decode step reads the prompt's
+  // KV the streams share once, not once per stream (FlashInfer cascade / shared-prefix kernels,
+  // vLLM V1 cascade attention). Off: every stream's attention reads its whole context.
+  bool cascade_attention = false;
 };
 
 }  // namespace tf::serving

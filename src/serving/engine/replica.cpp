@@ -399,7 +399,10 @@ void Replica::iterate(const Arrival& external) {
   res_.peak_running = std::max(res_.peak_running, in_flight());
 
   cost::Batch b;
-  if (with_decodes) b.decode_seqs = decoding_;
+  if (with_decodes) {
+    b.decode_seqs = decoding_;
+    if (engine_.cascade_attention) b.decode_shared_tokens = shared_extra_;
+  }
   // Prompt chunks, first come first served, in what the token budget leaves. Each pipeline
   // micro-batch is an engine iteration with a budget of its own (vLLM's virtual engines,
   // TensorRT-LLM's micro-batches), so a replica step of pp micro-batches has pp budgets.
