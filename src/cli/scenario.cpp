@@ -51,6 +51,8 @@ const std::vector<KeySpec>& key_specs() {
       {"kv_ssd_gb", "--kv-ssd-gb", Kind::number},
       {"kv_dram_gbps", "--kv-dram-gbps", Kind::number},
       {"kv_ssd_gbps", "--kv-ssd-gbps", Kind::number},
+      {"kv_store_gb", "--kv-store-gb", Kind::number},
+      {"kv_store_gbps", "--kv-store-gbps", Kind::number},
       {"deployment.chips", "--chips", Kind::integer},
       {"deployment.tp", "--tp", Kind::integer},
       {"deployment.pp", "--pp", Kind::integer},

@@ -61,7 +61,7 @@ struct SimulateOptions {
   double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput SLO (0: not given)
   bool prefix_caching = false;
   std::vector<std::string> kv_offload;  // offload tiers, fastest first ("dram", "dram,ssd"); empty: none
-  double kv_dram_gb = 0, kv_ssd_gb = 0, kv_dram_gbps = 0, kv_ssd_gbps = 0;
+  double kv_dram_gb = 0, kv_ssd_gb = 0, kv_dram_gbps = 0, kv_ssd_gbps = 0, kv_store_gb = 0, kv_store_gbps = 0;
   std::string kv_reload = "when-faster";
   std::string kv_eviction = "lru";
   double prefix_zipf = 0;
@@ -322,8 +322,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                 "512-token blocks) or --shared-prefix-tokens; the run is compared with caching off");
   auto* offload = cmd->add_option("--kv-offload", o->kv_offload,
                                   "With --prefix-caching: KV offload tiers below the device, fastest first (dram, or "
-                                  "dram,ssd): evicted prefix blocks move down, and a prompt loads its prefix back over "
-                                  "the host link (sizes and bandwidths from the system's host data)")
+                                  "dram,ssd), then store, a KV store shared by every replica across nodes: evicted "
+                                  "prefix blocks move down, and a prompt loads its prefix back over the host link (the "
+                                  "store: over the scale-out link; sizes and bandwidths from the system's host data)")
                       ->delimiter(',');
   auto* dram_gb = cmd->add_option("--kv-dram-gb", o->kv_dram_gb,
                                   "With --kv-offload: GB of host DRAM per chip for KV (default: half the host's)");
@@ -335,6 +336,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   auto* ssd_bw = cmd->add_option("--kv-ssd-gbps", o->kv_ssd_gbps,
                                  "With --kv-offload ...,ssd: GB/s per chip from SSD to the device (default: the node's "
                                  "SSD read bandwidth over its chips, at most the host link)");
+  auto* store_gb = cmd->add_option("--kv-store-gb", o->kv_store_gb,
+                                   "With --kv-offload ...,store: GB per chip of the service that the shared KV store "
+                                   "holds (pooled across nodes: the store holds this x every chip)");
+  auto* store_bw = cmd->add_option("--kv-store-gbps", o->kv_store_gbps,
+                                   "With --kv-offload ...,store: GB/s per chip from the store to the device (default: "
+                                   "the system's scale-out link)");
   auto* reload = cmd->add_option("--kv-reload", o->kv_reload,
                                  "With --kv-offload: when-faster (load a prefix only when that beats recomputing it) "
                                  "or always")
@@ -412,10 +419,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -483,9 +490,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!(o->burstiness > 0 && std::isfinite(o->burstiness)))
           fail(fmt::format("--burstiness must be a finite number > 0 (1: Poisson), got {}", o->burstiness));
       }
-      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, reload})
+      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload})
         if (given(opt) && !given(offload))
-          fail(fmt::format("{} sizes a KV offload tier: use it with --kv-offload dram[,ssd]", opt->get_name()));
+          fail(fmt::format("{} sizes a KV offload tier: use it with --kv-offload dram[,ssd][,store]", opt->get_name()));
       if (given(find_dram)) {
         if (o->kv_offload.empty() || o->kv_offload.front() != "dram")
           fail("--find-dram-size sizes the DRAM tier: use it with --kv-offload dram[,ssd] and --prefix-caching");
@@ -506,10 +513,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         fail("--kv-eviction orders the prefix cache's evictions: add --prefix-caching");
       if (o->prefix_zipf != 0 && !given(shared))
         fail("--prefix-zipf draws the shared prefixes' popularity: use it with --shared-prefix-tokens");
-      for (const auto& [opt, v] : {std::pair{dram_gb, o->kv_dram_gb}, std::pair{ssd_gb, o->kv_ssd_gb}})
+      for (const auto& [opt, v] :
+           {std::pair{dram_gb, o->kv_dram_gb}, std::pair{ssd_gb, o->kv_ssd_gb}, std::pair{store_gb, o->kv_store_gb}})
         if (given(opt) && !(v >= 0 && std::isfinite(v)))
           fail(fmt::format("{} must be a finite number of GB >= 0, got {}", opt->get_name(), v));
-      for (const auto& [opt, v] : {std::pair{dram_bw, o->kv_dram_gbps}, std::pair{ssd_bw, o->kv_ssd_gbps}})
+      for (const auto& [opt, v] : {std::pair{dram_bw, o->kv_dram_gbps}, std::pair{ssd_bw, o->kv_ssd_gbps},
+                                   std::pair{store_bw, o->kv_store_gbps}})
         if (given(opt) && !(v > 0 && std::isfinite(v)))
           fail(fmt::format("{} must be a finite number of GB/s > 0, got {}", opt->get_name(), v));
       if (given(turns)) {
@@ -1141,6 +1150,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (given(ssd_gb)) req.ssd_bytes = o->kv_ssd_gb * 1e9;
         if (given(dram_bw)) req.dram_bytes_per_s = o->kv_dram_gbps * 1e9;
         if (given(ssd_bw)) req.ssd_bytes_per_s = o->kv_ssd_gbps * 1e9;
+        if (given(store_gb)) req.store_bytes = o->kv_store_gb * 1e9;
+        if (given(store_bw)) req.store_bytes_per_s = o->kv_store_gbps * 1e9;
         const auto& cache_system = disaggregated ? *service.prefill->deployment().system : system;
         tiers = serving::offload_tiers(cache_system, req);
         for (const auto& t : tiers) engine.kv_offload.push_back(t.tier);
@@ -1366,11 +1377,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           const auto& got = pc.tiers[k];
           out << fmt::format("KV offload {}: {:.4g} GB per chip ({}), {:.4g} GB/s ({}), {:g} us per load ({}); "
                              "{:.0f} prompt tokens loaded back ({:.3g} GB per chip), {:.0f} recomputed as faster, "
-                             "{} blocks stored, {} dropped, at most {} of {:.0f} held per replica\n",
+                             "{} blocks stored, {} dropped, at most {} of {:.0f} held {}\n",
                              t.tier.name, t.tier.capacity_bytes / 1e9, t.capacity_source, t.tier.read_bytes_per_s / 1e9,
                              t.bandwidth_source, t.tier.latency_s * 1e6, t.latency_source, got.hit_tokens,
                              got.loaded_bytes / 1e9, got.recomputed_tokens, got.stored_blocks, got.dropped_blocks,
-                             got.peak_blocks, got.capacity_blocks);
+                             got.peak_blocks, got.capacity_blocks,
+                             t.tier.shared ? "in the store every replica shares (computed blocks written through)"
+                                           : "per replica");
         }
         if (device_only)
           out << fmt::format("with the device cache alone: {:.1f}% reused, mean TTFT {:.1f} ms (now {:.1f}), p99 {:.1f} "

@@ -268,6 +268,8 @@ Json prefix_cache_json(const SimulateRun& run) {
                       {"stored_blocks", got.stored_blocks},
                       {"dropped_blocks", got.dropped_blocks},
                       {"peak_blocks_per_replica", got.peak_blocks}});
+      // A store every replica shares: its block counts are the store's, not one replica's.
+      if (t.tier.shared) list.back()["shared"] = true;
     }
     p["offload"] = {{"reload", run.kv_reload},
                     {"tiers", list},

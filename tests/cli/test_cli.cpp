@@ -685,6 +685,40 @@ TEST(CliSimulate, BurstinessAndThinkTimeShapeTheWorkload) {
 // (LRU over a cycle longer than the cache reuses nothing), but fit in half the host's DRAM; the
 // document gives each tier's size, bandwidth and latency with their sources (SSD: the node's
 // drives shared by its 8 GPUs), what moved, and the device-only run beside it.
+// --kv-offload ...,store: a KV store shared across the replicas, sized by --kv-store-gb, read over
+// the scale-out link; reported as shared; misplaced, unsized or orphan store flags are refused.
+TEST(CliSimulate, ASharedKvStoreIsReportedAndItsBadSettingsRefused) {
+  const std::vector<std::string> base{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
+                                      "--dp", "4", "--concurrency", "32", "--turns", "4", "--requests", "400",
+                                      "--isl", "600", "--osl", "64", "--prefix-caching", "--kv-dram-gb", "1"};
+  auto with = [&](std::initializer_list<const char*> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const auto ok = with({"--kv-offload", "dram,store", "--kv-store-gb", "32", "--json"});
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  const auto j = json::parse(ok.out);
+  const auto& tiers = j["result"]["prefix_cache"]["offload"]["tiers"];
+  ASSERT_EQ(tiers.size(), 2u);
+  EXPECT_EQ(tiers[1]["name"], "store");
+  EXPECT_EQ(tiers[1]["shared"], true);
+  EXPECT_FALSE(tiers[0].contains("shared"));
+  EXPECT_DOUBLE_EQ(tiers[1]["read_bytes_per_s_per_chip"].get<double>(), 50e9);  // h100-sxm's scale-out link
+  EXPECT_GT(tiers[1]["hit_tokens"].get<double>(), 0);
+  for (const auto& [args, key] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--kv-offload", "store,dram", "--kv-store-gb", "32"}, "last tier"},
+           {{"--kv-offload", "dram,store"}, "--kv-store-gb"},
+           {{"--kv-offload", "dram", "--kv-store-gb", "32"}, "add store to --kv-offload"},
+           {{"--kv-offload", "dram,store", "--kv-store-gb", "32", "--kv-store-gbps", "0"}, "--kv-store-gbps"}}) {
+    auto a = base;
+    a.insert(a.end(), args.begin(), args.end());
+    const auto bad = run_cli(a);
+    EXPECT_EQ(bad.exit_code, 2) << key;
+    EXPECT_NE(bad.err.find(key), std::string::npos) << bad.err;
+  }
+}
+
 TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
   const std::vector<std::string> args{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm",
                                       "--rate", "8", "--requests", "1500", "--isl", "2200", "--osl", "100",

@@ -1173,6 +1173,60 @@ TEST(KvOffload, TiersHoldWhatTheDeviceCannotAndNeverOverfill) {
   expect_same_timings(simulate(m, e, w), r, true);
 }
 
+// A KV store shared by every replica: multi-turn sessions spread round-robin over four replicas
+// find their earlier turns in the store (written through when computed) whichever replica they
+// land on, so the reuse reaches the session-sticky router's; bytes loaded = blocks x block size;
+// the store never holds more than its capacity (its share per chip x the replicas); a store too
+// small for one block changes nothing but the tier list; a store that is not the last tier is
+// refused.
+TEST(KvOffload, ASharedStoreServesEveryReplicasSessions) {
+  static const Fixture four("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", 1, 4);
+  const auto m = four.cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  const double block = m.kv_bytes_per_chip(1, 16);
+  e.kv_offload = {{"dram", 100 * block, 64e9, 10e-6}};
+  auto w = make_sessions(64, 5, 512, {400, 0.5}, {64, 0.5}, 16, 9);
+  w.clients = 16;
+  const auto local = simulate_deployment(m, e, w, Router::session_sticky);
+  const auto spread = simulate_deployment(m, e, w, Router::least_outstanding_tokens);
+  auto with_store = e;
+  OffloadTier store{"store", 20000 * block, 50e9, 50e-6};
+  store.shared = true;
+  with_store.kv_offload.push_back(store);
+  const auto shared = simulate_deployment(m, with_store, w, Router::least_outstanding_tokens);
+  ASSERT_EQ(shared.requests.size(), w.requests.size());
+  EXPECT_GT(spread.prefix_cache.hit_rate(), 0);
+  EXPECT_LT(spread.prefix_cache.hit_rate(), local.prefix_cache.hit_rate() - 0.1);
+  EXPECT_GE(shared.prefix_cache.hit_rate(), local.prefix_cache.hit_rate() - 1e-9);
+  ASSERT_EQ(shared.prefix_cache.tiers.size(), 2u);
+  const auto& st = shared.prefix_cache.tiers[1];
+  EXPECT_EQ(st.name, "store");
+  EXPECT_DOUBLE_EQ(st.capacity_blocks, 4 * 20000.0);
+  EXPECT_LE(static_cast<double>(st.peak_blocks), st.capacity_blocks);
+  EXPECT_GT(st.hit_tokens, 0);
+  EXPECT_NEAR(st.loaded_bytes / block, std::round(st.loaded_bytes / block), 1e-6);
+  EXPECT_GT(st.stored_blocks, 0u);
+  double out = 0, out_spread = 0;
+  for (size_t i = 0; i < w.requests.size(); ++i) {
+    out += shared.requests[i].emitted_tokens();
+    out_spread += spread.requests[i].emitted_tokens();
+  }
+  EXPECT_DOUBLE_EQ(out, out_spread);
+  // A store too small for one block: the same run as without it.
+  auto tiny = e;
+  OffloadTier none{"store", 0.1 * block, 50e9, 50e-6};
+  none.shared = true;
+  tiny.kv_offload.push_back(none);
+  const auto t = simulate_deployment(m, tiny, w, Router::least_outstanding_tokens);
+  expect_same_timings(t, spread, true);
+  EXPECT_EQ(t.prefix_cache.hit_tokens, spread.prefix_cache.hit_tokens);
+  // Not the last tier: refused.
+  auto misplaced = e;
+  misplaced.kv_offload.insert(misplaced.kv_offload.begin(), store);
+  EXPECT_THROW(simulate_deployment(m, misplaced, w, Router::least_outstanding_tokens), DiagnosticError);
+}
+
 // The tier size search against a hit rate known in closed form (hit rate = bytes / 1 GB, capped
 // at 1): the answer is within 1% of the upper bound above the exact size; a target the upper
 // bound misses is not found; one that needs no tier is 0; bad inputs are refused.

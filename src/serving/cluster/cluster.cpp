@@ -28,7 +28,10 @@ Result simulate(const cost::StepCostModel& model, const EngineConfig& engine, co
   check_window(w.window);
   Result res;
   {  // the replica's per-request state is freed before the summary's (peak memory per request)
-    Replica r(model, engine, w, cap_kv, w.requests.size());
+    const auto store = engine.prefix_caching && !w.block_hashes.empty()
+                           ? make_shared_store(engine.kv_offload, model.kv_bytes_per_chip(1, w.block_tokens), 1)
+                           : nullptr;
+    Replica r(model, engine, w, cap_kv, w.requests.size(), store.get());
     r.record(timeline, 0);
     for (const auto& q : w.requests) r.add(q);
     while (!r.finished()) r.iterate();
@@ -149,7 +152,10 @@ Result simulate_deployment(const cost::StepCostModel& model, const EngineConfig&
   const size_t dp = static_cast<size_t>(std::max(1, model.deployment().dp));
   // Load-aware routers, and think times (requests released out of completion order), route
   // each request when it is released, every replica on one clock.
-  if (router != Router::round_robin || !w.think_s.empty() || !w.next_turn.empty() || !w.tool_s.empty())
+  // A KV store shared across the replicas needs them on one clock too.
+  const bool shared_store = engine.prefix_caching && !engine.kv_offload.empty() && engine.kv_offload.back().shared;
+  if (router != Router::round_robin || !w.think_s.empty() || !w.next_turn.empty() || !w.tool_s.empty() ||
+      (shared_store && dp > 1))
     return simulate_routed(model, engine, w, router, timeline, dp);
   if (dp == 1) {
     auto res = simulate(model, engine, w, timeline);

@@ -10,8 +10,10 @@ Pool::Pool(const cost::StepCostModel& model, const EngineConfig& engine, const W
            size_t first_timeline_replica)
     : w_(w), cap_kv_(cap_kv), router_(router), index_(replicas), home_(sessions, replicas),
       sent_(router == Router::prefix_affinity ? replicas : 0) {
+  if (engine.prefix_caching && !w.block_hashes.empty())
+    store_ = make_shared_store(engine.kv_offload, model.kv_bytes_per_chip(1, w.block_tokens), replicas);
   for (size_t r = 0; r < replicas; ++r) {
-    reps_.push_back(std::make_unique<Replica>(model, engine, w, cap_kv, expected / replicas + 1));
+    reps_.push_back(std::make_unique<Replica>(model, engine, w, cap_kv, expected / replicas + 1, store_.get()));
     reps_.back()->record(timeline, first_timeline_replica + r);
   }
 }

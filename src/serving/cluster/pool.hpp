@@ -51,6 +51,7 @@ class Pool {
   const Workload& w_;
   double cap_kv_;
   Router router_;
+  std::unique_ptr<KvTierBlocks> store_;  // the replicas' shared KV store (declared first: it outlives them)
   std::vector<std::unique_ptr<Replica>> reps_;
   std::vector<std::vector<size_t>> index_;
   size_t sent_count_ = 0;

@@ -96,7 +96,7 @@ void check_workload(const cost::StepCostModel& m, const EngineConfig& e, double 
 // ---- replica ----
 
 Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv,
-                 size_t expected_requests)
+                 size_t expected_requests, KvTierBlocks* shared_store)
     : model_(model),
       engine_(engine),
       w_(w),
@@ -121,15 +121,20 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   std::vector<double> tier_blocks;
   if (caching_) {
     for (const auto& t : engine.kv_offload) {
-      tier_blocks.push_back(std::floor(t.capacity_bytes / kv(w.block_tokens)));
       Result::PrefixCache::Tier st;
       st.name = t.name;
-      st.capacity_blocks = tier_blocks.back();
+      if (t.shared) {
+        if (!shared_store) fail("simulation: internal error: a shared KV store tier without its store");
+        st.capacity_blocks = shared_store->capacity;
+      } else {
+        tier_blocks.push_back(std::floor(t.capacity_bytes / kv(w.block_tokens)));
+        st.capacity_blocks = tier_blocks.back();
+      }
       res_.prefix_cache.tiers.push_back(st);
     }
   }
   cache_ = std::make_unique<PrefixCache>(w.block_hashes.data(), caching_ ? kv(w.block_tokens) : 0, res_.prefix_cache,
-                                         tier_blocks, engine.eviction);
+                                         tier_blocks, engine.eviction, caching_ ? shared_store : nullptr);
   // Per-request state kept to what this engine needs (paged KV and offload tiers add theirs):
   // docs/limits.md gives the bytes per request.
   for (auto* v : {&prompt_, &emitted_}) v->reserve(expected_requests);

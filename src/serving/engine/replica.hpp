@@ -50,8 +50,10 @@ class Replica {
   // `w` supplies the block hashes, block size and client count (its requests are not read:
   // they are added with add()); `cap_kv` is the KV capacity in bytes per chip. The workload must
   // have been checked (check_workload).
+  // `shared_store`: the service's shared KV store (the engine's last offload tier when it is
+  // shared; one for every replica, which must outlive them).
   Replica(const cost::StepCostModel& model, const EngineConfig& engine, const Workload& w, double cap_kv,
-          size_t expected_requests = 0);
+          size_t expected_requests = 0, KvTierBlocks* shared_store = nullptr);
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
 

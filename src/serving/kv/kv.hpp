@@ -25,6 +25,11 @@ struct OffloadTier {
   double capacity_bytes = 0;   // per chip
   double read_bytes_per_s = 0; // per chip, tier to device
   double latency_s = 0;        // per load
+  // A KV store shared by every replica of the service across nodes (Mooncake Store, LMCache's
+  // remote backend): the last tier; capacity_bytes is its share per chip of the service, so the
+  // store holds capacity_bytes x the service's chips; a load copies blocks to the device and the
+  // store keeps them for the other replicas.
+  bool shared = false;
 };
 
 // Whether a prefix found in an offload tier is loaded whatever it costs, or only when the load

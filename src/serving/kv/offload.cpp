@@ -16,14 +16,56 @@ std::vector<OffloadTierSpec> offload_tiers(const hardware::SystemSpec& system, c
   auto gbps = [](double b) { return fmt::format("{:.4g} GB/s", b / 1e9); };
   for (size_t i = 0; i < request.tiers.size(); ++i) {
     const auto& name = request.tiers[i];
-    if (name != "dram" && name != "ssd")
-      fail(fmt::format("unknown KV offload tier '{}'", name), "tiers, fastest first: dram, ssd (e.g. dram,ssd)");
+    if (name != "dram" && name != "ssd" && name != "store")
+      fail(fmt::format("unknown KV offload tier '{}'", name),
+           "tiers, fastest first: dram, ssd, then store (shared across nodes), e.g. dram,ssd or dram,store");
     for (size_t j = 0; j < i; ++j)
-      if (request.tiers[j] == name) fail(fmt::format("KV offload tier '{}' named twice", name), "tiers: dram, ssd");
+      if (request.tiers[j] == name) fail(fmt::format("KV offload tier '{}' named twice", name), "tiers: dram, ssd, store");
     if (name == "dram" && i > 0) fail("KV offload tiers go fastest first: dram before ssd", "e.g. dram,ssd");
+    if (name == "store" && i + 1 < request.tiers.size())
+      fail("KV offload: the shared store is the last tier (what a replica's own tiers evict goes there)",
+           "e.g. dram,store or dram,ssd,store");
   }
-  if (request.tiers.empty()) fail("KV offload: no tier named", "tiers, fastest first: dram, ssd (e.g. dram,ssd)");
+  if (request.tiers.empty()) fail("KV offload: no tier named", "tiers, fastest first: dram, ssd, store (e.g. dram,ssd)");
+  const bool has_store = std::find(request.tiers.begin(), request.tiers.end(), "store") != request.tiers.end();
+  if (!has_store && (request.store_bytes || request.store_bytes_per_s))
+    fail("--kv-store-gb / --kv-store-gbps size the shared KV store: add store to --kv-offload", "e.g. --kv-offload dram,store");
   for (const auto& name : request.tiers) {
+    if (name == "store") {
+      OffloadTierSpec s;
+      s.tier.name = name;
+      s.tier.shared = true;
+      if (!request.store_bytes)
+        fail("the shared KV store's size is a deployment choice: give --kv-store-gb (GB per chip of the service)",
+             "e.g. --kv-store-gb 256 (the store holds that x every chip's worth, pooled across nodes)");
+      s.tier.capacity_bytes = *request.store_bytes;
+      s.capacity_source = "--kv-store-gb (per chip of the service, pooled across nodes)";
+      if (request.store_bytes_per_s) {
+        s.tier.read_bytes_per_s = *request.store_bytes_per_s;
+        s.bandwidth_source = "--kv-store-gbps";
+      } else {
+        if (!system.scale_out.bandwidth_bytes_per_s)
+          fail(fmt::format("{} states no scale-out bandwidth: loads from a KV store across nodes cannot be priced",
+                           system.id),
+               "give --kv-store-gbps GB/s per chip");
+        s.tier.read_bytes_per_s = system.scale_out.bandwidth_bytes_per_s->value;
+        s.bandwidth_source = fmt::format("scale-out link {} per chip ({})", gbps(s.tier.read_bytes_per_s),
+                                         system.scale_out.bandwidth_bytes_per_s->source);
+      }
+      if (!(s.tier.capacity_bytes >= 0) || !std::isfinite(s.tier.capacity_bytes))
+        fail(fmt::format("--kv-store-gb must be a finite size >= 0, got {} bytes", s.tier.capacity_bytes));
+      if (!(s.tier.read_bytes_per_s > 0) || !std::isfinite(s.tier.read_bytes_per_s))
+        fail(fmt::format("--kv-store-gbps must be a finite bandwidth > 0, got {} bytes/s", s.tier.read_bytes_per_s));
+      if (system.scale_out.latency_s) {
+        s.tier.latency_s = system.scale_out.latency_s->value;
+        s.latency_source = fmt::format("scale-out link latency ({})", system.scale_out.latency_s->source);
+      } else {
+        s.tier.latency_s = kStoreLoadLatencyS;
+        s.latency_source = "estimate: an RDMA read of a remote node's memory after the store's lookup, tens of us";
+      }
+      out.push_back(std::move(s));
+      continue;
+    }
     const bool dram = name == "dram";
     const char* size_flag = dram ? "--kv-dram-gb" : "--kv-ssd-gb";
     const char* bw_flag = dram ? "--kv-dram-gbps" : "--kv-ssd-gbps";

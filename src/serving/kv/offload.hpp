@@ -18,6 +18,7 @@ struct OffloadRequest {
   std::vector<std::string> tiers;
   std::optional<double> dram_bytes, ssd_bytes;                // per chip
   std::optional<double> dram_bytes_per_s, ssd_bytes_per_s;    // per chip, tier to device
+  std::optional<double> store_bytes, store_bytes_per_s;       // shared store: share per chip; per chip, store to device
 };
 
 struct OffloadTierSpec {
@@ -32,12 +33,18 @@ inline constexpr double kHostShareForKv = 0.5;
 // Latency of one load from each tier (estimates: a DMA over PCIe or NVLink-C2C from pinned host
 // memory takes microseconds to start; an NVMe read about 100 us).
 inline constexpr double kDramLoadLatencyS = 10e-6, kSsdLoadLatencyS = 100e-6;
+// A load from a KV store across nodes when the scale-out link states no latency (estimate: an
+// RDMA read of a remote node's memory after the store's metadata lookup, as Mooncake's transfer
+// engine does, takes tens of microseconds).
+inline constexpr double kStoreLoadLatencyS = 50e-6;
 
 // The tiers of `request` on `system`: DRAM from host.dram_per_chip (x kHostShareForKv) over
 // the host link (host.pcie_bandwidth_per_chip, and host.dram_bandwidth_per_chip when lower);
 // SSD from host.ssd_capacity_per_node and ssd_bandwidth_per_node shared by the node's chips
-// (x kHostShareForKv; the host link bounds it too). DiagnosticError naming the missing figure and
-// the flag that gives it, or an unknown or repeated tier.
+// (x kHostShareForKv; the host link bounds it too); `store`, a KV store shared by every replica
+// across nodes (last), its size per chip from --kv-store-gb (a deployment choice: no default),
+// read over the scale-out link per chip. DiagnosticError naming the missing figure and the flag
+// that gives it, or an unknown, repeated or misplaced tier.
 std::vector<OffloadTierSpec> offload_tiers(const hardware::SystemSpec& system, const OffloadRequest& request);
 
 // The smallest size of one offload tier that reaches a prefix-cache hit rate: `run` simulates

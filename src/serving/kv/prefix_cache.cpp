@@ -3,15 +3,31 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/diagnostic.hpp"
+
 namespace tf::serving {
 
+std::unique_ptr<KvTierBlocks> make_shared_store(const std::vector<OffloadTier>& tiers, double block_bytes,
+                                                size_t replicas) {
+  for (size_t k = 0; k + 1 < tiers.size(); ++k)
+    if (tiers[k].shared) fail("KV offload: the shared store is the last tier", "e.g. dram,store or dram,ssd,store");
+  if (tiers.empty() || !tiers.back().shared) return nullptr;
+  auto s = std::make_unique<KvTierBlocks>();
+  s->shared = true;
+  s->capacity = block_bytes > 0 ? std::floor(tiers.back().capacity_bytes * static_cast<double>(replicas) / block_bytes) : 0;
+  return s;
+}
+
 PrefixCache::PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
-                         const std::vector<double>& tier_capacity_blocks, Eviction eviction)
+                         const std::vector<double>& tier_capacity_blocks, Eviction eviction,
+                         KvTierBlocks* shared_store)
     : h_(hashes), block_bytes_(block_bytes), stats_(&stats), lfu_(eviction == Eviction::lfu) {
-  for (const double c : tier_capacity_blocks) {
-    tiers_.emplace_back();
-    tiers_.back().capacity = c;
+  own_.resize(tier_capacity_blocks.size());
+  for (size_t k = 0; k < own_.size(); ++k) {
+    own_[k].capacity = tier_capacity_blocks[k];
+    tiers_.push_back(&own_[k]);
   }
+  if (shared_store) tiers_.push_back(shared_store);
 }
 
 uint32_t PrefixCache::match_offloaded(uint32_t begin, uint32_t from, uint32_t count,
@@ -21,7 +37,7 @@ uint32_t PrefixCache::match_offloaded(uint32_t begin, uint32_t from, uint32_t co
   for (; k < count; ++k) {
     if (map_.count(h_[begin + k])) continue;  // on the device: no load
     size_t t = 0;
-    while (t < tiers_.size() && !tiers_[t].map.count(h_[begin + k])) ++t;
+    while (t < tiers_.size() && !tiers_[t]->map.count(h_[begin + k])) ++t;
     if (t == tiers_.size()) break;
     ++per_tier[t];
   }
@@ -30,10 +46,14 @@ uint32_t PrefixCache::match_offloaded(uint32_t begin, uint32_t from, uint32_t co
 
 void PrefixCache::store(size_t tier, uint64_t hash) {
   if (tier >= tiers_.size()) return;  // below the last tier: dropped
-  auto& t = tiers_[tier];
+  auto& t = *tiers_[tier];
   auto& st = stats_->tiers[tier];
   if (t.capacity < 1) {  // a tier too small for one block passes it on
     store(tier + 1, hash);
+    return;
+  }
+  if (auto o = t.map.find(hash); o != t.map.end()) {  // a shared store has it already: now most recently used
+    t.lru.splice(t.lru.end(), t.lru, o->second);
     return;
   }
   t.map.emplace(hash, t.lru.insert(t.lru.end(), hash));
@@ -57,13 +77,20 @@ uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
 void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
   for (uint32_t k = from; k < to; ++k) {
     auto [it, added] = map_.try_emplace(h_[begin + k]);
-    if (added)
-      for (auto& t : tiers_)
-        if (auto o = t.map.find(it->first); o != t.map.end()) {
-          t.lru.erase(o->second);
-          t.map.erase(o);
+    if (added) {
+      bool found = false;
+      for (auto* t : tiers_)
+        if (auto o = t->map.find(it->first); o != t->map.end()) {
+          if (t->shared)
+            t->lru.splice(t->lru.end(), t->lru, o->second);  // the store keeps it, now most recently used
+          else
+            t->lru.erase(o->second), t->map.erase(o);
+          found = true;
           break;
         }
+      // A block computed here is written through to the shared store, for the other replicas.
+      if (!found && !tiers_.empty() && tiers_.back()->shared) store(tiers_.size() - 1, it->first);
+    }
     if (!added && it->second.refs == 0) {
       auto& q = queue_of(it->second);
       q.erase(it->second.lru);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -14,21 +15,40 @@
 
 namespace tf::serving {
 
+// One offload tier's blocks: a replica's own (host DRAM, local SSD), or a store shared by every
+// replica of a service (KV store across nodes), which each replica's prefix cache points at.
+struct KvTierBlocks {
+  double capacity = 0;  // blocks
+  bool shared = false;  // a load copies a block to the device and the store keeps it
+  std::unordered_map<uint64_t, std::list<uint64_t>::iterator> map;
+  std::list<uint64_t> lru;  // front: least recently used
+};
+
+// The service's shared KV store when the last of `tiers` is one: its capacity in blocks of
+// `block_bytes` per chip for `replicas` replicas (the tier's per-chip share over every chip);
+// null when no tier is shared. DiagnosticError when a shared tier is not the last.
+std::unique_ptr<KvTierBlocks> make_shared_store(const std::vector<OffloadTier>& tiers, double block_bytes,
+                                                size_t replicas);
+
 // Cached KV blocks by hash: pinned while running requests use them, else on a least-recently-used
 // list, evicted from its front when the KV memory they occupy is needed.
 class PrefixCache {
  public:
-  // `tiers`: offload tiers below the device (capacity in blocks each); stats.tiers is sized to them.
+  // `tiers`: the replica's own offload tiers below the device (capacity in blocks each), then
+  // `shared_store` (when given) as the last tier; stats.tiers is sized to them all.
   PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
               const std::vector<double>& tier_capacity_blocks = {},
-              Eviction eviction = Eviction::lru);
+              Eviction eviction = Eviction::lru, KvTierBlocks* shared_store = nullptr);
   // Leading blocks of [begin, begin + count) that are cached on the device (pinned or not).
   [[nodiscard]] uint32_t match(uint32_t begin, uint32_t count) const;
   // Blocks [begin + from, ..) that continue the match, each on the device or in an offload tier,
   // up to begin + count; per_tier[k]: how many of them tier k holds (the rest are on the device).
   uint32_t match_offloaded(uint32_t begin, uint32_t from, uint32_t count, std::vector<uint32_t>& per_tier) const;
   // Pins blocks [begin + from, begin + to) on the device, inserting the ones not there (and
-  // taking them out of the offload tiers: a block lives in one tier).
+  // taking them out of the replica's own offload tiers: a block lives in one of them; a shared
+  // store keeps its copy for the other replicas). A block computed here (in no tier) is written
+  // through to the shared store (LMCache / Mooncake store put after prefill; the write is taken
+  // as overlapped with compute).
   void pin(uint32_t begin, uint32_t from, uint32_t to);
   // Unpins blocks [begin, begin + count): the last user gone, a block joins the LRU list's back.
   void unpin(uint32_t begin, uint32_t count);
@@ -45,11 +65,6 @@ class PrefixCache {
   // The unpinned blocks in eviction order: one list (LRU), or one list per use count, least
   // recently used first in each (LFU: the front of the lowest count goes first).
   std::list<uint64_t>& queue_of(const Entry& e) { return lfu_ ? by_uses_[e.uses] : lru_; }
-  struct Tier {
-    double capacity = 0;  // blocks
-    std::unordered_map<uint64_t, std::list<uint64_t>::iterator> map;
-    std::list<uint64_t> lru;  // front: least recently used
-  };
   void store(size_t tier, uint64_t hash);
   const uint64_t* h_;
   double block_bytes_;
@@ -59,7 +74,8 @@ class PrefixCache {
   std::list<uint64_t> lru_;
   std::map<uint64_t, std::list<uint64_t>> by_uses_;
   size_t unpinned_ = 0;
-  std::vector<Tier> tiers_;
+  std::vector<KvTierBlocks> own_;     // this replica's tiers
+  std::vector<KvTierBlocks*> tiers_;  // own_, then the shared store
 };
 
 }  // namespace tf::serving
