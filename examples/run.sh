@@ -49,4 +49,8 @@ grep -q "h100-prefill-64-lpu-decode" "$out/last.txt"
 run simulate --scenario "$here/kv-tiering-mooncake.yaml" --json
 grep -q '"name": "hbm+8gb-dram+ssd"' "$out/last.txt"
 grep -q '"name": "ssd"' "$out/last.txt"
-echo "examples: 17 passed, 0 failed"
+# 13. Agent tool calls on the host's cores: 1 against 4 cores per accelerator.
+run simulate --scenario "$here/agentic-coding.yaml" --json
+grep -q '"name": "4-cores-per-gpu"' "$out/last.txt"
+grep -q '"cpu_share_of_service_energy"' "$out/last.txt"
+echo "examples: 18 passed, 0 failed"

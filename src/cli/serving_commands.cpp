@@ -1280,6 +1280,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           bench_window ? cost_of(bench_window->output_throughput,
                                  bench_window->total_token_throughput - bench_window->output_throughput, "steady window")
                        : cost_of(r.output_tok_s, r.input_tok_s, "whole run");
+      // The agents' tool calls' CPU energy beside the service's (its power does not depend on tokens).
+      const auto tool_power = economics::tool_energy(r, params, economics::service_cost(pools, 0, 0).facility_power_w);
 
       // The steady state at the mean number of requests in the system (over the steady window
       // when there is one), for comparison.
@@ -1327,6 +1329,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         doc.bench = bench;
         doc.bench_window = bench_window;
         doc.economics = cost_json;
+        doc.tool_energy = tool_power;
+        doc.host_core_power_w = params.host_core_power_w;
+        doc.host_core_power_source = params.file + " (host_core_power)";
         if (slo.ttft_s) doc.slo_ttft_ms = o->slo_ttft_ms;
         if (slo.tpot_s) doc.slo_tpot_ms = o->slo_tpot_ms;
         doc.steady_concurrency = steady_c;
@@ -1400,6 +1405,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                            tl.calls, tl.cores, tool_cores_source, tl.busy_s,
                            r.duration_s > 0 ? 100 * tl.busy_s / (tl.cores * r.duration_s) : 0.0, tl.wait_s,
                            tl.calls ? tl.wait_s / static_cast<double>(tl.calls) * 1e3 : 0.0);
+        out << fmt::format("tool calls' CPU energy: {:.4g} kJ at the facility ({:g} W per busy core, {}){}\n",
+                           tool_power.facility_j / 1e3, params.host_core_power_w, params.file,
+                           tool_power.share_of_service
+                               ? fmt::format(", {:.2f}% of the service's energy over the run",
+                                             100 * *tool_power.share_of_service)
+                               : std::string(" (the service's power is unknown: no share)"));
       }
       if (!w.next_turn.empty()) {
         const auto ss = serving::session_stats(w, r);

@@ -69,4 +69,12 @@ ServiceRanking rank_services(const std::vector<ServiceOption>& options) {
   return r;
 }
 
+ToolEnergy tool_energy(const serving::Result& r, const EconomicsParams& p, std::optional<double> service_facility_power_w) {
+  ToolEnergy e;
+  e.facility_j = r.tools.busy_s * p.host_core_power_w * p.pue;
+  if (service_facility_power_w && *service_facility_power_w > 0 && r.duration_s > 0)
+    e.share_of_service = e.facility_j / (*service_facility_power_w * r.duration_s);
+  return e;
+}
+
 }  // namespace tf::economics

@@ -40,6 +40,17 @@ struct ServiceCost {
 // per-token figures unset.
 ServiceCost service_cost(const std::vector<PoolCost>& pools, double output_tok_s, double input_tok_s);
 
+// Agent tool calls' CPU energy over a run: their busy core-seconds x the IT power of a busy core
+// x PUE (facility energy), and its share of the service's facility energy over the run (the
+// accelerators' all-in power, which includes the hosts, x the run's length); the share is unset
+// when the service's power is unknown. The share shows how much of the energy the CPU work is;
+// it is already inside the all-in power, not added to it.
+struct ToolEnergy {
+  double facility_j = 0;
+  std::optional<double> share_of_service;
+};
+ToolEnergy tool_energy(const serving::Result& r, const EconomicsParams& p, std::optional<double> service_facility_power_w);
+
 // One way to serve a demand on a set of chips (simulate --find-split: colocated, or a split
 // between a prefill and a decode pool), at the largest rate it sustains.
 struct ServiceOption {

@@ -15,7 +15,7 @@ constexpr double kHoursPerYear = 8760.0;
 const std::vector<std::string> kKeys{"name", "description", "life_years", "cost_of_capital", "server_overhead",
                                      "network_overhead", "server_power_multiplier", "pue", "electricity_price",
                                      "average_power_fraction", "utilization", "colocation_price",
-                                     "opex_fraction_per_year", "nodes_per_rack"};
+                                     "opex_fraction_per_year", "nodes_per_rack", "host_core_power"};
 
 io::YamlNode value_node(const io::YamlNode& root, const char* key) { return root.required(key).sourced_value(); }
 
@@ -39,6 +39,8 @@ void EconomicsParams::validate() const {
   if (!(opex_fraction_per_year >= 0 && opex_fraction_per_year < 1))
     bad("opex_fraction_per_year", opex_fraction_per_year, "a fraction of capex per year in [0, 1)");
   if (!(nodes_per_rack >= 1)) bad("nodes_per_rack", nodes_per_rack, ">= 1");
+  if (!(host_core_power_w >= 0 && host_core_power_w < 1e4))
+    bad("host_core_power", host_core_power_w, "the power of one busy CPU core, in [0, 10 kW)");
 }
 
 EconomicsParams load_economics(const std::filesystem::path& path) {
@@ -61,6 +63,7 @@ EconomicsParams load_economics(const std::filesystem::path& path) {
   p.colocation_usd_per_kw_month = qty("colocation_price", Dimension::usd_per_kw_month);
   p.opex_fraction_per_year = num("opex_fraction_per_year");
   p.nodes_per_rack = num("nodes_per_rack");
+  p.host_core_power_w = qty("host_core_power", Dimension::watts);
   try {
     p.validate();
   } catch (const DiagnosticError& e) {

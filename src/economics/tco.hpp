@@ -31,6 +31,7 @@ struct EconomicsParams {
   double colocation_usd_per_kw_month = 0;
   double opex_fraction_per_year = 0;
   double nodes_per_rack = 1;
+  double host_core_power_w = 0;  // IT power of one busy host CPU core (agent tool calls), W
   // Throws DiagnosticError naming the parameter when a value is impossible.
   void validate() const;
 };

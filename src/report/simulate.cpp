@@ -338,6 +338,14 @@ Json simulate_document(const SimulateRun& run) {
                                  {"busy_core_s", r.tools.busy_s},
                                  {"wait_s", r.tools.wait_s},
                                  {"core_utilisation", r.duration_s > 0 ? r.tools.busy_s / (r.tools.cores * r.duration_s) : 0.0}};
+  if (!w.tool_s.empty() && run.tool_energy) {
+    auto& tc = j["result"]["tool_calls"];
+    tc["host_core_power_w"] = run.host_core_power_w;
+    tc["host_core_power_source"] = run.host_core_power_source;
+    tc["cpu_energy_j"] = run.tool_energy->facility_j;
+    tc["cpu_share_of_service_energy"] =
+        run.tool_energy->share_of_service ? Json(*run.tool_energy->share_of_service) : Json();
+  }
   if (!w.next_turn.empty()) {
     const auto ss = serving::session_stats(w, r);
     j["result"]["sessions"] = {{"sessions", ss.sessions},

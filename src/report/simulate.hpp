@@ -80,6 +80,9 @@ struct SimulateRun {
   const std::vector<serving::OffloadTierSpec>* tiers = nullptr;  // may be empty
   std::string kv_reload;
   std::string tool_cores_source;
+  std::optional<economics::ToolEnergy> tool_energy;  // with tool calls
+  double host_core_power_w = 0;
+  std::string host_core_power_source;
   const serving::Timeline* timeline = nullptr;
   serving::WindowSpec window;
   serving::BenchMetrics bench;

@@ -351,3 +351,32 @@ TEST(Generations, LinesLoadAndEveryRowHasMemoryFigures) {
 
 }  // namespace
 }  // namespace tf::economics
+
+namespace tf::economics {
+namespace {
+
+// Tool calls' CPU energy by hand: 100 busy core-seconds x 5 W x PUE 1.25 = 625 J at the
+// facility; over a 10 s run of a 1 kW service that is 6.25% of its energy; with the service's
+// power unknown there is no share. Every preset states the core power with a source.
+TEST(Economics, ToolCallsCpuEnergyAndItsShareByHand) {
+  serving::Result r;
+  r.tools.busy_s = 100;
+  r.duration_s = 10;
+  EconomicsParams p;
+  p.host_core_power_w = 5;
+  p.pue = 1.25;
+  const auto e = tool_energy(r, p, 1000.0);
+  EXPECT_DOUBLE_EQ(e.facility_j, 625);
+  ASSERT_TRUE(e.share_of_service.has_value());
+  EXPECT_DOUBLE_EQ(*e.share_of_service, 0.0625);
+  EXPECT_FALSE(tool_energy(r, p, std::nullopt).share_of_service.has_value());
+  for (const char* preset : {"default", "fleet", "hyperscaler"}) {
+    const auto q = resolve_economics(test::data_dir() / "economics", preset);
+    EXPECT_GT(q.host_core_power_w, 0) << preset;
+  }
+  p.host_core_power_w = -1;
+  EXPECT_THROW(p.validate(), DiagnosticError);
+}
+
+}  // namespace
+}  // namespace tf::economics
