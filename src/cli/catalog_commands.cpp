@@ -153,12 +153,13 @@ void print_hardware_detail(const SystemSpec& s, std::ostream& out) {
 void register_list_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("list", "List the registries: architectures (Hugging Face model classes read), "
                                          "precisions, efficiency (families with data), economics (presets), "
-                                         "schedulers (serving step policies)");
+                                         "schedulers (serving step policies), engines, routers, kv (KV policies and "
+                                         "tiers)");
   auto what = std::make_shared<std::string>();
-  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers | engines | routers")
+  cmd->add_option("WHAT", *what, "architectures | precisions | efficiency | economics | schedulers | engines | routers | kv")
       ->required()
       ->check(CLI::IsMember({"architectures", "precisions", "efficiency", "economics", "schedulers", "engines",
-                             "routers"}));
+                             "routers", "kv"}));
   cmd->callback([&ctx, what] {
     ctx.action = [&ctx, what] {
       auto& out = *ctx.out;
@@ -181,6 +182,12 @@ void register_list_command(CLI::App& app, Context& ctx) {
         Table t({"router", "what it picks", "source"});
         for (const auto& r : serving::routers())
           t.add_row({std::string(r.name), std::string(r.description), std::string(r.citation)});
+        t.print(out);
+      } else if (*what == "kv") {
+        Table t({"kind", "policy", "flag", "what it does", "source"});
+        for (const auto& k : serving::kv_policies())
+          t.add_row({std::string(k.kind), std::string(k.name), std::string(k.flag), std::string(k.description),
+                     std::string(k.citation)});
         t.print(out);
       } else if (*what == "schedulers") {
         Table t({"scheduler", "what a step holds", "source"});

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.hpp"
+#include "serving/kv/kv.hpp"
 #include "support/fixtures.hpp"
 #include "support/test_support.hpp"
 
@@ -21,6 +22,29 @@ namespace {
 
 using nlohmann::json;
 using test::run_cli;
+
+// Every registered KV policy and tier is listed by `list kv`, and `simulate` runs with the flag
+// the registry names (with what the policy needs beside it): a registry entry the simulator could
+// not run would be a lie.
+TEST(Cli, EveryRegisteredKvPolicyIsListedAndRunsInSimulate) {
+  const auto listed = run_cli({"list", "kv"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  for (const auto& k : serving::kv_policies()) {
+    EXPECT_NE(listed.out.find(std::string(k.name)), std::string::npos) << k.name;
+    std::vector<std::string> a{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
+                               "5", "--requests", "20", "--isl", "512", "--osl", "16"};
+    const std::string kind(k.kind);
+    if (kind == "preemption") a.insert(a.end(), {"--kv-admission", "paged"});
+    if (kind == "eviction" || kind == "reload" || kind == "tier")
+      a.insert(a.end(), {"--prefix-caching", "--shared-prefix-tokens", "256"});
+    if (kind == "reload") a.insert(a.end(), {"--kv-offload", "dram"});
+    if (kind == "attention") a.insert(a.end(), {"--streams", "2"});
+    std::istringstream flag{std::string(k.flag)};
+    for (std::string word; flag >> word;) a.push_back(word == "G" ? "16" : word);
+    const auto r = run_cli(a);
+    EXPECT_EQ(r.exit_code, 0) << k.flag << ": " << r.err;
+  }
+}
 
 TEST(Cli, CatalogHardwareJsonListsEverySystem) {
   const auto r = run_cli({"catalog", "hardware", "--json"});

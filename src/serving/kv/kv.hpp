@@ -3,6 +3,7 @@
 // paged), preemption, the prefix cache's eviction order, and the offload tiers below the device.
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tf::serving {
 
@@ -41,5 +42,12 @@ enum class Reload { always, when_faster };
 enum class Eviction { lru, lfu };
 // Paged KV: what preemption does with a decoding request's KV (EngineConfig::preemption).
 enum class Preemption { recompute, swap };
+
+// The registry of KV policies and tiers (tokenfactory list kv): what each does and which engines
+// or systems behave so. `kind`: admission, preemption, eviction, reload, tier, attention.
+struct KvPolicyInfo {
+  std::string_view kind, name, flag, description, citation;
+};
+const std::vector<KvPolicyInfo>& kv_policies();
 
 }  // namespace tf::serving
