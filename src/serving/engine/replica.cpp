@@ -101,18 +101,16 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
       engine_(engine),
       w_(w),
       cap_kv_(cap_kv),
-      admit_cap_(engine.kv_admission == KvAdmission::paged ? cap_kv * (1 - engine.kv_watermark) : cap_kv),
-      slack_(1e-9 * cap_kv),  // KV sums in bytes: compare with a relative tolerance
       cap_running_(engine.max_running > 0 ? engine.max_running : std::numeric_limits<double>::infinity()),
       closed_(w.clients > 0),
       paged_(engine.kv_admission == KvAdmission::paged),
       caching_(engine.prefix_caching && !w.block_hashes.empty()),
-      linear_kv_(model.kv_is_linear()),
-      kv_per_token_(model.kv_bytes_per_chip(1, 1)),
       clients_(static_cast<size_t>(std::max(0, w.clients))),
       frontend_s_(engine.request_overhead_s ? *engine.request_overhead_s
                                             : model.deployment().efficiency->request_overhead_s) {
   res_.kv_capacity_bytes = cap_kv;
+  kv_ = make_kv_manager(engine.kv_admission, model, reqs_, cap_kv, engine.kv_watermark,
+                        paged_ && engine.preemption == EngineConfig::Preemption::swap ? engine.swap_bytes : 0);
   res_.prefix_cache.enabled = engine.prefix_caching;
   // Prefix caching: a request's leading cached blocks are pinned at admission and skipped by its
   // prefill (at least one prompt token is computed, for the logits); its other prompt blocks are
@@ -138,11 +136,8 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   // Per-request state kept to what this engine needs (paged KV and offload tiers add theirs):
   // docs/limits.md gives the bytes per request.
   for (auto* v : {&prompt_, &emitted_}) v->reserve(expected_requests);
-  if (paged_)
-    for (auto* v : {&start_tick_, &start_emitted_}) v->reserve(expected_requests);
-  if (paged_) admitted_as_.reserve(expected_requests);
+  kv_->reserve(expected_requests);
   if (!engine.kv_offload.empty()) ready_at_.reserve(expected_requests);
-  if (paged_ && engine.preemption == EngineConfig::Preemption::swap) swapped_.reserve(expected_requests);
   reqs_.reserve(expected_requests);
   res_.requests.reserve(expected_requests);
 }
@@ -169,14 +164,9 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   prompt_.push_back(r.input_tokens);
   emitted_.push_back(0);
   epoch_.push_back(0);
-  if (paged_) {
-    admitted_as_.push_back(0);
-    start_tick_.push_back(0);
-    start_emitted_.push_back(0);
-  }
+  kv_->add(reqs_.size() - 1);
   if (caching_) pinned_.push_back(0);
   if (!engine_.kv_offload.empty()) ready_at_.push_back(0);
-  if (paged_ && engine_.preemption == EngineConfig::Preemption::swap) swapped_.push_back(0);
   outstanding_ += (prefilled_ ? 0 : r.input_tokens) + r.output_tokens * r.streams;
 }
 
@@ -199,7 +189,7 @@ void Replica::release(size_t id, bool finished) {
 void Replica::complete(size_t id) {
   release(id, true);
   res_.requests[id].finish_s = t_;
-  if (!paged_) reserved_ -= need(id);
+  kv_->complete(id, need(id));
   ++done_;
   just_completed_.push_back(id);
   if (closed_ && issued_ < reqs_.size()) res_.requests[issued_++].arrival_s = t_;  // the client sends its next request
@@ -251,27 +241,9 @@ double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
   return reload ? load : 0;
 }
 
-// Paged KV held by the decoders, and how much the next decode step adds to it. KV linear in
-// context: from the decoders' summed context (context_sum_), in constant time.
-double Replica::decoder_kv(double& growth) const {
-  if (linear_kv_) {
-    growth = decoding_ * kv_per_token_;
-    return (context_sum_ - shared_extra_) * kv_per_token_;
-  }
-  double held = 0;
-  growth = 0;
-  for (const auto& [order, id] : decoders_) {
-    const auto& r = *reqs_[id];
-    const double ctx = r.input_tokens + start_emitted_[id] + (tick_ - start_tick_[id]);
-    held += streams_kv(model_, r, ctx);
-    growth += r.streams * (kv(ctx + 1) - kv(ctx));
-  }
-  return held;
-}
-
 double Replica::kv_in_use_bytes() const {
   double growth = 0;
-  return reserved_ + (paged_ ? decoder_kv(growth) : 0);
+  return kv_->reserved() + decoder_kv(growth);
 }
 
 uint32_t Replica::cached_blocks(const Request& r) const {
@@ -282,24 +254,21 @@ void Replica::iterate(const Arrival& external) {
   just_completed_.clear();
   while (next_ < issued_ && arrival(next_) <= t_) waiting_.push_back(next_++);
   double growth = 0;
-  double held = paged_ ? decoder_kv(growth) : 0;
+  double held = decoder_kv(growth);
   // Admission: first come, first served; a request that does not fit blocks the ones behind it.
   // The paged watermark keeps room for running requests to grow: with none running, a request
   // that fits at all is admitted.
   while (!waiting_.empty()) {
     const size_t i = waiting_.front();
     if (in_flight() + reqs_[i]->streams > cap_running_ + 1e-9) break;
-    if (reserved_ + held + need(i) > (in_flight() > 0 ? admit_cap_ : cap_kv_) + slack_) break;
+    if (!kv_->fits(held, 0, need(i), in_flight() > 0)) break;
     double cached = 0;
     if (!ready_at_.empty()) ready_at_[i] = 0;
-    const bool swapped_in = !swapped_.empty() && swapped_[i] > 0;
-    if (swapped_in) {
+    if (const double swapped = kv_->swap_in(i); swapped > 0) {
       // Its KV comes back from the host: the step carries the copy, and only its next token is
       // computed (a one-token "prompt" over the restored context).
-      pending_swap_s_ += swap_copy_s(swapped_[i]);
-      res_.swapped_bytes += swapped_[i];
-      swap_used_ -= swapped_[i];
-      swapped_[i] = 0;
+      pending_swap_s_ += swap_copy_s(swapped);
+      res_.swapped_bytes += swapped;
       cached = prompt_[i] - 1;
     } else if (caching_ && reqs_[i]->prompt_blocks > 0) {
       const auto& r = *reqs_[i];
@@ -326,21 +295,22 @@ void Replica::iterate(const Arrival& external) {
       }
       outstanding_ -= cached;
     }
-    reserved_ += need(i);
-    if (paged_) admitted_as_[i] = admissions_++;
+    kv_->admit(i, need(i));
     waiting_.pop_front();
     if (prefilled_ && epoch_[i] == 0) {  // its prompt's KV has arrived: it decodes from this step
       const auto& r = *reqs_[i];
       const double ctx = r.input_tokens + 1;
       prompt_done(i);
-      if (paged_) held += streams_kv(model_, r, ctx), growth += r.streams * (kv(ctx + 1) - kv(ctx));
+      double more = 0;
+      held += kv_->decoder(r, ctx, more);
+      growth += more;
     } else {
       prefilling_.emplace_back(i, cached);
       prefilling_streams_ += reqs_[i]->streams;
     }
   }
   // Unpinned cached blocks live in the KV memory running requests leave free.
-  if (caching_) cache_->trim(std::max(0.0, cap_kv_ - reserved_ - held));
+  if (caching_) cache_->trim(std::max(0.0, cap_kv_ - kv_->reserved() - held));
   if (in_flight() == 0) {
     if (next_ >= issued_) {
       if (external.request) return;  // idle until a request is routed here
@@ -364,16 +334,17 @@ void Replica::iterate(const Arrival& external) {
   // Paged KV: when the decoders' next tokens do not fit, preempt the most recently admitted
   // decoder (recompute: its KV is freed, it rejoins the queue at the front with the tokens it
   // had generated added to its prompt), until they do.
-  if (paged_ && with_decodes) {
-    while (!decoders_.empty() && reserved_ + held + growth > cap_kv_ + slack_) {
-      const auto last = std::prev(decoders_.end());
-      const size_t id = last->second;
-      decoders_.erase(last);
+  if (with_decodes && kv_->overflows(held, growth)) {
+    while (kv_->overflows(held, growth)) {
+      const auto victim = kv_->preempt(tick_);
+      if (!victim) break;
+      const size_t id = victim->id;
       const auto& r = *reqs_[id];
-      const double gen = start_emitted_[id] + (tick_ - start_tick_[id]);
+      const double gen = victim->generated;
       const double ctx = r.input_tokens + gen;
-      held -= streams_kv(model_, r, ctx);
-      growth -= r.streams * (kv(ctx + 1) - kv(ctx));
+      double less = 0;
+      held -= kv_->decoder(r, ctx, less);
+      growth -= less;
       decoding_ -= r.streams;
       context_sum_ -= r.streams * ctx;
       shared_extra_ -= (r.streams - 1.0) * r.input_tokens;
@@ -384,11 +355,9 @@ void Replica::iterate(const Arrival& external) {
       ++epoch_[id];
       ++res_.preemptions;
       const double bytes = streams_kv(model_, r, ctx);
-      if (!swapped_.empty() && swap_used_ + bytes <= engine_.swap_bytes * (1 + 1e-12)) {
+      if (kv_->swap_out(id, bytes)) {
         // Swapped out: the step carries the copy; readmitted, only its next token is computed.
-        swapped_[id] = bytes;
-        swap_used_ += bytes;
-        res_.peak_swap_bytes = std::max(res_.peak_swap_bytes, swap_used_);
+        res_.peak_swap_bytes = std::max(res_.peak_swap_bytes, kv_->swap_used());
         pending_swap_s_ += swap_copy_s(bytes);
         res_.swapped_bytes += bytes;
         ++res_.swaps;
@@ -450,8 +419,7 @@ void Replica::iterate(const Arrival& external) {
   if (b.prefill_tokens == 0 && b.decode_seqs > 0) {
     while (epoch_[finishing_.top().id] != finishing_.top().epoch) finishing_.pop();  // preempted
     steps = std::max(1.0, finishing_.top().tick - tick_);
-    if (paged_ && growth > 0)
-      steps = std::min(steps, std::max(1.0, std::floor((cap_kv_ + slack_ - reserved_ - held) / growth)));
+    steps = std::min(steps, kv_->steps_that_fit(held, growth));
     double next_arrival = 0, next_need = 0, next_streams = 1;
     bool has_next = false;
     if (next_ < issued_ && !(external.request && engine_time(external.time) < arrival(next_))) {
@@ -463,11 +431,11 @@ void Replica::iterate(const Arrival& external) {
       const auto& r = *external.request;
       has_next = true;
       next_arrival = engine_time(external.time);
-      next_need = streams_kv(model_, r, paged_ ? r.input_tokens + 1 : r.input_tokens + r.output_tokens);
+      next_need = kv_->need(r, r.input_tokens, 0);
       next_streams = r.streams;
     }
     const bool admissible = waiting_.empty() && has_next && in_flight() + next_streams <= cap_running_ + 1e-9 &&
-                            reserved_ + held + growth * steps + next_need <= admit_cap_ + slack_;
+                            kv_->fits(held, growth * steps, next_need, true);
     if (admissible || std::isfinite(next_ready)) {
       // The stretch ends at the first step after an arrival it could admit, or after the end of
       // a prefix load (that prompt's prefill starts then).
@@ -480,7 +448,7 @@ void Replica::iterate(const Arrival& external) {
   }
   // The KV in use at the end of these steps (growth per step only falls as contexts pass their
   // windows, so this bounds it).
-  res_.peak_kv_bytes = std::max(res_.peak_kv_bytes, reserved_ + held + (b.decode_seqs > 0 ? growth * steps : 0));
+  res_.peak_kv_bytes = std::max(res_.peak_kv_bytes, kv_->reserved() + held + (b.decode_seqs > 0 ? growth * steps : 0));
   if (b.decode_seqs > 0) b.decode_context = context_sum_ / decoding_ + (steps - 1) / 2;
   // Swap copies (out at preemption, in at readmission) block the step they happen in.
   const double dt = steps * model_.step(b).time_s + pending_swap_s_;
@@ -490,7 +458,7 @@ void Replica::iterate(const Arrival& external) {
   if (timeline_) {
     if (timeline_->recorded < timeline_->max_events) {
       timeline_->replicas[replica_].push_back({t_, dt, steps, b.decode_seqs, b.prefill_tokens,
-                                               reserved_ + held + (b.decode_seqs > 0 ? growth * steps : 0), in_flight()});
+                                               kv_->reserved() + held + (b.decode_seqs > 0 ? growth * steps : 0), in_flight()});
       ++timeline_->recorded;
     } else {
       ++timeline_->dropped;
@@ -514,7 +482,6 @@ void Replica::iterate(const Arrival& external) {
       decoding_ -= r.streams;
       context_sum_ -= r.streams * (r.input_tokens + r.output_tokens);
       shared_extra_ -= (r.streams - 1.0) * r.input_tokens;
-      if (paged_) decoders_.erase({admitted_as_[f.id], f.id});
       complete(f.id);
     }
   }
@@ -539,7 +506,7 @@ void Replica::iterate(const Arrival& external) {
 // A request whose prompt has been computed (here, or by a prefill pool) emits its next token
 // (the first, unless recomputed after a preemption) and starts decoding (or completes).
 void Replica::prompt_done(size_t id) {
-  if (paged_) reserved_ -= need(id);
+  kv_->prompt_done(id, need(id));
   const auto& r = *reqs_[id];
   if (caching_ && pinned_[id] < r.prompt_blocks) {
     cache_->pin(r.hash_begin, pinned_[id], r.prompt_blocks);
@@ -556,11 +523,7 @@ void Replica::prompt_done(size_t id) {
   context_sum_ += r.streams * (r.input_tokens + emitted_[id]);
   shared_extra_ += (r.streams - 1.0) * r.input_tokens;
   finishing_.push({tick_ + r.output_tokens - emitted_[id], id, epoch_[id]});
-  if (paged_) {
-    start_tick_[id] = tick_;
-    start_emitted_[id] = emitted_[id];
-    decoders_.emplace(admitted_as_[id], id);
-  }
+  kv_->start_decoding(id, tick_, emitted_[id]);
 }
 
 void Replica::record(Timeline* timeline, size_t replica) {

@@ -2,8 +2,9 @@
 // One engine instance as a state machine the caller advances one engine iteration at a time, so
 // that several replicas can share one clock behind a router (serving/cluster). `simulate` runs a
 // single replica to completion with this class; the arithmetic is the one the simulator has
-// always had (continuous batching, chunked prefill, whole-context or paged KV with preemption by
-// recompute, prefix caching, the pure-decode jump).
+// always had (continuous batching, chunked prefill, prefix caching, the pure-decode jump); the
+// device KV memory (whole-context or paged, preemption by recompute or swap) is a KvManager
+// (serving/kv/kv_manager.hpp).
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -19,6 +20,7 @@
 
 #include "cost/step_cost.hpp"
 #include "serving/engine/engine.hpp"
+#include "serving/kv/kv_manager.hpp"
 #include "serving/kv/prefix_cache.hpp"
 #include "serving/metrics/metrics.hpp"
 #include "serving/workload/workload.hpp"
@@ -27,15 +29,6 @@ namespace tf::serving {
 
 // Parallel streams per request at most (Request::streams).
 inline constexpr uint32_t kMaxStreams = 1024;
-
-// KV bytes per chip of request r's streams when each holds `context` tokens: the shared input
-// once and every stream's tokens beyond it (kv(context) for one stream).
-inline double streams_kv(const cost::StepCostModel& m, const Request& r, double context) {
-  if (r.streams == 1) return m.kv_bytes_per_chip(1, context);
-  const double shared = m.kv_bytes_per_chip(1, r.input_tokens);
-  return shared + r.streams * (m.kv_bytes_per_chip(1, context) - shared);
-}
-
 
 // A request that may arrive at a replica before its next iteration ends: the replica ends a
 // pure-decode stretch at the first step after `time` if the request could be admitted, as it does
@@ -98,29 +91,22 @@ class Replica {
   // steps. A decode pool's requests come from a prefill pool, not a client: none.
   double arrival(size_t i) const { return engine_time(res_.requests[i].arrival_s); }
   double engine_time(double client_s) const { return client_s + (prefilled_ ? 0 : frontend_s_); }
-  // KV bytes per chip request i holds while its prompt runs: its whole context (whole-context
-  // admission), or its prompt and next token (paged; a preempted request's prompt holds the
-  // tokens it had generated).
-  double need(size_t i) const {
-    const auto& r = *reqs_[i];
-    if (r.streams == 1) return paged_ ? kv(prompt_[i] + 1) : kv(r.input_tokens + r.output_tokens);
-    return streams_kv(model_, r, paged_ ? r.input_tokens + emitted_[i] + 1 : r.input_tokens + r.output_tokens);
-  }
+  // KV bytes per chip request i holds while its prompt runs (the KV manager's need()).
+  double need(size_t i) const { return kv_->need(*reqs_[i], prompt_[i], emitted_[i]); }
+  DecodeState decode_state() const { return {tick_, decoding_, context_sum_, shared_extra_}; }
   // When request i's prefix load from an offload tier ends (0 without tiers).
   double ready_at(size_t i) const { return ready_at_.empty() ? 0 : ready_at_[i]; }
   double in_flight() const { return decoding_ + prefilling_streams_; }  // sequences (streams)
   void release(size_t id, bool finished);
   void complete(size_t id);
   void prompt_done(size_t id);
-  double decoder_kv(double& growth) const;
+  double decoder_kv(double& growth) const { return kv_->decoders(decode_state(), growth); }
 
   const cost::StepCostModel& model_;
   const EngineConfig& engine_;
   const Workload& w_;
-  double cap_kv_, admit_cap_, slack_, cap_running_;
+  double cap_kv_, cap_running_;
   bool closed_, paged_, caching_;
-  bool linear_kv_;        // KV linear in context: decoder_kv() from context_sum_
-  double kv_per_token_;   // KV bytes per chip of one token's context (when linear)
   bool prefilled_ = false;
   size_t clients_;
   double frontend_s_;     // request overhead outside the engine's steps (EngineConfig)
@@ -141,16 +127,11 @@ class Replica {
   };
   std::priority_queue<Finish, std::vector<Finish>, std::greater<>> finishing_;
   std::vector<uint32_t> epoch_;
-  // Paged KV: decoding sequences in admission order (the last is preempted first), with the tick
-  // and tokens emitted when each started decoding (these vectors stay empty without paged KV).
-  std::set<std::pair<uint64_t, size_t>> decoders_;
-  std::vector<uint64_t> admitted_as_;
-  std::vector<double> start_tick_, start_emitted_;
-  uint64_t admissions_ = 0;
   double tick_ = 0, decoding_ = 0, context_sum_ = 0;  // context_sum: cached tokens of the decoders
   std::deque<size_t> waiting_;
   size_t issued_ = 0, next_ = 0, done_ = 0;  // issued: requests whose arrival time is known
-  double t_ = 0, reserved_ = 0;  // reserved: whole-context reservations, or paged prefill blocks
+  double t_ = 0;
+  std::unique_ptr<KvManager> kv_;  // the device KV memory (whole-context or paged)
   double outstanding_ = 0;
   std::unique_ptr<PrefixCache> cache_;
   std::vector<uint32_t> pinned_;  // leading blocks each request has pinned
@@ -158,10 +139,8 @@ class Replica {
   // and when the replica's host link is free for the next load.
   std::vector<double> ready_at_;  // empty without offload tiers
   double load_free_ = 0;
-  // Swap preemption: the KV bytes per chip each request holds in the host's swap space (0: none;
-  // empty unless the engine swaps), the space in use, and the copy time the next step carries.
-  std::vector<double> swapped_;
-  double swap_used_ = 0, pending_swap_s_ = 0;
+  // Swap preemption: the copy time the next step carries (the swap space is the KV manager's).
+  double pending_swap_s_ = 0;
   [[nodiscard]] double swap_copy_s(double bytes) const {
     return engine_.swap_latency_s + bytes / engine_.swap_bytes_per_s;
   }
