@@ -46,6 +46,7 @@ const std::vector<KeySpec>& key_specs() {
       {"cascade_attention", "--cascade-attention", Kind::flag},
       {"kv_offload", "--kv-offload", Kind::text},
       {"kv_reload", "--kv-reload", Kind::text},
+      {"kv_prefetch", "--kv-prefetch", Kind::text},
       {"kv_eviction", "--kv-eviction", Kind::text},
       {"kv_dram_gb", "--kv-dram-gb", Kind::number},
       {"kv_ssd_gb", "--kv-ssd-gb", Kind::number},

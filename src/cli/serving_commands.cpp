@@ -63,6 +63,7 @@ struct SimulateOptions {
   std::vector<std::string> kv_offload;  // offload tiers, fastest first ("dram", "dram,ssd"); empty: none
   double kv_dram_gb = 0, kv_ssd_gb = 0, kv_dram_gbps = 0, kv_ssd_gbps = 0, kv_store_gb = 0, kv_store_gbps = 0;
   std::string kv_reload = "when-faster";
+  std::string kv_prefetch = "none";
   std::string kv_eviction = "lru";
   double prefix_zipf = 0;
   double find_dram_size = 0;  // target prefix-cache hit rate for the DRAM tier size search (0: none)
@@ -346,6 +347,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                  "With --kv-offload: when-faster (load a prefix only when that beats recomputing it) "
                                  "or always")
                      ->capture_default_str();
+  auto* prefetch = cmd->add_option("--kv-prefetch", o->kv_prefetch,
+                                   "With --kv-offload over two tiers or more: none, or on-arrival (a queued request's "
+                                   "prefix blocks below the first tier are staged into it while it waits)")
+                       ->capture_default_str();
   cmd->add_option("--kv-eviction", o->kv_eviction,
                   "With --prefix-caching: which unpinned cached block the device evicts first, lru (least recently "
                   "used) or lfu (least frequently used, ties least recently)")
@@ -419,10 +424,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -490,9 +495,9 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!(o->burstiness > 0 && std::isfinite(o->burstiness)))
           fail(fmt::format("--burstiness must be a finite number > 0 (1: Poisson), got {}", o->burstiness));
       }
-      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload})
+      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch})
         if (given(opt) && !given(offload))
-          fail(fmt::format("{} sizes a KV offload tier: use it with --kv-offload dram[,ssd][,store]", opt->get_name()));
+          fail(fmt::format("{} sets a KV offload tier: use it with --kv-offload dram[,ssd][,store]", opt->get_name()));
       if (given(find_dram)) {
         if (o->kv_offload.empty() || o->kv_offload.front() != "dram")
           fail("--find-dram-size sizes the DRAM tier: use it with --kv-offload dram[,ssd] and --prefix-caching");
@@ -507,6 +512,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         fail("--kv-offload holds evicted prefix-cache blocks: add --prefix-caching");
       if (o->kv_reload != "when-faster" && o->kv_reload != "always")
         fail(fmt::format("unknown --kv-reload '{}'", o->kv_reload), "valid: when-faster, always");
+      if (o->kv_prefetch != "none" && o->kv_prefetch != "on-arrival")
+        fail(fmt::format("unknown --kv-prefetch '{}'", o->kv_prefetch), "valid: none, on-arrival");
+      if (o->kv_prefetch != "none" && (o->kv_offload.size() < 2 || o->kv_offload.front() == "store"))
+        fail("--kv-prefetch stages a prefix from the deeper offload tiers into the first: use it with --kv-offload "
+             "over two tiers or more, the first of them a node's own",
+             "e.g. --kv-offload dram,ssd or dram,store");
       if (o->kv_eviction != "lru" && o->kv_eviction != "lfu")
         fail(fmt::format("unknown --kv-eviction '{}'", o->kv_eviction), "valid: lru, lfu");
       if (o->kv_eviction != "lru" && !o->prefix_caching)
@@ -1157,6 +1168,8 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         for (const auto& t : tiers) engine.kv_offload.push_back(t.tier);
         engine.reload = o->kv_reload == "always" ? serving::EngineConfig::Reload::always
                                                  : serving::EngineConfig::Reload::when_faster;
+        engine.prefetch = o->kv_prefetch == "on-arrival" ? serving::EngineConfig::Prefetch::on_arrival
+                                                         : serving::EngineConfig::Prefetch::none;
       }
       if (o->streams > 1)
         for (auto& q : w.requests) q.streams = o->streams;
@@ -1169,6 +1182,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         sv.prefill_engine.prefix_caching = e.prefix_caching;  // prompts are computed (and cached) there
         sv.prefill_engine.kv_offload = e.kv_offload;
         sv.prefill_engine.reload = e.reload;
+        sv.prefill_engine.prefetch = e.prefetch;
         sv.prefill_engine.eviction = e.eviction;
         sv.decode_engine.cascade_attention = e.cascade_attention;  // the streams decode there
         return serving::simulate_disaggregated(sv, w, tl);
@@ -1323,6 +1337,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         doc.prefix_note = prefix_note;
         doc.tiers = &tiers;
         doc.kv_reload = o->kv_reload;
+        doc.kv_prefetch = o->kv_prefetch;
         doc.tool_cores_source = tool_cores_source;
         doc.timeline = &timeline;
         doc.window = window;
@@ -1382,13 +1397,17 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           const auto& got = pc.tiers[k];
           out << fmt::format("KV offload {}: {:.4g} GB per chip ({}), {:.4g} GB/s ({}), {:g} us per load ({}); "
                              "{:.0f} prompt tokens loaded back ({:.3g} GB per chip), {:.0f} recomputed as faster, "
-                             "{} blocks stored, {} dropped, at most {} of {:.0f} held {}\n",
+                             "{} blocks stored, {} dropped, at most {} of {:.0f} held {}{}\n",
                              t.tier.name, t.tier.capacity_bytes / 1e9, t.capacity_source, t.tier.read_bytes_per_s / 1e9,
                              t.bandwidth_source, t.tier.latency_s * 1e6, t.latency_source, got.hit_tokens,
                              got.loaded_bytes / 1e9, got.recomputed_tokens, got.stored_blocks, got.dropped_blocks,
                              got.peak_blocks, got.capacity_blocks,
                              t.tier.shared ? "in the store every replica shares (computed blocks written through)"
-                                           : "per replica");
+                                           : "per replica",
+                             got.prefetched_blocks > 0
+                                 ? fmt::format("; {} blocks ({:.3g} GB per chip) staged into {} on arrival", got.prefetched_blocks,
+                                               got.prefetched_bytes / 1e9, tiers.front().tier.name)
+                                 : "");
         }
         if (device_only)
           out << fmt::format("with the device cache alone: {:.1f}% reused, mean TTFT {:.1f} ms (now {:.1f}), p99 {:.1f} "

@@ -267,11 +267,16 @@ Json prefix_cache_json(const SimulateRun& run) {
                       {"recomputed_tokens", got.recomputed_tokens},
                       {"stored_blocks", got.stored_blocks},
                       {"dropped_blocks", got.dropped_blocks},
-                      {"peak_blocks_per_replica", got.peak_blocks}});
+                      {"peak_blocks_per_replica", got.peak_blocks},
+                      {"prefetched_blocks", got.prefetched_blocks},
+                      {"prefetched_bytes_per_chip", got.prefetched_bytes},
+                      {"prefetch_s", got.prefetch_s}});
       // A store every replica shares: its block counts are the store's, not one replica's.
       if (t.tier.shared) list.back()["shared"] = true;
     }
     p["offload"] = {{"reload", run.kv_reload},
+                    {"prefetch", run.kv_prefetch},
+                    {"prefetches", pc.prefetches},
                     {"tiers", list},
                     {"loads", pc.loads},
                     {"mean_load_wait_ms", pc.loads ? pc.load_wait_s / static_cast<double>(pc.loads) * 1e3 : 0.0}};

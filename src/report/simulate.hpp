@@ -79,6 +79,7 @@ struct SimulateRun {
   std::string prefix_note;
   const std::vector<serving::OffloadTierSpec>* tiers = nullptr;  // may be empty
   std::string kv_reload;
+  std::string kv_prefetch = "none";
   std::string tool_cores_source;
   std::optional<economics::ToolEnergy> tool_energy;  // with tool calls
   double host_core_power_w = 0;

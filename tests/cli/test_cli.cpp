@@ -35,9 +35,10 @@ TEST(Cli, EveryRegisteredKvPolicyIsListedAndRunsInSimulate) {
                                "5", "--requests", "20", "--isl", "512", "--osl", "16"};
     const std::string kind(k.kind);
     if (kind == "preemption") a.insert(a.end(), {"--kv-admission", "paged"});
-    if (kind == "eviction" || kind == "reload" || kind == "tier")
+    if (kind == "eviction" || kind == "reload" || kind == "prefetch" || kind == "tier")
       a.insert(a.end(), {"--prefix-caching", "--shared-prefix-tokens", "256"});
     if (kind == "reload") a.insert(a.end(), {"--kv-offload", "dram"});
+    if (kind == "prefetch") a.insert(a.end(), {"--kv-offload", "dram,ssd"});
     if (kind == "attention") a.insert(a.end(), {"--streams", "2"});
     std::istringstream flag{std::string(k.flag)};
     for (std::string word; flag >> word;) a.push_back(word == "G" ? "16" : word);
@@ -786,6 +787,9 @@ TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
            {{"--prefix-caching", "--kv-offload", "dram", "--kv-dram-gb", "-1"}, "--kv-dram-gb"},
            {{"--prefix-caching", "--kv-offload", "dram", "--kv-dram-gbps", "nan"}, "--kv-dram-gbps"},
            {{"--prefix-caching", "--kv-offload", "dram", "--kv-reload", "maybe"}, "--kv-reload"},
+           {{"--prefix-caching", "--kv-offload", "dram,ssd", "--kv-prefetch", "eager"}, "valid: none, on-arrival"},
+           {{"--prefix-caching", "--kv-offload", "dram", "--kv-prefetch", "on-arrival"}, "two tiers or more"},
+           {{"--prefix-caching", "--kv-prefetch", "on-arrival"}, "--kv-offload"},
            {{"--prefix-caching", "--kv-eviction", "fifo"}, "valid: lru, lfu"},
            {{"--kv-eviction", "lfu"}, "--prefix-caching"},
            {{"--prefix-caching", "--prefix-zipf", "11"}, "--prefix-zipf"}}) {

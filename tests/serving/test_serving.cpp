@@ -1144,6 +1144,56 @@ TEST(KvOffload, AnEvictedPrefixIsLoadedBackFromDramInsteadOfRecomputed) {
   EXPECT_NEAR(forced.requests[2].ttft_s(), roomy.requests[2].ttft_s() + latency + 61 * block / 1e6, 1e-9);
 }
 
+// Prefetch on arrival, by hand. One chip holds 1100 tokens of KV, so each of A, B, D (three
+// system prompts) evicts the one before: A's blocks reach DRAM, then B's push them down to the
+// SSD (DRAM holds 64 blocks, one system prompt). C (A's prompt) arrives while D runs and cannot be admitted before
+// D completes. Without prefetch it then loads A's blocks from the SSD. With prefetch they are
+// staged into DRAM while C waits (over the SSD's link, from C's arrival), so C loads from DRAM
+// alone: its TTFT is exactly that of a run whose DRAM never dropped A's blocks. The blocks
+// staged are the ones the SSD would have served (bytes = blocks x block bytes); nothing is then
+// read from the SSD at admission. With one tier there is nothing to stage: prefetch changes nothing.
+TEST(KvOffload, PrefetchStagesAQueuedPromptsPrefixIntoDramWhileItWaits) {
+  const auto m = llama8b().cost_model();
+  auto e = engine_for(m, 0);
+  e.prefix_caching = true;
+  e.kv_capacity_bytes = m.kv_bytes_per_chip(1, 1100);
+  Workload w;
+  w.requests = {{0.0, 1040, 1}, {10.0, 1040, 1}, {20.0, 1040, 50}, {20.001, 1040, 1}};
+  add_shared_prefixes(w, 1024, 3);  // A, B, D: groups 0, 1, 2; C: group 0
+  const double block = m.kv_bytes_per_chip(1, 16);
+  const OffloadTier ssd{"ssd", 1e6 * block, 6e9, 100e-6};
+  e.kv_offload = {{"dram", 1e6 * block, 64e9, 10e-6}, ssd};
+  const auto roomy = simulate(m, e, w);  // DRAM keeps everything
+  ASSERT_EQ(roomy.prefix_cache.tiers[1].stored_blocks, 0u);
+  e.kv_offload = {{"dram", 64 * block, 64e9, 10e-6}, ssd};
+  const auto none = simulate(m, e, w);
+  e.prefetch = EngineConfig::Prefetch::on_arrival;
+  const auto staged = simulate(m, e, w);
+  const auto& c = staged.requests[3];
+  ASSERT_GT(c.first_token_s, 20.1);  // C waited for D
+  const auto& from_ssd = none.prefix_cache.tiers[1];
+  ASSERT_GT(from_ssd.loaded_bytes, 0);  // without prefetch C reads the SSD
+  EXPECT_NEAR(c.ttft_s(), roomy.requests[3].ttft_s(), 1e-12);
+  EXPECT_LT(c.ttft_s(), none.requests[3].ttft_s());
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(staged.requests[i].ttft_s(), none.requests[i].ttft_s()) << i;
+  const auto& st = staged.prefix_cache.tiers[1];
+  EXPECT_EQ(staged.prefix_cache.prefetches, 1u);
+  EXPECT_DOUBLE_EQ(st.prefetched_bytes, from_ssd.loaded_bytes);
+  EXPECT_DOUBLE_EQ(st.prefetched_bytes, static_cast<double>(st.prefetched_blocks) * block);
+  EXPECT_NEAR(st.prefetch_s, ssd.latency_s + st.prefetched_bytes / ssd.read_bytes_per_s, 1e-15);
+  EXPECT_EQ(st.loaded_bytes, 0);
+  EXPECT_EQ(st.hit_tokens, 0);
+  EXPECT_DOUBLE_EQ(staged.prefix_cache.hit_tokens, roomy.prefix_cache.hit_tokens);
+  EXPECT_LE(staged.prefix_cache.tiers[0].peak_blocks, 64u);
+  expect_same_timings(simulate(m, e, w), staged, true);
+  // One tier: nothing below it to stage.
+  e.kv_offload = {{"dram", 64 * block, 64e9, 10e-6}};
+  const auto one = simulate(m, e, w);
+  e.prefetch = EngineConfig::Prefetch::none;
+  expect_same_timings(simulate(m, e, w), one, true);
+  EXPECT_EQ(one.prefix_cache.prefetches, 0u);
+}
+
 // Under load: every request is served once; a DRAM tier raises the hit rate over the device
 // alone; no tier holds more blocks than it has room for; what DRAM drops goes to SSD.
 TEST(KvOffload, TiersHoldWhatTheDeviceCannotAndNeverOverfill) {
@@ -1171,6 +1221,19 @@ TEST(KvOffload, TiersHoldWhatTheDeviceCannotAndNeverOverfill) {
   EXPECT_GT(ssd.hit_tokens, 0);
   // Deterministic.
   expect_same_timings(simulate(m, e, w), r, true);
+  // Prefetching for the queued requests: they are all served, the blocks it holds in DRAM never
+  // take it over its size, and bytes staged = blocks staged x block bytes.
+  e.prefetch = EngineConfig::Prefetch::on_arrival;
+  const auto p = simulate(m, e, w);
+  ASSERT_EQ(p.requests.size(), 600u);
+  for (const auto& q : p.requests) EXPECT_GE(q.finish_s, q.first_token_s);
+  EXPECT_GT(p.prefix_cache.prefetches, 0u);
+  EXPECT_LE(p.prefix_cache.tiers[0].peak_blocks, 200u);
+  const auto& staged = p.prefix_cache.tiers[1];
+  EXPECT_GT(staged.prefetched_blocks, 0u);
+  EXPECT_DOUBLE_EQ(staged.prefetched_bytes, static_cast<double>(staged.prefetched_blocks) * block);
+  EXPECT_EQ(p.prefix_cache.tiers[0].prefetched_blocks, 0u);  // nothing is staged from the first tier into itself
+  EXPECT_GT(p.prefix_cache.hit_rate(), device_only.prefix_cache.hit_rate() + 0.1);
 }
 
 // A KV store shared by every replica: multi-turn sessions spread round-robin over four replicas

@@ -60,6 +60,10 @@ struct EngineConfig {
   // SGLang's default), or the least frequently used, ties to the least recently used (SGLang
   // --radix-eviction-policy lfu). Offload tiers evict least recently used.
   using Eviction = serving::Eviction;
+  // Whether a waiting request's prefix is staged from the deeper tiers into the first while it
+  // queues (needs two tiers or more).
+  using Prefetch = serving::Prefetch;
+  Prefetch prefetch = Prefetch::none;
   Eviction eviction = Eviction::lru;
   // KV bytes per chip the engine may fill; unset: what the deployment leaves after weights,
   // activations and reserve (StepCostModel::memory().kv_free_bytes). A request reserves the KV

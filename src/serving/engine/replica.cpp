@@ -138,6 +138,8 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   for (auto* v : {&prompt_, &emitted_}) v->reserve(expected_requests);
   kv_->reserve(expected_requests);
   if (!engine.kv_offload.empty()) ready_at_.reserve(expected_requests);
+  prefetching_ = caching_ && engine.prefetch == EngineConfig::Prefetch::on_arrival && engine.kv_offload.size() >= 2;
+  if (prefetching_) prefetch_ready_.reserve(expected_requests), staged_.reserve(expected_requests);
   reqs_.reserve(expected_requests);
   res_.requests.reserve(expected_requests);
 }
@@ -167,6 +169,7 @@ void Replica::add(const Request& r, std::optional<double> arrival_s) {
   kv_->add(reqs_.size() - 1);
   if (caching_) pinned_.push_back(0);
   if (!engine_.kv_offload.empty()) ready_at_.push_back(0);
+  if (prefetching_) prefetch_ready_.push_back(0), staged_.emplace_back(0, 0);
   outstanding_ += (prefilled_ ? 0 : r.input_tokens) + r.output_tokens * r.streams;
 }
 
@@ -214,6 +217,8 @@ double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
   const double before = std::min(hit * w_.block_tokens, prompt_[i] - 1);
   const double tokens = std::max(0.0, std::min((hit + extra) * w_.block_tokens, prompt_[i] - 1) - before);
   bool reload = engine_.reload == EngineConfig::Reload::always;
+  // A prefix still being staged into the first tier (prefetch) is ready no sooner than that.
+  const double wait = prefetching_ ? std::max(load, prefetch_ready_[i] - t_) : load;
   if (!reload) {
     cost::Batch chunk;
     chunk.prefill_tokens = tokens;
@@ -221,7 +226,7 @@ double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
     chunk.prefill_pieces = 1;
     chunk.prefill_prior = before;
     ++res_.step_evaluations;
-    reload = tokens > 0 && load < model_.step(chunk).time_s;
+    reload = tokens > 0 && wait < model_.step(chunk).time_s;
   }
   auto& st = res_.prefix_cache.tiers;
   double offloaded = 0;
@@ -250,9 +255,40 @@ uint32_t Replica::cached_blocks(const Request& r) const {
   return caching_ && r.prompt_blocks > 0 ? cache_->match(r.hash_begin, r.prompt_blocks) : 0;
 }
 
+// A request arriving with its prefix partly in tiers below the first, that cannot be admitted at
+// once: those blocks are staged into the first, and held there until its admission (with the
+// ones already there), while it queues, over each tier's link (latency + bytes per chip / its read
+// bandwidth per chip), one staging at a time per replica from when it arrives; its admission
+// waits for the staging to end, then loads from the first tier (the copy to the device streams
+// behind the staging, so the load ends no sooner than the staging).
+void Replica::prefetch(size_t i) {
+  const auto& r = *reqs_[i];
+  if (r.prompt_blocks == 0) return;
+  const uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
+  uint32_t end = hit;
+  const uint32_t moved = cache_->stage(r.hash_begin, hit, r.prompt_blocks, per_tier_, end);
+  staged_[i] = {hit, end};
+  if (moved == 0) return;
+  const double block_bytes = kv(w_.block_tokens);
+  double staging = 0;
+  auto& st = res_.prefix_cache.tiers;
+  for (size_t k = 1; k < per_tier_.size(); ++k) {
+    if (per_tier_[k] == 0) continue;
+    const auto& t = engine_.kv_offload[k];
+    const double s = t.latency_s + per_tier_[k] * block_bytes / t.read_bytes_per_s;
+    staging += s;
+    st[k].prefetched_blocks += per_tier_[k];
+    st[k].prefetched_bytes += per_tier_[k] * block_bytes;
+    st[k].prefetch_s += s;
+  }
+  prefetch_ready_[i] = prefetch_free_ = std::max(arrival(i), prefetch_free_) + staging;
+  ++res_.prefix_cache.prefetches;
+}
+
 void Replica::iterate(const Arrival& external) {
   just_completed_.clear();
-  while (next_ < issued_ && arrival(next_) <= t_) waiting_.push_back(next_++);
+  size_t arrived = 0;
+  while (next_ < issued_ && arrival(next_) <= t_) waiting_.push_back(next_++), ++arrived;
   double growth = 0;
   double held = decoder_kv(growth);
   // Admission: first come, first served; a request that does not fit blocks the ones behind it.
@@ -278,7 +314,7 @@ void Replica::iterate(const Arrival& external) {
         const double load = offload_load(i, hit, extra);
         if (extra > 0) {
           const double start = std::max(t_, load_free_);
-          ready_at_[i] = load_free_ = start + load;
+          ready_at_[i] = load_free_ = std::max(start + load, prefetching_ ? prefetch_ready_[i] : 0.0);
           res_.prefix_cache.load_wait_s += ready_at_[i] - t_;
           ++res_.prefix_cache.loads;
           hit += extra;
@@ -286,6 +322,10 @@ void Replica::iterate(const Arrival& external) {
       }
       cache_->pin(r.hash_begin, 0, hit);
       pinned_[i] = hit;
+      if (prefetching_ && staged_[i].second > staged_[i].first) {  // what it held in the first tier is free again
+        cache_->unstage(r.hash_begin, staged_[i].first, staged_[i].second);
+        staged_[i] = {0, 0};
+      }
       cached = std::min(hit * w_.block_tokens, prompt_[i] - 1);
       if (epoch_[i] == 0) {
         res_.prefix_cache.lookup_tokens += r.input_tokens;
@@ -311,6 +351,10 @@ void Replica::iterate(const Arrival& external) {
   }
   // Unpinned cached blocks live in the KV memory running requests leave free.
   if (caching_) cache_->trim(std::max(0.0, cap_kv_ - kv_->reserved() - held));
+  // The requests that arrived and must wait stage their prefixes (after the trim, so that what
+  // the device gives up now is no longer counted on).
+  if (prefetching_)
+    for (size_t k = waiting_.size() - std::min(arrived, waiting_.size()); k < waiting_.size(); ++k) prefetch(waiting_[k]);
   if (in_flight() == 0) {
     if (next_ >= issued_) {
       if (external.request) return;  // idle until a request is routed here

@@ -145,6 +145,15 @@ class Replica {
     return engine_.swap_latency_s + bytes / engine_.swap_bytes_per_s;
   }
   double offload_load(size_t i, uint32_t hit, uint32_t& extra);  // see iterate()
+  // Prefetch on arrival (EngineConfig::prefetch): when each request's staging into the first
+  // tier ends and the blocks it holds there (empty unless prefetching), and when the replica's
+  // staging path is next free.
+  bool prefetching_ = false;
+  std::vector<double> prefetch_ready_;
+  std::vector<std::pair<uint32_t, uint32_t>> staged_;
+  double prefetch_free_ = 0;
+  std::vector<uint32_t> per_tier_;  // scratch
+  void prefetch(size_t i);
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
   std::vector<size_t> just_completed_;
   Timeline* timeline_ = nullptr;

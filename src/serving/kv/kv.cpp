@@ -36,6 +36,12 @@ const std::vector<KvPolicyInfo>& kv_policies() {
        "LMCache / SGLang HiCache load-or-recompute decisions"},
       {"reload", "always", "--kv-reload always", "a prefix found in a tier is always loaded back",
        "LMCache, Dynamo KVBM default retrieval"},
+      {"prefetch", "none", "--kv-prefetch none",
+       "nothing is fetched ahead: a prefix loads at admission from each tier it is in", "vLLM + LMCache default"},
+      {"prefetch", "on-arrival", "--kv-prefetch on-arrival",
+       "when a request arrives, its prefix blocks below the first tier are staged into it over their tier's link while "
+       "it queues; admission then waits for the staging and loads from the first tier",
+       "SGLang HiCache storage prefetch (--hicache-storage-prefetch-policy wait_complete); LMCache async prefetch"},
       {"tier", "dram", "--kv-offload dram", "host DRAM per chip (half the host's), read over the host link; LRU",
        "LMCache CPU backend; SGLang HiCache L2; Dynamo KVBM G2"},
       {"tier", "ssd", "--kv-offload dram,ssd", "the node's local SSD per chip (half of it), read at its bandwidth over the "

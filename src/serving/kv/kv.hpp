@@ -36,6 +36,11 @@ struct OffloadTier {
 // Whether a prefix found in an offload tier is loaded whatever it costs, or only when the load
 // is faster than recomputing those tokens in a prefill chunk of their own.
 enum class Reload { always, when_faster };
+// What the engine fetches ahead when a request arrives and waits in the queue: nothing (its prefix
+// loads at admission, from wherever it is), or the blocks of its prefix in tiers below the first
+// staged into the first (SGLang HiCache's storage prefetch into host memory, LMCache's async
+// prefetch), so that admission loads from the first tier only.
+enum class Prefetch { none, on_arrival };
 // Which unpinned cached block the device cache evicts first: the least recently used (vLLM,
 // SGLang's default), or the least frequently used, ties to the least recently used (SGLang
 // --radix-eviction-policy lfu). Offload tiers evict least recently used.
@@ -44,7 +49,7 @@ enum class Eviction { lru, lfu };
 enum class Preemption { recompute, swap };
 
 // The registry of KV policies and tiers (tokenfactory list kv): what each does and which engines
-// or systems behave so. `kind`: admission, preemption, eviction, reload, tier, attention.
+// or systems behave so. `kind`: admission, preemption, eviction, reload, prefetch, tier, attention.
 struct KvPolicyInfo {
   std::string_view kind, name, flag, description, citation;
 };

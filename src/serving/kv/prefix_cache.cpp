@@ -37,11 +37,83 @@ uint32_t PrefixCache::match_offloaded(uint32_t begin, uint32_t from, uint32_t co
   for (; k < count; ++k) {
     if (map_.count(h_[begin + k])) continue;  // on the device: no load
     size_t t = 0;
-    while (t < tiers_.size() && !tiers_[t]->map.count(h_[begin + k])) ++t;
+    while (t < tiers_.size() && !in_tier(t, h_[begin + k])) ++t;
     if (t == tiers_.size()) break;
     ++per_tier[t];
   }
   return k - from;
+}
+
+uint32_t PrefixCache::stage(uint32_t begin, uint32_t from, uint32_t count, std::vector<uint32_t>& per_tier,
+                           uint32_t& end) {
+  per_tier.assign(tiers_.size(), 0);
+  end = from;
+  if (tiers_.size() < 2 || tiers_[0]->shared) return 0;
+  auto& first = *tiers_[0];
+  // The blocks that continue the match, and how many more the first tier would hold for requests.
+  uint32_t last = from;
+  size_t more = 0;
+  for (; last < count; ++last) {
+    const uint64_t h = h_[begin + last];
+    if (map_.count(h) || staged_.count(h)) continue;
+    size_t t = 0;
+    while (t < tiers_.size() && !tiers_[t]->map.count(h)) ++t;
+    if (t == tiers_.size()) break;
+    ++more;
+  }
+  if (static_cast<double>(staged_.size() + more) > first.capacity) return 0;
+  end = last;
+  uint32_t moved = 0;
+  for (uint32_t k = from; k < last; ++k) {
+    const uint64_t h = h_[begin + k];
+    if (map_.count(h)) continue;
+    if (auto s = staged_.find(h); s != staged_.end()) {
+      ++s->second;
+      continue;
+    }
+    if (auto o = first.map.find(h); o != first.map.end()) {  // held where it is
+      first.lru.erase(o->second);
+      first.map.erase(o);
+      staged_.emplace(h, 1);
+      continue;
+    }
+    size_t t = 1;
+    while (t < tiers_.size() && !tiers_[t]->map.count(h)) ++t;
+    if (t == tiers_.size()) {  // dropped from the last tier by the room made for an earlier block
+      end = k;
+      break;
+    }
+    if (auto& src = *tiers_[t]; !src.shared) {
+      const auto o = src.map.find(h);
+      src.lru.erase(o->second);
+      src.map.erase(o);
+    }
+    staged_.emplace(h, 1);
+    ++stats_->tiers[0].stored_blocks;
+    ++per_tier[t];
+    ++moved;
+    // Room for it: the first tier's least recently used unheld blocks go down.
+    while (!first.lru.empty() && static_cast<double>(first.lru.size() + staged_.size()) > first.capacity) {
+      const uint64_t victim = first.lru.front();
+      first.lru.pop_front();
+      first.map.erase(victim);
+      ++stats_->tiers[0].dropped_blocks;
+      store(1, victim);
+    }
+  }
+  stats_->tiers[0].peak_blocks = std::max(stats_->tiers[0].peak_blocks, first.lru.size() + staged_.size());
+  return moved;
+}
+
+void PrefixCache::unstage(uint32_t begin, uint32_t from, uint32_t end) {
+  auto& first = *tiers_[0];
+  for (uint32_t k = end; k-- > from;) {  // tail first: the head ends most recently used
+    const auto s = staged_.find(h_[begin + k]);
+    if (s == staged_.end() || --s->second > 0) continue;  // on the device now, or still held
+    const uint64_t h = s->first;
+    staged_.erase(s);
+    first.map.emplace(h, first.lru.insert(first.lru.end(), h));
+  }
 }
 
 void PrefixCache::store(size_t tier, uint64_t hash) {
@@ -58,14 +130,15 @@ void PrefixCache::store(size_t tier, uint64_t hash) {
   }
   t.map.emplace(hash, t.lru.insert(t.lru.end(), hash));
   ++st.stored_blocks;
-  while (static_cast<double>(t.lru.size()) > t.capacity) {
+  const size_t held = tier == 0 ? staged_.size() : 0;
+  while (static_cast<double>(t.lru.size() + held) > t.capacity) {
     const uint64_t victim = t.lru.front();
     t.lru.pop_front();
     t.map.erase(victim);
     ++st.dropped_blocks;
     store(tier + 1, victim);
   }
-  st.peak_blocks = std::max(st.peak_blocks, t.lru.size());
+  st.peak_blocks = std::max(st.peak_blocks, t.lru.size() + held);
 }
 
 uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
@@ -78,8 +151,10 @@ void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
   for (uint32_t k = from; k < to; ++k) {
     auto [it, added] = map_.try_emplace(h_[begin + k]);
     if (added) {
-      bool found = false;
-      for (auto* t : tiers_)
+      // Held for waiting requests: now on the device (their unstage() finds it gone).
+      bool found = !staged_.empty() && staged_.erase(it->first) > 0;
+      for (auto* t : tiers_) {
+        if (found) break;
         if (auto o = t->map.find(it->first); o != t->map.end()) {
           if (t->shared)
             t->lru.splice(t->lru.end(), t->lru, o->second);  // the store keeps it, now most recently used
@@ -88,6 +163,7 @@ void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
           found = true;
           break;
         }
+      }
       // A block computed here is written through to the shared store, for the other replicas.
       if (!found && !tiers_.empty() && tiers_.back()->shared) store(tiers_.size() - 1, it->first);
     }

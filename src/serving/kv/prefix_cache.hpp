@@ -44,6 +44,16 @@ class PrefixCache {
   // Blocks [begin + from, ..) that continue the match, each on the device or in an offload tier,
   // up to begin + count; per_tier[k]: how many of them tier k holds (the rest are on the device).
   uint32_t match_offloaded(uint32_t begin, uint32_t from, uint32_t count, std::vector<uint32_t>& per_tier) const;
+  // Prefetch for a waiting request: the blocks match_offloaded() would find from `from` (up to
+  // `end`, set here) that are not on the device are staged in the first offload tier and held
+  // there (never evicted) until unstage(): the ones in deeper tiers move up (a shared store keeps
+  // its copy), the first tier evicting its least recently used unheld blocks to make room.
+  // per_tier[k]: blocks moved from tier k. Nothing is staged (end = from) when the first tier is
+  // shared or the held blocks would not fit in it. Returns the blocks moved.
+  uint32_t stage(uint32_t begin, uint32_t from, uint32_t count, std::vector<uint32_t>& per_tier, uint32_t& end);
+  // Releases what stage(begin, from, count, ..., end) held: a block no waiting request holds any
+  // more rejoins the first tier's LRU list (most recently used, the prefix's head last).
+  void unstage(uint32_t begin, uint32_t from, uint32_t end);
   // Pins blocks [begin + from, begin + to) on the device, inserting the ones not there (and
   // taking them out of the replica's own offload tiers: a block lives in one of them; a shared
   // store keeps its copy for the other replicas). A block computed here (in no tier) is written
@@ -76,6 +86,12 @@ class PrefixCache {
   size_t unpinned_ = 0;
   std::vector<KvTierBlocks> own_;     // this replica's tiers
   std::vector<KvTierBlocks*> tiers_;  // own_, then the shared store
+  // Blocks of the first tier held for waiting requests (stage()), with how many hold each: part
+  // of the first tier's occupancy, outside its LRU list.
+  std::unordered_map<uint64_t, uint32_t> staged_;
+  [[nodiscard]] bool in_tier(size_t t, uint64_t h) const {
+    return tiers_[t]->map.count(h) || (t == 0 && staged_.count(h));
+  }
 };
 
 }  // namespace tf::serving

@@ -149,6 +149,7 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
   res.prefix_cache.peak_blocks = std::max(res.prefix_cache.peak_blocks, one.prefix_cache.peak_blocks);
   res.prefix_cache.load_wait_s += one.prefix_cache.load_wait_s;
   res.prefix_cache.loads += one.prefix_cache.loads;
+  res.prefix_cache.prefetches += one.prefix_cache.prefetches;
   auto& tiers = res.prefix_cache.tiers;
   if (tiers.empty()) {
     tiers = one.prefix_cache.tiers;
@@ -164,6 +165,9 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
     t.stored_blocks += o.stored_blocks;
     t.dropped_blocks += o.dropped_blocks;
     t.peak_blocks = std::max(t.peak_blocks, o.peak_blocks);
+    t.prefetched_blocks += o.prefetched_blocks;
+    t.prefetched_bytes += o.prefetched_bytes;
+    t.prefetch_s += o.prefetch_s;
   }
 }
 

@@ -112,10 +112,15 @@ struct Result {
       size_t stored_blocks = 0;        // blocks that entered the tier
       size_t dropped_blocks = 0;       // blocks evicted from it (to the next tier, or dropped from the last)
       size_t peak_blocks = 0;
+      // Prefetch (--kv-prefetch on-arrival): blocks staged from this tier into the first while
+      // their requests queued, their bytes per chip, and the summed staging time.
+      size_t prefetched_blocks = 0;
+      double prefetched_bytes = 0, prefetch_s = 0;
     };
     std::vector<Tier> tiers;
     double load_wait_s = 0;            // summed time admitted requests waited for their loads
     size_t loads = 0;                  // requests that loaded a prefix from a tier
+    size_t prefetches = 0;             // requests whose prefix was staged into the first tier on arrival
   } prefix_cache;
   std::vector<size_t> per_replica;  // requests each replica served (simulate_deployment; disaggregated: decode pool)
   // Prefill/decode disaggregation (simulate_disaggregated): what each pool did and what the KV
