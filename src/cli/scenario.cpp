@@ -48,6 +48,7 @@ const std::vector<KeySpec>& key_specs() {
       {"kv_reload", "--kv-reload", Kind::text},
       {"kv_prefetch", "--kv-prefetch", Kind::text},
       {"kv_eviction", "--kv-eviction", Kind::text},
+      {"kv_tier_eviction", "--kv-tier-eviction", Kind::text},
       {"kv_dram_gb", "--kv-dram-gb", Kind::number},
       {"kv_ssd_gb", "--kv-ssd-gb", Kind::number},
       {"kv_dram_gbps", "--kv-dram-gbps", Kind::number},

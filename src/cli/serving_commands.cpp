@@ -65,6 +65,7 @@ struct SimulateOptions {
   std::string kv_reload = "when-faster";
   std::string kv_prefetch = "none";
   std::string kv_eviction = "lru";
+  std::vector<std::string> kv_tier_eviction;  // per offload tier, or one for all; empty: lru
   double prefix_zipf = 0;
   double find_dram_size = 0;  // target prefix-cache hit rate for the DRAM tier size search (0: none)
   double shared_prefix_tokens = 0;
@@ -351,6 +352,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
                                    "With --kv-offload over two tiers or more: none, or on-arrival (a queued request's "
                                    "prefix blocks below the first tier are staged into it while it waits)")
                        ->capture_default_str();
+  auto* tier_eviction =
+      cmd->add_option("--kv-tier-eviction", o->kv_tier_eviction,
+                      "With --kv-offload: which block each offload tier gives up first when full, lru or lfu (the "
+                      "count of requests that used a block travels with it between the device and the tiers); one "
+                      "value for every tier, or one per tier in --kv-offload's order (default: lru)")
+          ->delimiter(',');
   cmd->add_option("--kv-eviction", o->kv_eviction,
                   "With --prefix-caching: which unpinned cached block the device evicts first, lru (least recently "
                   "used) or lfu (least frequently used, ties least recently)")
@@ -424,10 +431,10 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
   const auto given = [](const CLI::Option* opt) { return opt->count() > 0; };
   cmd->callback([&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                  max_running, slo_ttft, slo_tpot, shared, groups, seed, find, max_ttft, max_tpot, sched, scenario,
-                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
+                 model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, tier_eviction, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
     ctx.action = [&ctx, cmd, dep, o, given, conc, rate, trace, batch, isl, osl, spread, requests, step_tokens,
                   slo_ttft, slo_tpot, shared, groups, max_running, seed, find, max_ttft, max_tpot, sched, scenario,
-                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
+                  model_opt, hw_opt, pre_reps, disagg_opts, econ, split, chrome, csv, burst, think, think_dist, offload, dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, tier_eviction, find_dram, turns, tool, tool_dist, cores, sessions, request_overhead, preemption, swap_gb, swap_bw] {
       if (given(scenario)) {
         for (const auto* opt : cmd->get_options())
           if (opt != scenario && opt->get_name() != "--json" && opt->count() > 0)
@@ -495,7 +502,7 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (!(o->burstiness > 0 && std::isfinite(o->burstiness)))
           fail(fmt::format("--burstiness must be a finite number > 0 (1: Poisson), got {}", o->burstiness));
       }
-      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch})
+      for (const auto* opt : {dram_gb, ssd_gb, dram_bw, ssd_bw, store_gb, store_bw, reload, prefetch, tier_eviction})
         if (given(opt) && !given(offload))
           fail(fmt::format("{} sets a KV offload tier: use it with --kv-offload dram[,ssd][,store]", opt->get_name()));
       if (given(find_dram)) {
@@ -518,6 +525,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         fail("--kv-prefetch stages a prefix from the deeper offload tiers into the first: use it with --kv-offload "
              "over two tiers or more, the first of them a node's own",
              "e.g. --kv-offload dram,ssd or dram,store");
+      for (const auto& e : o->kv_tier_eviction)
+        if (e != "lru" && e != "lfu") fail(fmt::format("unknown --kv-tier-eviction '{}'", e), "valid: lru, lfu");
+      if (o->kv_tier_eviction.size() > 1 && o->kv_tier_eviction.size() != o->kv_offload.size())
+        fail(fmt::format("--kv-tier-eviction gives {} policies for {} offload tiers ({})", o->kv_tier_eviction.size(),
+                         o->kv_offload.size(), join(o->kv_offload, ",")),
+             "give one for every tier, or one per tier in --kv-offload's order");
       if (o->kv_eviction != "lru" && o->kv_eviction != "lfu")
         fail(fmt::format("unknown --kv-eviction '{}'", o->kv_eviction), "valid: lru, lfu");
       if (o->kv_eviction != "lru" && !o->prefix_caching)
@@ -1165,7 +1178,13 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
         if (given(store_bw)) req.store_bytes_per_s = o->kv_store_gbps * 1e9;
         const auto& cache_system = disaggregated ? *service.prefill->deployment().system : system;
         tiers = serving::offload_tiers(cache_system, req);
-        for (const auto& t : tiers) engine.kv_offload.push_back(t.tier);
+        for (size_t k = 0; k < tiers.size(); ++k) {
+          if (!o->kv_tier_eviction.empty())
+            tiers[k].tier.eviction =
+                o->kv_tier_eviction[o->kv_tier_eviction.size() == 1 ? 0 : k] == "lfu" ? serving::Eviction::lfu
+                                                                                     : serving::Eviction::lru;
+          engine.kv_offload.push_back(tiers[k].tier);
+        }
         engine.reload = o->kv_reload == "always" ? serving::EngineConfig::Reload::always
                                                  : serving::EngineConfig::Reload::when_faster;
         engine.prefetch = o->kv_prefetch == "on-arrival" ? serving::EngineConfig::Prefetch::on_arrival
@@ -1397,10 +1416,12 @@ void register_serving_commands(CLI::App& app, Context& ctx) {
           const auto& got = pc.tiers[k];
           out << fmt::format("KV offload {}: {:.4g} GB per chip ({}), {:.4g} GB/s ({}), {:g} us per load ({}); "
                              "{:.0f} prompt tokens loaded back ({:.3g} GB per chip), {:.0f} recomputed as faster, "
-                             "{} blocks stored, {} dropped, at most {} of {:.0f} held {}{}\n",
+                             "{} blocks stored, {} dropped ({}), at most {} of {:.0f} held {}{}\n",
                              t.tier.name, t.tier.capacity_bytes / 1e9, t.capacity_source, t.tier.read_bytes_per_s / 1e9,
                              t.bandwidth_source, t.tier.latency_s * 1e6, t.latency_source, got.hit_tokens,
                              got.loaded_bytes / 1e9, got.recomputed_tokens, got.stored_blocks, got.dropped_blocks,
+                             t.tier.eviction == serving::Eviction::lfu ? "least frequently used first"
+                                                                       : "least recently used first",
                              got.peak_blocks, got.capacity_blocks,
                              t.tier.shared ? "in the store every replica shares (computed blocks written through)"
                                            : "per replica",

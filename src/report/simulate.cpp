@@ -259,6 +259,7 @@ Json prefix_cache_json(const SimulateRun& run) {
                       {"capacity_blocks_per_replica", got.capacity_blocks},
                       {"read_bytes_per_s_per_chip", t.tier.read_bytes_per_s},
                       {"latency_s", t.tier.latency_s},
+                      {"eviction", t.tier.eviction == serving::Eviction::lfu ? "lfu" : "lru"},
                       {"sources",
                        {{"capacity", t.capacity_source}, {"bandwidth", t.bandwidth_source}, {"latency", t.latency_source}}},
                       {"hit_tokens", got.hit_tokens},

@@ -35,10 +35,10 @@ TEST(Cli, EveryRegisteredKvPolicyIsListedAndRunsInSimulate) {
                                "5", "--requests", "20", "--isl", "512", "--osl", "16"};
     const std::string kind(k.kind);
     if (kind == "preemption") a.insert(a.end(), {"--kv-admission", "paged"});
-    if (kind == "eviction" || kind == "reload" || kind == "prefetch" || kind == "tier")
+    if (kind == "eviction" || kind == "tier-eviction" || kind == "reload" || kind == "prefetch" || kind == "tier")
       a.insert(a.end(), {"--prefix-caching", "--shared-prefix-tokens", "256"});
     if (kind == "reload") a.insert(a.end(), {"--kv-offload", "dram"});
-    if (kind == "prefetch") a.insert(a.end(), {"--kv-offload", "dram,ssd"});
+    if (kind == "prefetch" || kind == "tier-eviction") a.insert(a.end(), {"--kv-offload", "dram,ssd"});
     if (kind == "attention") a.insert(a.end(), {"--streams", "2"});
     std::istringstream flag{std::string(k.flag)};
     for (std::string word; flag >> word;) a.push_back(word == "G" ? "16" : word);
@@ -791,6 +791,9 @@ TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
            {{"--prefix-caching", "--kv-offload", "dram", "--kv-prefetch", "on-arrival"}, "two tiers or more"},
            {{"--prefix-caching", "--kv-prefetch", "on-arrival"}, "--kv-offload"},
            {{"--prefix-caching", "--kv-eviction", "fifo"}, "valid: lru, lfu"},
+           {{"--prefix-caching", "--kv-offload", "dram,ssd", "--kv-tier-eviction", "mru"}, "valid: lru, lfu"},
+           {{"--prefix-caching", "--kv-offload", "dram,ssd", "--kv-tier-eviction", "lfu,lru,lfu"}, "one per tier"},
+           {{"--prefix-caching", "--kv-tier-eviction", "lfu"}, "--kv-offload"},
            {{"--kv-eviction", "lfu"}, "--prefix-caching"},
            {{"--prefix-caching", "--prefix-zipf", "11"}, "--prefix-zipf"}}) {
     std::vector<std::string> a{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
@@ -799,6 +802,19 @@ TEST(CliSimulate, KvOffloadTiersHoldWhatTheDeviceCannot) {
     const auto b = run_cli(a);
     EXPECT_EQ(b.exit_code, 2) << bad.back();
     EXPECT_NE(b.err.find(text), std::string::npos) << b.err;
+  }
+  // One eviction policy per tier, reported per tier; one value sets them all.
+  for (const auto& [given, want] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"lfu,lru", {"lfu", "lru"}}, {"lfu", {"lfu", "lfu"}}, {"", {"lru", "lru"}}}) {
+    std::vector<std::string> a{"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate", "2",
+                               "--requests", "20", "--isl", "300", "--shared-prefix-tokens", "200", "--prefix-caching",
+                               "--kv-offload", "dram,ssd", "--json"};
+    if (!given.empty()) a.insert(a.end(), {"--kv-tier-eviction", given});
+    const auto run = run_cli(a);
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    const auto tiers = json::parse(run.out)["result"]["prefix_cache"]["offload"]["tiers"];
+    ASSERT_EQ(tiers.size(), 2u);
+    for (size_t k = 0; k < 2; ++k) EXPECT_EQ(tiers[k]["eviction"], want[k]) << given;
   }
   const auto no_prefix = run_cli({"simulate", "--model", "llama-3.1-8b-instruct", "--hardware", "h100-sxm", "--rate",
                                   "2", "--requests", "20", "--prefix-zipf", "1"});

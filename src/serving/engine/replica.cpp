@@ -116,7 +116,7 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   // prefill (at least one prompt token is computed, for the logits); its other prompt blocks are
   // cached when its prefill ends, the ones its output fills when it completes, and all are
   // unpinned when it completes or is preempted.
-  std::vector<double> tier_blocks;
+  std::vector<PrefixCache::Tier> tier_blocks;
   if (caching_) {
     for (const auto& t : engine.kv_offload) {
       Result::PrefixCache::Tier st;
@@ -125,8 +125,8 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
         if (!shared_store) fail("simulation: internal error: a shared KV store tier without its store");
         st.capacity_blocks = shared_store->capacity;
       } else {
-        tier_blocks.push_back(std::floor(t.capacity_bytes / kv(w.block_tokens)));
-        st.capacity_blocks = tier_blocks.back();
+        tier_blocks.push_back({std::floor(t.capacity_bytes / kv(w.block_tokens)), t.eviction});
+        st.capacity_blocks = tier_blocks.back().capacity_blocks;
       }
       res_.prefix_cache.tiers.push_back(st);
     }

@@ -31,6 +31,13 @@ const std::vector<KvPolicyInfo>& kv_policies() {
       {"eviction", "lfu", "--kv-eviction lfu",
        "the least frequently used unpinned block first, ties to the least recently used",
        "SGLang --radix-eviction-policy lfu"},
+      {"tier-eviction", "lru", "--kv-tier-eviction lru",
+       "each offload tier gives up its least recently used block first, to the next tier or dropped from the last",
+       "LMCache cache_policy LRU (its default); SGLang HiCache host pool; Dynamo KVBM"},
+      {"tier-eviction", "lfu", "--kv-tier-eviction lfu",
+       "an offload tier gives up its least frequently used block first (a block's use count travels with it), ties "
+       "to the least recently used; one policy for all tiers or one per tier (lfu,lru)",
+       "LMCache cache_policy LFU"},
       {"reload", "when-faster", "--kv-reload when-faster",
        "a prefix found in a tier is loaded only when the load beats recomputing it as a prefill chunk",
        "LMCache / SGLang HiCache load-or-recompute decisions"},
@@ -42,13 +49,13 @@ const std::vector<KvPolicyInfo>& kv_policies() {
        "when a request arrives, its prefix blocks below the first tier are staged into it over their tier's link while "
        "it queues; admission then waits for the staging and loads from the first tier",
        "SGLang HiCache storage prefetch (--hicache-storage-prefetch-policy wait_complete); LMCache async prefetch"},
-      {"tier", "dram", "--kv-offload dram", "host DRAM per chip (half the host's), read over the host link; LRU",
+      {"tier", "dram", "--kv-offload dram", "host DRAM per chip (half the host's), read over the host link",
        "LMCache CPU backend; SGLang HiCache L2; Dynamo KVBM G2"},
       {"tier", "ssd", "--kv-offload dram,ssd", "the node's local SSD per chip (half of it), read at its bandwidth over the "
-       "node's chips; LRU", "LMCache local disk; SGLang HiCache L3; Dynamo KVBM G3"},
+       "node's chips", "LMCache local disk; SGLang HiCache L3; Dynamo KVBM G3"},
       {"tier", "store", "--kv-offload dram,store --kv-store-gb G",
        "one KV store for every replica across nodes (the last tier): computed blocks written through, loads over the "
-       "scale-out link; LRU", "Mooncake Store (FAST'25); LMCache remote backend; Dynamo KVBM G4"},
+       "scale-out link", "Mooncake Store (FAST'25); LMCache remote backend; Dynamo KVBM G4"},
       {"attention", "cascade", "--cascade-attention",
        "parallel streams read their shared prompt's KV once per decode step",
        "FlashInfer cascade attention; vLLM V1 cascade attention"},

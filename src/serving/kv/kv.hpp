@@ -20,6 +20,10 @@ enum class KvAdmission {
 };
 std::string_view to_string(KvAdmission k);
 
+// Which unpinned cached block the device cache evicts first: the least recently used (vLLM,
+// SGLang's default), or the least frequently used, ties to the least recently used (SGLang
+// --radix-eviction-policy lfu). Each offload tier has its own (OffloadTier::eviction).
+enum class Eviction { lru, lfu };
 // A KV offload tier below the device memory (EngineConfig::kv_offload).
 struct OffloadTier {
   std::string name;            // "dram", "ssd"
@@ -31,6 +35,10 @@ struct OffloadTier {
   // store holds capacity_bytes x the service's chips; a load copies blocks to the device and the
   // store keeps them for the other replicas.
   bool shared = false;
+  // Which of its blocks the tier gives up first when full (to the next tier, or dropped from the
+  // last): least recently used, or least frequently used (the count of requests that used a block
+  // is carried with it between the device and the tiers).
+  Eviction eviction = Eviction::lru;
 };
 
 // Whether a prefix found in an offload tier is loaded whatever it costs, or only when the load
@@ -41,15 +49,12 @@ enum class Reload { always, when_faster };
 // staged into the first (SGLang HiCache's storage prefetch into host memory, LMCache's async
 // prefetch), so that admission loads from the first tier only.
 enum class Prefetch { none, on_arrival };
-// Which unpinned cached block the device cache evicts first: the least recently used (vLLM,
-// SGLang's default), or the least frequently used, ties to the least recently used (SGLang
-// --radix-eviction-policy lfu). Offload tiers evict least recently used.
-enum class Eviction { lru, lfu };
 // Paged KV: what preemption does with a decoding request's KV (EngineConfig::preemption).
 enum class Preemption { recompute, swap };
 
 // The registry of KV policies and tiers (tokenfactory list kv): what each does and which engines
-// or systems behave so. `kind`: admission, preemption, eviction, reload, prefetch, tier, attention.
+// or systems behave so. `kind`: admission, preemption, eviction, tier-eviction, reload, prefetch, tier,
+// attention.
 struct KvPolicyInfo {
   std::string_view kind, name, flag, description, citation;
 };

@@ -12,21 +12,21 @@ std::unique_ptr<KvTierBlocks> make_shared_store(const std::vector<OffloadTier>& 
   for (size_t k = 0; k + 1 < tiers.size(); ++k)
     if (tiers[k].shared) fail("KV offload: the shared store is the last tier", "e.g. dram,store or dram,ssd,store");
   if (tiers.empty() || !tiers.back().shared) return nullptr;
-  auto s = std::make_unique<KvTierBlocks>();
+  auto s = std::make_unique<KvTierBlocks>(tiers.back().eviction);
   s->shared = true;
   s->capacity = block_bytes > 0 ? std::floor(tiers.back().capacity_bytes * static_cast<double>(replicas) / block_bytes) : 0;
   return s;
 }
 
 PrefixCache::PrefixCache(const uint64_t* hashes, double block_bytes, Result::PrefixCache& stats,
-                         const std::vector<double>& tier_capacity_blocks, Eviction eviction,
-                         KvTierBlocks* shared_store)
-    : h_(hashes), block_bytes_(block_bytes), stats_(&stats), lfu_(eviction == Eviction::lfu) {
-  own_.resize(tier_capacity_blocks.size());
-  for (size_t k = 0; k < own_.size(); ++k) {
-    own_[k].capacity = tier_capacity_blocks[k];
-    tiers_.push_back(&own_[k]);
+                         const std::vector<Tier>& tiers, Eviction eviction, KvTierBlocks* shared_store)
+    : h_(hashes), block_bytes_(block_bytes), stats_(&stats), unpinned_(eviction) {
+  own_.reserve(tiers.size());  // tiers_ points into it
+  for (const auto& t : tiers) {
+    own_.emplace_back(t.eviction);
+    own_.back().capacity = t.capacity_blocks;
   }
+  for (auto& t : own_) tiers_.push_back(&t);
   if (shared_store) tiers_.push_back(shared_store);
 }
 
@@ -44,8 +44,18 @@ uint32_t PrefixCache::match_offloaded(uint32_t begin, uint32_t from, uint32_t co
   return k - from;
 }
 
+void PrefixCache::make_room_in_first() {
+  auto& first = *tiers_[0];
+  while (!first.order.empty() && static_cast<double>(first.order.size() + staged_.size()) > first.capacity) {
+    uint64_t uses = 0;
+    const uint64_t victim = first.pop(uses);
+    ++stats_->tiers[0].dropped_blocks;
+    store(1, victim, uses);
+  }
+}
+
 uint32_t PrefixCache::stage(uint32_t begin, uint32_t from, uint32_t count, std::vector<uint32_t>& per_tier,
-                           uint32_t& end) {
+                            uint32_t& end) {
   per_tier.assign(tiers_.size(), 0);
   end = from;
   if (tiers_.size() < 2 || tiers_[0]->shared) return 0;
@@ -68,13 +78,11 @@ uint32_t PrefixCache::stage(uint32_t begin, uint32_t from, uint32_t count, std::
     const uint64_t h = h_[begin + k];
     if (map_.count(h)) continue;
     if (auto s = staged_.find(h); s != staged_.end()) {
-      ++s->second;
+      ++s->second.holders;
       continue;
     }
     if (auto o = first.map.find(h); o != first.map.end()) {  // held where it is
-      first.lru.erase(o->second);
-      first.map.erase(o);
-      staged_.emplace(h, 1);
+      staged_.emplace(h, Staged{1, first.remove(o)});
       continue;
     }
     size_t t = 1;
@@ -83,25 +91,15 @@ uint32_t PrefixCache::stage(uint32_t begin, uint32_t from, uint32_t count, std::
       end = k;
       break;
     }
-    if (auto& src = *tiers_[t]; !src.shared) {
-      const auto o = src.map.find(h);
-      src.lru.erase(o->second);
-      src.map.erase(o);
-    }
-    staged_.emplace(h, 1);
+    auto& src = *tiers_[t];
+    const auto o = src.map.find(h);
+    staged_.emplace(h, Staged{1, src.shared ? o->second.uses : src.remove(o)});  // a shared store keeps its copy
     ++stats_->tiers[0].stored_blocks;
     ++per_tier[t];
     ++moved;
-    // Room for it: the first tier's least recently used unheld blocks go down.
-    while (!first.lru.empty() && static_cast<double>(first.lru.size() + staged_.size()) > first.capacity) {
-      const uint64_t victim = first.lru.front();
-      first.lru.pop_front();
-      first.map.erase(victim);
-      ++stats_->tiers[0].dropped_blocks;
-      store(1, victim);
-    }
+    make_room_in_first();
   }
-  stats_->tiers[0].peak_blocks = std::max(stats_->tiers[0].peak_blocks, first.lru.size() + staged_.size());
+  stats_->tiers[0].peak_blocks = std::max(stats_->tiers[0].peak_blocks, first.order.size() + staged_.size());
   return moved;
 }
 
@@ -109,36 +107,36 @@ void PrefixCache::unstage(uint32_t begin, uint32_t from, uint32_t end) {
   auto& first = *tiers_[0];
   for (uint32_t k = end; k-- > from;) {  // tail first: the head ends most recently used
     const auto s = staged_.find(h_[begin + k]);
-    if (s == staged_.end() || --s->second > 0) continue;  // on the device now, or still held
+    if (s == staged_.end() || --s->second.holders > 0) continue;  // on the device now, or still held
     const uint64_t h = s->first;
+    const uint64_t uses = s->second.uses;
     staged_.erase(s);
-    first.map.emplace(h, first.lru.insert(first.lru.end(), h));
+    first.add(h, uses);
   }
 }
 
-void PrefixCache::store(size_t tier, uint64_t hash) {
+void PrefixCache::store(size_t tier, uint64_t hash, uint64_t uses) {
   if (tier >= tiers_.size()) return;  // below the last tier: dropped
   auto& t = *tiers_[tier];
   auto& st = stats_->tiers[tier];
   if (t.capacity < 1) {  // a tier too small for one block passes it on
-    store(tier + 1, hash);
+    store(tier + 1, hash, uses);
     return;
   }
   if (auto o = t.map.find(hash); o != t.map.end()) {  // a shared store has it already: now most recently used
-    t.lru.splice(t.lru.end(), t.lru, o->second);
+    t.touch(o, uses);
     return;
   }
-  t.map.emplace(hash, t.lru.insert(t.lru.end(), hash));
+  t.add(hash, uses);
   ++st.stored_blocks;
   const size_t held = tier == 0 ? staged_.size() : 0;
-  while (static_cast<double>(t.lru.size() + held) > t.capacity) {
-    const uint64_t victim = t.lru.front();
-    t.lru.pop_front();
-    t.map.erase(victim);
+  while (static_cast<double>(t.order.size() + held) > t.capacity) {
+    uint64_t victim_uses = 0;
+    const uint64_t victim = t.pop(victim_uses);
     ++st.dropped_blocks;
-    store(tier + 1, victim);
+    store(tier + 1, victim, victim_uses);
   }
-  st.peak_blocks = std::max(st.peak_blocks, t.lru.size() + held);
+  st.peak_blocks = std::max(st.peak_blocks, t.order.size() + held);
 }
 
 uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
@@ -150,31 +148,33 @@ uint32_t PrefixCache::match(uint32_t begin, uint32_t count) const {
 void PrefixCache::pin(uint32_t begin, uint32_t from, uint32_t to) {
   for (uint32_t k = from; k < to; ++k) {
     auto [it, added] = map_.try_emplace(h_[begin + k]);
+    auto& e = it->second;
     if (added) {
       // Held for waiting requests: now on the device (their unstage() finds it gone).
-      bool found = !staged_.empty() && staged_.erase(it->first) > 0;
+      bool found = false;
+      if (auto s = staged_.find(it->first); s != staged_.end()) {
+        e.uses = s->second.uses;
+        staged_.erase(s);
+        found = true;
+      }
       for (auto* t : tiers_) {
         if (found) break;
         if (auto o = t->map.find(it->first); o != t->map.end()) {
-          if (t->shared)
-            t->lru.splice(t->lru.end(), t->lru, o->second);  // the store keeps it, now most recently used
-          else
-            t->lru.erase(o->second), t->map.erase(o);
+          if (t->shared) {
+            e.uses = o->second.uses;
+            t->touch(o, e.uses + 1);  // the store keeps it, now most recently used
+          } else {
+            e.uses = t->remove(o);
+          }
           found = true;
-          break;
         }
       }
       // A block computed here is written through to the shared store, for the other replicas.
-      if (!found && !tiers_.empty() && tiers_.back()->shared) store(tiers_.size() - 1, it->first);
+      if (!found && !tiers_.empty() && tiers_.back()->shared) store(tiers_.size() - 1, it->first, 1);
     }
-    if (!added && it->second.refs == 0) {
-      auto& q = queue_of(it->second);
-      q.erase(it->second.lru);
-      if (lfu_ && q.empty()) by_uses_.erase(it->second.uses);
-      --unpinned_;
-    }
-    ++it->second.refs;
-    ++it->second.uses;
+    if (!added && e.refs == 0) unpinned_.erase(e.slot, e.uses);
+    ++e.refs;
+    ++e.uses;
   }
   stats_->peak_blocks = std::max(stats_->peak_blocks, map_.size());
 }
@@ -186,24 +186,18 @@ void PrefixCache::unpin(uint32_t begin, uint32_t count) {
   for (uint32_t k = count; k-- > 0;) {
     auto it = map_.find(h_[begin + k]);
     if (it == map_.end() || it->second.refs == 0) continue;
-    if (--it->second.refs == 0) {
-      auto& q = queue_of(it->second);
-      it->second.lru = q.insert(q.end(), it->first);
-      ++unpinned_;
-    }
+    if (--it->second.refs == 0) it->second.slot = unpinned_.push(it->first, it->second.uses);
   }
 }
 
 void PrefixCache::trim(double room) {
-  while (unpinned_ > 0 && static_cast<double>(unpinned_) * block_bytes_ > room) {
-    auto& q = lfu_ ? by_uses_.begin()->second : lru_;
-    const uint64_t victim = q.front();
-    q.pop_front();
-    if (lfu_ && q.empty()) by_uses_.erase(by_uses_.begin());
-    --unpinned_;
-    map_.erase(victim);
+  while (!unpinned_.empty() && static_cast<double>(unpinned_.size()) * block_bytes_ > room) {
+    const uint64_t victim = unpinned_.pop();
+    const auto it = map_.find(victim);
+    const uint64_t uses = it->second.uses;
+    map_.erase(it);
     ++stats_->evicted_blocks;
-    store(0, victim);
+    store(0, victim, uses);
   }
 }
 
