@@ -271,7 +271,8 @@ Json prefix_cache_json(const SimulateRun& run) {
                       {"peak_blocks_per_replica", got.peak_blocks},
                       {"prefetched_blocks", got.prefetched_blocks},
                       {"prefetched_bytes_per_chip", got.prefetched_bytes},
-                      {"prefetch_s", got.prefetch_s}});
+                      {"prefetch_s", got.prefetch_s},
+                      {"medium_wait_s", got.medium_wait_s}});
       // A store every replica shares: its block counts are the store's, not one replica's.
       if (t.tier.shared) list.back()["shared"] = true;
     }

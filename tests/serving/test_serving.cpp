@@ -1295,6 +1295,20 @@ TEST(KvOffload, TiersHoldWhatTheDeviceCannotAndNeverOverfill) {
   EXPECT_DOUBLE_EQ(staged.prefetched_bytes, static_cast<double>(staged.prefetched_blocks) * block);
   EXPECT_EQ(p.prefix_cache.tiers[0].prefetched_blocks, 0u);  // nothing is staged from the first tier into itself
   EXPECT_GT(p.prefix_cache.hit_rate(), device_only.prefix_cache.hit_rate() + 0.1);
+  // The SSD is one medium: loads to the device and stagings into DRAM read it in turn, never at
+  // once, so its reads (their summed times) fit in the run, and some waited for it. Without
+  // prefetch the host link already serialises the loads: no read waits for the SSD.
+  EXPECT_EQ(r.prefix_cache.tiers[1].medium_wait_s, 0);
+  e.kv_offload[1].read_bytes_per_s = 0.3e9;
+  e.reload = EngineConfig::Reload::always;  // a slow SSD is still read, not recomputed over
+  const auto slow = simulate(m, e, w);
+  ASSERT_EQ(slow.requests.size(), 600u);
+  const auto& disk = slow.prefix_cache.tiers[1];
+  double end = 0;
+  for (const auto& q : slow.requests) end = std::max(end, q.finish_s);
+  EXPECT_GT(disk.prefetched_blocks, 0u);
+  EXPECT_GT(disk.medium_wait_s, 0);
+  EXPECT_LE(disk.load_s + disk.prefetch_s, end);
 }
 
 // A KV store shared by every replica: multi-turn sessions spread round-robin over four replicas

@@ -137,7 +137,7 @@ Replica::Replica(const cost::StepCostModel& model, const EngineConfig& engine, c
   // docs/limits.md gives the bytes per request.
   for (auto* v : {&prompt_, &emitted_}) v->reserve(expected_requests);
   kv_->reserve(expected_requests);
-  if (!engine.kv_offload.empty()) ready_at_.reserve(expected_requests);
+  if (!engine.kv_offload.empty()) ready_at_.reserve(expected_requests), medium_free_.assign(engine.kv_offload.size(), 0);
   prefetching_ = caching_ && engine.prefetch == EngineConfig::Prefetch::on_arrival && engine.kv_offload.size() >= 2;
   if (prefetching_) prefetch_ready_.reserve(expected_requests), staged_.reserve(expected_requests);
   reqs_.reserve(expected_requests);
@@ -199,14 +199,15 @@ void Replica::complete(size_t id) {
 }
 
 // A prompt whose device-cached leading blocks end at `hit`: the blocks that continue in the
-// offload tiers (`extra`) and the time to load them (per tier: latency + bytes per chip / read
-// bandwidth), or extra = 0 when recomputing them (their tokens as one prefill chunk, after the
-// cached prefix) is faster and the engine reloads only when faster.
-double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
+// offload tiers (`extra`, per tier in per_tier_ for transfer()), loaded unless recomputing them
+// (their tokens as one prefill chunk, after the cached prefix) is faster than their load (per
+// tier: latency + bytes per chip / read bandwidth; and no sooner than their staging ends) and the
+// engine reloads only when faster: then extra = 0. The decision leaves out queueing on the link.
+void Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
   const auto& r = *reqs_[i];
-  std::vector<uint32_t> per_tier;
+  auto& per_tier = per_tier_;
   extra = cache_->match_offloaded(r.hash_begin, hit, r.prompt_blocks, per_tier);
-  if (extra == 0) return 0;
+  if (extra == 0) return;
   const double block_bytes = kv(w_.block_tokens);
   double load = 0;
   for (size_t k = 0; k < per_tier.size(); ++k) {
@@ -243,7 +244,6 @@ double Replica::offload_load(size_t i, uint32_t hit, uint32_t& extra) {
     }
   }
   if (!reload) extra = 0;
-  return reload ? load : 0;
 }
 
 double Replica::kv_in_use_bytes() const {
@@ -270,19 +270,33 @@ void Replica::prefetch(size_t i) {
   staged_[i] = {hit, end};
   if (moved == 0) return;
   const double block_bytes = kv(w_.block_tokens);
-  double staging = 0;
   auto& st = res_.prefix_cache.tiers;
   for (size_t k = 1; k < per_tier_.size(); ++k) {
     if (per_tier_[k] == 0) continue;
     const auto& t = engine_.kv_offload[k];
-    const double s = t.latency_s + per_tier_[k] * block_bytes / t.read_bytes_per_s;
-    staging += s;
     st[k].prefetched_blocks += per_tier_[k];
     st[k].prefetched_bytes += per_tier_[k] * block_bytes;
-    st[k].prefetch_s += s;
+    st[k].prefetch_s += t.latency_s + per_tier_[k] * block_bytes / t.read_bytes_per_s;
   }
-  prefetch_ready_[i] = prefetch_free_ = std::max(arrival(i), prefetch_free_) + staging;
+  prefetch_ready_[i] = prefetch_free_ = transfer(std::max(arrival(i), prefetch_free_), 1);
   ++res_.prefix_cache.prefetches;
+}
+
+double Replica::transfer(double start, size_t first) {
+  const double block_bytes = kv(w_.block_tokens);
+  auto& st = res_.prefix_cache.tiers;
+  double parts = 0;  // summed in the order offload_load() sums them
+  for (size_t k = first; k < per_tier_.size(); ++k) {
+    if (per_tier_[k] == 0) continue;
+    const auto& t = engine_.kv_offload[k];
+    if (k > 0 && medium_free_[k] > start + parts) {  // the medium is still busy with an earlier read
+      st[k].medium_wait_s += medium_free_[k] - (start + parts);
+      start = medium_free_[k] - parts;
+    }
+    parts += t.latency_s + per_tier_[k] * block_bytes / t.read_bytes_per_s;
+    if (k > 0) medium_free_[k] = start + parts;
+  }
+  return start + parts;
 }
 
 void Replica::iterate(const Arrival& external) {
@@ -311,10 +325,12 @@ void Replica::iterate(const Arrival& external) {
       uint32_t hit = cache_->match(r.hash_begin, r.prompt_blocks);
       if (!engine_.kv_offload.empty()) {
         uint32_t extra = 0;
-        const double load = offload_load(i, hit, extra);
+        offload_load(i, hit, extra);
         if (extra > 0) {
-          const double start = std::max(t_, load_free_);
-          ready_at_[i] = load_free_ = std::max(start + load, prefetching_ ? prefetch_ready_[i] : 0.0);
+          // One load at a time over the host link; each part from a deeper tier also waits for
+          // its medium (busy with another load or a staging).
+          const double end = transfer(std::max(t_, load_free_), 0);
+          ready_at_[i] = load_free_ = std::max(end, prefetching_ ? prefetch_ready_[i] : 0.0);
           res_.prefix_cache.load_wait_s += ready_at_[i] - t_;
           ++res_.prefix_cache.loads;
           hit += extra;

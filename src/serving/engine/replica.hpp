@@ -144,7 +144,7 @@ class Replica {
   [[nodiscard]] double swap_copy_s(double bytes) const {
     return engine_.swap_latency_s + bytes / engine_.swap_bytes_per_s;
   }
-  double offload_load(size_t i, uint32_t hit, uint32_t& extra);  // see iterate()
+  void offload_load(size_t i, uint32_t hit, uint32_t& extra);  // see iterate()
   // Prefetch on arrival (EngineConfig::prefetch): when each request's staging into the first
   // tier ends and the blocks it holds there (empty unless prefetching), and when the replica's
   // staging path is next free.
@@ -152,8 +152,16 @@ class Replica {
   std::vector<double> prefetch_ready_;
   std::vector<std::pair<uint32_t, uint32_t>> staged_;
   double prefetch_free_ = 0;
-  std::vector<uint32_t> per_tier_;  // scratch
+  std::vector<uint32_t> per_tier_;  // scratch: blocks per tier of the load or staging at hand
   void prefetch(size_t i);
+  // Each tier below the first is one medium (the node's drives, the store's link) that a load to
+  // the device and a staging into the first tier both read: when it is next free (index: tier;
+  // the first tier's entry is unused, its loads being serialised by load_free_).
+  std::vector<double> medium_free_;
+  // Reads per_tier_'s blocks tier after tier from `first`, starting no sooner than `start`: a part
+  // from a tier below the first waits for that tier's medium and holds it; returns when the last
+  // part ends (start + the summed part times when nothing is in the way).
+  double transfer(double start, size_t first);
   std::vector<double> chunk_;     // tokens per prefilling entry this step (a prefix of the queue)
   std::vector<size_t> just_completed_;
   Timeline* timeline_ = nullptr;

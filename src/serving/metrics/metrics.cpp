@@ -168,6 +168,7 @@ void merge(Result& res, const Result& one, const std::vector<size_t>& index, siz
     t.prefetched_blocks += o.prefetched_blocks;
     t.prefetched_bytes += o.prefetched_bytes;
     t.prefetch_s += o.prefetch_s;
+    t.medium_wait_s += o.medium_wait_s;
   }
 }
 

@@ -116,6 +116,9 @@ struct Result {
       // their requests queued, their bytes per chip, and the summed staging time.
       size_t prefetched_blocks = 0;
       double prefetched_bytes = 0, prefetch_s = 0;
+      // Summed time reads from this tier (loads and stagings) waited for its medium, busy with
+      // an earlier read (tiers below the first; the first tier's loads queue on the host link).
+      double medium_wait_s = 0;
     };
     std::vector<Tier> tiers;
     double load_wait_s = 0;            // summed time admitted requests waited for their loads
