@@ -1003,6 +1003,16 @@ TEST(PrefixCache, NoSharedBlocksEqualsCachingOff) {
   expect_same_timings(on, off, true);  // to the bit
 }
 
+// Block A (the first hash) pinned and released twice, then block B (the second) once.
+void use_a_twice_then_b(PrefixCache& c) {
+  for (int k = 0; k < 2; ++k) {
+    c.pin(0, 0, 1);
+    c.unpin(0, 1);
+  }
+  c.pin(1, 0, 1);
+  c.unpin(1, 1);
+}
+
 // Unpinned cached blocks live in the KV memory running requests leave: with room for one
 // request, B (another prefix) evicts A's blocks, so C (A's prefix again) finds nothing.
 // The eviction order by hand, on the cache itself: block A used twice, then B once (B most
@@ -1013,12 +1023,7 @@ TEST(PrefixCache, LfuEvictsTheLeastUsedBlockAndLruTheOldest) {
   for (const auto policy : {EngineConfig::Eviction::lru, EngineConfig::Eviction::lfu}) {
     Result::PrefixCache stats;
     PrefixCache c(hashes, 1.0, stats, {}, policy);
-    for (int k = 0; k < 2; ++k) {
-      c.pin(0, 0, 1);
-      c.unpin(0, 1);
-    }
-    c.pin(1, 0, 1);
-    c.unpin(1, 1);
+    use_a_twice_then_b(c);
     c.trim(1.0);
     const bool a = c.match(0, 1) == 1, b = c.match(1, 1) == 1;
     EXPECT_EQ(stats.evicted_blocks, 1u);
@@ -1050,12 +1055,7 @@ TEST(PrefixCache, EachOffloadTierEvictsInItsOwnOrderWithTheUseCountsCarriedDown)
     Result::PrefixCache stats;
     stats.tiers.resize(1);
     PrefixCache c(hashes, 1.0, stats, {{1.0, policy}}, EngineConfig::Eviction::lru);
-    for (int k = 0; k < 2; ++k) {
-      c.pin(0, 0, 1);
-      c.unpin(0, 1);
-    }
-    c.pin(1, 0, 1);
-    c.unpin(1, 1);
+    use_a_twice_then_b(c);
     c.trim(0.0);
     EXPECT_EQ(stats.evicted_blocks, 2u);
     EXPECT_EQ(stats.tiers[0].dropped_blocks, 1u);
