@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -90,6 +91,24 @@ std::string num(double v) {
   if (v >= 1000) return thousands(v);
   if (v >= 100) return fixed(v, 1);
   return fmt::format("{:.3g}", v);
+}
+
+// A software term's column heading ("step overhead us") and an engine fit's values under them,
+// "(prior)" marking a term none of the engine's rows identifies.
+std::string software_label(size_t i) {
+  const auto& spec = validate::fitted_parameters()[i];
+  std::string k = spec.key;
+  std::replace(k.begin(), k.end(), '_', ' ');
+  return k + " " + spec.unit;
+}
+std::vector<std::string> software_cells(const validate::EngineFit& g) {
+  const auto sw = validate::software_indices();
+  std::vector<std::string> out;
+  for (size_t k = 0; k < sw.size(); ++k) {
+    const auto& spec = validate::fitted_parameters()[sw[k]];
+    out.push_back(fixed(spec.in_unit(g.values.at(k)), 1) + (g.identifying.at(k) > 0 ? "" : " (prior)"));
+  }
+  return out;
 }
 
 void print_rows(const std::vector<RowResult>& results, std::ostream& out) {
@@ -388,23 +407,25 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
               if (kp == o.kernel_priors.end()) continue;
               for (const auto& [i, v] : kp->second.values)
                 md += fmt::format("| {} | {} | {:.3g} | {:.3g} |\n", f.family, validate::fitted_parameters()[i].key,
-                                  i == 6 ? v * 1e6 : v,
-                                  i == 6 ? validate::parameter_value(f.efficiency, i) * 1e6
-                                         : validate::parameter_value(f.efficiency, i));
+                                  validate::fitted_parameters()[i].in_unit(v),
+                                  validate::fitted_parameters()[i].in_unit(validate::parameter_value(f.efficiency, i)));
             }
             md += "\n(collective latency in us)\n";
           }
-          md +=
-              "\n### Software terms per engine (fitted across families)\n\n| engine | fit | rows | families | step "
-              "overhead us | layer overhead us | eager launch us/layer | request overhead ms | in-sample median APE "
-              "% | flags |\n|---|---|---:|---|---:|---:|---:|---:|---:|---|\n";
+          const auto sw_idx = validate::software_indices();
+          md += "\n### Software terms per engine (fitted across families)\n\n| engine | fit | rows | families |";
+          std::string rule = "|---|---|---:|---|";
+          for (const size_t i : sw_idx) {
+            md += " " + software_label(i) + " |";
+            rule += "---:|";
+          }
+          md += " in-sample median APE % | flags |\n" + rule + "---:|---|\n";
           for (const auto& g : cal.engines) {
             std::vector<std::string> fams;
             for (const auto& [f, n] : g.families) fams.push_back(fmt::format("{} {}", f, n));
-            md += fmt::format("| {} | {} | {} | {} | {:.0f} | {:.1f} | {:.0f} | {:.1f} | {:.1f} | {} |\n", g.engine,
-                              g.kind, g.rows, join(fams, ", "), g.step_overhead_s * 1e6, g.layer_overhead_s * 1e6,
-                              g.eager_launch_s * 1e6, g.request_overhead_s * 1e3, g.in_sample.median_ape,
-                              join(g.flags, "; "));
+            md += fmt::format("| {} | {} | {} | {} |", g.engine, g.kind, g.rows, join(fams, ", "));
+            for (const auto& v : software_cells(g)) md += " " + v + " |";
+            md += fmt::format(" {:.1f} | {} |\n", g.in_sample.median_ape, join(g.flags, "; "));
           }
           io::write_text_file(*markdown, md + "\n");
         }
@@ -427,18 +448,25 @@ void register_validate_commands(CLI::App& app, Context& ctx) {
           }
           t.print(*ctx.out);
           *ctx.out << "\nsoftware terms per engine (across families):\n";
-          Table te({"engine", "fit", "rows", "families", "step us", "layer us", "eager us/layer", "request ms",
-                    "in-sample median APE %", "flags"});
-          te.right_align({2, 4, 5, 6, 7, 8});
+          const auto sw_idx = validate::software_indices();
+          std::vector<std::string> head{"engine", "fit", "rows", "families"};
+          std::vector<size_t> right{2};
+          for (const size_t i : sw_idx) {
+            right.push_back(head.size());
+            head.push_back(software_label(i));
+          }
+          right.push_back(head.size());
+          head.insert(head.end(), {"in-sample median APE %", "flags"});
+          Table te(head);
+          te.right_align(right);
           for (const auto& g : cal.engines) {
             std::vector<std::string> fams;
             for (const auto& [f, n] : g.families) fams.push_back(fmt::format("{} {}", f, n));
-            te.add_row({g.engine, g.kind, std::to_string(g.rows), join(fams, ", "), fixed(g.step_overhead_s * 1e6, 0),
-                        fixed(g.layer_overhead_s * 1e6, 1),
-                        g.eager_rows > 0 ? fixed(g.eager_launch_s * 1e6, 0) : fixed(g.eager_launch_s * 1e6, 0) + " (prior)",
-                        g.latency_rows > 0 ? fixed(g.request_overhead_s * 1e3, 1)
-                                           : fixed(g.request_overhead_s * 1e3, 1) + " (prior)",
-                        fixed(g.in_sample.median_ape, 1), join(g.flags, "; ")});
+            std::vector<std::string> cells{g.engine, g.kind, std::to_string(g.rows), join(fams, ", ")};
+            for (const auto& v : software_cells(g)) cells.push_back(v);
+            cells.push_back(fixed(g.in_sample.median_ape, 1));
+            cells.push_back(join(g.flags, "; "));
+            te.add_row(cells);
           }
           te.print(*ctx.out);
           *ctx.out << fmt::format("\nwrote {} family file(s) to {} and {} engine file(s) to {}\n\nin-sample:\n",

@@ -42,12 +42,16 @@ double quantity(const io::YamlNode& root, const char* key, Dimension d) {
   return value_node(root, key).as_quantity(d);
 }
 
-// The engine's time per request outside its steps: at most 1 s (beyond that it is a queue or a
-// missing mechanism, not an overhead).
-double request_overhead(const io::YamlNode& root) {
-  const double x = quantity(root, "request_overhead", Dimension::seconds);
-  if (!(x >= 0 && x <= 1)) value_node(root, "request_overhead").fail(fmt::format("{} ms is not in [0, 1000] ms", x * 1e3));
-  return x;
+// Every software term of software_terms(), each within [0, its max].
+void read_software_terms(const io::YamlNode& root, Efficiency& e) {
+  for (const auto& t : software_terms()) {
+    const double x = quantity(root, t.key, Dimension::seconds);
+    const double scale = std::string_view(t.unit) == "ms" ? 1e3 : 1e6;
+    if (!(x >= 0 && x <= t.max_s))
+      value_node(root, t.key)
+          .fail(fmt::format("{:g} {} is not in [0, {:g}] {}", x * scale, t.unit, t.max_s * scale, t.unit));
+    e.*t.field = x;
+  }
 }
 
 const char* const kInheritanceFile = "inheritance.yaml";
@@ -119,10 +123,7 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   e.network_fraction = fraction(root, "network_fraction");
   e.memory_utilization = fraction(root, "memory_utilization");
   e.collective_latency_s = quantity(root, "collective_latency", Dimension::seconds);
-  e.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
-  e.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
-  e.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
-  e.request_overhead_s = request_overhead(root);
+  read_software_terms(root, e);
   e.runtime_reserve_bytes = quantity(root, "runtime_reserve", Dimension::bytes);
   e.moe_floor_s = quantity(root, "moe_floor", Dimension::seconds);
   if (!(e.moe_floor_s >= 0 && e.moe_floor_s <= 1e-3))
@@ -133,19 +134,36 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
   return e;
 }
 
+const std::vector<SoftwareTerm>& software_terms() {
+  // Largest values a file may state: beyond them a "fixed cost" is a queue or a missing
+  // mechanism, not an overhead.
+  static const std::vector<SoftwareTerm> t{
+      {"step_overhead", &Efficiency::step_overhead_s, "us", 0.1},
+      {"layer_overhead", &Efficiency::layer_overhead_s, "us", 1e-3},
+      {"eager_launch", &Efficiency::eager_launch_s, "us", 10e-3},
+      {"request_overhead", &Efficiency::request_overhead_s, "ms", 1.0},
+  };
+  return t;
+}
+
+void SoftwareTerms::apply_to(Efficiency& e) const {
+  const auto& terms = software_terms();
+  for (size_t k = 0; k < terms.size() && k < values.size(); ++k) e.*terms[k].field = values[k];
+}
+
 SoftwareTerms load_software_file(const std::filesystem::path& path) {
   const auto root = io::load_yaml_file(path);
-  root.expect_keys(
-      {"engine", "description", "step_overhead", "layer_overhead", "eager_launch", "request_overhead", "calibration"});
+  std::vector<std::string> keys{"engine", "description", "calibration"};
+  for (const auto& term : software_terms()) keys.emplace_back(term.key);
+  root.expect_keys(keys);
   SoftwareTerms t;
   t.file = path.string();
   t.engine = root.required("engine").as_string();
   if (t.engine != path.stem().string())
     root.required("engine").fail(fmt::format("engine '{}' does not match the file name", t.engine));
-  t.step_overhead_s = quantity(root, "step_overhead", Dimension::seconds);
-  t.layer_overhead_s = quantity(root, "layer_overhead", Dimension::seconds);
-  t.eager_launch_s = quantity(root, "eager_launch", Dimension::seconds);
-  t.request_overhead_s = request_overhead(root);
+  Efficiency e;
+  read_software_terms(root, e);
+  for (const auto& term : software_terms()) t.values.push_back(e.*term.field);
   if (auto cal = root.optional("calibration")) {
     cal->expect_map();
     if (auto rows = cal->optional("rows")) {
@@ -291,10 +309,7 @@ void EfficiencyTable::resolve() {
     for (const auto& [engine, sw] : software_) {
       Efficiency e = hw;
       if (!own_stack) {
-        e.step_overhead_s = sw.step_overhead_s;
-        e.layer_overhead_s = sw.layer_overhead_s;
-        e.eager_launch_s = sw.eager_launch_s;
-        e.request_overhead_s = sw.request_overhead_s;
+        sw.apply_to(e);
         e.provenance.software_engine = engine;
         e.provenance.software_rows = sw.rows;
         e.provenance.software_cv_ape_pct = sw.cv_median_ape_pct;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace tf::cost {
 
@@ -72,6 +73,19 @@ struct Efficiency {
   std::string moe_floor_file;  // the kernel fit it came from; empty: the efficiency file's own value
 };
 
+// The software terms of the step cost, one row each: the key in the efficiency, calibration and
+// engine files, the Efficiency field it sets, the unit calibration files write it in and the
+// largest value a file may state. Loading, an engine's terms replacing a family's and the
+// calibration's fit, files and reports all go through this table, so a new software term is a
+// row here (and where the step cost charges it).
+struct SoftwareTerm {
+  const char* key;
+  double Efficiency::*field;
+  const char* unit;  // "us" or "ms"
+  double max_s;      // a file's value must lie in [0, max_s]
+};
+const std::vector<SoftwareTerm>& software_terms();
+
 // The software half of the step cost: fixed costs the serving engine decides (host scheduling,
 // launches, synchronisation), fitted per engine profile across hardware families by
 // `tokenfactory calibrate` (data/calibration/engines/<engine>.yaml). The hardware half (achievable
@@ -79,12 +93,11 @@ struct Efficiency {
 struct SoftwareTerms {
   std::string engine;  // engine profile id (data/engines); "default" = the typical engine
   std::string file;
-  double step_overhead_s = 0;
-  double layer_overhead_s = 0;
-  double eager_launch_s = 0;
-  double request_overhead_s = 0;
+  std::vector<double> values;  // in the order of software_terms()
   long long rows = 0;
   double cv_median_ape_pct = -1;
+  // Sets the software fields of `e` to these terms.
+  void apply_to(Efficiency& e) const;
 };
 SoftwareTerms load_software_file(const std::filesystem::path& path);
 

@@ -85,45 +85,45 @@ Json calibrate_document(const validate::MeasuredSet& set, const validate::Calibr
   Json j;
   j["schema"] = "tokenfactory.calibrate/1";
   j["input"] = {{"file", set.file_name}, {"fnv1a64", set.fnv1a64}};
+  // Every fitted parameter under its key (times in seconds, "_s"), from the one table.
+  auto param_key = [](const validate::ParamSpec& spec) { return std::string(spec.key) + (*spec.unit ? "_s" : ""); };
   Json fams = Json::array();
   for (const auto& f : cal.families) {
-    const auto& e = f.efficiency;
-    fams.push_back({{"family", f.family},
-                    {"fit", f.kind},
-                    {"rows", f.rows},
-                    {"file", (family_dir / (f.family + ".yaml")).string()},
-                    {"memory_bandwidth_fraction", e.memory_bandwidth_fraction},
-                    {"compute_fraction", e.compute_fraction},
-                    {"attention_compute_fraction", e.attention_compute_fraction},
-                    {"network_fraction", e.network_fraction},
-                    {"step_overhead_s", e.step_overhead_s},
-                    {"layer_overhead_s", e.layer_overhead_s},
-                    {"eager_launch_s", e.eager_launch_s},
-                    {"request_overhead_s", e.request_overhead_s},
-                    {"collective_latency_s", e.collective_latency_s},
-                    {"loss_start", f.start_loss},
-                    {"loss_fit", f.loss},
-                    {"flags", f.flags},
-                    {"in_sample", stats_json(f.in_sample)}});
+    Json fj = {{"family", f.family},
+               {"fit", f.kind},
+               {"rows", f.rows},
+               {"file", (family_dir / (f.family + ".yaml")).string()}};
+    for (const size_t i : validate::hardware_indices())
+      fj[param_key(validate::fitted_parameters()[i])] = validate::parameter_value(f.efficiency, i);
+    fj["loss_start"] = f.start_loss;
+    fj["loss_fit"] = f.loss;
+    fj["flags"] = f.flags;
+    fj["in_sample"] = stats_json(f.in_sample);
+    fams.push_back(std::move(fj));
   }
   j["families"] = fams;
   Json engs = Json::array();
-  for (const auto& g : cal.engines)
-    engs.push_back({{"engine", g.engine},
-                    {"fit", g.kind},
-                    {"rows", g.rows},
-                    {"families", g.families},
-                    {"file", (engine_dir / (g.engine + ".yaml")).string()},
-                    {"step_overhead_s", g.step_overhead_s},
-                    {"layer_overhead_s", g.layer_overhead_s},
-                    {"eager_launch_s", g.eager_launch_s},
-                    {"eager_rows", g.eager_rows},
-                    {"request_overhead_s", g.request_overhead_s},
-                    {"latency_rows", g.latency_rows},
-                    {"loss_start", g.start_loss},
-                    {"loss_fit", g.loss},
-                    {"flags", g.flags},
-                    {"in_sample", stats_json(g.in_sample)}});
+  const auto sw = validate::software_indices();
+  for (const auto& g : cal.engines) {
+    Json gj = {{"engine", g.engine},
+               {"fit", g.kind},
+               {"rows", g.rows},
+               {"families", g.families},
+               {"file", (engine_dir / (g.engine + ".yaml")).string()}};
+    // Rows that identify each term (0: held at its prior).
+    Json identifying = Json::object();
+    for (size_t k = 0; k < sw.size(); ++k) {
+      const auto& spec = validate::fitted_parameters()[sw[k]];
+      gj[param_key(spec)] = g.values.at(k);
+      identifying[spec.key] = g.identifying.at(k);
+    }
+    gj["identifying_rows"] = identifying;
+    gj["loss_start"] = g.start_loss;
+    gj["loss_fit"] = g.loss;
+    gj["flags"] = g.flags;
+    gj["in_sample"] = stats_json(g.in_sample);
+    engs.push_back(std::move(gj));
+  }
   j["engines"] = engs;
   j["in_sample"] = summary_json(in_sample);
   if (cv) {

@@ -4,13 +4,28 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <stdexcept>
 
 #include "core/diagnostic.hpp"
 #include "core/parallel.hpp"
 #include "io/text.hpp"
 #include "io/yaml_reader.hpp"
+#include "io/yaml_writer.hpp"
 
 namespace tf::validate {
+
+namespace {
+
+// Rows whose metric includes a request's time outside the engine's steps once (time to first
+// token, end to end): the only ones that identify request_overhead.
+bool identifies_request_overhead(const PreparedRow& p) {
+  const auto m = p.row->metric;
+  return m == Metric::ttft_ms || m == Metric::ttft_ms_median || m == Metric::e2e_s;
+}
+// Rows that ran without captured graphs: the only ones that identify eager_launch.
+bool ran_eager(const PreparedRow& p) { return p.deployment.launch == cost::Launch::eager; }
+
+}  // namespace
 
 const std::vector<ParamSpec>& fitted_parameters() {
   // Plausible ranges: achieved HBM bandwidth 40-95% of peak (STREAM-like kernels reach 90-95%),
@@ -20,50 +35,59 @@ const std::vector<ParamSpec>& fitted_parameters() {
   // kernels from 0 to 1 ms (PyTorch eager issues a kernel in ~5-20 us, a layer has ~10-30); a
   // request's time outside the steps (HTTP, tokenisation, hand-off, streaming back) from 0 to
   // 200 ms (beyond that it is a queue, not an overhead).
-  static const std::vector<ParamSpec> p{{"memory_bandwidth_fraction", 0.40, 0.95, false},
-                                        {"compute_fraction", 0.15, 0.90, false},
-                                        {"attention_compute_fraction", 0.05, 0.90, false},
-                                        {"network_fraction", 0.10, 0.95, false},
-                                        {"step_overhead", 0.0, 10e-3, true},
-                                        {"layer_overhead", 0.0, 150e-6, true},
-                                        {"collective_latency", 0.0, 50e-6, false},
-                                        {"eager_launch", 0.0, 1e-3, true},
-                                        {"request_overhead", 0.0, 200e-3, true}};
+  // Software terms take their field and unit from cost::software_terms().
+  using E = cost::Efficiency;
+  static const std::vector<ParamSpec> p = [] {
+    std::vector<ParamSpec> v{{"memory_bandwidth_fraction", 0.40, 0.95, false, &E::memory_bandwidth_fraction},
+                             {"compute_fraction", 0.15, 0.90, false, &E::compute_fraction},
+                             {"attention_compute_fraction", 0.05, 0.90, false, &E::attention_compute_fraction},
+                             {"network_fraction", 0.10, 0.95, false, &E::network_fraction},
+                             {"step_overhead", 0.0, 10e-3, true},
+                             {"layer_overhead", 0.0, 150e-6, true},
+                             {"collective_latency", 0.0, 50e-6, false, &E::collective_latency_s, "us"},
+                             {"eager_launch", 0.0, 1e-3, true, nullptr, "", ran_eager, "eager rows"},
+                             {"request_overhead", 0.0, 200e-3, true, nullptr, "", identifies_request_overhead,
+                              "TTFT or E2E rows"}};
+    for (auto& s : v) {
+      if (!s.software) continue;
+      const auto& terms = cost::software_terms();
+      const auto it = std::find_if(terms.begin(), terms.end(),
+                                   [&](const cost::SoftwareTerm& t) { return std::string_view(t.key) == s.key; });
+      if (it == terms.end()) throw std::logic_error(std::string("fitted software term without a cost term: ") + s.key);
+      s.field = it->field;
+      s.unit = it->unit;
+    }
+    return v;
+  }();
   return p;
 }
 
-namespace {
-
-double* field(cost::Efficiency& e, size_t i) {
-  switch (i) {
-    case 0:
-      return &e.memory_bandwidth_fraction;
-    case 1:
-      return &e.compute_fraction;
-    case 2:
-      return &e.attention_compute_fraction;
-    case 3:
-      return &e.network_fraction;
-    case 4:
-      return &e.step_overhead_s;
-    case 5:
-      return &e.layer_overhead_s;
-    case 6:
-      return &e.collective_latency_s;
-    case 7:
-      return &e.eager_launch_s;
-    default:
-      return &e.request_overhead_s;
-  }
+double ParamSpec::in_unit(double v) const {
+  const std::string_view u(unit);
+  return u == "us" ? v * 1e6 : u == "ms" ? v * 1e3 : v;
 }
 
+double parameter_value(const cost::Efficiency& e, size_t index) { return e.*fitted_parameters()[index].field; }
+void set_parameter(cost::Efficiency& e, size_t index, double v) { e.*fitted_parameters()[index].field = v; }
+
+namespace {
+std::vector<size_t> indices(bool software) {
+  std::vector<size_t> out;
+  const auto& specs = fitted_parameters();
+  for (size_t i = 0; i < specs.size(); ++i)
+    if (specs[i].software == software) out.push_back(i);
+  return out;
+}
 }  // namespace
 
-double parameter_value(const cost::Efficiency& e, size_t index) {
-  return *field(const_cast<cost::Efficiency&>(e), index);
-}
-void set_parameter(cost::Efficiency& e, size_t index, double v) {
-  *field(e, index) = v;
+std::vector<size_t> software_indices() { return indices(true); }
+std::vector<size_t> hardware_indices() { return indices(false); }
+
+double EngineFit::value(std::string_view key) const {
+  const auto idx = software_indices();
+  for (size_t k = 0; k < idx.size() && k < values.size(); ++k)
+    if (key == fitted_parameters()[idx[k]].key) return values[k];
+  throw std::logic_error(fmt::format("no software term '{}'", key));
 }
 
 std::map<std::string, KernelPrior> load_kernel_priors(const std::filesystem::path& dir) {
@@ -82,7 +106,7 @@ std::map<std::string, KernelPrior> load_kernel_priors(const std::filesystem::pat
       if (!node) continue;
       node->expect_map();
       const auto v = node->required("value");
-      const double x = i == 6 ? v.as_quantity(Dimension::seconds) : v.as_double();
+      const double x = *specs[i].unit ? v.as_quantity(Dimension::seconds) : v.as_double();
       if (!std::isfinite(x) || x < specs[i].lo || x > specs[i].hi)
         v.fail(fmt::format("{} is outside the fitted range [{}, {}]", x, specs[i].lo, specs[i].hi));
       k.values[i] = x;
@@ -101,12 +125,6 @@ namespace {
 
 using Vec = std::vector<double>;
 
-// Rows whose metric includes a request's time outside the engine's steps once (time to first
-// token, end to end): the only ones that identify request_overhead.
-bool identifies_request_overhead(const MeasuredRow& row) {
-  return row.metric == Metric::ttft_ms || row.metric == Metric::ttft_ms_median || row.metric == Metric::e2e_s;
-}
-
 // Bounded transform: value = lo + (hi - lo) * sigmoid(z).
 double to_value(double z, const ParamSpec& s) {
   return s.lo + (s.hi - s.lo) / (1 + std::exp(-z));
@@ -114,14 +132,6 @@ double to_value(double z, const ParamSpec& s) {
 double to_z(double v, const ParamSpec& s) {
   const double u = std::clamp((v - s.lo) / (s.hi - s.lo), 1e-4, 1 - 1e-4);
   return std::log(u / (1 - u));
-}
-
-std::vector<size_t> indices(bool software) {
-  std::vector<size_t> out;
-  const auto& specs = fitted_parameters();
-  for (size_t i = 0; i < specs.size(); ++i)
-    if (specs[i].software == software) out.push_back(i);
-  return out;
 }
 
 // Squared log error of rows under efficiencies that differ per row only in their base (family
@@ -372,10 +382,8 @@ cost::Efficiency Calibration::efficiency_for(const PreparedRow& p, const cost::E
   }
   if (!eng) eng = typical;
   if (eng) {
-    e.step_overhead_s = eng->step_overhead_s;
-    e.layer_overhead_s = eng->layer_overhead_s;
-    e.eager_launch_s = eng->eager_launch_s;
-    e.request_overhead_s = eng->request_overhead_s;
+    const auto sw = indices(true);
+    for (size_t k = 0; k < sw.size(); ++k) set_parameter(e, sw[k], eng->values[k]);
   }
   return e;
 }
@@ -758,30 +766,31 @@ Calibration calibrate(const std::vector<PreparedRow>& prepared, const cost::Effi
     EngineFit g;
     g.engine = engine;
     g.kind = kind;
-    g.step_overhead_s = v[0];
-    g.layer_overhead_s = v[1];
-    g.eager_launch_s = v[2];
-    g.request_overhead_s = v[3];
+    g.values = v;
+    g.identifying.assign(sw_idx.size(), 0);
     g.rows = er.size();
     for (const auto* r : er) {
       ++g.groups[r->p->row->group];
       ++g.families[r->family];
-      if (r->p->deployment.launch == cost::Launch::eager) ++g.eager_rows;
-      if (identifies_request_overhead(*r->p->row)) ++g.latency_rows;
+      for (size_t k = 0; k < sw_idx.size(); ++k) {
+        const auto& spec = fitted_parameters()[sw_idx[k]];
+        if (!spec.identified_by || spec.identified_by(*r->p)) ++g.identifying[k];
+      }
     }
     g.start_loss = eng_start_loss.count(engine) ? eng_start_loss.at(engine) : 0;
     g.loss = exact_loss(er);
     cost::Efficiency e = start_default;
     for (size_t k = 0; k < sw_idx.size(); ++k) set_parameter(e, sw_idx[k], v[k]);
     flag_bounds(e, sw_idx, g.flags);
-    if (g.eager_rows == 0) {
-      // Rows that ran as graphs do not move it: not a fit, and not a bound worth flagging.
-      std::erase_if(g.flags, [](const std::string& f) { return f.starts_with("eager_launch "); });
-      g.flags.push_back("eager_launch not identified (no eager rows): held at its prior");
-    }
-    if (g.latency_rows == 0) {
-      std::erase_if(g.flags, [](const std::string& f) { return f.starts_with("request_overhead "); });
-      g.flags.push_back("request_overhead not identified (no TTFT or E2E rows): held at its prior");
+    for (size_t k = 0; k < sw_idx.size(); ++k) {
+      if (g.identifying[k] > 0) continue;
+      // Rows that do not move a term (graph runs for eager dispatch): not a fit, and not a
+      // bound worth flagging.
+      const auto& spec = fitted_parameters()[sw_idx[k]];
+      const std::string prefix = std::string(spec.key) + " ";
+      std::erase_if(g.flags, [&](const std::string& f) { return f.starts_with(prefix); });
+      g.flags.push_back(fmt::format("{} not identified (no {}): held at its prior", spec.key,
+                                    spec.identifying_rows ? spec.identifying_rows : "rows"));
     }
     g.in_sample = stats_under(er, st);
     return g;
@@ -853,38 +862,71 @@ std::vector<RowResult> cross_validate(const std::vector<PreparedRow>& rows, cons
 
 namespace {
 
-std::string yaml_provenance(const MeasuredSet& set, const std::string& date, const std::string& fit, size_t rows,
-                            const std::map<std::string, size_t>& groups, double start_loss, double loss,
-                            const ErrorStats& in_sample, const ErrorStats* cv, HoldOut hold_out,
-                            const std::vector<std::string>& flags) {
-  std::string y = "calibration:\n";
-  y += "  tool: tokenfactory calibrate\n";
-  y += fmt::format("  input: {}\n", set.file_name);
-  y += fmt::format("  input_fnv1a64: \"{}\"\n", set.fnv1a64);
-  y += fmt::format("  input_rows: {}\n", set.rows.size());
-  if (!date.empty()) y += fmt::format("  date: \"{}\"\n", date);
-  y += fmt::format("  fit: {}\n", fit);
-  y += fmt::format("  rows: {}\n", rows);
-  y += "  source_groups:";
-  y += groups.empty() ? " {}\n" : "\n";
-  for (const auto& [g, n] : groups) y += fmt::format("    {}: {}\n", g, n);
-  y += "  objective: mean squared log error of predicted vs measured over supported rows\n";
-  y += fmt::format("  loss_start: {:.6g}\n", start_loss);
-  y += fmt::format("  loss_fit: {:.6g}\n", loss);
-  y += fmt::format("  in_sample: {{rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n", in_sample.supported,
-                   in_sample.median_ape, in_sample.p90_ape);
-  if (cv && cv->supported > 0)
-    y += fmt::format("  cross_validated: {{hold_out: \"{}\", rows: {}, median_ape_pct: {:.3g}, p90_ape_pct: {:.3g}}}\n",
-                     to_string(hold_out), cv->supported, cv->median_ape, cv->p90_ape);
-  y += "  flags:";
-  if (flags.empty()) {
-    y += " []\n";
-  } else {
-    y += "\n";
-    for (const auto& f : flags) y += fmt::format("    - \"{}\"\n", f);
-  }
-  return y;
+std::string g6(double v) { return fmt::format("{:.6g}", v); }
+
+// One fitted parameter as `key: {value, source}`: fractions as plain numbers, times quoted with
+// their unit.
+void emit_parameter(YAML::Emitter& y, const ParamSpec& spec, double v, const std::string& source) {
+  if (*spec.unit)
+    io::emit_sourced(y, spec.key, fmt::format("{} {}", g6(spec.in_unit(v)), spec.unit), true, source);
+  else
+    io::emit_sourced(y, spec.key, g6(v), false, source);
 }
+
+void emit_stats(YAML::Emitter& y, const char* key, const ErrorStats& st, const char* hold_out = nullptr) {
+  y << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
+  if (hold_out) y << YAML::Key << "hold_out" << YAML::Value << YAML::DoubleQuoted << hold_out;
+  y << YAML::Key << "rows" << YAML::Value << st.supported;
+  y << YAML::Key << "median_ape_pct" << YAML::Value << fmt::format("{:.3g}", st.median_ape);
+  y << YAML::Key << "p90_ape_pct" << YAML::Value << fmt::format("{:.3g}", st.p90_ape);
+  y << YAML::EndMap;
+}
+
+void emit_counts(YAML::Emitter& y, const char* key, const std::map<std::string, size_t>& counts) {
+  y << YAML::Key << key << YAML::Value;
+  if (counts.empty()) {
+    y << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+    return;
+  }
+  y << YAML::BeginMap;
+  for (const auto& [k, n] : counts) y << YAML::Key << k << YAML::Value << n;
+  y << YAML::EndMap;
+}
+
+// The `calibration:` block: what was fitted to what, and how well. `families`: rows per hardware
+// family (engine files only).
+void emit_provenance(YAML::Emitter& y, const MeasuredSet& set, const std::string& date, const std::string& fit,
+                     size_t rows, const std::map<std::string, size_t>& groups,
+                     const std::map<std::string, size_t>* families, double start_loss, double loss,
+                     const ErrorStats& in_sample, const ErrorStats* cv, HoldOut hold_out,
+                     const std::vector<std::string>& flags) {
+  y << YAML::Key << "calibration" << YAML::Value << YAML::BeginMap;
+  y << YAML::Key << "tool" << YAML::Value << "tokenfactory calibrate";
+  y << YAML::Key << "input" << YAML::Value << set.file_name;
+  y << YAML::Key << "input_fnv1a64" << YAML::Value << YAML::DoubleQuoted << set.fnv1a64;
+  y << YAML::Key << "input_rows" << YAML::Value << set.rows.size();
+  if (!date.empty()) y << YAML::Key << "date" << YAML::Value << YAML::DoubleQuoted << date;
+  y << YAML::Key << "fit" << YAML::Value << fit;
+  y << YAML::Key << "rows" << YAML::Value << rows;
+  emit_counts(y, "source_groups", groups);
+  if (families) emit_counts(y, "families", *families);
+  y << YAML::Key << "objective" << YAML::Value << "mean squared log error of predicted vs measured over supported rows";
+  y << YAML::Key << "loss_start" << YAML::Value << g6(start_loss);
+  y << YAML::Key << "loss_fit" << YAML::Value << g6(loss);
+  emit_stats(y, "in_sample", in_sample);
+  if (cv && cv->supported > 0) emit_stats(y, "cross_validated", *cv, std::string(to_string(hold_out)).c_str());
+  y << YAML::Key << "flags" << YAML::Value;
+  if (flags.empty()) {
+    y << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+  } else {
+    y << YAML::BeginSeq;
+    for (const auto& f : flags) y << YAML::DoubleQuoted << f;
+    y << YAML::EndSeq;
+  }
+  y << YAML::EndMap;
+}
+
+std::string with_header(const char* header, const YAML::Emitter& y) { return header + std::string(y.c_str()) + "\n"; }
 
 }  // namespace
 
@@ -900,39 +942,33 @@ std::string calibration_yaml(const FamilyFit& fit, const MeasuredSet& set, const
       "engine's own terms are in engines/<engine>.yaml",
       set.file_name);
   const std::string kept = fmt::format("kept from {}", std::filesystem::path(fit.start.file).filename().string());
-  std::string y;
-  y += "# Generated by `tokenfactory calibrate` (scripts/accuracy.sh); do not edit by hand.\n";
-  y += "# Overrides data/efficiency for this family; see docs/accuracy.md.\n";
-  y += fmt::format("family: {}\n", fit.family);
-  y += fmt::format("description: \"Calibrated ({}) against measured results; start: {}\"\n", fit.kind,
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "family" << YAML::Value << fit.family;
+  y << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted
+    << fmt::format("Calibrated ({}) against measured results; start: {}", fit.kind,
                    std::filesystem::path(fit.start.file).filename().string());
-  auto frac = [&](const char* k, double v, const std::string& s) {
-    y += fmt::format("{}: {{value: {:.6g}, source: \"{}\"}}\n", k, v, s);
-  };
-  auto qty = [&](const char* k, const std::string& v, const std::string& s) {
-    y += fmt::format("{}: {{value: \"{}\", source: \"{}\"}}\n", k, v, s);
-  };
-  frac("memory_bandwidth_fraction", e.memory_bandwidth_fraction, src);
-  frac("compute_fraction", e.compute_fraction, src);
-  frac("attention_compute_fraction", e.attention_compute_fraction, src);
-  frac("network_fraction", e.network_fraction, src);
-  qty("collective_latency", fmt::format("{:.6g} us", e.collective_latency_s * 1e6), src);
-  qty("step_overhead", fmt::format("{:.6g} us", e.step_overhead_s * 1e6), sw);
-  qty("layer_overhead", fmt::format("{:.6g} us", e.layer_overhead_s * 1e6), sw);
-  qty("eager_launch", fmt::format("{:.6g} us", e.eager_launch_s * 1e6), sw);
-  qty("request_overhead", fmt::format("{:.6g} ms", e.request_overhead_s * 1e3), sw);
-  frac("memory_utilization", e.memory_utilization, kept);
-  qty("runtime_reserve", fmt::format("{:.6g} GB", e.runtime_reserve_bytes / 1e9), kept);
-  y += fmt::format("activation_tokens: {{value: {:.0f}, source: \"{}\"}}\n", e.activation_tokens, kept);
+  // Hardware terms first, then the software terms, in the order of fitted_parameters().
+  for (const bool software : {false, true})
+    for (const size_t i : indices(software))
+      emit_parameter(y, fitted_parameters()[i], parameter_value(e, i), software ? sw : src);
+  io::emit_sourced(y, "memory_utilization", g6(e.memory_utilization), false, kept);
+  io::emit_sourced(y, "runtime_reserve", fmt::format("{} GB", g6(e.runtime_reserve_bytes / 1e9)), true, kept);
+  io::emit_sourced(y, "activation_tokens", fmt::format("{:.0f}", e.activation_tokens), false, kept);
   // Kernel-measured, held (not fitted end to end): the family's kernel fit, or what it inherits.
-  qty("moe_floor", fmt::format("{:.6g} us", e.moe_floor_s * 1e6),
-      e.moe_floor_file.empty()
-          ? kept
-          : fmt::format("kernel-measured, held: calibrate-kernels fit {} (median of the per-dtype MoE floors)",
-                        std::filesystem::path(e.moe_floor_file).filename().string()));
-  y += yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
-                       cross_validated, hold_out, fit.flags);
-  return y;
+  io::emit_sourced(y, "moe_floor", fmt::format("{} us", g6(e.moe_floor_s * 1e6)), true,
+                   e.moe_floor_file.empty()
+                       ? kept
+                       : fmt::format("kernel-measured, held: calibrate-kernels fit {} (median of the per-dtype MoE "
+                                     "floors)",
+                                     std::filesystem::path(e.moe_floor_file).filename().string()));
+  emit_provenance(y, set, date, fit.kind, fit.rows, fit.groups, nullptr, fit.start_loss, fit.loss, fit.in_sample,
+                  cross_validated, hold_out, fit.flags);
+  y << YAML::EndMap;
+  return with_header(
+      "# Generated by `tokenfactory calibrate` (scripts/accuracy.sh); do not edit by hand.\n"
+      "# Overrides data/efficiency for this family; see docs/accuracy.md.\n",
+      y);
 }
 
 std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set, const std::string& date,
@@ -940,34 +976,30 @@ std::string engine_calibration_yaml(const EngineFit& fit, const MeasuredSet& set
   const std::string src =
       fmt::format("tokenfactory calibrate: {} fit to {} rows of {} (fnv1a64 {}) on {} hardware families", fit.kind,
                   fit.rows, set.file_name, set.fnv1a64, fit.families.size());
-  std::string y;
-  y += "# Generated by `tokenfactory calibrate` (scripts/accuracy.sh); do not edit by hand.\n";
-  y += "# Software terms of one serving engine, fitted across hardware families; see docs/accuracy.md.\n";
-  y += fmt::format("engine: {}\n", fit.engine);
-  y += fmt::format("description: \"{}\"\n",
-                   fit.engine == "default"
-                       ? "The typical engine: software terms fitted over every row (used when no engine is named "
-                         "and for engines without enough rows of their own)"
-                       : "Software terms fitted over the rows this engine ran, on every hardware family");
-  y += fmt::format("step_overhead: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.step_overhead_s * 1e6, src);
-  y += fmt::format("layer_overhead: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.layer_overhead_s * 1e6, src);
-  y += fmt::format("eager_launch: {{value: \"{:.6g} us\", source: \"{}\"}}\n", fit.eager_launch_s * 1e6,
-                   fit.eager_rows > 0 ? src
-                                      : std::string("held at its prior (data/efficiency/default.yaml): none of this "
-                                                    "engine's rows ran eager"));
-  y += fmt::format("request_overhead: {{value: \"{:.6g} ms\", source: \"{}\"}}\n", fit.request_overhead_s * 1e3,
-                   fit.latency_rows > 0 ? src
-                                        : std::string("held at its prior (data/efficiency/default.yaml): none of "
-                                                      "this engine's rows measured TTFT or E2E"));
-  std::string y2 = yaml_provenance(set, date, fit.kind, fit.rows, fit.groups, fit.start_loss, fit.loss, fit.in_sample,
-                                   cross_validated, hold_out, fit.flags);
-  // Rows per hardware family, inside the calibration block (before its flags).
-  std::string fams = "  families:";
-  fams += fit.families.empty() ? " {}\n" : "\n";
-  for (const auto& [f, n] : fit.families) fams += fmt::format("    {}: {}\n", f, n);
-  const auto at = y2.find("  objective:");
-  y2.insert(at, fams);
-  return y + y2;
+  YAML::Emitter y;
+  y << YAML::BeginMap;
+  y << YAML::Key << "engine" << YAML::Value << fit.engine;
+  y << YAML::Key << "description" << YAML::Value << YAML::DoubleQuoted
+    << (fit.engine == "default"
+            ? "The typical engine: software terms fitted over every row (used when no engine is named and for "
+              "engines without enough rows of their own)"
+            : "Software terms fitted over the rows this engine ran, on every hardware family");
+  const auto sw = indices(true);
+  for (size_t k = 0; k < sw.size(); ++k) {
+    const auto& spec = fitted_parameters()[sw[k]];
+    const bool identified = k < fit.identifying.size() && fit.identifying[k] > 0;
+    emit_parameter(y, spec, fit.values.at(k),
+                   identified ? src
+                              : fmt::format("held at its prior (data/efficiency/default.yaml): this engine has no {}",
+                                            spec.identifying_rows ? spec.identifying_rows : "rows"));
+  }
+  emit_provenance(y, set, date, fit.kind, fit.rows, fit.groups, &fit.families, fit.start_loss, fit.loss,
+                  fit.in_sample, cross_validated, hold_out, fit.flags);
+  y << YAML::EndMap;
+  return with_header(
+      "# Generated by `tokenfactory calibrate` (scripts/accuracy.sh); do not edit by hand.\n"
+      "# Software terms of one serving engine, fitted across hardware families; see docs/accuracy.md.\n",
+      y);
 }
 
 }  // namespace tf::validate

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "validate/validate.hpp"
@@ -22,9 +23,20 @@ struct ParamSpec {
   const char* key;
   double lo, hi;
   bool software = false;  // per engine (else per hardware family)
+  double cost::Efficiency::*field = nullptr;
+  const char* unit = "";  // "" for a fraction of peak; "us" or "ms" for a time (the files' unit)
+  // A software term only some rows move: which rows identify it, and what an engine without
+  // them lacks ("eager rows"), for its flag and its file's source. Null: every row does.
+  bool (*identified_by)(const PreparedRow&) = nullptr;
+  const char* identifying_rows = nullptr;
+  // The value in the unit written to files and reports (seconds -> us or ms; fractions as they are).
+  [[nodiscard]] double in_unit(double v) const;
 };
 // The fitted parameters in a fixed order (one table drives the fit, the files and the reports).
 const std::vector<ParamSpec>& fitted_parameters();
+// Indices into fitted_parameters() of the software (per engine) or hardware (per family) terms.
+std::vector<size_t> software_indices();
+std::vector<size_t> hardware_indices();
 // The parameter's value in an Efficiency (`key` as in fitted_parameters()).
 double parameter_value(const cost::Efficiency& e, size_t index);
 void set_parameter(cost::Efficiency& e, size_t index, double v);
@@ -77,10 +89,12 @@ struct FamilyFit {
 struct EngineFit {
   std::string engine;  // profile id; "default" = the typical engine (all rows)
   std::string kind;    // "engine" (own rows) or "typical" (all rows)
-  double step_overhead_s = 0, layer_overhead_s = 0, eager_launch_s = 0, request_overhead_s = 0;
+  // The software terms' values, and how many of the engine's rows identify each (a term no row
+  // identifies stays at its prior), both in the order of software_indices().
+  std::vector<double> values;
+  std::vector<size_t> identifying;
   size_t rows = 0;
-  size_t eager_rows = 0;  // rows run in eager mode: without them eager_launch stays at its prior
-  size_t latency_rows = 0;  // TTFT / E2E rows: without them request_overhead stays at its prior
+  [[nodiscard]] double value(std::string_view key) const;
   std::map<std::string, size_t> groups;    // rows per source group
   std::map<std::string, size_t> families;  // rows per hardware family
   double start_loss = 0, loss = 0;

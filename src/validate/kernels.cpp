@@ -19,6 +19,7 @@
 #include "io/csv.hpp"
 #include "io/text.hpp"
 #include "io/yaml_reader.hpp"
+#include "io/yaml_writer.hpp"
 
 namespace tf::validate::kernels {
 
@@ -1342,13 +1343,7 @@ void emit_quality(YAML::Emitter& y, const char* key, const Quality& all, const Q
 }
 
 void emit_value(YAML::Emitter& y, const char* key, const std::string& value, bool quoted, const std::string& source) {
-  y << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
-  y << YAML::Key << "value" << YAML::Value;
-  if (quoted)
-    y << YAML::DoubleQuoted << value;
-  else
-    y << value;
-  y << YAML::Key << "source" << YAML::Value << YAML::DoubleQuoted << source << YAML::EndMap;
+  io::emit_sourced(y, key, value, quoted, source);
 }
 
 }  // namespace

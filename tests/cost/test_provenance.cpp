@@ -1,5 +1,6 @@
 // Where efficiency values come from: calibrated, a family's own anchors, inherited (named in
 // data/efficiency/inheritance.yaml) or the default; every catalog family is accounted for.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -271,33 +272,39 @@ TEST(Provenance, AnEfficiencyFileWithoutAMoeFloorIsRefused) {
   }
 }
 
-// Every efficiency file states the engine's request overhead, as a time in [0, 1000] ms: a file
-// without it, or with a value out of range, is refused naming the file and the key.
-TEST(Provenance, AnEfficiencyFileStatesItsRequestOverheadWithinRange) {
+// Every efficiency file states each software term (software_terms()) as a time within [0, its
+// max]: a file without it, with a negative value, one above the max or a bare number is refused
+// naming the file and the key.
+TEST(Provenance, AnEfficiencyFileStatesEverySoftwareTermWithinRange) {
   test::TempDir dir;
   const std::string text = io::read_text_file(test::data_dir() / "efficiency" / "default.yaml");
-  const auto at = text.find("request_overhead:");
-  ASSERT_NE(at, std::string::npos);
-  const auto end = text.find('\n', at);
   const auto path = dir.path() / "default.yaml";
-  for (const std::string& line : {std::string(), std::string("request_overhead: {value: \"2 s\", source: test}\n"),
-                                 std::string("request_overhead: {value: \"-1 ms\", source: test}\n"),
-                                 std::string("request_overhead: {value: 12, source: test}\n")}) {
-    std::string t = text;
-    t.replace(at, end - at + 1, line);
-    std::ofstream(path) << t;
-    try {
-      (void)load_efficiency_file(path);
-      FAIL() << "expected an error for '" << line << "'";
-    } catch (const DiagnosticError& e) {
-      EXPECT_NE(std::string(e.what()).find("request_overhead"), std::string::npos) << e.what();
-      EXPECT_NE(e.diagnostic().file.find("default.yaml"), std::string::npos) << e.what();
+  ASSERT_GE(software_terms().size(), 4u);
+  for (const auto& term : software_terms()) {
+    SCOPED_TRACE(term.key);
+    const std::string key = term.key;
+    const auto at = text.find("\n" + key + ":");
+    ASSERT_NE(at, std::string::npos);
+    const auto end = text.find('\n', at + 1);
+    const std::string too_big = fmt::format("{}: {{value: \"{:g} ms\", source: test}}", key, term.max_s * 1e3 * 1.5);
+    for (const std::string& line : {std::string(), too_big, key + ": {value: \"-1 us\", source: test}",
+                                    key + ": {value: 12, source: test}"}) {
+      std::string t = text;
+      t.replace(at + 1, end - at - 1, line);
+      std::ofstream(path) << t;
+      try {
+        (void)load_efficiency_file(path);
+        FAIL() << "expected an error for '" << line << "'";
+      } catch (const DiagnosticError& e) {
+        EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+        EXPECT_NE(e.diagnostic().file.find("default.yaml"), std::string::npos) << e.what();
+      }
     }
+    std::string ok = text;
+    ok.replace(at + 1, end - at - 1, key + ": {value: \"0.5 ms\", source: test}");
+    std::ofstream(path) << ok;
+    EXPECT_DOUBLE_EQ(load_efficiency_file(path).*term.field, 0.5e-3);
   }
-  std::string ok = text;
-  ok.replace(at, end - at + 1, "request_overhead: {value: \"40 ms\", source: test}\n");
-  std::ofstream(path) << ok;
-  EXPECT_DOUBLE_EQ(load_efficiency_file(path).request_overhead_s, 40e-3);
 }
 
 }  // namespace

@@ -568,8 +568,8 @@ TEST(Calibrate, RecoversHardwarePerFamilyAndSoftwarePerEngine) {
     SCOPED_TRACE(g.engine);
     ++own;
     EXPECT_EQ(g.families.size(), 2u);
-    EXPECT_NEAR(g.step_overhead_s, sw.at(g.engine).first, sw.at(g.engine).first * 0.1);
-    EXPECT_NEAR(g.layer_overhead_s, sw.at(g.engine).second, sw.at(g.engine).second * 0.15);
+    EXPECT_NEAR(g.value("step_overhead"), sw.at(g.engine).first, sw.at(g.engine).first * 0.1);
+    EXPECT_NEAR(g.value("layer_overhead"), sw.at(g.engine).second, sw.at(g.engine).second * 0.15);
     EXPECT_LT(g.in_sample.median_ape, 2.0);
   }
   EXPECT_EQ(own, 2u);
