@@ -93,7 +93,8 @@ Json calibrate_document(const validate::MeasuredSet& set, const validate::Calibr
                {"fit", f.kind},
                {"rows", f.rows},
                {"file", (family_dir / (f.family + ".yaml")).string()}};
-    for (const size_t i : validate::hardware_indices())
+    // Hardware terms fitted for the family, software terms the typical engine's (as its file).
+    for (size_t i = 0; i < validate::fitted_parameters().size(); ++i)
       fj[param_key(validate::fitted_parameters()[i])] = validate::parameter_value(f.efficiency, i);
     fj["loss_start"] = f.start_loss;
     fj["loss_fit"] = f.loss;

@@ -659,6 +659,46 @@ TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
   EXPECT_EQ(u.for_family("hopper").memory_bandwidth_fraction, base.for_family("hopper").memory_bandwidth_fraction);
 }
 
+// Every fitted parameter (the one table, fitted_parameters()) reaches the JSON and the files:
+// each family entry and each engine entry states every term, an engine entry how many rows
+// identify each software term, and the engine file it writes loads back to the same values.
+TEST(Calibrate, JsonAndFilesCarryEveryFittedParameter) {
+  const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
+  auto truth = base.for_family("hopper");
+  truth.memory_bandwidth_fraction = 0.7;
+  test::TempDir dir;
+  const auto csv = dir.write("syn.csv", synthetic_csv(truth));
+  const auto out = dir.path() / "cal";
+  const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
+                          "--kernel-priors", "none", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  auto key = [](const ParamSpec& s) { return std::string(s.key) + (*s.unit ? "_s" : ""); };
+  ASSERT_FALSE(j["families"].empty());
+  for (const auto& f : j["families"])
+    for (const auto& spec : fitted_parameters()) EXPECT_TRUE(f.contains(key(spec))) << f["family"] << " " << spec.key;
+  ASSERT_FALSE(j["engines"].empty());
+  const auto sw = software_indices();
+  ASSERT_EQ(sw.size(), cost::software_terms().size());
+  for (const auto& g : j["engines"]) {
+    SCOPED_TRACE(g["engine"].get<std::string>());
+    const auto file = cost::load_software_file(g["file"].get<std::string>());
+    ASSERT_EQ(file.values.size(), sw.size());
+    for (size_t k = 0; k < sw.size(); ++k) {
+      const auto& spec = fitted_parameters()[sw[k]];
+      ASSERT_TRUE(g.contains(key(spec))) << spec.key;
+      ASSERT_TRUE(g["identifying_rows"].contains(spec.key)) << spec.key;
+      // The file writes six significant digits.
+      EXPECT_NEAR(file.values[k], g[key(spec)].get<double>(), 1e-5 * std::abs(g[key(spec)].get<double>()) + 1e-12)
+          << spec.key;
+    }
+    // The synthetic rows ran as graphs: nothing identifies eager dispatch, which stays at its prior.
+    EXPECT_EQ(g["identifying_rows"]["eager_launch"].get<int>(), 0);
+    EXPECT_DOUBLE_EQ(g["eager_launch_s"].get<double>(), base.for_family("default").eager_launch_s);
+    EXPECT_GT(g["identifying_rows"]["step_overhead"].get<int>(), 0);
+  }
+}
+
 // calibrate writes only where --out says (it is required: the bundled data/calibration is never
 // the silent default), refuses a --date that is not a calendar date before it fits anything, and
 // leaves an existing folder byte-for-byte as it was when it refuses; no staging folder is left.
