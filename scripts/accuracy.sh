@@ -106,6 +106,16 @@ every row (`engines/default.yaml`). Families whose own data file holds published
 vendor-only stack (Groq, Cerebras) keep their own overheads. Every result states both halves
 (`provenance.efficiency` and `provenance.software`).
 
+A hardware term whose fit ends within 10% of a bound of its range is flagged in the family's file
+and listed in `calibration.at_bound`: the fit leaned on it to absorb what the model lacks (cdna3's
+network fraction, which carries the eager-mode TP8 runs of vLLM 0.6). Results carry it on:
+`provenance.efficiency.at_bound` and the summary ("calibrated (48 rows, CV 35.3%;
+network_fraction fitted at a bound)"), also for families that inherit the values; a frontier
+point bound by that term (network-bound for the network fraction or collective latency,
+memory-bound for the bandwidth fraction, compute-bound for the compute fractions) has
+`bound_term_at_limit` in the JSON and a `*` on its bound in the table, with a footnote naming the
+term and the file. Read such points as less certain than the family's cross-validated error says.
+
 The fit is one joint least-squares problem in a bounded logistic space (fractions within
 plausible ranges, overheads >= 0): Levenberg-Marquardt over every family's hardware terms and
 every engine's software terms together (the two are strongly correlated: a slower chip and a

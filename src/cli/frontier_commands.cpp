@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -18,6 +20,14 @@
 namespace tf::cli {
 using namespace report;  // result documents (src/report)
 namespace {
+
+// The hardware term a point is bound by when its family's calibration left it at a bound.
+std::optional<std::string> bound_at_limit(const frontier::Point& p) {
+  if (!p.config.efficiency) return std::nullopt;
+  auto at = cost::term_at_bound(*p.config.efficiency, p.bound_by);
+  if (at.empty()) return std::nullopt;
+  return at;
+}
 
 struct FrontierOptions {
   std::string model = "meta-llama/Llama-3.1-70B-Instruct";
@@ -110,6 +120,7 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
     Table t({"tok/s/user", y_label(o.per), "ceiling at that speed", "concurrency", "TTFT ms", "TPOT ms", "bound",
              "config"});
     t.right_align({0, 1, 2, 3, 4, 5});
+    std::set<std::string> flagged;
     // Evenly spaced rows along the frontier, always including both ends.
     const size_t n = f.points.size();
     const size_t rows = std::min<size_t>(n, static_cast<size_t>(std::max(2, o.rows)));
@@ -126,9 +137,16 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
           ceil_chip = std::isnan(ceil_chip) ? c.output_tok_s_per_chip : std::max(ceil_chip, c.output_tok_s_per_chip);
       t.add_row({fixed(p.output_tok_s_per_user, 1), fixed(y_value(o.per, tcos, *f.system, p.output_tok_s_per_chip), 0),
                  fixed(y_value(o.per, tcos, *f.system, ceil_chip), 0), fixed(p.concurrency, 0), fixed(p.ttft_s * 1e3, 0),
-                 fixed(p.tpot_s * 1e3, 1), std::string(to_string(p.bound_by)), p.config.describe()});
+                 fixed(p.tpot_s * 1e3, 1), std::string(to_string(p.bound_by)) + (bound_at_limit(p) ? "*" : ""),
+                 p.config.describe()});
+      if (const auto at = bound_at_limit(p)) flagged.insert(*at);
     }
     t.print(out);
+    for (const auto& k : flagged)
+      out << fmt::format(
+          "* bound by {}, which the calibration of {} left within 10% of a bound of its range ({}): the fit "
+          "leaned on it, so these points are less certain than the family's error says\n",
+          k, f.points.front().config.efficiency->provenance.family, f.points.front().config.efficiency->file);
   }
   out << "\nCeiling: first-principles bound (memory capacity x bandwidth, peak FLOP/s, no overheads). "
          "Full frontiers: --csv FILE or --json.\n";

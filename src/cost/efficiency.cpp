@@ -101,6 +101,17 @@ Efficiency load_efficiency_file(const std::filesystem::path& path) {
       e.provenance.rows = rows->as_int();
       if (e.provenance.rows < 0) rows->fail("must be >= 0");
     }
+    if (auto b = cal->optional("at_bound")) {
+      for (const auto& k : b->items()) {
+        const auto key = k.as_string();
+        if (key != "memory_bandwidth_fraction" && key != "compute_fraction" && key != "attention_compute_fraction" &&
+            key != "network_fraction" && key != "collective_latency")
+          k.fail(fmt::format("'{}' is not a hardware term", key),
+                 "valid: memory_bandwidth_fraction, compute_fraction, attention_compute_fraction, network_fraction, "
+                 "collective_latency");
+        e.provenance.at_bound.push_back(key);
+      }
+    }
     if (auto cv = cal->optional("cross_validated")) {
       cv->expect_map();
       if (auto m = cv->optional("median_ape_pct")) {
@@ -287,6 +298,7 @@ void EfficiencyTable::resolve() {
     e.provenance.rows = src.provenance.rows;
     e.provenance.cv_median_ape_pct = src.provenance.cv_median_ape_pct;
     e.provenance.cv_hold_out = src.provenance.cv_hold_out;
+    e.provenance.at_bound = src.provenance.at_bound;
     e.provenance.status = src.family == "default" ? EfficiencyStatus::fallback : EfficiencyStatus::inherited;
     kernel_measured(family, e);
     resolved_[family] = std::move(e);
@@ -377,6 +389,7 @@ std::string EfficiencyProvenance::summary() const {
     if (cv_median_ape_pct >= 0)
       s += fmt::format(", CV {:.1f}%{}", cv_median_ape_pct,
                        cv_hold_out == "hardware family" ? " leaving each family out" : "");
+    for (const auto& k : at_bound) s += fmt::format("; {} fitted at a bound", k);
     return s;
   };
   switch (status) {

@@ -31,6 +31,10 @@ struct EfficiencyProvenance {
   // The software terms (per-step and per-layer overheads): which engine's fit they come from
   // ("vllm-v1", "default"), empty when they are the efficiency file's own (uncalibrated, or a
   // family whose published anchors include its vendor stack).
+  // Hardware terms whose calibration ended within 10% of a bound of their plausible range
+  // (`calibration.at_bound` in the file): the fit leaned on them to absorb what the model lacks,
+  // so results bound by them are less certain than the family's error says.
+  std::vector<std::string> at_bound;
   std::string software_engine;
   long long software_rows = 0;       // rows behind that engine's fit
   double software_cv_ape_pct = -1;   // its cross-validated median error (-1: not recorded)

@@ -32,6 +32,20 @@ std::string_view to_string(Bound b) {
   return "?";
 }
 
+std::string term_at_bound(const Efficiency& e, Bound b) {
+  std::vector<std::string_view> terms;
+  switch (b) {
+    case Bound::network: terms = {"network_fraction", "collective_latency"}; break;
+    case Bound::memory: terms = {"memory_bandwidth_fraction"}; break;
+    case Bound::compute: terms = {"compute_fraction", "attention_compute_fraction"}; break;
+    case Bound::overhead: break;
+  }
+  for (const auto t : terms)
+    for (const auto& k : e.provenance.at_bound)
+      if (k == t) return k;
+  return {};
+}
+
 ChunkedPrefill chunked_prefill(double prompt, double chunk) {
   ChunkedPrefill c;
   if (!(prompt > 0) || !(chunk > 0) || prompt <= chunk) return c;

@@ -31,6 +31,11 @@ std::string_view to_string(OpGroup g);
 
 enum class Bound { compute, memory, network, overhead };
 std::string_view to_string(Bound b);
+// The hardware term (an Efficiency file key) behind a result bound by `b` whose calibration
+// ended at a bound of its range (EfficiencyProvenance::at_bound), or empty: network-bound steps
+// rest on network_fraction and collective_latency, memory-bound on memory_bandwidth_fraction,
+// compute-bound on compute_fraction and attention_compute_fraction.
+std::string term_at_bound(const Efficiency& e, Bound b);
 
 // One engine step of one replica (TP x PP chips). Decode sequences each emit one token;
 // prefill tokens are prompt tokens processed in the same step (chunked prefill).

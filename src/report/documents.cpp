@@ -141,6 +141,7 @@ Json provenance_json(const hardware::SystemSpec& s, const cost::Efficiency& e) {
            {"file", e.file},
            {"calibration_rows", p.rows},
            {"cv_median_ape_pct", p.cv_median_ape_pct >= 0 ? Json(p.cv_median_ape_pct) : Json(nullptr)},
+           {"at_bound", p.at_bound},
            {"summary", p.summary()}};
   if (p.status == cost::EfficiencyStatus::inherited) {
     eff["inherited_from"] = p.from_family;

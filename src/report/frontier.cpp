@@ -51,6 +51,9 @@ Json frontier_point_json(const frontier::Point& p, const EconomicsMap& e) {
          {"tpot_ms", p.tpot_s * 1e3},
          {"bound_by", std::string(to_string(p.bound_by))},
          {"config", deployment_json(p.config)}};
+  // The point is bound by a hardware term its family's calibration left at a bound of its range.
+  const auto at = p.config.efficiency ? cost::term_at_bound(*p.config.efficiency, p.bound_by) : std::string();
+  j["bound_term_at_limit"] = at.empty() ? Json(nullptr) : Json(at);
   if (const auto& t = e.at(s.id).tco) {
     const auto c = economics::token_cost(*t, p.output_tok_s_per_chip, p.total_tok_s_per_chip - p.output_tok_s_per_chip,
                                          p.prefill_time_share);

@@ -99,6 +99,7 @@ Json calibrate_document(const validate::MeasuredSet& set, const validate::Calibr
     fj["loss_start"] = f.start_loss;
     fj["loss_fit"] = f.loss;
     fj["flags"] = f.flags;
+    fj["at_bound"] = f.at_bound;
     fj["in_sample"] = stats_json(f.in_sample);
     fams.push_back(std::move(fj));
   }

@@ -81,6 +81,7 @@ struct FamilyFit {
   double start_loss = 0, loss = 0;       // mean squared log error
   int evaluations = 0;
   std::vector<std::string> flags;  // parameters at a bound, rejected fits, unidentified parameters
+  std::vector<std::string> at_bound;  // keys of the hardware terms within 10% of a bound of their range
   std::string prior;               // kernel prior file held the hardware terms ("" when none)
   ErrorStats in_sample;
 };

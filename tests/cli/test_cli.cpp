@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/app.hpp"
+#include "io/text.hpp"
 #include "serving/kv/kv.hpp"
 #include "support/fixtures.hpp"
 #include "support/test_support.hpp"
@@ -1696,6 +1697,77 @@ TEST(CliScenario, BadFilesNameTheKeyTheLineOrTheVariant) {
   EXPECT_NE(no_model.err.find("--model is required"), std::string::npos) << no_model.err;
 }
 
+
+
+// A hardware term its family's calibration left at a bound of its range (calibration.at_bound in
+// data/calibration/<family>.yaml) travels into every result: the provenance names it (and the
+// families that inherit the values), and frontier points bound by it are marked in the JSON and
+// in the table, with a footnote naming the term and the file. An unknown key is refused.
+TEST(CliFrontier, PointsBoundByATermFittedAtABoundAreMarked) {
+  test::TempDir dir;
+  const auto data = dir.path() / "data";
+  std::filesystem::copy(test::data_dir(), data, std::filesystem::copy_options::recursive);
+  // Sets the file's calibration.at_bound to `list` (replacing one already there).
+  auto mark = [&](const std::string& family, const std::string& list) {
+    const auto path = data / "calibration" / (family + ".yaml");
+    std::string text = io::read_text_file(path);
+    if (const auto old = text.find("\n  at_bound: "); old != std::string::npos)
+      text.erase(old, text.find('\n', old + 1) - old);
+    const auto fit = text.find("\n  fit: ");
+    ASSERT_NE(fit, std::string::npos) << family;
+    text.insert(text.find('\n', fit + 1), "\n  at_bound: " + list);
+    std::ofstream(path) << text;
+  };
+  mark("hopper", "[memory_bandwidth_fraction]");
+  mark("blackwell", "[network_fraction]");
+  auto run = [&](const std::vector<std::string>& a) {
+    std::vector<std::string> args{"--data", data.string()};
+    args.insert(args.end(), a.begin(), a.end());
+    std::ostringstream out, err;
+    const int code = cli::run(args, out, err);
+    return std::tuple{code, out.str(), err.str()};
+  };
+  const auto [code, out, err] = run({"frontier", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm,b300",
+                                     "--isl", "1000", "--osl", "1000", "--json"});
+  ASSERT_EQ(code, 0) << err;
+  const auto j = json::parse(out);
+  size_t memory_bound = 0, other = 0;
+  for (const auto& sys : j["systems"]) {
+    const auto& eff = sys["provenance"]["efficiency"];
+    const std::string id = sys["hardware"].get<std::string>();
+    const std::string term = id == "h100-sxm" ? "memory_bandwidth_fraction" : "network_fraction";
+    // b300 (blackwell-ultra) inherits blackwell's values, and with them the flag.
+    EXPECT_EQ(eff["at_bound"], json::array({term})) << id;
+    EXPECT_NE(eff["summary"].get<std::string>().find(term + " fitted at a bound"), std::string::npos) << eff["summary"];
+    for (const auto& p : sys["points"]) {
+      const std::string bound = p["bound_by"].get<std::string>();
+      const bool flagged = (id == "h100-sxm" && bound == "memory") || (id == "b300" && bound == "network");
+      if (flagged) {
+        EXPECT_EQ(p["bound_term_at_limit"], term) << id << " " << bound;
+        ++memory_bound;
+      } else {
+        EXPECT_TRUE(p["bound_term_at_limit"].is_null()) << id << " " << bound;
+        ++other;
+      }
+    }
+  }
+  EXPECT_GT(memory_bound, 0u);
+  EXPECT_GT(other, 0u);
+  // The table marks the bound column and names the term and the file.
+  const auto [tcode, text, terr] =
+      run({"frontier", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm", "--isl", "1000", "--osl", "1000"});
+  ASSERT_EQ(tcode, 0) << terr;
+  EXPECT_NE(text.find("memory* "), std::string::npos) << text;
+  EXPECT_NE(text.find("* bound by memory_bandwidth_fraction, which the calibration of hopper"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("hopper.yaml"), std::string::npos) << text;
+  // An unknown term is refused, naming the file.
+  mark("hopper", "[step_overhead]");
+  const auto [bcode, bout, berr] = run({"frontier", "--model", "llama-3.1-70b-instruct", "--hardware", "h100-sxm"});
+  EXPECT_EQ(bcode, 2);
+  EXPECT_NE(berr.find("hopper.yaml"), std::string::npos) << berr;
+  EXPECT_NE(berr.find("'step_overhead' is not a hardware term"), std::string::npos) << berr;
+}
 
 }  // namespace
 }  // namespace tf

@@ -665,18 +665,33 @@ TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
 TEST(Calibrate, JsonAndFilesCarryEveryFittedParameter) {
   const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
   auto truth = base.for_family("hopper");
-  truth.memory_bandwidth_fraction = 0.7;
+  // Near the top of its range [0.40, 0.95], so the fit ends within 10% of a bound.
+  truth.memory_bandwidth_fraction = 0.93;
   test::TempDir dir;
   const auto csv = dir.write("syn.csv", synthetic_csv(truth));
   const auto out = dir.path() / "cal";
   const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
-                          "--kernel-priors", "none", "--json"});
+                          "--kernel-priors", "none", "--prior-weight", "0", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   auto key = [](const ParamSpec& s) { return std::string(s.key) + (*s.unit ? "_s" : ""); };
   ASSERT_FALSE(j["families"].empty());
-  for (const auto& f : j["families"])
+  for (const auto& f : j["families"]) {
     for (const auto& spec : fitted_parameters()) EXPECT_TRUE(f.contains(key(spec))) << f["family"] << " " << spec.key;
+    // The terms left at a bound are flagged in words and listed for the loader, which reads them.
+    const auto file = cost::load_efficiency_file(f["file"].get<std::string>());
+    EXPECT_EQ(json(file.provenance.at_bound), f["at_bound"]) << f["family"];
+    for (const auto& k : f["at_bound"]) {
+      const auto& flags = f["flags"];
+      EXPECT_TRUE(std::any_of(flags.begin(), flags.end(), [&](const json& fl) {
+        return fl.get<std::string>().starts_with(k.get<std::string>() + " within 10% of a bound");
+      })) << k;
+    }
+  }
+  const auto hopper = std::find_if(j["families"].begin(), j["families"].end(),
+                                   [](const json& f) { return f["family"] == "hopper"; });
+  ASSERT_NE(hopper, j["families"].end());
+  EXPECT_EQ((*hopper)["at_bound"], json::array({"memory_bandwidth_fraction"})) << (*hopper).dump();
   ASSERT_FALSE(j["engines"].empty());
   const auto sw = software_indices();
   ASSERT_EQ(sw.size(), cost::software_terms().size());
