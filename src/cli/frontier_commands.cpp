@@ -146,7 +146,7 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
       out << fmt::format(
           "* bound by {}, which the calibration of {} left within 10% of a bound of its range ({}): the fit "
           "leaned on it, so these points are less certain than the family's error says\n",
-          k, f.points.front().config.efficiency->provenance.family, f.points.front().config.efficiency->file);
+          k, f.points.front().config.efficiency->family, f.points.front().config.efficiency->file);
   }
   out << "\nCeiling: first-principles bound (memory capacity x bandwidth, peak FLOP/s, no overheads). "
          "Full frontiers: --csv FILE or --json.\n";
