@@ -113,7 +113,7 @@ network fraction, which carries the eager-mode TP8 runs of vLLM 0.6). Results ca
 network_fraction fitted at a bound)"), also for families that inherit the values; a frontier
 point bound by that term (network-bound for the network fraction or collective latency,
 memory-bound for the bandwidth fraction, compute-bound for the compute fractions) has
-`bound_term_at_limit` in the JSON and a `*` on its bound in the table, with a footnote naming the
+`bound_term_at_limit` in the JSON and a `!` on its bound in the table, with a footnote naming the
 term and the file. Read such points as less certain than the family's cross-validated error says.
 
 The fit is one joint least-squares problem in a bounded logistic space (fractions within

@@ -137,14 +137,14 @@ void print_tables(const FrontierOptions& o, const model::ModelSpec& m, const std
           ceil_chip = std::isnan(ceil_chip) ? c.output_tok_s_per_chip : std::max(ceil_chip, c.output_tok_s_per_chip);
       t.add_row({fixed(p.output_tok_s_per_user, 1), fixed(y_value(o.per, tcos, *f.system, p.output_tok_s_per_chip), 0),
                  fixed(y_value(o.per, tcos, *f.system, ceil_chip), 0), fixed(p.concurrency, 0), fixed(p.ttft_s * 1e3, 0),
-                 fixed(p.tpot_s * 1e3, 1), std::string(to_string(p.bound_by)) + (bound_at_limit(p) ? "*" : ""),
+                 fixed(p.tpot_s * 1e3, 1), std::string(to_string(p.bound_by)) + (bound_at_limit(p) ? "!" : ""),
                  p.config.describe()});
       if (const auto at = bound_at_limit(p)) flagged.insert(*at);
     }
     t.print(out);
     for (const auto& k : flagged)
       out << fmt::format(
-          "* bound by {}, which the calibration of {} left within 10% of a bound of its range ({}): the fit "
+          "! bound by {}, which the calibration of {} left within 10% of a bound of its range ({}): the fit "
           "leaned on it, so these points are less certain than the family's error says\n",
           k, f.points.front().config.efficiency->family, f.points.front().config.efficiency->file);
   }
