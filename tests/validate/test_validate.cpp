@@ -629,12 +629,17 @@ TEST(Calibrate, LeaveOneFamilyOutPredictsTheHeldOutFamilyFromTheOthers) {
   }
 }
 
+// syn.csv in `dir`: synthetic_csv under hopper's uncalibrated terms with this bandwidth fraction.
+std::filesystem::path hopper_csv(const test::TempDir& dir, const cost::EfficiencyTable& base, double bandwidth) {
+  auto truth = base.for_family("hopper");
+  truth.memory_bandwidth_fraction = bandwidth;
+  return dir.write("syn.csv", synthetic_csv(truth));
+}
+
 TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
   const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
-  auto truth = base.for_family("hopper");
-  truth.memory_bandwidth_fraction = 0.7;
   test::TempDir dir;
-  const auto csv = dir.write("syn.csv", synthetic_csv(truth));
+  const auto csv = hopper_csv(dir, base, 0.7);
   const auto out1 = dir.path() / "a", out2 = dir.path() / "b";
   for (const auto& out : {out1, out2}) {
     const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
@@ -664,11 +669,9 @@ TEST(Calibrate, WritesReproducibleFilesThatOverrideTheEfficiencyTable) {
 // identify each software term, and the engine file it writes loads back to the same values.
 TEST(Calibrate, JsonAndFilesCarryEveryFittedParameter) {
   const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
-  auto truth = base.for_family("hopper");
-  // Near the top of its range [0.40, 0.95], so the fit ends within 10% of a bound.
-  truth.memory_bandwidth_fraction = 0.93;
   test::TempDir dir;
-  const auto csv = dir.write("syn.csv", synthetic_csv(truth));
+  // Near the top of its range [0.40, 0.95], so the fit ends within 10% of a bound.
+  const auto csv = hopper_csv(dir, base, 0.93);
   const auto out = dir.path() / "cal";
   const auto r = run_cli({"calibrate", "--measured", csv.string(), "--out", out.string(), "--no-cross-validation",
                           "--kernel-priors", "none", "--prior-weight", "0", "--json"});
@@ -719,10 +722,8 @@ TEST(Calibrate, JsonAndFilesCarryEveryFittedParameter) {
 // leaves an existing folder byte-for-byte as it was when it refuses; no staging folder is left.
 TEST(Calibrate, WritesOnlyToAnExplicitOutAndRefusesABadDateBeforeWriting) {
   const auto base = cost::EfficiencyTable::load_uncalibrated(test::data_dir() / "efficiency");
-  auto truth = base.for_family("hopper");
-  truth.memory_bandwidth_fraction = 0.7;
   test::TempDir dir;
-  const auto csv = dir.write("syn.csv", synthetic_csv(truth));
+  const auto csv = hopper_csv(dir, base, 0.7);
   const auto no_out = run_cli({"calibrate", "--measured", csv.string(), "--no-cross-validation"});
   EXPECT_EQ(no_out.exit_code, 2);
   EXPECT_NE(no_out.err.find("--out"), std::string::npos) << no_out.err;
